@@ -1,0 +1,32 @@
+"""The application factory and the `comptoir` command-line group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+import config
+import extensions
+import fulfilment
+import licensing
+import storefront
+
+
+def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Comptoir app: settings, extensions, then each package in dependency order."""
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app, config_mapping)
+    extensions.init_app(app)
+    licensing.init_app(app)
+    fulfilment.init_app(app)
+    storefront.init_app(app)
+    return app
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def cli() -> None:
+    """Comptoir: the white-label shop for downloadable Microsoft software."""

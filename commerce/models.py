@@ -1,0 +1,343 @@
+"""Partners, catalogue, buyers and orders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(db.TypeDecorator):  # type: ignore[name-defined]
+    """Timezone-aware UTC datetimes on every backend (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class PartnerKind(StrEnum):
+    RETAIL = "retail"
+    OEM = "oem"
+    TELECOM = "telecom"
+    CHANNEL = "channel"
+    DIRECT = "direct"
+
+
+class Partner(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "partners"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[PartnerKind] = mapped_column(String(16))
+    wholesaler_code: Mapped[str] = mapped_column(String(32))
+    allow_failover: Mapped[bool] = mapped_column(Boolean, default=False)
+    backup_by_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    primary_color: Mapped[str] = mapped_column(String(7), default="#1f4e79")
+    secondary_color: Mapped[str] = mapped_column(String(7), default="#f4f6f8")
+    accent_color: Mapped[str] = mapped_column(String(7), default="#c2410c")
+    font: Mapped[str] = mapped_column(String(40), default="system")
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    logo_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    logo_mime: Mapped[str | None] = mapped_column(String(40))
+    tagline: Mapped[str] = mapped_column(String(200), default="")
+    legal_notice: Mapped[str] = mapped_column(Text, default="")
+    support_email: Mapped[str] = mapped_column(String(200), default="")
+    support_phone: Mapped[str] = mapped_column(String(40), default="")
+    theme: Mapped[str | None] = mapped_column(String(40))
+    embed_origins: Mapped[str] = mapped_column(Text, default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    domains: Mapped[list[PartnerDomain]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan", order_by="PartnerDomain.host"
+    )
+    offers: Mapped[list[PartnerProduct]] = relationship(
+        back_populates="partner", cascade="all, delete-orphan"
+    )
+
+
+class PartnerDomain(db.Model):  # type: ignore[name-defined]
+    """A host name that serves one partner's shop."""
+
+    __tablename__ = "partner_domains"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    host: Mapped[str] = mapped_column(String(253), unique=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    partner: Mapped[Partner] = relationship(back_populates="domains")
+
+
+class LicenceType(StrEnum):
+    PERPETUAL = "perpetual"
+    SUBSCRIPTION = "subscription"
+
+
+class ProductKind(StrEnum):
+    SOFTWARE = "software"
+    ADDON = "addon"
+
+
+class Product(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "products"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    kind: Mapped[ProductKind] = mapped_column(String(16), default=ProductKind.SOFTWARE)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(160))
+    edition: Mapped[str] = mapped_column(String(80), default="")
+    platform: Mapped[str] = mapped_column(String(16), default="windows")
+    seats: Mapped[int] = mapped_column(Integer, default=1)
+    seat_unit: Mapped[str] = mapped_column(String(16), default="device")
+    licence_type: Mapped[LicenceType] = mapped_column(String(16), default=LicenceType.PERPETUAL)
+    term_months: Mapped[int | None] = mapped_column(Integer)
+    list_price_cents: Mapped[int] = mapped_column(Integer)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("20.00"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    image: Mapped[str] = mapped_column(String(200), default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    skus: Mapped[list[ProductSku]] = relationship(back_populates="product", cascade="all, delete-orphan")
+
+    __table_args__ = (CheckConstraint("list_price_cents >= 0", name="price_not_negative"),)
+
+    def sku_for(self, wholesaler_code: str) -> str | None:
+        return next((s.sku for s in self.skus if s.wholesaler_code == wholesaler_code), None)
+
+
+class ProductSku(db.Model):  # type: ignore[name-defined]
+    """The reference of a product at one wholesaler."""
+
+    __tablename__ = "product_skus"
+    __table_args__ = (UniqueConstraint("product_id", "wholesaler_code"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    wholesaler_code: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str] = mapped_column(String(80))
+    product: Mapped[Product] = relationship(back_populates="skus")
+
+
+class PartnerProduct(db.Model):  # type: ignore[name-defined]
+    """A product in a partner's catalogue, at the partner's price."""
+
+    __tablename__ = "partner_products"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "product_id"),
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    price_cents: Mapped[int] = mapped_column(Integer)
+    available: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    partner: Mapped[Partner] = relationship(back_populates="offers")
+    product: Mapped[Product] = relationship()
+
+
+class Role(StrEnum):
+    BUYER = "buyer"
+    OPERATOR = "operator"
+    RESELLER = "reseller"
+
+
+class User(UserMixin, db.Model):  # type: ignore[name-defined]
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(String(16), default=Role.BUYER)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.active
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == Role.OPERATOR
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending_payment"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    FLAGGED = "flagged"
+    REFUNDED = "refunded"
+
+
+class FulfilmentStatus(StrEnum):
+    UNFULFILLED = "unfulfilled"
+    AWAITING = "awaiting_fulfilment"
+    IN_PROGRESS = "in_progress"
+    PARTIALLY_DELIVERED = "partially_delivered"
+    DELIVERED = "delivered"
+    NEEDS_ATTENTION = "needs_attention"
+    CANCELLED = "cancelled"
+
+
+class Order(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"), index=True)
+    buyer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="shop")  # shop or api
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(120))
+    company: Mapped[str] = mapped_column(String(160), default="")
+    vat_number: Mapped[str] = mapped_column(String(20), default="")
+    billing_country: Mapped[str] = mapped_column(String(2), default="FR")
+    locale: Mapped[str] = mapped_column(String(5), default="fr")
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    total_cents: Mapped[int] = mapped_column(Integer, default=0)
+    vat_cents: Mapped[int] = mapped_column(Integer, default=0)
+    payment_status: Mapped[PaymentStatus] = mapped_column(String(20), default=PaymentStatus.PENDING)
+    fulfilment_status: Mapped[FulfilmentStatus] = mapped_column(
+        String(24), default=FulfilmentStatus.UNFULFILLED
+    )
+    gateway: Mapped[str] = mapped_column(String(16), default="test")
+    gateway_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consent_wording_version: Mapped[str | None] = mapped_column(String(40))
+    claim_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    partner: Mapped[Partner] = relationship()
+    buyer: Mapped[User | None] = relationship()
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderLine.position"
+    )
+    history: Mapped[list[StatusChange]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="StatusChange.created_at"
+    )
+
+    @property
+    def net_cents(self) -> int:
+        return self.total_cents - self.vat_cents
+
+    @property
+    def product_lines(self) -> list[OrderLine]:
+        return [line for line in self.lines if line.parent_line_id is None]
+
+
+class OrderLine(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "order_lines"
+    __table_args__ = (CheckConstraint("quantity BETWEEN 1 AND 10", name="quantity_range"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    parent_line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("order_lines.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    product_code: Mapped[str] = mapped_column(String(60))
+    product_name: Mapped[str] = mapped_column(String(160))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+    vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    vat_cents: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+    addons: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.position")
+
+    def has_addon(self, code: str) -> bool:
+        return any(a.product_code == code for a in self.addons)
+
+
+class StatusChange(db.Model):  # type: ignore[name-defined]
+    """One audited change of an order's payment or fulfilment status."""
+
+    __tablename__ = "order_status_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(16))  # payment or fulfilment
+    from_status: Mapped[str] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(120), default="system")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="history")
+
+
+class ProcessedEvent(db.Model):  # type: ignore[name-defined]
+    """A payment-gateway event handled once: its id is the primary key."""
+
+    __tablename__ = "processed_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(80))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Counter(db.Model):  # type: ignore[name-defined]
+    """A named counter for human numbers (order numbers per year)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CapturedMail(db.Model):  # type: ignore[name-defined]
+    """An e-mail caught in development instead of being sent, shown on the dev mail page."""
+
+    __tablename__ = "captured_mails"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

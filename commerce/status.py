@@ -1,0 +1,60 @@
+"""Order state machines: explicit transition tables, one audit row per change."""
+
+from __future__ import annotations
+
+from commerce.models import FulfilmentStatus, Order, PaymentStatus, StatusChange
+from extensions import db
+
+P, F = PaymentStatus, FulfilmentStatus
+
+PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    P.PENDING: frozenset({P.PAID, P.FAILED, P.EXPIRED, P.FLAGGED}),
+    P.FAILED: frozenset({P.PAID, P.EXPIRED}),  # an async retry may still succeed
+    P.PAID: frozenset({P.REFUNDED}),
+    P.FLAGGED: frozenset({P.REFUNDED}),
+    P.EXPIRED: frozenset(),
+    P.REFUNDED: frozenset(),
+}
+
+FULFILMENT_TRANSITIONS: dict[FulfilmentStatus, frozenset[FulfilmentStatus]] = {
+    F.UNFULFILLED: frozenset({F.AWAITING, F.CANCELLED}),
+    F.AWAITING: frozenset({F.IN_PROGRESS, F.DELIVERED, F.PARTIALLY_DELIVERED, F.NEEDS_ATTENTION, F.CANCELLED}),
+    F.IN_PROGRESS: frozenset({F.DELIVERED, F.PARTIALLY_DELIVERED, F.NEEDS_ATTENTION, F.AWAITING, F.CANCELLED}),
+    F.PARTIALLY_DELIVERED: frozenset({F.IN_PROGRESS, F.DELIVERED, F.NEEDS_ATTENTION, F.CANCELLED}),
+    F.NEEDS_ATTENTION: frozenset({F.IN_PROGRESS, F.AWAITING, F.DELIVERED, F.PARTIALLY_DELIVERED, F.CANCELLED}),
+    F.DELIVERED: frozenset({F.CANCELLED}),
+    F.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(Exception):
+    """A status change that the transition table does not allow."""
+
+    def __init__(self, field: str, current: str, new: str) -> None:
+        super().__init__(f"{field} status cannot go from {current} to {new}")
+        self.field, self.current, self.new = field, current, new
+
+
+def can_transition(current: str, new: str, table: dict) -> bool:  # type: ignore[type-arg]
+    return new in table[current]
+
+
+def set_payment_status(order: Order, new: PaymentStatus, reason: str, actor: str = "system") -> None:
+    """Move the order's payment status along the table and audit it (the caller commits)."""
+    _transition(order, "payment", PAYMENT_TRANSITIONS, new, reason, actor)
+
+
+def set_fulfilment_status(order: Order, new: FulfilmentStatus, reason: str, actor: str = "system") -> None:
+    """Move the order's fulfilment status along the table and audit it (the caller commits)."""
+    _transition(order, "fulfilment", FULFILMENT_TRANSITIONS, new, reason, actor)
+
+
+def _transition(order: Order, field: str, table: dict, new: str, reason: str, actor: str) -> None:  # type: ignore[type-arg]
+    attr = f"{field}_status"
+    current = getattr(order, attr)
+    if new not in table[current]:
+        raise InvalidTransition(field, current, new)
+    setattr(order, attr, new)
+    db.session.add(
+        StatusChange(order=order, field=field, from_status=current, to_status=new, reason=reason, actor=actor)
+    )

@@ -1,0 +1,9 @@
+"""fulfilment package."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register fulfilment's blueprints, commands and jobs."""

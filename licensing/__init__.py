@@ -1,0 +1,9 @@
+"""licensing package."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register licensing's blueprints, commands and jobs."""

@@ -1,0 +1,226 @@
+"""Shared fixtures: one schema per run, emptied after each test; factories that return callables."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from extensions import db as _db
+
+TEST_DATABASE_URL = os.environ.get("COMPTOIR_TEST_DATABASE_URL", "")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return "database: " + (TEST_DATABASE_URL or "sqlite (temporary file)")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if TEST_DATABASE_URL:
+        return TEST_DATABASE_URL
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "comptoir-test.db")
+
+
+@pytest.fixture(scope="session")
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Settings every test app starts from; secrets are fresh per run, never from disk."""
+    import base64
+
+    return {
+        "ENV": "testing",
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "LICENSING_KEK": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "VAULT_KEY": "v1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "NEXWAY_API_KEY": "test-nexway-key",
+        "NEXWAY_CALLBACK_SECRET": "test-nexway-callback-secret",
+        "ARVATO_USERNAME": "comptoir",
+        "ARVATO_PASSWORD": "test-arvato-password",
+        "RATELIMIT_ENABLED": False,
+        "VAULT_DIR": str(tmp_path_factory.mktemp("vault")),
+        "PLATFORM_HOSTS": "localhost,127.0.0.1",
+        "SERVER_NAME": None,
+    }
+
+
+@pytest.fixture(scope="session")
+def _schema(test_settings: dict[str, Any]) -> Iterator[None]:
+    """Create every table once per run (tests only: the app itself migrates)."""
+    url = test_settings["DATABASE_URL"]
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = create_app(test_settings)
+    with app.app_context():
+        _db.create_all()
+    yield
+    with app.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def app(test_settings: dict[str, Any], _schema: None, tmp_path: Path) -> Iterator[Flask]:
+    app = create_app({**test_settings, "VAULT_DIR": str(tmp_path / "vault")})
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _empty_tables()
+        _db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    tables = list(reversed(_db.metadata.sorted_tables))
+    with _db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def db(app: Flask):  # type: ignore[no-untyped-def]
+    return _db
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def postgres_only(is_postgres: bool) -> None:
+    if not is_postgres:
+        pytest.skip("needs PostgreSQL: set COMPTOIR_TEST_DATABASE_URL (CI does)")
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def form_token(client: FlaskClient) -> Callable[[str], str]:
+    """GET a page as a person would and return its form's CSRF token."""
+
+    def fetch(url: str, **kwargs: Any) -> str:
+        response = client.get(url, **kwargs)
+        assert response.status_code == 200, (url, response.status_code)
+        return csrf_from(response.get_data(as_text=True))
+
+    return fetch
+
+
+@pytest.fixture
+def make_product(db):  # type: ignore[no-untyped-def]
+    from commerce.models import Product, ProductSku
+
+    counter = iter(range(1, 10_000))
+
+    def make(**overrides: Any) -> Product:
+        n = next(counter)
+        fields: dict[str, Any] = {
+            "code": f"TEST-PRODUCT-{n}",
+            "family": "office",
+            "name": f"Test Office {n}",
+            "edition": "Home 2024",
+            "platform": "windows",
+            "seats": 1,
+            "seat_unit": "device",
+            "licence_type": "perpetual",
+            "list_price_cents": 14900,
+            "vat_rate": Decimal("20.00"),
+            "description": "A test product.",
+        }
+        skus = overrides.pop("skus", {"nexway": f"NX-{n}", "arvato": f"AR-{n}"})
+        fields.update(overrides)
+        product = Product(**fields)
+        product.skus = [ProductSku(wholesaler_code=w, sku=s) for w, s in skus.items()]
+        db.session.add(product)
+        db.session.commit()
+        return product
+
+    return make
+
+
+@pytest.fixture
+def make_partner(db, make_product):  # type: ignore[no-untyped-def]
+    from commerce.models import Partner, PartnerDomain, PartnerProduct
+
+    counter = iter(range(1, 10_000))
+
+    def make(products: list[Any] | None = None, prices: dict[str, int] | None = None, **overrides: Any) -> Partner:
+        n = next(counter)
+        fields: dict[str, Any] = {
+            "slug": f"partner-{n}",
+            "name": f"Partner {n}",
+            "kind": "retail",
+            "wholesaler_code": "nexway",
+            "support_email": f"support@partner-{n}.example",
+            "legal_notice": f"Partner {n} SAS, 1 rue de la Paix, 75002 Paris.",
+        }
+        domains = overrides.pop("domains", [f"shop.partner-{n}.example"])
+        fields.update(overrides)
+        partner = Partner(**fields)
+        partner.domains = [PartnerDomain(host=h) for h in domains]
+        prices = prices or {}
+        for i, product in enumerate(products or []):
+            partner.offers.append(
+                PartnerProduct(product=product, price_cents=prices.get(product.code, product.list_price_cents),
+                               position=i)
+            )
+        db.session.add(partner)
+        db.session.commit()
+        return partner
+
+    return make
+
+
+@pytest.fixture
+def make_user(db):  # type: ignore[no-untyped-def]
+    from commerce.models import User
+    from storefront.accounts.passwords import hash_password
+
+    counter = iter(range(1, 10_000))
+
+    def make(password: str = "correct horse battery", **overrides: Any) -> User:
+        n = next(counter)
+        fields: dict[str, Any] = {"email": f"user{n}@example.com", "name": f"User {n}", "role": "buyer"}
+        fields.update(overrides)
+        user = User(password_hash=hash_password(password), **fields)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
