@@ -58,3 +58,30 @@ def _transition(order: Order, field: str, table: dict, new: str, reason: str, ac
     db.session.add(
         StatusChange(order=order, field=field, from_status=current, to_status=new, reason=reason, actor=actor)
     )
+
+
+def transition_payment_atomically(
+    order_id: object, new: PaymentStatus, reason: str, actor: str = "system", **values: object
+) -> PaymentStatus | None:
+    """Move payment status with a conditional UPDATE; return the old status, None if nobody moved.
+
+    Two callers racing (the webhook and the return page) both issue the UPDATE;
+    the database lets exactly one of them match the old status, so the order
+    changes once and the loser learns it was already processed.
+    """
+    from sqlalchemy import update
+
+    for current in (s for s, targets in PAYMENT_TRANSITIONS.items() if new in targets):
+        result = db.session.execute(
+            update(Order)
+            .where(Order.id == order_id, Order.payment_status == current)
+            .values(payment_status=new, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            db.session.add(
+                StatusChange(order_id=order_id, field="payment", from_status=current, to_status=new,
+                             reason=reason, actor=actor)
+            )
+            return current
+    return None

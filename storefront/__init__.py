@@ -1,9 +1,97 @@
-"""storefront package."""
+"""The web face: partner shops, checkout and payments, buyer accounts, back office, platform pages."""
 
 from __future__ import annotations
 
-from flask import Flask
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, jsonify, render_template, request
+from flask_babel import get_locale
+from werkzeug.exceptions import HTTPException
+
+from commerce.models import User
+from commerce.money import format_money
+from extensions import babel, db, login_manager
+from storefront import i18n, labels, tenancy
+from storefront.brand import css_variables
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
 
 def init_app(app: Flask) -> None:
-    """Register storefront's blueprints, commands and jobs."""
+    """Register the storefront's blueprints, hooks, filters and commands."""
+    from storefront import cli
+    from storefront.accounts.views import bp as accounts_bp
+    from storefront.backoffice.views import bp as backoffice_bp
+    from storefront.platform.views import bp as platform_bp
+    from storefront.shop.views import bp as shop_bp
+
+    babel.init_app(app, locale_selector=i18n.select_locale,
+                   default_translation_directories=str(TRANSLATIONS))
+    tenancy.init_app(app)
+    labels.init_app(app)
+    login_manager.login_view = "accounts.signin"
+    login_manager.blueprint_login_views = {"backoffice": "backoffice.login"}
+    login_manager.login_message = None
+    login_manager.user_loader(_load_user)
+    for blueprint in (platform_bp, shop_bp, accounts_bp, backoffice_bp):
+        app.register_blueprint(blueprint)
+    app.context_processor(_template_context)
+    app.add_template_filter(_money, "money")
+    app.add_template_filter(_local_datetime, "local_dt")
+    app.register_error_handler(HTTPException, _http_error)
+    app.after_request(_security_headers)
+    cli.init_app(app)
+
+
+def _load_user(user_id: str) -> User | None:
+    try:
+        return db.session.get(User, uuid.UUID(user_id))
+    except ValueError:
+        return None
+
+
+def _template_context() -> dict[str, Any]:
+    partner = g.get("partner")
+    context: dict[str, Any] = {"partner": partner, "locale": str(get_locale() or "fr"),
+                               "locales": i18n.locales()}
+    if partner is not None:
+        from storefront.shop import cart
+
+        context["brand_css"] = css_variables(partner)
+        context["cart_count"] = cart.load(partner).count
+    return context
+
+
+def _money(cents: int, currency: str = "EUR") -> str:
+    return format_money(cents, currency, str(get_locale() or "fr"))
+
+
+def _local_datetime(value: Any) -> str:
+    from flask_babel import format_datetime
+
+    return format_datetime(value, "short") if value else ""
+
+
+def _http_error(error: HTTPException) -> Any:
+    if request.path.startswith("/api/") or request.path.startswith("/webhooks/") or (
+        request.accept_mimetypes.best == "application/json"
+    ):
+        code = (error.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": {"code": code, "message": error.description}}), error.code
+    template = "storefront/error.html" if g.get("partner") is not None else "platform/error.html"
+    return render_template(template, error=error), error.code
+
+
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+    if "Content-Security-Policy" not in response.headers:
+        partner = g.get("partner")
+        ancestors = "'self' " + " ".join(partner.embed_origins.split()) if partner is not None else "'self'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
+            f"form-action 'self' https://checkout.stripe.com; frame-ancestors {ancestors.strip()}"
+        )
+    return response

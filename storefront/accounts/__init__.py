@@ -1,0 +1,1 @@
+"""Buyer accounts: sign up, sign in, order history, claiming a guest order."""

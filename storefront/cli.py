@@ -1,0 +1,95 @@
+"""Storefront commands: demo data, demo credentials, serving."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """Demo data for trying the shop."""
+
+
+@demo_group.command("load")
+@with_appcontext
+def demo_load() -> None:
+    """Create or refresh the demo partners, catalogue and logins (idempotent)."""
+    from storefront import demo
+
+    if current_app.config["ENV"] == "production":
+        raise click.ClickException("demo data is refused in production")
+    counts = demo.load()
+    click.echo(f"demo data ready: {counts['partners']} partners, {counts['products']} products, "
+               f"{counts['logins']} logins")
+
+
+@click.command("demo-credentials")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@click.option("--base-url", default=None, help="Where the shop is served (default http://127.0.0.1:$PORT).")
+@with_appcontext
+def demo_credentials(as_json: bool, base_url: str | None) -> None:
+    """Print the demo partners, logins and keys."""
+    from storefront import demo
+
+    base = base_url or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
+    data = demo.credentials(base)
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    click.echo(render_credentials(data, base))
+
+
+def render_credentials(data: dict[str, Any], base: str) -> str:
+    lines = [f"Comptoir is served on {base}/", "", "Partner shops:"]
+    for p in data["partners"]:
+        port = base.rsplit(":", 1)[-1] if base.count(":") == 2 else ""
+        own_host = f"http://{p['host']}:{port}/" if p["host"] and port else f"http://{p['host']}/"
+        lines.append(f"  {p['name']:<28} {p['kind']:<8} {p['url']}   (also {own_host})")
+        if p.get("api_key"):
+            lines.append(f"  {'':<28} API key: {p['api_key']}")
+    logins = data["logins"]
+    lines += ["", f"Buyer login:    {logins['buyer']['email']} / {logins['buyer']['password']}",
+              f"Operator login: {logins['operator']['email']} / {logins['operator']['password']}"
+              f"  -> {base}/admin/",
+              f"Test card:      4242 4242 4242 4242 (4000 0000 0000 0002 is declined)",
+              f"Caught e-mails: {base}/dev/mail"]
+    for r in data.get("resellers", []):
+        lines.append(f"Reseller {r['code']} ({r['partner']}): {r['email']} / {r['password']}")
+    return "\n".join(lines)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int,
+              help="Port (default $PORT or 5000).")
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the shop with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Flask:
+            from app import create_app
+
+            return create_app()
+
+    Server().run()
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(demo_group)
+    app.cli.add_command(demo_credentials)
+    app.cli.add_command(serve)

@@ -1,0 +1,91 @@
+"""Buyer and operator forms (Flask-WTF: CSRF on every POST)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
+
+from commerce.orders import MAX_QUANTITY
+
+EU_COUNTRIES = (
+    "FR", "BE", "LU", "DE", "ES", "IT", "PT", "NL", "AT", "IE", "FI", "SE", "DK", "PL", "CZ", "SK",
+    "SI", "HR", "HU", "RO", "BG", "GR", "CY", "MT", "EE", "LV", "LT",
+)
+
+
+class AddToCartForm(FlaskForm):
+    quantity = IntegerField(
+        _l("Quantity"), default=1,
+        validators=[InputRequired(_l("Enter a quantity.")),
+                    NumberRange(1, MAX_QUANTITY, _l("Choose a quantity from 1 to %(max)s.", max=MAX_QUANTITY))],
+    )
+    backup = BooleanField(_l("Licence backup, 2 years"))
+    install = BooleanField(_l("Installation help"))
+
+
+class CartLineForm(FlaskForm):
+    quantity = IntegerField(
+        _l("Quantity"),
+        validators=[InputRequired(_l("Enter a quantity.")),
+                    NumberRange(1, MAX_QUANTITY, _l("Choose a quantity from 1 to %(max)s.", max=MAX_QUANTITY))],
+    )
+    backup = BooleanField(_l("Licence backup, 2 years"))
+    install = BooleanField(_l("Installation help"))
+
+
+class EmptyForm(FlaskForm):
+    """A form with nothing but its CSRF token (remove, sign out)."""
+
+
+class CheckoutForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[
+        InputRequired(_l("Enter your e-mail address.")), Email(_l("Enter a valid e-mail address.")),
+        Length(max=254)])
+    name = StringField(_l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)])
+    company = StringField(_l("Company (optional)"), validators=[Optional(), Length(max=160)])
+    vat_number = StringField(_l("VAT number (optional)"), validators=[
+        Optional(), Regexp(r"^[A-Za-z]{2}[0-9A-Za-z]{2,13}$", message=_l("Enter a VAT number like FR12345678901."))])
+    billing_country = SelectField(_l("Billing country"), default="FR", validators=[InputRequired()])
+    consent = BooleanField(validators=[InputRequired(_l(
+        "Tick the box to receive your licence now; the order cannot go through without it."))])
+
+
+class TestCardForm(FlaskForm):
+    __test__ = False
+    card_number = StringField(_l("Card number"), validators=[
+        InputRequired(_l("Enter the card number.")), Regexp(r"^[0-9 ]{12,23}$", message=_l("Enter a card number."))])
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), validators=[InputRequired(_l("Enter your e-mail address.")),
+                                                          Email(_l("Enter a valid e-mail address."))])
+    password = PasswordField(_l("Password"), validators=[InputRequired(_l("Enter your password."))])
+
+
+class SignUpForm(FlaskForm):
+    name = StringField(_l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)])
+    email = EmailField(_l("E-mail address"), validators=[InputRequired(_l("Enter your e-mail address.")),
+                                                          Email(_l("Enter a valid e-mail address.")),
+                                                          Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[
+        InputRequired(_l("Choose a password.")),
+        Length(min=10, max=200, message=_l("Use at least 10 characters."))])
+    confirm = PasswordField(_l("Password again"), validators=[
+        InputRequired(_l("Type the password again.")), EqualTo("password", _l("The passwords differ."))])
+
+
+class BrandForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[InputRequired(), Length(max=120)])
+    tagline = StringField(_l("Tagline"), validators=[Optional(), Length(max=200)])
+    primary_color = StringField(_l("Primary colour"), validators=[InputRequired()])
+    secondary_color = StringField(_l("Secondary colour"), validators=[InputRequired()])
+    accent_color = StringField(_l("Accent colour"), validators=[InputRequired()])
+    font = SelectField(_l("Font"))
+    logo_url = StringField(_l("Logo address (https)"), validators=[Optional()])
+    logo = FileField(_l("Logo file (PNG, JPEG or WebP)"))
+    legal_notice = TextAreaField(_l("Legal notice"), validators=[Optional()])
+    support_email = StringField(_l("Support e-mail"), validators=[Optional()])
+    support_phone = StringField(_l("Support phone"), validators=[Optional()])

@@ -1,0 +1,22 @@
+"""Language choice: the buyer's explicit choice, then the browser's, then French."""
+
+from __future__ import annotations
+
+from flask import current_app, request, session
+
+SESSION_KEY = "lang"
+
+
+def locales() -> list[str]:
+    return [code.strip() for code in current_app.config["LOCALES"].split(",") if code.strip()]
+
+
+def select_locale() -> str:
+    available = locales()
+    chosen = request.args.get("lang")
+    if chosen in available:
+        session[SESSION_KEY] = chosen
+        return chosen
+    if session.get(SESSION_KEY) in available:
+        return str(session[SESSION_KEY])
+    return request.accept_languages.best_match(available) or current_app.config["DEFAULT_LOCALE"]

@@ -1,0 +1,276 @@
+"""Stripe Checkout behind the PaymentGateway seam: the only module that talks to Stripe."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+from storefront.payments.base import (
+    CheckoutRedirect,
+    CheckoutRequest,
+    GatewayError,
+    PaymentEvent,
+    PaymentOutcome,
+    WebhookError,
+)
+
+SIGNATURE_HEADER = "Stripe-Signature"
+STRIPE_LOCALES = frozenset({"fr", "en"})
+
+# Event types we act on; every other type is acknowledged and ignored.
+HANDLED_EVENTS = frozenset(
+    {
+        "checkout.session.completed",
+        "checkout.session.async_payment_succeeded",
+        "checkout.session.async_payment_failed",
+        "checkout.session.expired",
+    }
+)
+
+
+class StripeGateway:
+    """Stripe Checkout: hosted payment page, signed webhooks, session look-ups."""
+
+    name = "stripe"
+
+    def __init__(
+        self,
+        secret_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        tolerance_seconds: int = 300,
+        *,
+        max_network_retries: int = 2,
+        timeout_seconds: float = 20,
+    ) -> None:
+        if not secret_key:
+            raise ValueError("StripeGateway needs a secret key")
+        if not webhook_secret:
+            raise ValueError("StripeGateway needs a webhook signing secret")
+        if tolerance_seconds <= 0:
+            raise ValueError("tolerance_seconds must be positive")
+        self._webhook_secret = webhook_secret
+        self._tolerance = tolerance_seconds
+        # The key lives on this client only: never on the global stripe module.
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+            http_client=stripe.RequestsClient(timeout=timeout_seconds),
+        )
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutRedirect:
+        """Create a Checkout Session for the order and return its hosted page."""
+        if not request.lines:
+            raise GatewayError("cannot start a Stripe checkout without lines")
+        currency = request.currency.lower()
+        params: dict[str, Any] = {
+            "mode": "payment",
+            "line_items": [
+                {
+                    "price_data": {
+                        "currency": currency,
+                        "unit_amount": line.unit_amount_cents,
+                        "product_data": {"name": line.name},
+                    },
+                    "quantity": line.quantity,
+                }
+                for line in request.lines
+            ],
+            "customer_email": request.customer_email,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "locale": request.locale if request.locale in STRIPE_LOCALES else "auto",
+            "client_reference_id": str(request.order_id),
+            "metadata": {"order_id": str(request.order_id), "order_number": request.order_number},
+        }
+        try:
+            session = self._client.v1.checkout.sessions.create(params=params).to_dict()
+        except stripe.StripeError as exc:
+            raise _gateway_error("create a Checkout Session", exc) from exc
+        if not session.get("id") or not session.get("url"):
+            raise GatewayError("Stripe returned a Checkout Session without an id or a URL")
+        return CheckoutRedirect(reference=session["id"], url=session["url"])
+
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+        """Verify the Stripe-Signature header and turn the event into a PaymentEvent."""
+        header = _header(headers, SIGNATURE_HEADER)
+        if not header:
+            raise WebhookError("missing Stripe-Signature header")
+        timestamp = _signature_timestamp(header)
+        try:
+            body = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WebhookError("webhook body is not UTF-8") from exc
+        try:
+            # tolerance=None: the library only checks stale timestamps; we check both ways below.
+            stripe.WebhookSignature.verify_header(body, header, self._webhook_secret, None)
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookError("Stripe-Signature does not match the body") from exc
+        now = time.time()
+        if timestamp < now - self._tolerance:
+            raise WebhookError("Stripe-Signature timestamp is too old")
+        if timestamp > now + self._tolerance:
+            raise WebhookError("Stripe-Signature timestamp is in the future")
+        return _event_from_body(body)
+
+    def fetch_outcome(self, reference: str) -> PaymentEvent | None:
+        """Retrieve the Checkout Session; its event id is synthetic: return:<session id>:<outcome>.
+
+        The return page has no Stripe event id. The synthetic id carries the outcome so that a
+        session first seen pending and later paid yields two distinct ids; the shop's unique
+        event-id constraint and the idempotent confirm_payment make a repeat of either harmless.
+        """
+        try:
+            data = self._client.v1.checkout.sessions.retrieve(reference).to_dict()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise _gateway_error("retrieve a Checkout Session", exc) from exc
+        except stripe.StripeError as exc:
+            raise _gateway_error("retrieve a Checkout Session", exc) from exc
+        outcome = _session_outcome(data)
+        try:
+            amount, currency = _amount(data), _currency(data)
+        except ValueError as exc:
+            raise GatewayError(f"cannot read the Checkout Session: {exc}") from exc
+        return PaymentEvent(
+            event_id=f"return:{reference}:{outcome}",
+            event_type="checkout.session.retrieved",
+            outcome=outcome,
+            order_id=_order_id(data),
+            reference=reference,
+            amount_cents=amount,
+            currency=currency,
+        )
+
+
+def _gateway_error(action: str, exc: stripe.StripeError) -> GatewayError:
+    """Describe a Stripe failure without echoing keys or request bodies."""
+    request_id = f" (request {exc.request_id})" if exc.request_id else ""
+    if isinstance(exc, stripe.APIConnectionError):
+        reason = "could not reach Stripe"
+    elif isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+        reason = "Stripe refused our API key"
+    elif isinstance(exc, stripe.RateLimitError):
+        reason = "Stripe is rate limiting us"
+    elif isinstance(exc, stripe.InvalidRequestError):
+        param = f" [{exc.param}]" if exc.param else ""
+        reason = f"Stripe refused the request{param}: {exc.user_message or 'invalid request'}"
+    else:
+        reason = f"Stripe answered HTTP {exc.http_status or 'error'}"
+    return GatewayError(f"cannot {action}: {reason}{request_id}")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """Read a header case-insensitively from any mapping (Flask headers or a plain dict)."""
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def _signature_timestamp(header: str) -> int:
+    """Extract t=<unix seconds> from a Stripe-Signature header."""
+    stamps = [part[2:] for part in header.split(",") if part.strip().startswith("t=")]
+    if len(stamps) != 1 or not stamps[0].strip().isdigit():
+        raise WebhookError("malformed Stripe-Signature header")
+    return int(stamps[0])
+
+
+def _event_from_body(body: str) -> PaymentEvent:
+    """Decode a verified Stripe event body."""
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise WebhookError("webhook body is not JSON") from exc
+    if not isinstance(event, dict) or event.get("object") != "event":
+        raise WebhookError("webhook body is not a Stripe event")
+    event_id, event_type = event.get("id"), event.get("type")
+    if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
+        raise WebhookError("Stripe event lacks an id or a type")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if event_type not in HANDLED_EVENTS:
+        return PaymentEvent(event_id, event_type, PaymentOutcome.IGNORED, None, None, None, None)
+    if not isinstance(obj, dict) or obj.get("object") != "checkout.session":
+        raise WebhookError(f"{event_type} does not carry a Checkout Session")
+    session_id = obj.get("id")
+    if not isinstance(session_id, str) or not session_id:
+        raise WebhookError(f"{event_type} carries a Checkout Session without an id")
+    order_id = _order_id(obj)
+    if order_id is None:
+        raise WebhookError(f"{event_type} has no valid metadata.order_id")
+    try:
+        amount, currency = _amount(obj), _currency(obj)
+    except ValueError as exc:
+        raise WebhookError(str(exc)) from exc
+    return PaymentEvent(
+        event_id=event_id,
+        event_type=event_type,
+        outcome=_event_outcome(event_type, obj),
+        order_id=order_id,
+        reference=session_id,
+        amount_cents=amount,
+        currency=currency,
+    )
+
+
+def _event_outcome(event_type: str, session: Mapping[str, Any]) -> PaymentOutcome:
+    """Map a handled event type to an outcome."""
+    if event_type == "checkout.session.completed":
+        # Delayed methods (SEPA debit, bank transfer) complete the session before the money.
+        paid = session.get("payment_status") == "paid"
+        return PaymentOutcome.PAID if paid else PaymentOutcome.PENDING
+    if event_type == "checkout.session.async_payment_succeeded":
+        return PaymentOutcome.PAID
+    if event_type == "checkout.session.async_payment_failed":
+        return PaymentOutcome.FAILED
+    return PaymentOutcome.EXPIRED
+
+
+def _session_outcome(session: Mapping[str, Any]) -> PaymentOutcome:
+    """Say how a retrieved Checkout Session stands."""
+    if session.get("payment_status") == "paid":
+        return PaymentOutcome.PAID
+    if session.get("status") == "expired":
+        return PaymentOutcome.EXPIRED
+    return PaymentOutcome.PENDING
+
+
+def _order_id(session: Mapping[str, Any]) -> uuid.UUID | None:
+    """Read our order id from the session's metadata; None when absent or not a UUID."""
+    metadata = session.get("metadata")
+    raw = metadata.get("order_id") if isinstance(metadata, dict) else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def _amount(session: Mapping[str, Any]) -> int | None:
+    """Read amount_total in minor units, refusing anything but an integer."""
+    amount = session.get("amount_total")
+    if amount is None:
+        return None
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValueError("Checkout Session amount_total is not an integer")
+    return amount
+
+
+def _currency(session: Mapping[str, Any]) -> str | None:
+    """Read the ISO currency, upper case."""
+    currency = session.get("currency")
+    if currency is None:
+        return None
+    if not isinstance(currency, str) or len(currency) != 3 or not currency.isalpha():
+        raise ValueError("Checkout Session currency is not an ISO 4217 code")
+    return currency.upper()

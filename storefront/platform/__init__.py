@@ -1,0 +1,1 @@
+"""The platform's own pages: health, shop index, payment webhooks, the dev mail page."""

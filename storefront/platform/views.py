@@ -1,0 +1,60 @@
+"""Health check, the neutral platform index, Stripe's webhook and the development mail page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select, text
+
+from commerce.models import CapturedMail, Partner
+from extensions import csrf, db
+from storefront.payments.base import WebhookError
+from storefront.payments.services import confirm_payment, gateway_for
+
+bp = Blueprint("platform", __name__)
+
+WEBHOOK_MAX_BYTES = 256 * 1024
+
+
+@bp.route("/healthz")
+def healthz() -> ResponseReturnValue:
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+        current_app.logger.error("health check: database unreachable: %s", type(exc).__name__)
+        database = "unreachable"
+    status = 200 if database == "ok" else 503
+    return jsonify({"status": "ok" if status == 200 else "degraded", "database": database}), status
+
+
+def platform_index() -> str:
+    partners = db.session.scalars(select(Partner).where(Partner.is_active.is_(True)).order_by(Partner.name)).all()
+    return render_template("platform/index.html", partners=partners)
+
+
+@bp.post("/webhooks/stripe")
+@csrf.exempt
+def stripe_webhook() -> ResponseReturnValue:
+    if g.get("partner") is not None or not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
+        abort(404)
+    if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
+        return jsonify({"error": {"code": "payload_too_large", "message": "webhook body too large"}}), 413
+    payload = request.get_data(cache=False)
+    if len(payload) > WEBHOOK_MAX_BYTES:
+        return jsonify({"error": {"code": "payload_too_large", "message": "webhook body too large"}}), 413
+    try:
+        event = gateway_for("stripe").parse_webhook(payload, request.headers)
+    except WebhookError as exc:
+        current_app.logger.warning("stripe webhook refused: %s", exc)
+        return jsonify({"error": {"code": "invalid_webhook", "message": str(exc)}}), 400
+    result = confirm_payment(event, "stripe")
+    return jsonify({"received": True, "result": str(result)}), 200
+
+
+@bp.route("/dev/mail")
+def dev_mail() -> str:
+    if current_app.config["ENV"] == "production" or g.get("partner") is not None:
+        abort(404)
+    mails = db.session.scalars(select(CapturedMail).order_by(CapturedMail.created_at.desc()).limit(50)).all()
+    return render_template("platform/dev_mail.html", mails=mails)

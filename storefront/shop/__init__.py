@@ -1,0 +1,1 @@
+"""The buyer's shop: catalogue, cart, checkout, order pages."""

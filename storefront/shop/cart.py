@@ -1,0 +1,118 @@
+"""The session cart: codes and quantities only; prices come from the catalogue each time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import session
+
+from commerce.models import Partner
+from commerce.orders import ADDON_CODES, MAX_LINES, MAX_QUANTITY, LineRequest
+from storefront.shop.catalogue import Offer, addon_offers, get_offer
+
+SESSION_KEY = "carts"
+
+
+class CartError(ValueError):
+    """A cart change that cannot be made."""
+
+
+@dataclass
+class CartLine:
+    offer: Offer
+    quantity: int
+    addons: list[Offer] = field(default_factory=list)
+
+    @property
+    def total_cents(self) -> int:
+        return self.quantity * (self.offer.price_cents + sum(a.price_cents for a in self.addons))
+
+
+@dataclass
+class Cart:
+    lines: list[CartLine]
+    dropped: list[str]
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.total_cents for line in self.lines)
+
+    @property
+    def count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    def requests(self) -> list[LineRequest]:
+        return [LineRequest(l.offer.code, l.quantity, tuple(a.code for a in l.addons)) for l in self.lines]
+
+
+def _raw(partner: Partner) -> dict[str, dict]:  # type: ignore[type-arg]
+    carts = session.get(SESSION_KEY, {})
+    return dict(carts.get(str(partner.id), {}))
+
+
+def _save(partner: Partner, raw: dict[str, dict]) -> None:  # type: ignore[type-arg]
+    carts = dict(session.get(SESSION_KEY, {}))
+    if raw:
+        carts[str(partner.id)] = raw
+    else:
+        carts.pop(str(partner.id), None)
+    session[SESSION_KEY] = carts
+
+
+def add(partner: Partner, code: str, quantity: int, addons: list[str]) -> None:
+    """Add a product (or more of it) to the partner's cart."""
+    if get_offer(partner, code) is None:
+        raise CartError("unknown product")
+    offered = addon_offers(partner)
+    if any(a not in ADDON_CODES or a not in offered for a in addons):
+        raise CartError("add-on not offered")
+    raw = _raw(partner)
+    if code not in raw and len(raw) >= MAX_LINES:
+        raise CartError("cart is full")
+    current = raw.get(code, {"q": 0, "a": []})
+    new_quantity = min(current["q"] + quantity, MAX_QUANTITY)
+    raw[code] = {"q": new_quantity, "a": sorted(set(current["a"]) | set(addons))}
+    _save(partner, raw)
+
+
+def set_quantity(partner: Partner, code: str, quantity: int) -> None:
+    raw = _raw(partner)
+    if code not in raw:
+        raise CartError("not in the cart")
+    raw[code] = {**raw[code], "q": quantity}
+    _save(partner, raw)
+
+
+def set_addons(partner: Partner, code: str, addons: list[str]) -> None:
+    raw = _raw(partner)
+    if code not in raw:
+        raise CartError("not in the cart")
+    offered = addon_offers(partner)
+    raw[code] = {**raw[code], "a": sorted(a for a in set(addons) if a in offered)}
+    _save(partner, raw)
+
+
+def remove(partner: Partner, code: str) -> None:
+    raw = _raw(partner)
+    raw.pop(code, None)
+    _save(partner, raw)
+
+
+def clear(partner: Partner) -> None:
+    _save(partner, {})
+
+
+def load(partner: Partner) -> Cart:
+    """The cart priced now; lines no longer on sale are dropped and named."""
+    offered_addons = addon_offers(partner)
+    lines: list[CartLine] = []
+    dropped: list[str] = []
+    for code, item in _raw(partner).items():
+        offer = get_offer(partner, code)
+        quantity = item.get("q", 0)
+        if offer is None or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            dropped.append(code)
+            continue
+        addons = [offered_addons[a] for a in item.get("a", []) if a in offered_addons]
+        lines.append(CartLine(offer, quantity, addons))
+    return Cart(lines, dropped)

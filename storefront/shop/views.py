@@ -1,0 +1,305 @@
+"""Shop pages: catalogue, product, cart, checkout, test card page, order pages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from commerce.models import Order, PaymentStatus
+from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
+from extensions import db
+from storefront.forms import EU_COUNTRIES, AddToCartForm, CartLineForm, CheckoutForm, EmptyForm, TestCardForm
+from storefront.payments.base import GatewayError
+from storefront.payments.services import ConfirmResult, confirm_payment, gateway_for, start_payment
+from storefront.payments.test_gateway import TestGateway
+from storefront.shop import cart as carts
+from storefront.shop.catalogue import FAMILIES, addon_offers, families, get_offer, list_offers
+from storefront.tenancy import current_partner
+
+bp = Blueprint("shop", __name__)
+
+GUEST_ORDERS = "guest_orders"
+
+
+@bp.before_request
+def require_partner() -> None:
+    if g.partner is None and request.endpoint != "shop.home":
+        abort(404)
+
+
+@bp.route("/")
+def home() -> str:
+    if g.partner is None:
+        from storefront.platform.views import platform_index
+
+        return platform_index()
+    partner = g.partner
+    return render_template(
+        "storefront/home.html", offers=list_offers(partner)[:8], families=families(partner)
+    )
+
+
+@bp.route("/products")
+def catalogue() -> str:
+    partner = current_partner()
+    family = request.args.get("family") or None
+    if family and family not in FAMILIES:
+        family = None
+    query = (request.args.get("q") or "").strip()[:80]
+    return render_template(
+        "storefront/catalogue.html",
+        offers=list_offers(partner, family, query or None),
+        families=families(partner),
+        family=family,
+        query=query,
+    )
+
+
+@bp.route("/products/<code>")
+def product(code: str) -> str:
+    partner = current_partner()
+    offer = get_offer(partner, code)
+    if offer is None or offer.product.kind != "software":
+        abort(404)
+    return render_template(
+        "storefront/product.html", offer=offer, form=AddToCartForm(), addons=addon_offers(partner)
+    )
+
+
+@bp.post("/cart/add/<code>")
+def cart_add(code: str) -> Response | tuple[str, int]:
+    partner = current_partner()
+    offer = get_offer(partner, code)
+    if offer is None or offer.product.kind != "software":
+        abort(404)
+    form = AddToCartForm()
+    if not form.validate():
+        return render_template(
+            "storefront/product.html", offer=offer, form=form, addons=addon_offers(partner)
+        ), 400
+    addons = [c for c, on in ((ADDON_BACKUP, form.backup.data), (ADDON_INSTALL, form.install.data)) if on]
+    try:
+        carts.add(partner, code, form.quantity.data, addons)
+    except carts.CartError:
+        abort(400, _("This item cannot be added to the cart."))
+    flash(_("%(name)s was added to your cart.", name=offer.product.name), "success")
+    return redirect(url_for("shop.cart"))
+
+
+@bp.route("/cart")
+def cart() -> str:
+    partner = current_partner()
+    current = carts.load(partner)
+    return render_template(
+        "storefront/cart.html", cart=current, addons=addon_offers(partner), line_form=CartLineForm,
+        remove_form=EmptyForm(),
+    )
+
+
+@bp.post("/cart/update/<code>")
+def cart_update(code: str) -> Response | tuple[str, int]:
+    partner = current_partner()
+    form = CartLineForm()
+    if not form.validate():
+        current = carts.load(partner)
+        errors = {code: form.quantity.errors}
+        return render_template(
+            "storefront/cart.html", cart=current, addons=addon_offers(partner), line_form=CartLineForm,
+            remove_form=EmptyForm(), line_errors=errors,
+        ), 400
+    try:
+        carts.set_quantity(partner, code, form.quantity.data)
+        addons = [c for c, on in ((ADDON_BACKUP, form.backup.data), (ADDON_INSTALL, form.install.data)) if on]
+        carts.set_addons(partner, code, addons)
+    except carts.CartError:
+        abort(404)
+    flash(_("Your cart was updated."), "success")
+    return redirect(url_for("shop.cart"))
+
+
+@bp.post("/cart/remove/<code>")
+def cart_remove(code: str) -> Response:
+    partner = current_partner()
+    if not EmptyForm().validate():
+        abort(400)
+    carts.remove(partner, code)
+    flash(_("The item was removed from your cart."), "success")
+    return redirect(url_for("shop.cart"))
+
+
+def _checkout_form() -> CheckoutForm:
+    form = CheckoutForm()
+    form.billing_country.choices = [(c, c) for c in EU_COUNTRIES]
+    if request.method == "GET" and current_user.is_authenticated:
+        form.email.data = form.email.data or current_user.email
+        form.name.data = form.name.data or current_user.name
+    return form
+
+
+@bp.route("/checkout", methods=["GET", "POST"])
+def checkout() -> Response | str | tuple[str, int]:
+    partner = current_partner()
+    current = carts.load(partner)
+    if not current.lines:
+        flash(_("Your cart is empty."), "info")
+        return redirect(url_for("shop.cart"))
+    form = _checkout_form()
+    if request.method == "GET":
+        return render_template("storefront/checkout.html", cart=current, form=form)
+    if not form.validate():
+        return render_template("storefront/checkout.html", cart=current, form=form), 400
+    buyer = BuyerDetails(
+        email=form.email.data, name=form.name.data, company=form.company.data or "",
+        vat_number=form.vat_number.data or "", billing_country=form.billing_country.data,
+        locale=str(get_locale() or "fr"),
+    )
+    try:
+        order, claim_token = place_order(
+            partner, current.requests(), buyer,
+            user=current_user if current_user.is_authenticated else None,
+            consent_at=datetime.now(UTC),
+            consent_version=current_app.config["CONSENT_WORDING_VERSION"],
+            gateway=current_app.config["PAYMENT_GATEWAY"],
+        )
+        db.session.commit()
+    except OrderError as exc:
+        db.session.rollback()
+        flash(_("Your cart changed: %(reason)s. Please check it again.", reason=str(exc)), "error")
+        return redirect(url_for("shop.cart"))
+    session[GUEST_ORDERS] = [*session.get(GUEST_ORDERS, [])[-19:], str(order.id)]
+    session[f"claim:{order.id}"] = claim_token
+    try:
+        redirect_to = start_payment(
+            order,
+            success_url=url_for("shop.checkout_return", order_id=order.id, _external=True)
+            + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=url_for("shop.checkout_cancel", order_id=order.id, _external=True),
+        )
+    except GatewayError:
+        current_app.logger.exception("payment could not start for order %s", order.number)
+        flash(_("Payment is unavailable right now. Your order %(number)s is saved; please try again.",
+                number=order.number), "error")
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    carts.clear(partner)
+    return redirect(redirect_to.url)
+
+
+def _visible_order(order_id: uuid.UUID) -> Order:
+    """An order of this partner that this visitor placed or owns; 404 otherwise."""
+    partner = current_partner()
+    order = db.session.scalar(select(Order).where(Order.id == order_id, Order.partner_id == partner.id))
+    if order is None:
+        abort(404)
+    owns = current_user.is_authenticated and order.buyer_id == current_user.id
+    if not owns and str(order.id) not in session.get(GUEST_ORDERS, []):
+        abort(404)
+    return order
+
+
+@bp.route("/pay/test/<reference>", methods=["GET", "POST"])
+def test_pay(reference: str) -> Response | str | tuple[str, int]:
+    partner = current_partner()
+    order = db.session.scalar(
+        select(Order).where(Order.gateway_reference == reference, Order.partner_id == partner.id,
+                            Order.gateway == "test")
+    )
+    if order is None:
+        abort(404)
+    form = TestCardForm()
+    if request.method == "GET" or not form.validate():
+        status = 200 if request.method == "GET" else 400
+        return render_template("storefront/test_pay.html", order=order, form=form), status
+    event = TestGateway.card_event(reference, order.id, form.card_number.data, order.total_cents, order.currency)
+    result = confirm_payment(event, "test")
+    if event.outcome != "paid":
+        db.session.refresh(order)
+        form.card_number.errors = [_("The card was declined. Try the test card 4242 4242 4242 4242.")]
+        return render_template("storefront/test_pay.html", order=order, form=form), 402
+    current_app.logger.info("test payment for %s: %s", order.number, result)
+    return redirect(url_for("shop.checkout_return", order_id=order.id))
+
+
+@bp.route("/checkout/return/<uuid:order_id>")
+def checkout_return(order_id: uuid.UUID) -> str:
+    order = _visible_order(order_id)
+    reference = request.args.get("session_id")
+    if order.payment_status == PaymentStatus.PENDING and reference and reference == order.gateway_reference:
+        try:
+            event = gateway_for(order.gateway).fetch_outcome(reference)
+        except GatewayError:
+            event = None
+        if event is not None and event.order_id == order.id:
+            confirm_payment(event, order.gateway)
+            db.session.refresh(order)
+    return render_template("storefront/order_confirmed.html", order=order,
+                           claim_token=session.get(f"claim:{order.id}"),
+                           paid=order.payment_status == PaymentStatus.PAID)
+
+
+@bp.route("/checkout/cancel/<uuid:order_id>")
+def checkout_cancel(order_id: uuid.UUID) -> str:
+    order = _visible_order(order_id)
+    return render_template("storefront/checkout_cancelled.html", order=order)
+
+
+@bp.post("/checkout/retry/<uuid:order_id>")
+def checkout_retry(order_id: uuid.UUID) -> Response:
+    order = _visible_order(order_id)
+    if not EmptyForm().validate():
+        abort(400)
+    if order.payment_status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    try:
+        redirect_to = start_payment(
+            order,
+            success_url=url_for("shop.checkout_return", order_id=order.id, _external=True)
+            + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=url_for("shop.checkout_cancel", order_id=order.id, _external=True),
+        )
+    except GatewayError:
+        flash(_("Payment is unavailable right now; please try again in a moment."), "error")
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    return redirect(redirect_to.url)
+
+
+@bp.route("/orders/<uuid:order_id>")
+def order_page(order_id: uuid.UUID) -> str:
+    order = _visible_order(order_id)
+    return render_template("storefront/order.html", order=order, retry_form=EmptyForm(),
+                           claim_token=session.get(f"claim:{order.id}"))
+
+
+@bp.route("/legal")
+def legal() -> str:
+    current_partner()
+    return render_template("storefront/legal.html")
+
+
+@bp.route("/brand/logo")
+def logo() -> Response:
+    partner = current_partner()
+    if not partner.logo_data or not partner.logo_mime:
+        abort(404)
+    response = Response(partner.logo_data, mimetype=partner.logo_mime)
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    response.headers["Content-Security-Policy"] = "default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,82 @@
+"""Which partner a request belongs to: its Host, or a /p/<slug>/ prefix."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask, abort, current_app, g, request
+from sqlalchemy import select
+
+from commerce.models import Partner, PartnerDomain
+from extensions import db
+
+PREFIX_RE = re.compile(r"^/p/([^/]+)(/.*)?$")
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+ENVIRON_KEY = "comptoir.partner_slug"
+
+
+class PartnerPrefixMiddleware:
+    """Serve /p/<slug>/... as the partner's shop: the prefix becomes the script root.
+
+    url_for then writes every link under the same prefix, so a shop reached by
+    prefix and one reached by its own domain share the same views and templates.
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        match = PREFIX_RE.match(environ.get("PATH_INFO", ""))
+        if match:
+            environ[ENVIRON_KEY] = match.group(1)
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + "/p/" + match.group(1)
+            environ["PATH_INFO"] = match.group(2) or "/"
+        return self.wsgi_app(environ, start_response)
+
+
+def platform_hosts() -> set[str]:
+    return {h.strip().lower() for h in current_app.config["PLATFORM_HOSTS"].split(",") if h.strip()}
+
+
+def request_host() -> str:
+    return request.host.rsplit(":", 1)[0].lower() if not request.host.startswith("[") else request.host
+
+
+def resolve_partner() -> None:
+    """Set g.partner (None on the platform's own hosts); an unknown host or slug is a 404."""
+    g.partner = None
+    slug = request.environ.get(ENVIRON_KEY)
+    if slug is not None:
+        partner = partner_by_slug(slug) if SLUG_RE.match(slug) else None
+        if partner is None:
+            abort(404)
+        g.partner = partner
+        return
+    host = request_host()
+    if host in platform_hosts():
+        return
+    partner = db.session.scalar(
+        select(Partner).join(PartnerDomain).where(PartnerDomain.host == host, Partner.is_active.is_(True))
+    )
+    if partner is None:
+        abort(404)
+    g.partner = partner
+
+
+def partner_by_slug(slug: str) -> Partner | None:
+    return db.session.scalar(select(Partner).where(Partner.slug == slug, Partner.is_active.is_(True)))
+
+
+def current_partner() -> Partner:
+    """The partner of a shop request; 404 on the platform host."""
+    partner = g.get("partner")
+    if partner is None:
+        abort(404)
+    return partner
+
+
+def init_app(app: Flask) -> None:
+    app.wsgi_app = PartnerPrefixMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    app.before_request(resolve_partner)
