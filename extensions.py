@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from celery import Celery, Task
 from flask import Flask
 from flask_babel import Babel
@@ -12,6 +15,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
+from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -39,12 +43,19 @@ celery = Celery("comptoir")
 def init_app(app: Flask) -> None:
     """Bind every extension to the app."""
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(app.config.get("MIGRATIONS_DIR", "migrations")),
-                     render_as_batch=True, compare_type=True)
+    migrate.init_app(app, db, directory=str(Path(app.root_path) / "migrations"),
+                     render_as_batch=True, compare_type=True, render_item=_render_item)
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
     _init_celery(app)
+
+
+def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
+    """Write our column types as their plain SQLAlchemy type, so migrations import nothing of ours."""
+    if type_ == "type" and isinstance(obj, TypeDecorator):
+        return f"sa.{obj.impl!r}"
+    return False
 
 
 def _init_celery(app: Flask) -> None:

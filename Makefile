@@ -1,0 +1,63 @@
+# Comptoir: `make run` serves the demo shop, `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export PORT
+
+.PHONY: run install test e2e-deps lint bench translations extract-messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed translations
+
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -d translations
+
+# After changing buyer-facing strings: refresh the catalogues, then translate the new entries.
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations
+
+run: install
+	$(BIN)/comptoir db upgrade
+	$(BIN)/comptoir demo load
+	$(BIN)/comptoir demo-credentials
+	$(BIN)/comptoir serve --port $(PORT)
+
+node_modules/axe-core/axe.min.js: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+e2e-deps: node_modules/axe-core/axe.min.js
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) \
+		|| echo "chromium is missing and could not be installed: browser tests will skip"
+
+# The whole suite on SQLite; again on PostgreSQL when COMPTOIR_TEST_DATABASE_URL is set.
+test: $(VENV)/.installed-test translations e2e-deps
+	env -u COMPTOIR_TEST_DATABASE_URL $(BIN)/pytest -q
+	@if [ -n "$$COMPTOIR_TEST_DATABASE_URL" ]; then \
+		echo "== PostgreSQL: $$COMPTOIR_TEST_DATABASE_URL"; \
+		$(BIN)/pytest -q -m "not e2e"; \
+	fi
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-test
+	@mkdir -p bench/results
+	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) node_modules instance .pytest_cache
