@@ -1,0 +1,457 @@
+"""What both wholesaler simulators share: catalogue, orders, keys, faults and the HTTP loop."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+KEY_ALPHABET = "BCDFGHJKMPQRTVWXY2346789"
+MAX_BODY = 64 * 1024
+API_OPERATIONS = ("stock", "create_order", "get_order", "cancel", "replace", "extend")
+MALFORMED_MODES = ("auto", "bad_key", "missing_field", "wrong_quantity", "garbage")
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "latency_ms": 0,  # added before every API answer
+    "fail_next_n": 0,  # the next n API requests answer fail_status without doing anything
+    "fail_status": 503,
+    "timeout_next_n": 0,  # the next n API requests are done, then answered after timeout_ms
+    "timeout_ms": 30_000,
+    "malformed_next_n": 0,  # the next n successful answers are mangled (malformed_mode)
+    "malformed_mode": "auto",
+    "fault_scope": [],  # operations the three counters above apply to; empty: every API operation
+    "default_stock": 1000,  # units of any sold SKU not listed in stock
+    "stock": {},  # SKU -> units left
+    "out_of_stock": [],  # SKUs with no stock at all
+    "unknown_skus": [],  # SKUs answered as unknown although they match the pattern
+    "already_activated": [],  # keys known as activated elsewhere
+    "already_activated_next_n": 0,  # the next n keys issued are already activated elsewhere
+    "replacement_policy": "any",  # any | activated_only
+    "download_validity_days": 21,
+}
+
+
+class SimError(Exception):
+    """An error answer: HTTP status, machine code and message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+    hold_seconds: float = 0.0  # answer this late (a timeout seen by the client)
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    operation: str
+    action: Callable[..., tuple[int, str, dict[str, Any]]]
+
+
+@dataclass
+class SimOrder:
+    reference: str
+    order_id: str
+    sku: str
+    quantity: int
+    callback_url: str | None
+    status: str = "accepted"
+    items: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    replacements: dict[str, str] = field(default_factory=dict)
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+
+
+def isoformat(moment: datetime) -> str:
+    """Format a UTC datetime as ISO 8601 with a Z."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Simulator:
+    """A wholesaler's catalogue, orders and faults; the subclasses speak its protocol."""
+
+    name = ""
+    sku_pattern = re.compile(r"^$")
+    order_prefix = ""
+    content_type = ""
+    defaults: Mapping[str, Any] = DEFAULT_CONFIG
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.stopping = threading.Event()
+        self.base_url = ""
+        self.log = logging.getLogger(f"comptoir.simulators.{self.name}")
+        self.reset()
+
+    # -- control ------------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every order, count and fault; back to the default settings."""
+        with self.lock:
+            self.config: dict[str, Any] = json.loads(json.dumps(self.defaults))
+            self.orders: dict[str, SimOrder] = {}
+            self.sold: Counter[str] = Counter()
+            self.requests: Counter[str] = Counter()
+            self.purchases = 0
+            self.activated: set[str] = set()
+            self.issued: set[str] = set()
+            self.downloads: dict[str, str] = {}
+
+    def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge settings after checking each name and type; return the whole configuration."""
+        with self.lock:
+            for name, value in changes.items():
+                if name not in self.config:
+                    raise SimError(400, "unknown_setting", f"no setting called {name!r}")
+                default = self.config[name]
+                if isinstance(default, bool) != isinstance(value, bool) or not isinstance(
+                    value, type(default) if not isinstance(default, float) else (int, float)
+                ):
+                    raise SimError(400, "bad_setting", f"{name} must be {type(default).__name__}")
+            if changes.get("malformed_mode", "auto") not in MALFORMED_MODES:
+                raise SimError(400, "bad_setting", f"malformed_mode is one of {MALFORMED_MODES}")
+            self.config.update(json.loads(json.dumps(dict(changes))))
+            self.activated.update(self.config["already_activated"])
+            return dict(self.config)
+
+    def state(self) -> dict[str, Any]:
+        """Return orders, purchase and request counts, activated keys and settings."""
+        with self.lock:
+            return {
+                "simulator": self.name,
+                "purchases": self.purchases,
+                "sold": dict(self.sold),
+                "requests": dict(self.requests),
+                "orders": {ref: self.present_order(o) | {"replacements": dict(o.replacements),
+                                                         "callback_url": o.callback_url,
+                                                         "callbacks": list(o.callbacks)}
+                           for ref, o in self.orders.items()},
+                "activated_keys": sorted(self.activated),
+                "config": dict(self.config),
+            }
+
+    def start(self) -> None:
+        """Start background work, if the protocol has any."""
+
+    def stop(self) -> None:
+        """Wake every held answer and background work so the server can close."""
+        self.stopping.set()
+
+    # -- the protocol, per subclass -------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        """Return the API routes."""
+        raise NotImplementedError
+
+    def authenticate(self, headers: Mapping[str, str]) -> bool:
+        """Say whether the request carries the right credentials (header names in lower case)."""
+        raise NotImplementedError
+
+    def render(self, kind: str, payload: dict[str, Any]) -> bytes:
+        """Serialise a neutral payload (kind: order, stock, error) in the wire format."""
+        raise NotImplementedError
+
+    def download_validity(self) -> timedelta:
+        """Return how long a download link stays valid."""
+        return timedelta(days=int(self.config["download_validity_days"]))
+
+    # -- catalogue and orders -------------------------------------------------------------------
+
+    def check_sku(self, sku: str) -> None:
+        """Raise unknown_sku unless the simulator sells sku."""
+        if not self.sku_pattern.fullmatch(sku) or sku in self.config["unknown_skus"]:
+            raise SimError(404, "unknown_sku", f"{sku} is not in the catalogue")
+
+    def stock_left(self, sku: str) -> int:
+        """Return the units of sku that can still be sold."""
+        if sku in self.config["out_of_stock"]:
+            return 0
+        initial = int(self.config["stock"].get(sku, self.config["default_stock"]))
+        return max(0, initial - self.sold[sku])
+
+    def stock_payload(self, sku: str) -> dict[str, Any]:
+        """Return the neutral stock answer for sku."""
+        with self.lock:
+            self.check_sku(sku)
+            left = self.stock_left(sku)
+            return {"sku": sku, "available": left > 0, "quantity": left}
+
+    def create(self, reference: str, sku: str, quantity: int,
+               callback_url: str | None) -> tuple[SimOrder, bool]:
+        """Buy under reference, once: return the order and whether it is new."""
+        with self.lock:
+            existing = self.orders.get(reference)
+            if existing is not None:
+                if (existing.sku, existing.quantity) != (sku, quantity):
+                    raise SimError(409, "reference_conflict",
+                                   f"{reference} was used for another order")
+                return existing, False
+            self.check_sku(sku)
+            if self.stock_left(sku) < quantity:
+                raise SimError(409, "out_of_stock", f"not enough {sku} in stock")
+            self.sold[sku] += quantity
+            self.purchases += 1
+            order = SimOrder(reference=reference, sku=sku, quantity=quantity,
+                             callback_url=callback_url,
+                             order_id=f"{self.order_prefix}-{secrets.token_hex(6).upper()}")
+            self.orders[reference] = order
+            return order, True
+
+    def find(self, reference: str) -> SimOrder:
+        """Return the order bought under reference or raise order_not_found."""
+        order = self.orders.get(reference)
+        if order is None:
+            raise SimError(404, "order_not_found", f"no order {reference}")
+        return order
+
+    def deliver(self, order: SimOrder) -> None:
+        """Issue one key and download link per unit (once)."""
+        with self.lock:
+            if order.status != "accepted":
+                return
+            order.items = [self.new_item(order) for _ in range(order.quantity)]
+            order.status = "delivered"
+
+    def new_item(self, order: SimOrder) -> dict[str, Any]:
+        """Issue a fresh unique key with its download link."""
+        key = self.new_key()
+        token = secrets.token_urlsafe(16)
+        self.downloads[token] = order.reference
+        return {"product_key": key, "download_url": f"{self.base_url}/downloads/{token}",
+                "download_expires_at": datetime.now(UTC) + self.download_validity()}
+
+    def new_key(self) -> str:
+        """Return a random 5x5 key never issued before; maybe one activated elsewhere already."""
+        while True:
+            key = "-".join("".join(secrets.choice(KEY_ALPHABET) for _ in range(5))
+                           for _ in range(5))
+            if key not in self.issued:
+                break
+        self.issued.add(key)
+        if self.config["already_activated_next_n"] > 0:
+            self.config["already_activated_next_n"] -= 1
+            self.activated.add(key)
+        return key
+
+    def cancel(self, reference: str) -> SimOrder:
+        """Cancel an order; stock comes back for an order not yet delivered."""
+        with self.lock:
+            order = self.find(reference)
+            if order.status == "accepted":
+                self.sold[order.sku] -= order.quantity
+            if order.status in ("accepted", "delivered"):
+                order.status = "cancelled"
+            return order
+
+    def replace(self, reference: str, product_key: str) -> SimOrder:
+        """Swap a key reported as already activated for a new one (once per reported key)."""
+        with self.lock:
+            order = self.find(reference)
+            if product_key in order.replacements:
+                return order
+            if order.status != "delivered":
+                raise SimError(409, "order_not_delivered", f"{reference} is {order.status}")
+            index = next((i for i, item in enumerate(order.items)
+                          if item["product_key"] == product_key), None)
+            if index is None:
+                raise SimError(404, "key_not_found", "this key is not in the order")
+            if (self.config["replacement_policy"] == "activated_only"
+                    and product_key not in self.activated):
+                raise SimError(409, "key_not_activated", "this key has not been activated")
+            order.items[index] = self.new_item(order)
+            order.replacements[product_key] = order.items[index]["product_key"]
+            return order
+
+    def present_order(self, order: SimOrder) -> dict[str, Any]:
+        """Return the neutral view of an order (times as ISO 8601 strings)."""
+        return {
+            "reference": order.reference, "order_id": order.order_id, "status": order.status,
+            "sku": order.sku, "quantity": order.quantity, "error": order.error,
+            "items": [{"product_key": i["product_key"], "download_url": i["download_url"],
+                       "download_expires_at": isoformat(i["download_expires_at"])}
+                      for i in order.items],
+            "created_at": isoformat(order.created_at),
+        }
+
+    # -- the request cycle ------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Answer one HTTP request, with whatever misbehaviour is due."""
+        path = urlsplit(target).path
+        if path.startswith("/_sim/"):
+            return self.control(method, path, body)
+        if path.startswith("/downloads/"):
+            return self.download(unquote(path.removeprefix("/downloads/")))
+        route, params = self.match(method, path)
+        if route is None:
+            return self.error_reply(SimError(404, "not_found", f"no route {method} {path}"))
+        op = route.operation
+        with self.lock:
+            self.requests[op] += 1
+        self.stopping.wait(self.config["latency_ms"] / 1000)
+        if not self.authenticate(headers):
+            return self.error_reply(SimError(401, "unauthorized", "bad or missing credentials"))
+        if self.take("fail_next_n", op):
+            status = int(self.config["fail_status"])
+            return self.error_reply(SimError(status, "unavailable", "try again later"))
+        try:
+            status, kind, payload = route.action(*params, body=body)
+        except SimError as exc:
+            return self.error_reply(exc)
+        if self.take("malformed_next_n", op):
+            reply = self.malformed(status, kind, payload)
+        else:
+            reply = Reply(status, self.render(kind, payload), self.content_type)
+        if self.take("timeout_next_n", op):
+            reply.hold_seconds = self.config["timeout_ms"] / 1000
+        return reply
+
+    def match(self, method: str, path: str) -> tuple[Route | None, tuple[str, ...]]:
+        """Find the route for method and path, with its decoded path parameters."""
+        for route in self.routes():
+            found = route.pattern.fullmatch(path)
+            if found and route.method == method:
+                return route, tuple(unquote(g) for g in found.groups())
+        return None, ()
+
+    def take(self, counter: str, op: str) -> bool:
+        """Use one unit of a fault counter if it is due and op is in the fault scope."""
+        with self.lock:
+            scope = self.config["fault_scope"]
+            in_scope = op in scope if scope else op in API_OPERATIONS
+            if in_scope and self.config[counter] > 0:
+                self.config[counter] -= 1
+                self.log.info("misbehaving on %s: %s", op, counter)
+                return True
+            return False
+
+    def malformed(self, status: int, kind: str, payload: dict[str, Any]) -> Reply:
+        """Mangle a good answer the way malformed_mode says."""
+        mode = self.config["malformed_mode"]
+        mangled = json.loads(json.dumps(payload))
+        if mode == "auto":
+            mode = "bad_key" if mangled.get("items") else "garbage"
+        if mode == "bad_key" and mangled.get("items"):
+            mangled["items"][0]["product_key"] = "AAAAA-EEEEE-IIIII-OOOOO-UUUUU"
+        elif mode == "missing_field":
+            mangled.pop("status" if kind == "order" else "quantity", None)
+        elif mode == "wrong_quantity":
+            mangled["quantity"] = int(mangled.get("quantity", 0)) + 1
+        else:
+            body = self.render(kind, payload)
+            return Reply(status, body[: len(body) // 2], self.content_type)
+        return Reply(status, self.render(kind, mangled), self.content_type)
+
+    def error_reply(self, error: SimError) -> Reply:
+        """Render an error answer."""
+        payload = {"error": {"code": error.code, "message": error.message}}
+        return Reply(error.status, self.render("error", payload), self.content_type)
+
+    def download(self, token: str) -> Reply:
+        """Serve a stand-in for the installer while the link is valid."""
+        with self.lock:
+            order = self.orders.get(self.downloads.get(token, ""))
+            items = order.items if order is not None else []
+            item = next((i for i in items if i["download_url"].endswith("/" + token)), None)
+            if order is None or item is None:
+                return Reply(404, b"unknown download\n", "text/plain")
+            if item["download_expires_at"] < datetime.now(UTC):
+                return Reply(410, b"download link expired\n", "text/plain")
+            return Reply(200, f"{self.name} simulator installer for {order.sku}\n".encode(),
+                         "application/octet-stream")
+
+    def control(self, method: str, path: str, body: bytes) -> Reply:
+        """Answer the /_sim/ endpoints: config, state, reset (JSON, no credentials)."""
+        try:
+            if (method, path) == ("GET", "/_sim/config"):
+                result: dict[str, Any] = dict(self.config)
+            elif (method, path) == ("POST", "/_sim/config"):
+                changes = json.loads(body or b"{}")
+                if not isinstance(changes, dict):
+                    raise SimError(400, "bad_request", "send a JSON object")
+                result = self.configure(changes)
+            elif (method, path) == ("GET", "/_sim/state"):
+                result = self.state()
+            elif (method, path) == ("POST", "/_sim/reset"):
+                self.reset()
+                result = {"reset": True}
+            else:
+                raise SimError(404, "not_found", f"no control endpoint {method} {path}")
+        except SimError as exc:
+            result, status = {"error": {"code": exc.code, "message": exc.message}}, exc.status
+        except ValueError:
+            result, status = {"error": {"code": "bad_request", "message": "not JSON"}}, 400
+        else:
+            status = 200
+        return Reply(status, json.dumps(result, default=str).encode(), "application/json")
+
+
+class SimulatorServer(ThreadingHTTPServer):
+    """A threaded HTTP server that joins its request threads when it closes."""
+
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator):
+        self.simulator = simulator
+        super().__init__(address, SimulatorRequestHandler)
+
+
+class SimulatorRequestHandler(BaseHTTPRequestHandler):
+    """Read one request, let the simulator answer it, write the answer."""
+
+    server: SimulatorServer
+    timeout = 10
+    server_version = "WholesalerSimulator/1.0"
+
+    def do_GET(self) -> None:
+        """Answer a GET."""
+        self.dispatch("GET")
+
+    def do_POST(self) -> None:
+        """Answer a POST."""
+        self.dispatch("POST")
+
+    def dispatch(self, method: str) -> None:
+        """Answer one request, holding the answer back when the simulator plays a timeout."""
+        simulator = self.server.simulator
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.send_error(413)
+            return
+        body = self.rfile.read(length) if length else b""
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        reply = simulator.handle(method, self.path, headers, body)
+        if reply.hold_seconds and simulator.stopping.wait(reply.hold_seconds):
+            return
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            if reply.status == 401:
+                self.send_header("WWW-Authenticate", f'Basic realm="{simulator.name}"')
+            self.end_headers()
+            self.wfile.write(reply.body)
+        except OSError:
+            simulator.log.info("the client left before the answer (%s %s)", method, self.path)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Log through logging rather than to stderr."""
+        self.server.simulator.log.info("%s - %s", self.address_string(), format % args)
