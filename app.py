@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +19,10 @@ import storefront
 
 def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     """Build the Comptoir app: settings, extensions, then each package in dependency order."""
-    app = Flask(__name__, instance_relative_config=True)
-    config.load(app, config_mapping)
+    overrides = dict(config_mapping or {})
+    instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("COMPTOIR_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    config.load(app, overrides)
     extensions.init_app(app)
     licensing.init_app(app)
     fulfilment.init_app(app)

@@ -1,0 +1,132 @@
+"""Assembly: settings, secrets, health, migrations, commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from app import create_app
+from config import ConfigurationError
+from extensions import db
+
+
+def test_healthz_says_the_database_is_reachable(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_reports_an_unreachable_database(tmp_path):
+    app = create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
+                      "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    with app.app_context():
+        response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_production_refuses_to_start_without_a_secret_and_names_it(tmp_path):
+    with pytest.raises(ConfigurationError, match="COMPTOIR_SECRET_KEY"):
+        create_app({"ENV": "production", "INSTANCE_PATH": str(tmp_path)})
+
+
+def test_production_refuses_the_test_gateway(tmp_path):
+    settings = {name: "set" for name in ("SECRET_KEY", "LICENSING_KEK", "VAULT_KEY", "NEXWAY_API_KEY",
+                                         "NEXWAY_CALLBACK_SECRET", "ARVATO_USERNAME", "ARVATO_PASSWORD",
+                                         "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
+                                         "CELERY_BROKER_URL", "PUBLIC_URL")}
+    with pytest.raises(ConfigurationError, match="test payment gateway"):
+        create_app({"ENV": "production", "INSTANCE_PATH": str(tmp_path), **settings})
+
+
+def test_development_generates_its_secrets_once_into_the_instance_folder(tmp_path, caplog):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
+    first = create_app({"INSTANCE_PATH": str(tmp_path), "ENV": "development"})
+    stored = json.loads((tmp_path / "secrets.json").read_text())
+    assert stored["SECRET_KEY"] == first.config["SECRET_KEY"]
+    assert (tmp_path / "secrets.json").stat().st_mode & 0o077 == 0
+    assert "generated" in caplog.text and stored["SECRET_KEY"] not in caplog.text
+    second = create_app({"INSTANCE_PATH": str(tmp_path), "ENV": "development"})
+    assert second.config["SECRET_KEY"] == first.config["SECRET_KEY"]
+    assert env == {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
+
+
+def test_settings_come_from_comptoir_environment_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPTOIR_PLATFORM_HOSTS", "admin.comptoir.example")
+    app = create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})
+    assert app.config["PLATFORM_HOSTS"] == "admin.comptoir.example"
+
+
+def _migrate_and_compare(url: str, tmp_path: Path) -> list:
+    app = create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url})
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+        db.engine.dispose()
+    return diff
+
+
+def test_migrations_upgrade_an_empty_sqlite_database_to_the_models(tmp_path):
+    assert _migrate_and_compare(f"sqlite:///{tmp_path / 'm.db'}", tmp_path) == []
+
+
+def test_migrations_upgrade_an_empty_postgres_database_to_the_models(tmp_path, database_url, postgres_only):
+    base, _, name = database_url.rpartition("/")
+    scratch = f"{name}_migrations"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{scratch}"'))
+    try:
+        assert _migrate_and_compare(f"{base}/{scratch}", tmp_path) == []
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_demo_load_twice_changes_nothing(runner, db):
+    from commerce.models import Partner, PartnerProduct, Product, User
+
+    def counts() -> tuple[int, ...]:
+        return tuple(db.session.query(m).count() for m in (Partner, Product, PartnerProduct, User))
+
+    assert runner.invoke(args=["demo", "load"]).exit_code == 0
+    first = counts()
+    result = runner.invoke(args=["demo", "load"])
+    assert result.exit_code == 0, result.output
+    assert counts() == first
+    assert first[0] >= 4 and first[1] >= 14
+
+
+def test_demo_credentials_json_has_the_documented_shape(runner):
+    runner.invoke(args=["demo", "load"])
+    result = runner.invoke(args=["demo-credentials", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) >= {"partners", "logins", "resellers"}
+    kinds = {p["kind"] for p in data["partners"]}
+    assert {"retail", "oem", "telecom", "direct"} <= kinds
+    for partner in data["partners"]:
+        assert set(partner) >= {"slug", "name", "kind", "host", "url", "api_key"}
+        assert partner["url"].endswith(f"/p/{partner['slug']}/")
+    assert set(data["logins"]) == {"buyer", "operator"}
+    assert all(set(v) == {"email", "password"} for v in data["logins"].values())
+
+
+def test_demo_logins_work(client, runner, form_token):
+    runner.invoke(args=["demo", "load"])
+    from storefront.demo import LOGINS
+
+    token = form_token("/admin/login")
+    response = client.post("/admin/login", data={"csrf_token": token, **{
+        k: LOGINS["operator"][k] for k in ("email", "password")}})
+    assert response.status_code == 302 and response.location.endswith("/admin/")
