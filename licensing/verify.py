@@ -1,0 +1,176 @@
+"""Verify licence tokens offline with nothing but the published keys.
+
+Usage without the shop: `python -m licensing.verify TOKEN --keys licence-keys.json
+[--revoked revoked.json]`; exit status 0 when the licence is valid, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from licensing.jwks import PublishedKey, parse_jwks
+from licensing.token import (
+    Licence,
+    Reason,
+    TokenError,
+    decode_payload,
+    ed25519_verify,
+    licence_from_claims,
+    load_public_key,
+    split_token,
+)
+
+
+class Status(StrEnum):
+    """The outcome a person acts on."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The result of verifying a token: status, reason code, and the licence when decoded."""
+
+    status: Status
+    reason: Reason
+    licence: Licence | None = None
+    kid: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """Say whether the licence may be honoured."""
+        return self.status is Status.VALID
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form used by the HTTP API and the CLI."""
+        return {
+            "status": self.status.value,
+            "reason": self.reason.value,
+            "kid": self.kid,
+            "licence": self.licence.to_claims() if self.licence else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """A public key ready to verify with, and its revocation time if it was revoked."""
+
+    kid: str
+    public_key: Ed25519PublicKey
+    revoked_at: datetime | None = None
+
+
+class KeyLookup(Protocol):
+    """Anything that finds a verification key by kid (a KeyRing, a database-backed store)."""
+
+    def get(self, kid: str) -> VerificationKey | None:
+        """Return the key named kid, or None."""
+        ...
+
+
+@lru_cache(maxsize=1024)
+def cached_public_key(raw: bytes) -> Ed25519PublicKey:
+    """Load a raw public key once per process (a kid is a hash of these bytes)."""
+    return load_public_key(raw)
+
+
+class KeyRing:
+    """An in-memory set of verification keys, keyed by kid."""
+
+    def __init__(self, keys: Iterable[PublishedKey]) -> None:
+        self._keys = {
+            key.kid: VerificationKey(key.kid, cached_public_key(key.public_key), key.revoked_at)
+            for key in keys
+        }
+
+    @classmethod
+    def from_jwks(cls, document: Mapping[str, Any] | str | bytes) -> KeyRing:
+        """Build a key ring from a JWK Set document (raises InvalidKeySet)."""
+        return cls(parse_jwks(document))
+
+    def get(self, kid: str) -> VerificationKey | None:
+        """Return the key named kid, or None."""
+        return self._keys.get(kid)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def verify(
+    token: str,
+    keys: KeyLookup,
+    *,
+    now: datetime | None = None,
+    revoked: Container[str] = frozenset(),
+) -> Verdict:
+    """Verify a licence token; `revoked` holds revoked licence ids (e.g. a RevocationList)."""
+    try:
+        parsed = split_token(token)
+    except TokenError as exc:
+        return Verdict(Status.INVALID, exc.reason)
+    key = keys.get(parsed.kid)
+    if key is None:
+        return Verdict(Status.INVALID, Reason.UNKNOWN_KEY, kid=parsed.kid)
+    if not ed25519_verify(key.public_key, parsed.signature, parsed.signing_input):
+        return Verdict(Status.INVALID, Reason.BAD_SIGNATURE, kid=parsed.kid)
+    try:
+        licence = licence_from_claims(decode_payload(parsed.payload))
+    except TokenError as exc:
+        return Verdict(Status.INVALID, exc.reason, kid=parsed.kid)
+    if key.revoked_at is not None:
+        return Verdict(Status.REVOKED, Reason.KEY_REVOKED, licence, parsed.kid)
+    if licence.licence_id in revoked:
+        return Verdict(Status.REVOKED, Reason.LICENCE_REVOKED, licence, parsed.kid)
+    if licence.is_expired(now or datetime.now(UTC)):
+        return Verdict(Status.EXPIRED, Reason.EXPIRED, licence, parsed.kid)
+    return Verdict(Status.VALID, Reason.OK, licence, parsed.kid)
+
+
+def describe(verdict: Verdict) -> str:
+    """Render a verdict for people: status, reason, then the decoded licence."""
+    lines = [f"status: {verdict.status.value}", f"reason: {verdict.reason.value}"]
+    if verdict.kid:
+        lines.append(f"key: {verdict.kid}")
+    if verdict.licence is not None:
+        for name, value in verdict.licence.to_claims().items():
+            lines.append(f"{name}: {'-' if value is None else value}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Verify one token offline from saved documents; return the exit status."""
+    from licensing.revocations import parse_revocation_list
+
+    parser = argparse.ArgumentParser(prog="python -m licensing.verify", description=__doc__)
+    parser.add_argument("licence", help="the licence token, or - to read it from stdin")
+    parser.add_argument("--keys", required=True, type=Path, help="saved licence-keys.json")
+    parser.add_argument("--revoked", type=Path, help="saved /api/v1/licences/revoked answer")
+    parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    args = parser.parse_args(argv)
+    text = sys.stdin.read() if args.licence == "-" else args.licence
+    ring = KeyRing.from_jwks(args.keys.read_bytes())
+    revoked: Container[str] = frozenset()
+    if args.revoked:
+        revoked = parse_revocation_list(json.loads(args.revoked.read_bytes())["document"], ring)
+    verdict = verify(text.strip(), ring, revoked=revoked)
+    out = json.dumps(verdict.to_dict(), indent=2) if args.json else describe(verdict)
+    sys.stdout.write(out + "\n")
+    return 0 if verdict.valid else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
