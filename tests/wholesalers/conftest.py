@@ -1,0 +1,171 @@
+"""Simulators on loopback, adapters pointed at them, and a callback receiver."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from fulfilment.simulators import SimulatorHandle, start_simulator
+from fulfilment.wholesalers import SupplierOrder, SupplierOrderStatus, get_wholesaler
+from fulfilment.wholesalers.arvato import ArvatoAdapter
+from fulfilment.wholesalers.nexway import NexwayAdapter
+
+NEXWAY_SECRETS = {"api_key": "sim-nexway-key", "callback_secret": "sim-nexway-callback-secret"}
+ARVATO_SECRETS = {"username": "comptoir", "password": "sim-arvato-password"}
+ATTEMPTS = 4
+
+
+def settings_for(nexway: SimulatorHandle | None = None,
+                 arvato: SimulatorHandle | None = None, **extra: Any) -> dict[str, Any]:
+    """Flask-style settings pointing at the simulators, with fast retries and short timeouts."""
+    return {
+        "NEXWAY_URL": nexway.url if nexway else "http://127.0.0.1:9",
+        "NEXWAY_API_KEY": NEXWAY_SECRETS["api_key"],
+        "NEXWAY_CALLBACK_SECRET": NEXWAY_SECRETS["callback_secret"],
+        "ARVATO_URL": arvato.url if arvato else "http://127.0.0.1:9",
+        "ARVATO_USERNAME": ARVATO_SECRETS["username"],
+        "ARVATO_PASSWORD": ARVATO_SECRETS["password"],
+        "WHOLESALER_TIMEOUT": 0.5,
+        "WHOLESALER_CONNECT_TIMEOUT": 0.5,
+        "WHOLESALER_RETRY_ATTEMPTS": ATTEMPTS,
+        "WHOLESALER_RETRY_BASE": 0.01,
+        "WHOLESALER_RETRY_CAP": 0.05,
+    } | extra
+
+
+@pytest.fixture
+def nexway_sim() -> Iterator[SimulatorHandle]:
+    with start_simulator("nexway", config={"delivery_delay_ms": 0}, **NEXWAY_SECRETS) as handle:
+        yield handle
+
+
+@pytest.fixture
+def arvato_sim() -> Iterator[SimulatorHandle]:
+    with start_simulator("arvato", **ARVATO_SECRETS) as handle:
+        yield handle
+
+
+@pytest.fixture
+def nexway(nexway_sim: SimulatorHandle) -> Iterator[NexwayAdapter]:
+    adapter = get_wholesaler("nexway", settings_for(nexway=nexway_sim))
+    assert isinstance(adapter, NexwayAdapter)
+    with adapter:
+        yield adapter
+
+
+@pytest.fixture
+def arvato(arvato_sim: SimulatorHandle) -> Iterator[ArvatoAdapter]:
+    adapter = get_wholesaler("arvato", settings_for(arvato=arvato_sim))
+    assert isinstance(adapter, ArvatoAdapter)
+    with adapter:
+        yield adapter
+
+
+@dataclass
+class Pair:
+    """One wholesaler under test: its adapter, its simulator and a SKU it sells."""
+
+    code: str
+    adapter: NexwayAdapter | ArvatoAdapter
+    sim: SimulatorHandle
+    sku: str
+
+    def delivered(self, reference: str) -> SupplierOrder:
+        """Poll until the order is delivered (at once for Arvato)."""
+        return wait_for_status(self.adapter, reference, SupplierOrderStatus.DELIVERED)
+
+
+@pytest.fixture(params=["nexway", "arvato"])
+def pair(request: pytest.FixtureRequest) -> Pair:
+    code = request.param
+    return Pair(code, request.getfixturevalue(code), request.getfixturevalue(f"{code}_sim"),
+                "NX-OFF-HOME-24" if code == "nexway" else "AR-OFF-HOME-24")
+
+
+def wait_for_status(adapter: NexwayAdapter | ArvatoAdapter, reference: str,
+                    status: SupplierOrderStatus, timeout: float = 5.0) -> SupplierOrder:
+    """Poll fetch_order until the order reaches status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        order = adapter.fetch_order(reference)
+        if order is not None and order.status is status:
+            return order
+        assert time.monotonic() < deadline, f"{reference} never became {status}: {order}"
+        time.sleep(0.02)
+
+
+@dataclass
+class Received:
+    body: bytes
+    headers: dict[str, str]
+
+
+class CallbackReceiver:
+    """A loopback HTTP endpoint that records what is POSTed to it and answers answer_status."""
+
+    def __init__(self) -> None:
+        self.received: queue.Queue[Received] = queue.Queue()
+        self.answer_status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                receiver.received.put(Received(self.rfile.read(length), dict(self.headers.items())))
+                self.send_response(receiver.answer_status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.block_on_close = True
+        self.server.daemon_threads = False
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/nexway"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05})
+        self.thread.start()
+
+    def next(self, timeout: float = 5.0) -> Received:
+        """Return the next callback received."""
+        return self.received.get(timeout=timeout)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[CallbackReceiver]:
+    receiver = CallbackReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+@pytest.fixture
+def wholesaler_settings() -> Callable[..., dict[str, Any]]:
+    """Return settings_for, for tests that build their own adapters."""
+    return settings_for
+
+
+@pytest.fixture
+def attempts() -> int:
+    """Return how many attempts the test adapters make."""
+    return ATTEMPTS
+
+
+@pytest.fixture
+def reference_factory() -> Callable[[], str]:
+    counter = iter(range(1, 1000))
+    return lambda: f"CPT-TEST-{next(counter):04d}-L1"
