@@ -105,8 +105,8 @@ PARTNERS: list[dict[str, Any]] = [
 ]
 
 LOGINS = {
-    "buyer": {"email": "acheteur@demo.comptoir.test", "password": "demo-acheteur-2026", "name": "Camille Martin"},
-    "operator": {"email": "operateur@demo.comptoir.test", "password": "demo-operateur-2026", "name": "Équipe Comptoir"},
+    "buyer": {"email": "acheteur@demo-comptoir.example", "password": "demo-acheteur-2026", "name": "Camille Martin"},
+    "operator": {"email": "operateur@demo-comptoir.example", "password": "demo-operateur-2026", "name": "Équipe Comptoir"},
 }
 
 

@@ -78,9 +78,22 @@ def _schema(test_settings: dict[str, Any]) -> Iterator[None]:
         _db.engine.dispose()
 
 
+class RequestScopedClient(FlaskClient):
+    """Each request gets its own app context, g and database session, as in production.
+
+    Tests hold an app context open for their own queries; without this, requests would
+    share that context's g (and Flask-Login's cached user) across clients.
+    """
+
+    def open(self, *args: Any, **kwargs: Any):  # type: ignore[no-untyped-def,override]
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(test_settings: dict[str, Any], _schema: None, tmp_path: Path) -> Iterator[Flask]:
     app = create_app({**test_settings, "VAULT_DIR": str(tmp_path / "vault")})
+    app.test_client_class = RequestScopedClient
     with app.app_context():
         yield app
         _db.session.remove()
