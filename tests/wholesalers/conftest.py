@@ -108,18 +108,21 @@ class Received:
 
 
 class CallbackReceiver:
-    """A loopback HTTP endpoint that records what is POSTed to it and answers answer_status."""
+    """A loopback HTTP endpoint that records what is POSTed to it.
+
+    It answers the statuses queued in `statuses` first, then 200.
+    """
 
     def __init__(self) -> None:
         self.received: queue.Queue[Received] = queue.Queue()
-        self.answer_status = 200
+        self.statuses: list[int] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 receiver.received.put(Received(self.rfile.read(length), dict(self.headers.items())))
-                self.send_response(receiver.answer_status)
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

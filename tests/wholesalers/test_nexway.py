@@ -72,12 +72,10 @@ def test_a_callback_is_retried_until_it_is_acknowledged(
     nexway: NexwayAdapter, nexway_sim: Any, receiver: Any, reference_factory: Ref
 ) -> None:
     nexway_sim.configure(callback_retry_ms=10)
-    receiver.answer_status = 500
+    receiver.statuses = [500]
     reference = reference_factory()
     nexway.place_order(SupplierOrderRequest(reference, SKU, 1, callback_url=receiver.url))
-    first = receiver.next()
-    receiver.answer_status = 200
-    second = receiver.next()
+    first, second = receiver.next(), receiver.next()
     assert nexway.handle_callback(first.body, first.headers) == nexway.handle_callback(
         second.body, second.headers)
     deadline = time.monotonic() + 5
@@ -142,7 +140,6 @@ def test_download_links_can_be_extended(nexway: NexwayAdapter, nexway_sim: Any,
     nexway_sim.configure(download_validity_days=1)
     reference = reference_factory()
     nexway.place_order(SupplierOrderRequest(reference, SKU, 1))
-    time.sleep(0.05)
     before = nexway.fetch_order(reference)
     assert before is not None and before.status is SupplierOrderStatus.DELIVERED
     nexway_sim.configure(download_validity_days=21)
