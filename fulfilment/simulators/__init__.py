@@ -10,8 +10,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from fulfilment.simulators.arvato import ArvatoSimulator
-from fulfilment.simulators.common import SimError, Simulator, SimulatorServer
+from fulfilment.simulators.common import SimError, Simulator
 from fulfilment.simulators.nexway import NexwaySimulator
+from fulfilment.simulators.server import SimulatorServer
 
 SIMULATORS: dict[str, type[NexwaySimulator] | type[ArvatoSimulator]] = {
     "nexway": NexwaySimulator,
