@@ -123,7 +123,9 @@ def _resign(token: str, change) -> str:  # type: ignore[no-untyped-def]
         (lambda t: t + "A" * 9000, Reason.TOO_LONG),
     ],
 )
-def test_malformed_tokens_get_named_reasons(keypair: KeyPair, mangle, reason: Reason) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_tokens_get_named_reasons(  # type: ignore[no-untyped-def]
+    keypair: KeyPair, mangle, reason: Reason
+) -> None:
     token = sign_licence(make_licence(), keypair.private, keypair.kid)
     verdict = verify(mangle(token), keypair.ring(), now=NOW)
     assert (verdict.status, verdict.reason) == (Status.INVALID, reason)

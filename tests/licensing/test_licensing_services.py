@@ -58,7 +58,9 @@ def _audit(db: Any, action: AuditAction) -> int:
     )
 
 
-def test_issued_licence_verifies_and_is_audited(db, signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_issued_licence_verifies_and_is_audited(  # type: ignore[no-untyped-def]
+    db, signing_key, make_request
+) -> None:
     issued = issue_licence(make_request(seats=3, partner="fnac"), actor="fulfilment")
     assert issued.created and issued.kid == signing_key.kid
     assert issued.licence.seats == 3 and issued.licence.partner == "fnac"
@@ -84,7 +86,9 @@ def test_second_call_for_same_line_and_unit_returns_same_licence(  # type: ignor
     assert _audit(db, AuditAction.LICENCE_ISSUED) == 2
 
 
-def test_same_line_and_unit_with_other_terms_is_a_conflict(signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_same_line_and_unit_with_other_terms_is_a_conflict(  # type: ignore[no-untyped-def]
+    signing_key, make_request
+) -> None:
     issue_licence(make_request(order_line_ref="line-B"))
     with pytest.raises(LicenceConflict):
         issue_licence(make_request(order_line_ref="line-B", seats=5))
@@ -95,17 +99,23 @@ def test_same_line_and_unit_with_other_terms_is_a_conflict(signing_key, make_req
     [{"seats": 0}, {"unit": -1}, {"product_key_sha256": "nope"}, {"order_line_ref": ""},
      {"expires_at": datetime(2030, 1, 1)}, {"buyer_ref": "a\nb"}],  # noqa: DTZ001
 )
-def test_bad_requests_are_refused(signing_key, make_request, change) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests_are_refused(  # type: ignore[no-untyped-def]
+    signing_key, make_request, change
+) -> None:
     with pytest.raises(InvalidLicenceRequest):
         issue_licence(make_request(**change))
 
 
-def test_issuing_without_an_active_key_fails_clearly(app, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_issuing_without_an_active_key_fails_clearly(  # type: ignore[no-untyped-def]
+    app, make_request
+) -> None:
     with pytest.raises(NoActiveSigningKey):
         issue_licence(make_request())
 
 
-def test_revoked_licence_reports_revoked_once(db, signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_licence_reports_revoked_once(  # type: ignore[no-untyped-def]
+    db, signing_key, make_request
+) -> None:
     issued = issue_licence(make_request())
     revoked = revoke_licence(issued.number.lower(), RevocationReason.REFUND, "support:alice")
     assert revoked.revocation_reason is RevocationReason.REFUND and revoked.revoked_at
@@ -124,7 +134,9 @@ def test_revoking_an_unknown_licence_raises(signing_key) -> None:  # type: ignor
             revoke_licence(ref, RevocationReason.REFUND, "test")
 
 
-def test_subscription_licence_expires(signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_subscription_licence_expires(  # type: ignore[no-untyped-def]
+    signing_key, make_request
+) -> None:
     issued_at = datetime(2026, 1, 1, tzinfo=UTC)
     issued = issue_licence(
         make_request(expires_at=issued_at + timedelta(days=30)), now=issued_at
@@ -134,7 +146,9 @@ def test_subscription_licence_expires(signing_key, make_request) -> None:  # typ
     assert (verdict.status, verdict.reason) == (Status.EXPIRED, Reason.EXPIRED)
 
 
-def test_rotation_keeps_earlier_licences_valid(signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_keeps_earlier_licences_valid(  # type: ignore[no-untyped-def]
+    signing_key, make_request
+) -> None:
     before = issue_licence(make_request())
     new = rotate_signing_key(actor="test")
     after = issue_licence(make_request())
@@ -145,7 +159,9 @@ def test_rotation_keeps_earlier_licences_valid(signing_key, make_request) -> Non
     assert statuses == {signing_key.kid: KeyStatus.RETIRED, new.kid: KeyStatus.ACTIVE}
 
 
-def test_pending_key_is_published_before_it_signs(signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_pending_key_is_published_before_it_signs(  # type: ignore[no-untyped-def]
+    signing_key, make_request
+) -> None:
     pending = create_signing_key(activate=False)
     assert pending.status is KeyStatus.PENDING
     assert issue_licence(make_request()).kid == signing_key.kid
@@ -155,7 +171,9 @@ def test_pending_key_is_published_before_it_signs(signing_key, make_request) -> 
         rotate_signing_key(kid=signing_key.kid)
 
 
-def test_revoked_key_makes_its_licences_report_it(signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_key_makes_its_licences_report_it(  # type: ignore[no-untyped-def]
+    signing_key, make_request
+) -> None:
     issued = issue_licence(make_request())
     revoke_signing_key(signing_key.kid, KeyRevocationReason.COMPROMISE, actor="security")
     verdict = verify_licence_token(issued.token)
@@ -177,7 +195,9 @@ def test_unknown_kid_is_invalid(signing_key, make_request) -> None:  # type: ign
     assert (verdict.status, verdict.reason) == (Status.INVALID, Reason.UNKNOWN_KEY)
 
 
-def test_private_key_is_encrypted_at_rest_and_bound_to_its_kid(app, db, signing_key) -> None:  # type: ignore[no-untyped-def]
+def test_private_key_is_encrypted_at_rest_and_bound_to_its_kid(  # type: ignore[no-untyped-def]
+    app, db, signing_key
+) -> None:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
@@ -203,7 +223,9 @@ def test_ensure_signing_key_creates_once(app) -> None:  # type: ignore[no-untype
     assert [info.status for info in list_signing_keys()] == [KeyStatus.ACTIVE]
 
 
-def test_revocation_list_is_signed_and_filtered_by_since(signing_key, make_request) -> None:  # type: ignore[no-untyped-def]
+def test_revocation_list_is_signed_and_filtered_by_since(  # type: ignore[no-untyped-def]
+    signing_key, make_request
+) -> None:
     from licensing.jwks import build_jwks
     from licensing.keys import published_keys
     from licensing.revocations import parse_revocation_list
@@ -231,7 +253,9 @@ def test_revocation_list_is_signed_and_filtered_by_since(signing_key, make_reque
     ),
     days=st.none() | st.integers(1, 3650),
 )
-def test_issue_then_verify_round_trips(signing_key, make_request, seats, text, days) -> None:  # type: ignore[no-untyped-def]
+def test_issue_then_verify_round_trips(  # type: ignore[no-untyped-def]
+    signing_key, make_request, seats, text, days
+) -> None:
     now = datetime.now(UTC)
     expires = None if days is None else now + timedelta(days=days)
     request = make_request(seats=seats, edition=text, buyer_ref=text, partner=text,
