@@ -45,6 +45,13 @@ DEFAULTS: dict[str, Any] = {
     "ARVATO_URL": "http://127.0.0.1:8702",
     "WHOLESALER_TIMEOUT": 10.0,
     "BUYER_LINK_MAX_AGE": 3600,
+    "CALLBACK_BASE_URL": None,  # where wholesalers reach our callbacks; default PUBLIC_URL
+    "FULFILMENT_MAX_ATTEMPTS": 6,
+    "FULFILMENT_RETRY_BASE": 30.0,  # seconds; doubles each try, capped, with jitter
+    "FULFILMENT_RETRY_CAP": 1800.0,
+    "FULFILMENT_POLL_INTERVAL": 60.0,  # seconds between polls of an accepted asynchronous order
+    "FULFILMENT_LEASE": 300.0,  # seconds a worker holds a line before another may take it
+    "SWEEP_INTERVAL": 30.0,
 }
 
 # Secrets: production refuses to start without each of them; development
@@ -53,6 +60,7 @@ SECRETS: dict[str, Callable[[], str]] = {
     "SECRET_KEY": lambda: secrets.token_urlsafe(48),
     "LICENSING_KEK": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "VAULT_KEY": lambda: "v1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    "PRODUCT_KEYS_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "NEXWAY_API_KEY": lambda: secrets.token_urlsafe(24),
     "NEXWAY_CALLBACK_SECRET": lambda: secrets.token_urlsafe(32),
     "ARVATO_USERNAME": lambda: "comptoir",

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -63,7 +63,10 @@ def _init_celery(app: Flask) -> None:
 
     class FlaskTask(Task):
         def __call__(self, *args: object, **kwargs: object) -> object:
-            with app.app_context():
+            # In-process (eager) jobs run for the app that queued them, in a fresh context of
+            # their own; a worker has no current app and uses the one it was started with.
+            flask_app = current_app._get_current_object() if has_app_context() else celery.flask_app
+            with flask_app.app_context():
                 return self.run(*args, **kwargs)
 
     eager = app.config["TASKS_EAGER"] in (True, "1", "true", "True")
@@ -71,6 +74,8 @@ def _init_celery(app: Flask) -> None:
         broker_url=app.config["CELERY_BROKER_URL"],
         task_always_eager=eager,
         task_eager_propagates=False,
+        task_store_eager_result=False,
+        task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -78,5 +83,6 @@ def _init_celery(app: Flask) -> None:
         timezone="UTC",
     )
     celery.Task = FlaskTask
+    celery.flask_app = app  # type: ignore[attr-defined]
     celery.set_default()
     app.extensions["celery"] = celery

@@ -7,6 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register fulfilment's blueprints, commands and jobs."""
+    from fulfilment import commands, models, tasks  # noqa: F401 - models register their tables
     from fulfilment.cli import register_cli
 
+    tasks.init_app(app)
+    commands.init_app(app)
     register_cli(app)

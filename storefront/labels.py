@@ -40,7 +40,7 @@ def status_label(code: str) -> str:
         "pending_payment": _("Awaiting payment"), "paid": _("Paid"), "failed": _("Payment failed"),
         "expired": _("Payment expired"), "flagged": _("Under review"), "refunded": _("Refunded"),
         "unfulfilled": _("Not started"), "awaiting_fulfilment": _("Awaiting fulfilment"),
-        "in_progress": _("Being prepared"), "partially_delivered": _("Partly delivered"),
+        "in_progress": _("Being prepared"), "pending": _("Being prepared"), "ordered": _("Being prepared"), "partially_delivered": _("Partly delivered"),
         "delivered": _("Delivered"), "needs_attention": _("Delayed: our team is on it"),
         "cancelled": _("Cancelled"),
     }.get(code, code)

@@ -49,6 +49,7 @@ def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "SECRET_KEY": secrets.token_urlsafe(32),
         "LICENSING_KEK": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "VAULT_KEY": "v1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "PRODUCT_KEYS_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         "NEXWAY_API_KEY": "test-nexway-key",
         "NEXWAY_CALLBACK_SECRET": "test-nexway-callback-secret",
         "ARVATO_USERNAME": "comptoir",

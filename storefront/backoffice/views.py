@@ -87,8 +87,62 @@ def orders() -> str:
 @bp.route("/orders/<uuid:order_id>")
 @operator_required
 def order(order_id: uuid.UUID) -> str:
+    from fulfilment.models import FulfilmentLine
+
     found = db.session.get(Order, order_id) or abort(404)
-    return render_template("backoffice/order.html", order=found, logout_form=EmptyForm())
+    lines = db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.order_id == found.id)).all()
+    return render_template("backoffice/order.html", order=found, fulfilment_lines=lines,
+                           action_form=EmptyForm(), logout_form=EmptyForm())
+
+
+@bp.route("/attention")
+@operator_required
+def attention() -> str:
+    from fulfilment.models import FulfilmentLine, LineStatus
+
+    lines = db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.status == LineStatus.NEEDS_ATTENTION)
+        .order_by(FulfilmentLine.created_at)).all()
+    return render_template("backoffice/attention.html", lines=lines, action_form=EmptyForm(),
+                           logout_form=EmptyForm())
+
+
+@bp.post("/lines/<uuid:order_line_id>/<action>")
+@operator_required
+def line_action(order_line_id: uuid.UUID, action: str) -> Response:
+    from fulfilment import operations
+    from fulfilment.wholesalers import WholesalerError
+
+    if not EmptyForm().validate():
+        abort(400)
+    actions = {"retry": operations.retry_now, "reroute": operations.route_elsewhere}
+    if action not in actions:
+        abort(404)
+    try:
+        status = actions[action](order_line_id, actor=f"operator:{current_user.email}")
+        flash(f"Line {action}: now {status}.", "success")
+    except (operations.OperationError, WholesalerError) as exc:
+        flash(f"Could not {action} the line: {exc}", "error")
+    from commerce.models import OrderLine
+
+    line = db.session.get(OrderLine, order_line_id) or abort(404)
+    return redirect(url_for("backoffice.order", order_id=line.order_id))
+
+
+@bp.post("/orders/<uuid:order_id>/refund")
+@operator_required
+def refund(order_id: uuid.UUID) -> Response:
+    from fulfilment import operations
+
+    if not EmptyForm().validate():
+        abort(400)
+    reason = (request.form.get("reason") or "").strip()[:200] or "refunded by support"
+    try:
+        operations.refund_order(order_id, actor=f"operator:{current_user.email}", reason=reason)
+        flash("Order refunded: open lines cancelled, licences revoked.", "success")
+    except operations.OperationError as exc:
+        flash(f"Could not refund: {exc}", "error")
+    return redirect(url_for("backoffice.order", order_id=order_id))
 
 
 @bp.route("/partners")

@@ -52,6 +52,28 @@ def stripe_webhook() -> ResponseReturnValue:
     return jsonify({"received": True, "result": str(result)}), 200
 
 
+@bp.post("/webhooks/wholesalers/<code>")
+@csrf.exempt
+def wholesaler_callback(code: str) -> ResponseReturnValue:
+    from fulfilment.services import handle_callback
+    from fulfilment.wholesalers import WHOLESALERS, BadCallbackSignature, WholesalerError
+
+    if g.get("partner") is not None or code not in WHOLESALERS:
+        abort(404)
+    payload = request.get_data(cache=False)
+    if len(payload) > WEBHOOK_MAX_BYTES:
+        return jsonify({"error": {"code": "payload_too_large", "message": "callback body too large"}}), 413
+    try:
+        status = handle_callback(code, payload, request.headers)
+    except BadCallbackSignature as exc:
+        current_app.logger.warning("%s callback refused: %s", code, exc)
+        return jsonify({"error": {"code": "invalid_signature", "message": str(exc)}}), 400
+    except WholesalerError as exc:
+        current_app.logger.warning("%s callback malformed: %s", code, exc)
+        return jsonify({"error": {"code": "invalid_callback", "message": str(exc)}}), 400
+    return jsonify({"received": True, "line_status": str(status) if status else None}), 200
+
+
 @bp.route("/dev/mail")
 def dev_mail() -> str:
     if current_app.config["ENV"] == "production" or g.get("partner") is not None:

@@ -282,9 +282,33 @@ def checkout_retry(order_id: uuid.UUID) -> Response:
 
 @bp.route("/orders/<uuid:order_id>")
 def order_page(order_id: uuid.UUID) -> str:
+    from fulfilment.delivery import line_deliveries
+
     order = _visible_order(order_id)
     return render_template("storefront/order.html", order=order, retry_form=EmptyForm(),
-                           claim_token=session.get(f"claim:{order.id}"))
+                           deliveries=line_deliveries(order), claim_token=session.get(f"claim:{order.id}"))
+
+
+@bp.post("/orders/<uuid:order_id>/units/<uuid:unit_id>/activated")
+def report_activated(order_id: uuid.UUID, unit_id: uuid.UUID) -> Response:
+    from fulfilment.operations import OperationError, report_activated_key
+    from fulfilment.wholesalers import WholesalerError
+
+    order = _visible_order(order_id)
+    if not EmptyForm().validate():
+        abort(400)
+    try:
+        report_activated_key(unit_id, order, actor=f"buyer:{order.email}")
+    except OperationError:
+        abort(404)
+    except WholesalerError:
+        current_app.logger.exception("replacement failed for order %s", order.number)
+        flash(_("We could not get a replacement key right now. Our support team has been told; "
+                "please try again later."), "error")
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    flash(_("Here is your new key; the previous licence has been revoked. We also sent it by e-mail."),
+          "success")
+    return redirect(url_for("shop.order_page", order_id=order.id))
 
 
 @bp.route("/legal")

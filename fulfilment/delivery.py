@@ -1,0 +1,134 @@
+"""Turning a supplier's answer into delivered units: encrypted keys, signed licences, order status."""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from commerce.models import FulfilmentStatus, Order, OrderLine
+from commerce.status import FULFILMENT_TRANSITIONS, set_fulfilment_status
+from extensions import db
+from fulfilment.models import OPEN_STATUSES, DeliveredUnit, FulfilmentLine, LineStatus
+from fulfilment.secrets import key_digest, open_product_key, seal_product_key
+from fulfilment.wholesalers import DeliveredItem, MalformedAnswer, mask_product_key
+from licensing.services import LicenceRequest, issue_licence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UnitView:
+    """What a buyer, a partner or support sees of one delivered unit."""
+
+    unit_id: uuid.UUID
+    unit: int
+    product_key: str
+    download_url: str
+    download_expires_at: datetime
+    licence_number: str | None
+    licence_token: str | None
+
+
+def unit_context(line: FulfilmentLine, unit: int, generation: int) -> str:
+    return f"{line.order_line_id}:{unit}:{generation}"
+
+
+def store_units(line: FulfilmentLine, items: tuple[DeliveredItem, ...], generation: int = 1,
+                units: list[int] | None = None) -> None:
+    """Record each delivered unit once (unique per line, unit and generation)."""
+    numbers = units or list(range(1, len(items) + 1))
+    if len(numbers) != len(items):
+        raise MalformedAnswer(f"expected {len(numbers)} keys, got {len(items)}")
+    for number, item in zip(numbers, items, strict=True):
+        try:
+            with db.session.begin_nested():
+                db.session.add(DeliveredUnit(
+                    fulfilment_line_id=line.id, unit=number, generation=generation,
+                    product_key_ciphertext=seal_product_key(item.product_key,
+                                                            unit_context(line, number, generation)),
+                    product_key_sha256=key_digest(item.product_key),
+                    product_key_masked=mask_product_key(item.product_key),
+                    download_url=item.download_url, download_expires_at=item.download_expires_at,
+                ))
+        except IntegrityError:
+            log.info("unit %s/%s of line %s already stored", number, generation, line.id)
+    db.session.commit()
+
+
+def issue_unit_licences(line: FulfilmentLine) -> None:
+    """Sign a licence for every unit that has none; issue_licence is idempotent per (line, unit)."""
+    order_line: OrderLine = line.order_line
+    order: Order = line.order
+    product = order_line.product
+    for unit in list(line.units):
+        if unit.licence_id is not None:
+            continue
+        ref = str(line.order_line_id) if unit.generation == 1 else f"{line.order_line_id}:g{unit.generation}"
+        issued = issue_licence(LicenceRequest(
+            order_line_ref=ref, unit=unit.unit, product_code=product.code, edition=product.edition,
+            seats=product.seats, order_ref=order.number, partner=order.partner.slug,
+            buyer_ref=order.email, product_key_sha256=unit.product_key_sha256,
+            expires_at=subscription_end(order.paid_at or unit.created_at, product.term_months)
+            if product.licence_type == "subscription" else None,
+        ))
+        unit.licence_id, unit.licence_number, unit.licence_token = issued.id, issued.number, issued.token
+        db.session.commit()
+
+
+def subscription_end(start: datetime, months: int | None) -> datetime:
+    """The same day and time `months` later, clamped to the month's last day."""
+    months = months or 12
+    month_index = start.month - 1 + months
+    year, month = start.year + month_index // 12, month_index % 12 + 1
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
+
+
+def refresh_order_status(order_id: uuid.UUID) -> FulfilmentStatus:
+    """Derive the order's fulfilment status from its lines, under a row lock on the order."""
+    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    assert order is not None
+    statuses = [line.status for line in db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id))]
+    target = derive_status(statuses)
+    if target != order.fulfilment_status and target in FULFILMENT_TRANSITIONS[order.fulfilment_status]:
+        set_fulfilment_status(order, target, "line statuses: " + ", ".join(sorted(map(str, statuses))))
+    db.session.commit()
+    return order.fulfilment_status
+
+
+def derive_status(statuses: list[LineStatus]) -> FulfilmentStatus:
+    live = [s for s in statuses if s != LineStatus.CANCELLED]
+    if not live:
+        return FulfilmentStatus.CANCELLED if statuses else FulfilmentStatus.AWAITING
+    delivered = sum(s == LineStatus.DELIVERED for s in live)
+    attention = sum(s == LineStatus.NEEDS_ATTENTION for s in live)
+    if delivered == len(live):
+        return FulfilmentStatus.DELIVERED
+    if delivered:
+        return FulfilmentStatus.PARTIALLY_DELIVERED
+    if attention and not any(s in OPEN_STATUSES for s in live):
+        return FulfilmentStatus.NEEDS_ATTENTION
+    return FulfilmentStatus.IN_PROGRESS
+
+
+def unit_views(line: FulfilmentLine) -> list[UnitView]:
+    """The active units of a line with their product keys decrypted."""
+    return [
+        UnitView(u.id, u.unit, open_product_key(u.product_key_ciphertext, unit_context(line, u.unit, u.generation)),
+                 u.download_url, u.download_expires_at, u.licence_number, u.licence_token)
+        for u in line.active_units
+    ]
+
+
+def line_deliveries(order: Order) -> dict[uuid.UUID, tuple[FulfilmentLine, list[UnitView]]]:
+    """Each software line of an order with its fulfilment state and delivered units."""
+    lines = db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.order_id == order.id)).all()
+    return {line.order_line_id: (line, unit_views(line) if line.status == LineStatus.DELIVERED else [])
+            for line in lines}

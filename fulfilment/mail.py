@@ -1,0 +1,50 @@
+"""Sending e-mail: SMTP in production and tests, caught into the dev mail page in development."""
+
+from __future__ import annotations
+
+import smtplib
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from flask import current_app
+
+from commerce.models import CapturedMail
+from extensions import db
+
+
+@dataclass(frozen=True)
+class Mail:
+    to: str
+    subject: str
+    text: str
+    html: str = ""
+    reply_to: str | None = None
+
+
+def send_mail(mail: Mail) -> None:
+    """Send now through the configured backend; raise on failure so the caller can retry."""
+    backend = current_app.config["MAIL_BACKEND"]
+    if backend == "capture":
+        db.session.add(CapturedMail(to=mail.to, subject=mail.subject, text_body=mail.text, html_body=mail.html))
+        db.session.commit()
+        return
+    if backend != "smtp":
+        raise ValueError(f"unknown MAIL_BACKEND {backend!r}")
+    message = EmailMessage()
+    message["From"] = current_app.config["MAIL_SENDER"]
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Message-ID"] = make_msgid(domain="comptoir")
+    if mail.reply_to:
+        message["Reply-To"] = mail.reply_to
+    message.set_content(mail.text)
+    if mail.html:
+        message.add_alternative(mail.html, subtype="html")
+    cfg = current_app.config
+    with smtplib.SMTP(cfg["SMTP_HOST"], int(cfg["SMTP_PORT"]), timeout=15) as smtp:
+        if cfg["SMTP_STARTTLS"] in (True, "1", "true", "True"):
+            smtp.starttls()
+        if cfg.get("SMTP_USERNAME"):
+            smtp.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"] or "")
+        smtp.send_message(message)
