@@ -1,1 +1,14 @@
 """The partner order API: API keys, catalogue and orders as JSON under /api/v1."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the API blueprint and the `partners` commands."""
+    from storefront.api import cli
+    from storefront.api.views import bp
+
+    app.register_blueprint(bp)
+    cli.init_app(app)

@@ -1,0 +1,117 @@
+"""The JSON shapes of products and orders, as the OpenAPI document describes them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from commerce.models import Order, OrderLine, PartnerProduct
+from commerce.orders import ADDON_BACKUP
+from licensing.vault.models import Backup
+
+CURRENCY = "EUR"
+
+
+def rate(value: Decimal) -> str:
+    """Write a VAT rate with two decimals: Decimal("20") -> "20.00"."""
+    return f"{Decimal(value):.2f}"
+
+
+def timestamp(value: datetime | None) -> str | None:
+    """Write an aware datetime as ISO 8601 with its offset."""
+    return value.isoformat() if value is not None else None
+
+
+def product_json(offer: PartnerProduct) -> dict[str, Any]:
+    """Return one catalogue entry at the partner's price."""
+    product = offer.product
+    return {
+        "code": product.code,
+        "name": product.name,
+        "kind": str(product.kind),
+        "family": product.family,
+        "edition": product.edition,
+        "platform": product.platform,
+        "licence_type": str(product.licence_type),
+        "term_months": product.term_months,
+        "seats": product.seats,
+        "seat_unit": product.seat_unit,
+        "price_cents": offer.price_cents,
+        "vat_rate": rate(product.vat_rate),
+        "currency": CURRENCY,
+    }
+
+
+def order_json(
+    order: Order,
+    reseller_code: str | None,
+    backups: Mapping[str, Backup],
+    units: Mapping[uuid.UUID, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Return an order with its lines, add-ons, statuses, backups and delivered units."""
+    return {
+        "id": str(order.id),
+        "number": order.number,
+        "source": order.source,
+        "created_at": timestamp(order.created_at),
+        "paid_at": timestamp(order.paid_at),
+        "payment_status": str(order.payment_status),
+        "fulfilment_status": str(order.fulfilment_status),
+        "currency": order.currency,
+        "total_cents": order.total_cents,
+        "vat_cents": order.vat_cents,
+        "net_cents": order.net_cents,
+        "buyer": {
+            "email": order.email,
+            "name": order.name,
+            "company": order.company,
+            "vat_number": order.vat_number,
+            "billing_country": order.billing_country,
+        },
+        "locale": order.locale,
+        "reseller_code": reseller_code,
+        "lines": [_line_json(line, backups, units) for line in order.product_lines],
+    }
+
+
+def _amounts(line: OrderLine) -> dict[str, Any]:
+    return {
+        "id": str(line.id),
+        "product": line.product_code,
+        "name": line.product_name,
+        "quantity": line.quantity,
+        "unit_price_cents": line.unit_price_cents,
+        "vat_rate": rate(line.vat_rate),
+        "vat_cents": line.vat_cents,
+        "total_cents": line.total_cents,
+    }
+
+
+def _line_json(
+    line: OrderLine,
+    backups: Mapping[str, Backup],
+    units: Mapping[uuid.UUID, list[dict[str, Any]]],
+) -> dict[str, Any]:
+    return {
+        **_amounts(line),
+        "addons": [_amounts(addon) for addon in line.addons],
+        "total_with_addons_cents": line.total_cents + sum(a.total_cents for a in line.addons),
+        "backup": _backup_json(line, backups.get(backup_ref(line))),
+        "units": units.get(line.id, []),
+    }
+
+
+def backup_ref(line: OrderLine) -> str:
+    """Return the vault's reference for an order line's backup: the line's id."""
+    return str(line.id)
+
+
+def _backup_json(line: OrderLine, backup: Backup | None) -> dict[str, Any] | None:
+    if backup is not None:
+        return {"status": str(backup.display_status()), "expires_at": timestamp(backup.expires_at)}
+    if line.has_addon(ADDON_BACKUP):
+        return {"status": "pending", "expires_at": None}
+    return None
