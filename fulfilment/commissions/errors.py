@@ -1,0 +1,23 @@
+"""Errors of the commissions package."""
+
+from __future__ import annotations
+
+
+class CommissionError(Exception):
+    """Base of every commissions error."""
+
+
+class UnknownReseller(CommissionError, LookupError):
+    """No reseller by that code (or not in the asking partner's network)."""
+
+
+class UnknownOrder(CommissionError, LookupError):
+    """No order or order line by that reference."""
+
+
+class ResellerExists(CommissionError, ValueError):
+    """A reseller code or login e-mail already taken."""
+
+
+class InvalidAdjustment(CommissionError, ValueError):
+    """An adjustment without a reason, an actor or an amount."""

@@ -1,0 +1,227 @@
+"""Commission tables: resellers, their clients, programmes, attributions, the ledger and payouts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commerce.models import Order, Partner, UTCDateTime, utcnow
+from extensions import db
+
+
+class EntryKind(StrEnum):
+    """What a ledger entry records."""
+
+    ACCRUAL = "accrual"
+    CLAWBACK = "clawback"
+    ADJUSTMENT = "adjustment"
+
+
+class AttributionRule(StrEnum):
+    """Which rule gave an order to a reseller."""
+
+    ASSISTED = "assisted"
+    API = "api"
+    CODE = "code"
+    COOKIE = "cookie"
+    ATTACHED_CLIENT = "attached_client"
+
+
+class Reseller(db.Model):  # type: ignore[name-defined]
+    """A reseller in the network a partner runs, known by its referral code."""
+
+    __tablename__ = "resellers"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"), index=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(160))
+    email: Mapped[str] = mapped_column(String(254))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), unique=True)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    partner: Mapped[Partner] = relationship()
+
+
+class ResellerClient(db.Model):  # type: ignore[name-defined]
+    """A buyer attached to a reseller: later orders of that buyer in the network credit it."""
+
+    __tablename__ = "reseller_clients"
+    __table_args__ = (UniqueConstraint("partner_id", "email"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
+    reseller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resellers.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rule: Mapped[str] = mapped_column(String(24))
+    source_order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"))
+    changed_by: Mapped[str] = mapped_column(String(120), default="system")
+
+    reseller: Mapped[Reseller] = relationship()
+
+
+class Programme(db.Model):  # type: ignore[name-defined]
+    """The commission programme of one network: attribution window, holding period, minimum."""
+
+    __tablename__ = "commission_programmes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(160))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    attribution_days: Mapped[int] = mapped_column(Integer, default=30)
+    holding_hours: Mapped[int] = mapped_column(Integer, default=48)
+    minimum_payout_cents: Mapped[int] = mapped_column(Integer, default=5000)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[ProgrammeVersion]] = relationship(
+        back_populates="programme", cascade="all, delete-orphan",
+        order_by="ProgrammeVersion.valid_from",
+    )
+    promotions: Mapped[list[Promotion]] = relationship(
+        back_populates="programme", cascade="all, delete-orphan", order_by="Promotion.starts_at"
+    )
+
+    __table_args__ = (
+        CheckConstraint("attribution_days > 0", name="attribution_days_positive"),
+        CheckConstraint("holding_hours >= 0", name="holding_hours_not_negative"),
+        CheckConstraint("minimum_payout_cents >= 0", name="minimum_not_negative"),
+    )
+
+
+class ProgrammeVersion(db.Model):  # type: ignore[name-defined]
+    """The rates of a programme from a date on; rates are Decimal strings (see rules.Rates)."""
+
+    __tablename__ = "commission_programme_versions"
+    __table_args__ = (UniqueConstraint("programme_id", "valid_from"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("commission_programmes.id", ondelete="CASCADE"), index=True
+    )
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    rates: Mapped[dict[str, Any]] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    programme: Mapped[Programme] = relationship(back_populates="versions")
+
+    @property
+    def label(self) -> str:
+        return f"v{self.valid_from.date().isoformat()}"
+
+
+class Promotion(db.Model):  # type: ignore[name-defined]
+    """A multiplier over commissions in [starts_at, ends_at), for one family or (None) all."""
+
+    __tablename__ = "commission_promotions"
+    __table_args__ = (
+        CheckConstraint("multiplier > 0", name="multiplier_positive"),
+        CheckConstraint("ends_at > starts_at", name="window_ordered"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("commission_programmes.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(160))
+    multiplier: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    family: Mapped[str | None] = mapped_column(String(32))
+
+    programme: Mapped[Programme] = relationship(back_populates="promotions")
+
+
+class OrderAttribution(db.Model):  # type: ignore[name-defined]
+    """Which reseller an order belongs to, and by which rule; one per order."""
+
+    __tablename__ = "commission_order_attributions"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), unique=True
+    )
+    reseller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resellers.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    order: Mapped[Order] = relationship()
+    reseller: Mapped[Reseller] = relationship()
+
+
+class Payout(db.Model):  # type: ignore[name-defined]
+    """One payment to a reseller, with its statement."""
+
+    __tablename__ = "commission_payouts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    reseller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resellers.id"), index=True)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    period: Mapped[str] = mapped_column(String(40))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    statement_csv: Mapped[str] = mapped_column(Text)
+    statement_pdf: Mapped[bytes] = mapped_column(LargeBinary)
+
+    reseller: Mapped[Reseller] = relationship()
+
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+
+class LedgerEntry(db.Model):  # type: ignore[name-defined]
+    """One append-only ledger line; balances are sums of these, never stored counters."""
+
+    __tablename__ = "commission_ledger_entries"
+    # Adjustments have no order line; NULLs are distinct, so the constraint never blocks them.
+    __table_args__ = (
+        UniqueConstraint("order_line_id", "reseller_id", "kind"),
+        CheckConstraint("kind IN ('accrual', 'clawback', 'adjustment')", name="kind_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    reseller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resellers.id"), index=True)
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("order_lines.id"))
+    kind: Mapped[EntryKind] = mapped_column(String(16))
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    rule: Mapped[str] = mapped_column(String(40))
+    rate: Mapped[Decimal | None] = mapped_column(Numeric(9, 6))
+    programme_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("commission_programme_versions.id")
+    )
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    payable_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    payout_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("commission_payouts.id"), index=True
+    )
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(120), default="system")
+
+    reseller: Mapped[Reseller] = relationship()
+    payout: Mapped[Payout | None] = relationship()
+    programme_version: Mapped[ProgrammeVersion | None] = relationship()
