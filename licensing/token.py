@@ -7,13 +7,14 @@ This module imports only the standard library and `cryptography`, so a partner c
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import re
 import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -32,6 +33,8 @@ MAX_SEATS = 1_000_000
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64_VALUE = {ch: i for i, ch in enumerate(_B64_ALPHABET)}
+_URLSAFE_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_PADDING = (b"", b"", b"==", b"=")
 _FAST_TOKEN = re.compile(r"([A-Z]+\d+)\.([A-Za-z0-9_-]{43})\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{86})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _KID = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -109,8 +112,7 @@ class Licence:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedToken:
+class ParsedToken(NamedTuple):
     """A token split into its parts; nothing is trusted until the signature is checked."""
 
     tag: str
@@ -169,7 +171,8 @@ def _b64url_decode_checked(text: str) -> bytes:
     # exactly one text: otherwise a signature could be re-spelled and still verify.
     if rest and _B64_VALUE[text[-1]] & (0b1111 if rest == 2 else 0b11):
         raise TokenError(Reason.BAD_BASE64, "non-canonical base64url")
-    return base64.urlsafe_b64decode(text + "==" if rest == 2 else text + "=" if rest else text)
+    padded = text.encode("ascii").translate(_URLSAFE_TO_STANDARD) + _PADDING[rest]
+    return binascii.a2b_base64(padded)
 
 
 def load_public_key(raw: bytes) -> Ed25519PublicKey:
@@ -254,7 +257,8 @@ def sign_licence(licence: Licence, private_key: Ed25519PrivateKey, kid: str) -> 
 def decode_payload(payload: bytes) -> dict[str, Any]:
     """Parse a canonical JSON object payload, or raise TokenError."""
     try:
-        value = _DECODER.decode(payload.decode("utf-8"))
+        text = payload.decode("utf-8")
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         reason = Reason.TRAILING_DATA if exc.msg == "Extra data" else Reason.MALFORMED_PAYLOAD
         raise TokenError(reason, "payload is not one JSON value") from exc
@@ -263,12 +267,58 @@ def decode_payload(payload: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TokenError(Reason.MALFORMED_PAYLOAD, "payload is not a JSON object")
     try:
-        canonical = canonical_json(value)
+        canonical = _ENCODER.encode(value)
     except ValueError as exc:
         raise TokenError(Reason.MALFORMED_PAYLOAD, "payload has a non-finite number") from exc
-    if canonical != payload:
+    if canonical != text:
         raise TokenError(Reason.NON_CANONICAL_PAYLOAD, "payload is not canonical JSON")
     return value
+
+
+_TEXT = r'"([^"\\\x00-\x1f\x7f-\x9f]{1,200})"'
+_TS = r'"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)"'
+_ID = r'"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})"'
+_NUMBER = r'"(CPT-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{3}[^"\\])"'
+# The canonical payload of a licence whose strings need no escaping, matched in one pass. Any
+# text this accepts is exactly the canonical JSON of the claims it captures (keys sorted, no
+# whitespace, strings verbatim), and the captures already obey every rule of _check_licence
+# except the three checked in decode_licence; so the fast path skips a JSON parse, a
+# re-serialization and the general validation. Anything else takes the general path.
+_CANONICAL_LICENCE = re.compile(
+    f'{{"buyer":{_TEXT},"edition":{_TEXT},"expires_at":(?:null|{_TS}),"issued_at":{_TS},'
+    f'"licence_id":{_ID},"number":{_NUMBER},"order":{_TEXT},"partner":{_TEXT},'
+    f'"product":{_TEXT},"product_key_sha256":"([0-9a-f]{{64}})","seats":([1-9][0-9]{{0,6}})}}'
+)
+_FIELD_ORDER = ("buyer", "edition", "expires_at", "issued_at", "licence_id", "number", "order",
+                "partner", "product", "product_key_sha256", "seats")
+
+
+def decode_licence(payload: bytes) -> Licence:
+    """Parse a licence payload strictly, or raise TokenError with the reason."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TokenError(Reason.MALFORMED_PAYLOAD, "payload is not UTF-8") from exc
+    match = _CANONICAL_LICENCE.fullmatch(text)
+    if match is None:
+        return licence_from_claims(decode_payload(payload))
+    values: list[Any] = list(match.groups())
+    try:
+        values[2] = None if values[2] is None else datetime.fromisoformat(values[2])
+        values[3] = datetime.fromisoformat(values[3])
+    except ValueError as exc:
+        raise TokenError(Reason.MALFORMED_PAYLOAD, str(exc)) from exc
+    values[10] = int(values[10])
+    if (
+        values[10] > MAX_SEATS
+        or not is_canonical_licence_number(values[5])
+        or (values[2] is not None and values[2] <= values[3])
+    ):
+        return licence_from_claims(decode_payload(payload))  # for the precise error
+    licence = object.__new__(Licence)
+    for name, value in zip(_FIELD_ORDER, values, strict=True):
+        object.__setattr__(licence, name, value)
+    return licence
 
 
 def licence_from_claims(claims: dict[str, Any]) -> Licence:
@@ -294,38 +344,38 @@ def licence_from_claims(claims: dict[str, Any]) -> Licence:
         raise TokenError(Reason.MALFORMED_PAYLOAD, str(exc)) from exc
 
 
-def _check_text(name: str, value: object) -> None:
-    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_LENGTH:
-        raise ValueError(f"{name} must be text of 1 to {MAX_TEXT_LENGTH} characters")
-    if _CONTROL.search(value):
-        raise ValueError(f"{name} has control or surrogate characters")
+_TEXT_FIELDS = ("product", "edition", "order", "partner", "buyer")
 
 
 def _check_licence(lic: Licence) -> None:
     """Validate every field so that a Licence always signs and parses back to itself."""
-    for name in ("product", "edition", "order", "partner", "buyer"):
-        _check_text(name, getattr(lic, name))
-    if not isinstance(lic.licence_id, str) or not _UUID.fullmatch(lic.licence_id):
+    texts = (lic.product, lic.edition, lic.order, lic.partner, lic.buyer)
+    for name, value in zip(_TEXT_FIELDS, texts, strict=True):
+        if type(value) is not str or not 0 < len(value) <= MAX_TEXT_LENGTH:
+            raise ValueError(f"{name} must be text of 1 to {MAX_TEXT_LENGTH} characters")
+    if _CONTROL.search("".join(texts)):
+        raise ValueError("text fields must not hold control or surrogate characters")
+    if type(lic.licence_id) is not str or not _UUID.fullmatch(lic.licence_id):
         raise ValueError("licence_id must be a lowercase UUID4 string")
-    if not isinstance(lic.number, str) or not is_canonical_licence_number(lic.number):
+    if type(lic.number) is not str or not is_canonical_licence_number(lic.number):
         raise ValueError("number must be a licence number in its CPT-XXXX-XXXX-XXXX form")
-    seats = lic.seats
-    if type(seats) is not int or not 1 <= seats <= MAX_SEATS:
+    if type(lic.seats) is not int or not 1 <= lic.seats <= MAX_SEATS:
         raise ValueError(f"seats must be an integer from 1 to {MAX_SEATS}")
-    if not isinstance(lic.product_key_sha256, str) or not _SHA256_HEX.fullmatch(
-        lic.product_key_sha256
-    ):
+    digest = lic.product_key_sha256
+    if type(digest) is not str or not _SHA256_HEX.fullmatch(digest):
         raise ValueError("product_key_sha256 must be 64 lowercase hex digits")
-    for name in ("issued_at", "expires_at"):
-        value = getattr(lic, name)
-        if value is None and name == "expires_at":
-            continue
-        if not isinstance(value, datetime) or value.utcoffset() is None:
-            raise ValueError(f"{name} must be an aware datetime")
-        if value.microsecond:
-            raise ValueError(f"{name} must be whole seconds")
-    if lic.expires_at is not None and lic.expires_at <= lic.issued_at:
-        raise ValueError("expires_at must be after issued_at")
+    _check_moment("issued_at", lic.issued_at)
+    if lic.expires_at is not None:
+        _check_moment("expires_at", lic.expires_at)
+        if lic.expires_at <= lic.issued_at:
+            raise ValueError("expires_at must be after issued_at")
+
+
+def _check_moment(name: str, value: object) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValueError(f"{name} must be an aware datetime")
+    if value.microsecond:
+        raise ValueError(f"{name} must be whole seconds")
 
 
 def new_licence_id() -> str:

@@ -24,9 +24,8 @@ from licensing.token import (
     Licence,
     Reason,
     TokenError,
-    decode_payload,
+    decode_licence,
     ed25519_verify,
-    licence_from_claims,
     load_public_key,
     split_token,
 )
@@ -128,14 +127,14 @@ def verify(
     if not ed25519_verify(key.public_key, parsed.signature, parsed.signing_input):
         return Verdict(Status.INVALID, Reason.BAD_SIGNATURE, kid=parsed.kid)
     try:
-        licence = licence_from_claims(decode_payload(parsed.payload))
+        licence = decode_licence(parsed.payload)
     except TokenError as exc:
         return Verdict(Status.INVALID, exc.reason, kid=parsed.kid)
     if key.revoked_at is not None:
         return Verdict(Status.REVOKED, Reason.KEY_REVOKED, licence, parsed.kid)
     if licence.licence_id in revoked:
         return Verdict(Status.REVOKED, Reason.LICENCE_REVOKED, licence, parsed.kid)
-    if licence.is_expired(now or datetime.now(UTC)):
+    if licence.expires_at is not None and licence.is_expired(now or datetime.now(UTC)):
         return Verdict(Status.EXPIRED, Reason.EXPIRED, licence, parsed.kid)
     return Verdict(Status.VALID, Reason.OK, licence, parsed.kid)
 

@@ -194,6 +194,12 @@ def test_payload_must_be_canonical_json(keypair: KeyPair) -> None:
         {"product": ""},
         {"buyer": "tab\there"},
         {"extra": "field"},
+        {"buyer": "x" * 201},
+        {"buyer": "next\x85line"},
+        {"seats": 1_000_001},
+        {"number": "CPT-0000-0000-000\u00e9"},
+        {"issued_at": "2026-13-23T10:15:00Z"},
+        {"expires_at": "2026-11-23T10:15:00Z"},
     ],
 )
 def test_wrong_claim_values_are_malformed(keypair: KeyPair, change: dict) -> None:  # type: ignore[type-arg]
@@ -270,3 +276,12 @@ def test_b64url_encoding_has_no_padding() -> None:
     assert b64url_encode(b"\xff") == "_w"
     assert PublishedKey(KEYS.public).kid == KEYS.kid
     assert len(KeyRing([PublishedKey(KEYS.public)])) == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(licences())
+def test_fast_and_general_payload_parsers_agree(licence: Licence) -> None:
+    from licensing.token import decode_licence, decode_payload, licence_from_claims
+
+    payload = canonical_json(licence.to_claims())
+    assert decode_licence(payload) == licence_from_claims(decode_payload(payload)) == licence
