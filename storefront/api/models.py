@@ -53,6 +53,8 @@ class ApiIdempotency(db.Model):  # type: ignore[name-defined]
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    order: Mapped[Order | None] = relationship()
+
 
 class ApiOrder(db.Model):  # type: ignore[name-defined]
     """What the API knows about an order it placed: the key that placed it, the reseller code."""

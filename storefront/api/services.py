@@ -126,7 +126,7 @@ def place_api_order(
             db.session.flush()
         order = _new_order(partner, command, api_key_id)
         if claim is not None:
-            claim.order_id = order.id
+            claim.order = order
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
