@@ -139,7 +139,8 @@ def percent(rate: Decimal) -> str:
     return f"{format((rate * 100).normalize(), 'f')}%"
 
 
-def _money(cents: Decimal | int, currency: str) -> str:
+def format_amount(cents: Decimal | int, currency: str) -> str:
+    """Cents as an amount in currency units: 1987 -> '19.87 EUR', 1986.72 -> '19.8672 EUR'."""
     value = Decimal(cents) / 100
     exact = value != value.quantize(Decimal("0.01"))
     text = format(value.normalize(), "f") if exact else f"{value:.2f}"
@@ -193,9 +194,9 @@ def commission_for(
     if line.licence_type == "subscription" and line.addon is None:
         base_text = ("annual contract value, net" if line.term_months in (None, 12)
                      else f"contract value for {line.term_months} months, net")
-    parts = [f"{_money(line.net_cents, line.currency)} {base_text}",
+    parts = [f"{format_amount(line.net_cents, line.currency)} {base_text}",
              f"{percent(rate)} ({rate_text})"]
     parts += [f"{format(m.normalize(), 'f')} (promotion: {name})" for name, m in applied]
-    explanation = (f"{' × '.join(parts)} = {_money(exact, line.currency)}"
-                   f" -> {_money(amount, line.currency)} (rounded half-even)")
+    explanation = (f"{' × '.join(parts)} = {format_amount(exact, line.currency)}"
+                   f" -> {format_amount(amount, line.currency)} (rounded half-even)")
     return Commission(amount, rule, effective, explanation, applied)

@@ -27,7 +27,13 @@ from fulfilment.commissions.programmes import (
     reseller_by_code,
     version_at,
 )
-from fulfilment.commissions.rules import LineFacts, Rates, SubscriptionEvent, commission_for
+from fulfilment.commissions.rules import (
+    LineFacts,
+    Rates,
+    SubscriptionEvent,
+    commission_for,
+    format_amount,
+)
 
 ADDON_KIND_BY_CODE = {ADDON_BACKUP: "backup", ADDON_INSTALL: "install"}
 # The same subscription bought again from 60 days before its term ends to 90 days after is a
@@ -226,12 +232,14 @@ def clawback_for_line(
     existing = _entry(order_line_id, accrual.reseller_id, EntryKind.CLAWBACK)
     if existing is not None:
         return existing
+    currency = accrual.currency
     # Payable no earlier than the accrual it cancels, so an unpaid pair nets to zero in every state.
     entry = _insert_once(LedgerEntry(
         reseller_id=accrual.reseller_id, order_id=accrual.order_id, order_line_id=order_line_id,
         kind=EntryKind.CLAWBACK, amount_cents=-accrual.amount_cents, currency=accrual.currency,
         rule=accrual.rule, rate=accrual.rate, programme_version_id=accrual.programme_version_id,
-        explanation=f"reverses accrual {accrual.id}: -({accrual.amount_cents}) cents",
+        explanation=(f"reverses the accrual of {format_amount(accrual.amount_cents, currency)}"
+                     f" made on {accrual.created_at.date().isoformat()} ({accrual.rule})"),
         created_at=now, payable_at=max(now, accrual.payable_at), reason=reason, actor=actor,
     ))
     db.session.commit()
@@ -267,10 +275,12 @@ def adjust(
         raise InvalidAdjustment("an adjustment needs a non-zero amount, a reason and an actor")
     now = now_or(now)
     programme = programme_for(reseller.partner_id)
+    entry_currency = programme.currency if programme else "EUR"
     entry = LedgerEntry(
         reseller_id=reseller.id, kind=EntryKind.ADJUSTMENT, amount_cents=amount_cents,
-        currency=programme.currency if programme else "EUR", rule="adjustment", rate=None,
-        explanation=f"operator adjustment of {amount_cents} cents", created_at=now,
+        currency=entry_currency, rule="adjustment", rate=None,
+        explanation=f"operator adjustment of {format_amount(amount_cents, entry_currency)}",
+        created_at=now,
         payable_at=now, reason=reason.strip(), actor=actor.strip(),
     )
     db.session.add(entry)
