@@ -19,6 +19,7 @@ from fulfilment.commissions.errors import CommissionError, UnknownOrder, Unknown
 from fulfilment.commissions.payouts import run_payouts
 from fulfilment.commissions.programmes import (
     add_promotion,
+    attribution_window,
     create_reseller,
     programme_for,
     reseller_by_code,
@@ -65,6 +66,7 @@ __all__ = [
     "adjust",
     "attach_client",
     "attribute_order",
+    "attribution_window",
     "attribution_for",
     "balances",
     "clawback_for_line",

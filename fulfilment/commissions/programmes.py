@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from argon2 import PasswordHasher
@@ -155,6 +155,12 @@ def add_promotion(
     programme.promotions.append(promotion)
     db.session.commit()
     return promotion
+
+
+def attribution_window(partner_id: uuid.UUID) -> timedelta | None:
+    """How long a referral cookie counts in a partner's network; None if it runs no programme."""
+    programme = programme_for(partner_id)
+    return timedelta(days=programme.attribution_days) if programme is not None else None
 
 
 def version_at(programme: Programme, when: datetime) -> ProgrammeVersion | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from extensions import celery
 from fulfilment.commissions.payouts import run_payouts
 
-PAYOUT_EVERY_SECONDS = 3_600.0
+PAYOUT_EVERY_SECONDS = 86_400.0
 
 
 @celery.task(name="comptoir.commissions.run_payouts")

@@ -114,3 +114,12 @@ def test_unpaid_orders_attach_no_one(db, network, make_reseller, sell):
     pending = sell(network, [("OFFICE-HOME-2024-WIN", 1)], code="RP-AAAA", paid=False)
     assert attach_client(pending.id) is None
     assert attached_reseller(network.id, "client@example.com") is None
+
+
+def test_attribution_window_comes_from_the_programme(db, network, make_partner):
+    from datetime import timedelta
+
+    from fulfilment.commissions import attribution_window
+
+    assert attribution_window(network.id) == timedelta(days=30)
+    assert attribution_window(make_partner().id) is None
