@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from commerce.models import Order, OrderLine, PartnerProduct
 from commerce.orders import ADDON_BACKUP
+from fulfilment.delivery import UnitView
 from licensing.vault.models import Backup
 
 CURRENCY = "EUR"
+
+
+@dataclass(frozen=True)
+class LineDelivery:
+    """Where fulfilment stands with one line, and the units it delivered."""
+
+    status: str
+    units: list[dict[str, Any]] = field(default_factory=list)
 
 
 def rate(value: Decimal) -> str:
@@ -49,7 +59,7 @@ def order_json(
     order: Order,
     reseller_code: str | None,
     backups: Mapping[str, Backup],
-    units: Mapping[uuid.UUID, list[dict[str, Any]]],
+    deliveries: Mapping[uuid.UUID, LineDelivery],
 ) -> dict[str, Any]:
     """Return an order with its lines, add-ons, statuses, backups and delivered units."""
     return {
@@ -73,7 +83,9 @@ def order_json(
         },
         "locale": order.locale,
         "reseller_code": reseller_code,
-        "lines": [_line_json(line, backups, units) for line in order.product_lines],
+        "lines": [
+            _line_json(line, backups, deliveries.get(line.id)) for line in order.product_lines
+        ],
     }
 
 
@@ -91,16 +103,27 @@ def _amounts(line: OrderLine) -> dict[str, Any]:
 
 
 def _line_json(
-    line: OrderLine,
-    backups: Mapping[str, Backup],
-    units: Mapping[uuid.UUID, list[dict[str, Any]]],
+    line: OrderLine, backups: Mapping[str, Backup], delivery: LineDelivery | None
 ) -> dict[str, Any]:
     return {
         **_amounts(line),
         "addons": [_amounts(addon) for addon in line.addons],
         "total_with_addons_cents": line.total_cents + sum(a.total_cents for a in line.addons),
+        "delivery_status": delivery.status if delivery else None,
         "backup": _backup_json(line, backups.get(backup_ref(line))),
-        "units": units.get(line.id, []),
+        "units": delivery.units if delivery else [],
+    }
+
+
+def unit_json(unit: UnitView) -> dict[str, Any]:
+    """Return one delivered unit: its product key, download and signed licence."""
+    return {
+        "unit": unit.unit,
+        "product_key": unit.product_key,
+        "download_url": unit.download_url,
+        "download_expires_at": timestamp(unit.download_expires_at),
+        "licence_number": unit.licence_number,
+        "licence_token": unit.licence_token,
     }
 
 

@@ -23,9 +23,11 @@ from commerce.orders import (
     place_order,
 )
 from extensions import db
+from fulfilment.commissions import attribute_order
+from fulfilment.delivery import line_deliveries
 from licensing.vault.services import backups_for_lines
 from storefront.api.models import ApiIdempotency, ApiOrder
-from storefront.api.representation import backup_ref, order_json
+from storefront.api.representation import LineDelivery, backup_ref, order_json, unit_json
 from storefront.payments.base import PaymentEvent, PaymentOutcome
 from storefront.payments.services import ConfirmResult, confirm_payment
 
@@ -97,10 +99,14 @@ def partner_order(partner: Partner, order_id: uuid.UUID) -> Order | None:
 
 
 def order_representation(order: Order) -> dict[str, Any]:
-    """Return the order as the API shows it, with its lines' backups."""
+    """Return the order as the API shows it, with each line's delivery and backup."""
     api_order = db.session.get(ApiOrder, order.id)
     backups = backups_for_lines(backup_ref(line) for line in order.product_lines)
-    return order_json(order, api_order.reseller_code if api_order else None, backups, units={})
+    deliveries = {
+        line_id: LineDelivery(str(fulfilment.status), [unit_json(unit) for unit in units])
+        for line_id, (fulfilment, units) in line_deliveries(order).items()
+    }
+    return order_json(order, api_order.reseller_code if api_order else None, backups, deliveries)
 
 
 def place_api_order(
@@ -153,6 +159,9 @@ def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | 
         raise ApiError(422, "invalid_order", str(exc), exc.field) from exc
     db.session.add(ApiOrder(order=order, api_key_id=api_key_id,
                             reseller_code=command.reseller_code))
+    db.session.flush()
+    # In the order's transaction: an unknown or foreign code is ignored (and noted) there.
+    attribute_order(order, reseller_code=command.reseller_code, source="api")
     return order
 
 

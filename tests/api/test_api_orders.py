@@ -297,3 +297,58 @@ def test_order_history_names_the_partner_gateway(api, catalogue, db, handed_off)
     actors = db.session.scalars(select(StatusChange.actor).where(
         StatusChange.order_id == uuid.UUID(data["id"]))).all()
     assert set(actors) == {"gateway:partner"}
+
+
+def test_delivered_line_shows_its_units(api, catalogue, db, handed_off):
+    from datetime import UTC, datetime
+
+    from fulfilment.delivery import issue_unit_licences, store_units
+    from fulfilment.models import FulfilmentLine, LineStatus
+    from fulfilment.wholesalers import DeliveredItem
+    from licensing.keys import ensure_signing_key
+
+    ensure_signing_key()
+    created = api("POST", "/orders", catalogue.key_a, order_body(
+        {"product": "OFFICE-HOME-2024-WIN", "quantity": 2},
+        {"product": "WIN11-PRO", "quantity": 1})).get_json()
+    office, windows = created["lines"]
+    assert office["delivery_status"] is None and office["units"] == []
+    order_id = uuid.UUID(created["id"])
+    line = FulfilmentLine(order_id=order_id, order_line_id=uuid.UUID(office["id"]),
+                          status=LineStatus.DELIVERED, wholesaler_code="nexway")
+    db.session.add(line)
+    db.session.add(FulfilmentLine(order_id=order_id, order_line_id=uuid.UUID(windows["id"]),
+                                  wholesaler_code="nexway"))
+    db.session.commit()
+    until = datetime(2026, 12, 15, tzinfo=UTC)
+    keys = ("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "FFFFF-GGGGG-HHHHH-JJJJJ-KKKKK")
+    store_units(line, tuple(DeliveredItem(k, f"https://dl.example/{i}", until)
+                            for i, k in enumerate(keys)))
+    issue_unit_licences(line)
+
+    office, windows = api("GET", f"/orders/{created['id']}", catalogue.key_a).get_json()["lines"]
+    assert office["delivery_status"] == "delivered" and windows["delivery_status"] == "pending"
+    assert windows["units"] == []
+    assert [u["product_key"] for u in office["units"]] == list(keys)
+    assert [u["unit"] for u in office["units"]] == [1, 2]
+    first = office["units"][0]
+    assert first["download_url"] == "https://dl.example/0"
+    assert first["download_expires_at"] == "2026-12-15T00:00:00+00:00"
+    assert first["licence_number"] and first["licence_token"].startswith("CPT1.")
+
+
+def test_reseller_code_attributes_the_order_in_the_partners_network(
+    api, catalogue, make_partner, handed_off
+):
+    from fulfilment.commissions import attribution_for, create_reseller
+
+    reseller = create_reseller(catalogue.a, "Informatique Dupont", "dupont@example.com",
+                               code="RP-DUPO")
+    foreign = create_reseller(catalogue.b, "Other network", "other@example.com", code="RP-OTHR")
+    ours = api("POST", "/orders", catalogue.key_a, order_body(reseller_code="rp-dupo")).get_json()
+    theirs = api("POST", "/orders", catalogue.key_a, order_body(reseller_code=foreign.code))
+    assert theirs.status_code == 201 and theirs.get_json()["reseller_code"] == "RP-OTHR"
+    attribution = attribution_for(uuid.UUID(ours["id"]))
+    assert attribution is not None and attribution.reseller_id == reseller.id
+    assert str(attribution.rule) == "api"
+    assert attribution_for(uuid.UUID(theirs.get_json()["id"])) is None
