@@ -135,21 +135,23 @@ def _place(line: FulfilmentLine, now: datetime) -> None:
 
 
 def _route(line: FulfilmentLine) -> Route:
-    """Choose the wholesaler (stock checked first) and store the choice and its reason."""
+    """Choose the wholesaler, record the choice and its reason, then check stock before buying."""
     partner, product = line.order.partner, line.order_line.product
     route = select_wholesaler(partner, product)
-    try:
-        with wholesaler(route.wholesaler_code) as adapter:
-            stock = adapter.check_stock(route.sku)
-        if not stock.available or stock.quantity < line.order_line.quantity:
-            _record(line, "check_stock", "out_of_stock", f"{route.wholesaler_code} {route.sku}", code=route.wholesaler_code)
-            route = failover_route(partner, product, frozenset({route.wholesaler_code}),
-                                   f"out of stock at {route.wholesaler_code}")
-    except OutOfStock:
-        route = failover_route(partner, product, frozenset({route.wholesaler_code}),
-                               f"out of stock at {route.wholesaler_code}")
     line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
     db.session.commit()
+    with wholesaler(route.wholesaler_code) as adapter:
+        try:
+            stock = adapter.check_stock(route.sku)
+            available = stock.available and stock.quantity >= line.order_line.quantity
+        except OutOfStock:
+            available = False
+    if not available:
+        _record(line, "check_stock", "out_of_stock", route.sku)
+        route = failover_route(partner, product, frozenset({route.wholesaler_code}),
+                               f"out of stock at {route.wholesaler_code}")
+        line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
+        db.session.commit()
     return route
 
 

@@ -55,6 +55,9 @@ def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "ARVATO_USERNAME": "comptoir",
         "ARVATO_PASSWORD": "test-arvato-password",
         "RATELIMIT_ENABLED": False,
+        # Tests that need a wholesaler start its simulator and point these at it.
+        "NEXWAY_URL": "http://127.0.0.1:9", "ARVATO_URL": "http://127.0.0.1:9",
+        "WHOLESALER_TIMEOUT": 0.5, "WHOLESALER_RETRY_ATTEMPTS": 1, "WHOLESALER_RETRY_BASE": 0.01,
         "VAULT_DIR": str(tmp_path_factory.mktemp("vault")),
         "PLATFORM_HOSTS": "localhost,127.0.0.1",
         "SERVER_NAME": None,

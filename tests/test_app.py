@@ -38,10 +38,9 @@ def test_production_refuses_to_start_without_a_secret_and_names_it(tmp_path):
 
 
 def test_production_refuses_the_test_gateway(tmp_path):
-    settings = {name: "set" for name in ("SECRET_KEY", "LICENSING_KEK", "VAULT_KEY", "NEXWAY_API_KEY",
-                                         "NEXWAY_CALLBACK_SECRET", "ARVATO_USERNAME", "ARVATO_PASSWORD",
-                                         "DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET",
-                                         "CELERY_BROKER_URL", "PUBLIC_URL")}
+    from config import PRODUCTION_REQUIRED, SECRETS
+
+    settings = {name: "set" for name in (*SECRETS, *PRODUCTION_REQUIRED)}
     with pytest.raises(ConfigurationError, match="test payment gateway"):
         create_app({"ENV": "production", "INSTANCE_PATH": str(tmp_path), **settings})
 

@@ -32,7 +32,8 @@ def _event(order: Order, event_id: str = "evt_1", outcome=PaymentOutcome.PAID, a
                         amount_cents=order.total_cents if amount is None else amount, currency=currency)
 
 
-def test_test_card_pays_the_order_and_it_waits_visibly_for_fulfilment(client, pending_order, pay_with_test_card, db):
+def test_test_card_pays_the_order_and_it_waits_visibly_for_fulfilment(
+        client, pending_order, pay_with_test_card, db, handed_over):
     response = pay_with_test_card(pending_order.card_page)
     assert response.status_code == 302
     page = client.get(response.location)
@@ -45,6 +46,7 @@ def test_test_card_pays_the_order_and_it_waits_visibly_for_fulfilment(client, pe
     assert history == [("payment", "pending_payment", "paid"), ("fulfilment", "unfulfilled", "awaiting_fulfilment")]
     order_page = client.get(f"/p/shop-a/orders/{pending_order.id}?lang=en").get_data(as_text=True)
     assert "Awaiting fulfilment" in order_page
+    assert handed_over == [pending_order.id]
 
 
 def test_declined_test_card_leaves_the_order_unpaid_with_the_error_beside_the_field(pending_order, pay_with_test_card, db):
@@ -59,9 +61,10 @@ def test_declined_test_card_leaves_the_order_unpaid_with_the_error_beside_the_fi
     assert pending_order.payment_status == PaymentStatus.PAID
 
 
-def test_the_same_event_is_processed_once(pending_order, db):
+def test_the_same_event_is_processed_once(pending_order, db, handed_over):
     assert confirm_payment(_event(pending_order), "stripe") == ConfirmResult.PAID
     assert confirm_payment(_event(pending_order), "stripe") == ConfirmResult.ALREADY_PROCESSED
+    assert handed_over == [pending_order.id]
     assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 1
 
 
@@ -102,7 +105,7 @@ def test_expired_and_failed_events_move_the_payment_status(pending_order, db):
     assert confirm_payment(_event(pending_order, "e3"), "stripe") == ConfirmResult.ALREADY_PROCESSED
 
 
-def test_webhook_and_return_page_racing_pay_exactly_once(app, pending_order, db, postgres_only):
+def test_webhook_and_return_page_racing_pay_exactly_once(app, pending_order, db, postgres_only, handed_over):
     """Many threads confirm the same order at once with different event ids: one wins."""
     order_id, total, reference = pending_order.id, pending_order.total_cents, pending_order.gateway_reference
     results: list[ConfirmResult] = []
@@ -125,6 +128,7 @@ def test_webhook_and_return_page_racing_pay_exactly_once(app, pending_order, db,
         t.join()
     assert sorted(results).count(ConfirmResult.PAID) == 1
     assert results.count(ConfirmResult.ALREADY_PROCESSED) == 7
+    assert handed_over == [order_id]
     db.session.expire_all()
     changes = db.session.scalars(select(StatusChange).where(StatusChange.order_id == order_id)).all()
     assert sorted((c.field, c.to_status) for c in changes) == [("fulfilment", "awaiting_fulfilment"),

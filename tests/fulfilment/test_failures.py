@@ -1,0 +1,230 @@
+"""The failures the shop must survive: duplicate events at once, a killed worker, callbacks, operators."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from commerce.models import FulfilmentStatus, Order, PaymentStatus, utcnow
+from commerce.orders import BuyerDetails, LineRequest, place_order
+from fulfilment import operations, services
+from fulfilment.delivery import line_deliveries
+from fulfilment.models import DeliveredUnit, FulfilmentLine, LineStatus
+from fulfilment.wholesalers.nexway import sign_callback
+from licensing.models import LicenceRecord
+from licensing.services import verify_licence_token
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _count(db, model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _wait_for(predicate, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_the_same_stripe_event_five_times_at_once_buys_once_and_mails_once(
+        wired, db, catalogue, sims, inbox, postgres_only):
+    from support.stripe_signing import make_event, signed_delivery
+
+    wired.config.update(STRIPE_SECRET_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_test_x")
+    order, _ = place_order(catalogue["arvato_shop"], [LineRequest("OFFICE-HOME-2024-WIN", 2)],
+                           BuyerDetails("race@example.com", "Race"))
+    db.session.commit()
+    session = {"id": "cs_test_race", "object": "checkout.session", "payment_status": "paid", "status": "complete",
+               "amount_total": order.total_cents, "currency": "eur", "client_reference_id": str(order.id),
+               "metadata": {"order_id": str(order.id), "order_number": order.number}}
+    payload, headers = signed_delivery(make_event("checkout.session.completed", session, event_id="evt_race"),
+                                       secret="whsec_test_x")
+    barrier, codes = threading.Barrier(5), []
+
+    def deliver() -> None:
+        client = wired.test_client()
+        barrier.wait()
+        codes.append(client.post("/webhooks/stripe", data=payload, headers=headers).status_code)
+
+    threads = [threading.Thread(target=deliver) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 5
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).fulfilment_status == FulfilmentStatus.DELIVERED
+    assert sims["arvato"].state()["purchases"] == 1
+    assert _count(db, LicenceRecord) == 2 and _count(db, DeliveredUnit) == 2
+    assert len(inbox.to("race@example.com")) == 1
+
+
+def test_a_worker_killed_mid_task_is_finished_once_by_the_sweep(
+        wired, db, paid_order, sims, inbox, test_settings, tmp_path):
+    wired.extensions["comptoir.order_paid"] = lambda order_id: None  # nobody picks it up at payment
+    order = paid_order("arvato_shop")
+    services.start_fulfilment(order.id)
+    (line,) = db.session.scalars(select(FulfilmentLine)).all()
+    # The wholesaler buys, then holds the answer: the worker is killed while it waits.
+    sims["arvato"].configure(timeout_next_n=1, timeout_ms=8000, fault_scope=["create_order"])
+    settings = {k: v for k, v in wired.config.items() if k in test_settings or k.startswith(
+        ("NEXWAY_", "ARVATO_", "WHOLESALER_", "FULFILMENT_", "SMTP_", "MAIL_", "PRODUCT_KEYS"))}
+    settings.update(WHOLESALER_TIMEOUT=30.0, INSTANCE_PATH=str(tmp_path))
+    script = ("import json, os, uuid; from app import create_app; from fulfilment.services import fulfil_line\n"
+              "app = create_app(json.loads(os.environ['SETTINGS']))\n"
+              "with app.app_context(): fulfil_line(uuid.UUID(os.environ['LINE']))\n")
+    env = {**os.environ, "SETTINGS": json.dumps(settings, default=str), "LINE": str(line.id)}
+    worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
+    try:
+        _wait_for(lambda: sims["arvato"].state()["purchases"] == 1)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    db.session.expire_all()
+    line = db.session.get(FulfilmentLine, line.id)
+    assert line.status == LineStatus.PENDING and line.lease_until is not None  # died holding the lease
+    assert services.sweep().lines_tried == 0  # the lease still stands
+    services.sweep(now=utcnow() + timedelta(hours=1))
+    db.session.refresh(line)
+    assert line.status == LineStatus.DELIVERED
+    assert sims["arvato"].state()["purchases"] == 1
+    assert _count(db, DeliveredUnit) == 1 and len(inbox.to("buyer@example.com")) == 1
+
+
+@pytest.fixture
+def live_app(wired):
+    """The app served over HTTP on loopback, so the simulator's callbacks really arrive."""
+    server = make_server("127.0.0.1", 0, wired, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    wired.config["CALLBACK_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
+    yield wired
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def test_a_signed_callback_delivers_the_order(live_app, db, paid_order, sims, inbox):
+    sims["nexway"].configure(delivery_delay_ms=200)
+    order = paid_order("nexway_shop")
+
+    def delivered() -> bool:
+        db.session.expire_all()
+        return db.session.get(Order, order.id).fulfilment_status == FulfilmentStatus.DELIVERED
+
+    _wait_for(delivered)
+    _wait_for(lambda: len(inbox.to("buyer@example.com")) == 1)
+    assert sims["nexway"].state()["purchases"] == 1
+
+
+def test_a_badly_signed_callback_is_refused_and_changes_nothing(wired, db, paid_order, client, sims):
+    sims["nexway"].configure(delivery_delay_ms=60_000)
+    order = paid_order("nexway_shop")
+    (line,) = db.session.scalars(select(FulfilmentLine)).all()
+    body = json.dumps({"reference": line.supplier_reference, "status": "delivered", "items": []}).encode()
+    now = int(time.time())
+    for signature in (sign_callback("wrong-secret", body, now), sign_callback(
+            "test-nexway-callback-secret", body, now - 3600), "t=1,v1=00", None):
+        headers = {"Nexway-Signature": signature} if signature else {}
+        response = client.post("/webhooks/wholesalers/nexway", data=body, headers=headers)
+        assert response.status_code == 400
+        assert response.get_json()["error"]["code"] == "invalid_signature"
+    db.session.refresh(line)
+    assert line.status == LineStatus.ORDERED and _count(db, DeliveredUnit) == 0
+    assert client.post("/webhooks/wholesalers/unknown", data=body).status_code == 404
+    db.session.refresh(order)
+    assert order.fulfilment_status == FulfilmentStatus.IN_PROGRESS
+
+
+def test_an_already_activated_key_is_replaced_and_its_licence_revoked(wired, db, paid_order, client, inbox):
+    order = paid_order("arvato_shop")
+    (line,) = db.session.scalars(select(FulfilmentLine)).all()
+    old = line_deliveries(order)[line.order_line_id][1][0]
+    with client.session_transaction() as session:
+        session["guest_orders"] = [str(order.id)]
+    html = client.get(f"/p/oem/orders/{order.id}").get_data(as_text=True)
+    token = __import__("re").search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    response = client.post(f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token})
+    assert response.status_code == 302
+    db.session.expire_all()
+    new = line_deliveries(order)[line.order_line_id][1][0]
+    assert new.product_key != old.product_key and new.licence_number != old.licence_number
+    assert verify_licence_token(old.licence_token).status == "revoked"
+    assert verify_licence_token(new.licence_token).status == "valid"
+    replaced = db.session.get(LicenceRecord, db.session.get(DeliveredUnit, old.unit_id).licence_id)
+    assert replaced.revocation_reason == "replacement"
+    mails = inbox.to("buyer@example.com")
+    assert len(mails) == 2 and new.product_key in mails[-1].get_body(("plain",)).get_content()
+    again = client.post(f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token})
+    assert again.status_code == 404
+
+
+def test_operator_retries_and_reroutes_a_line_that_needs_attention(wired, db, paid_order, sims, catalogue):
+    sims["arvato"].configure(unknown_skus=["AR-OFF-HOME-24"])
+    order = paid_order("arvato_shop")
+    (line,) = db.session.scalars(select(FulfilmentLine)).all()
+    assert line.status == LineStatus.NEEDS_ATTENTION
+    assert operations.retry_now(line.order_line_id, actor="operator:test") == LineStatus.NEEDS_ATTENTION
+    with pytest.raises(operations.OperationError):
+        operations.retry_now(order.lines[0].id, actor="x") if False else operations.route_elsewhere(
+            __import__("uuid").uuid4(), actor="x")
+    status = operations.route_elsewhere(line.order_line_id, actor="operator:test")
+    assert status == LineStatus.ORDERED
+    db.session.refresh(line)
+    assert line.wholesaler_code == "nexway" and "rerouted by operator:test" in line.routing_reason
+    assert catalogue["arvato_shop"].allow_failover is False
+    services.sweep(now=utcnow() + timedelta(minutes=5))
+    db.session.refresh(line)
+    assert line.status == LineStatus.DELIVERED
+    actions = [a.action for a in line.attempts_log]
+    assert "retry_now" in actions and "route_elsewhere" in actions
+
+
+def test_operator_refund_cancels_and_revokes(wired, db, paid_order):
+    order = paid_order("arvato_shop")
+    (line,) = db.session.scalars(select(FulfilmentLine)).all()
+    token = line_deliveries(order)[line.order_line_id][1][0].licence_token
+    operations.refund_order(order.id, actor="operator:test", reason="buyer withdrew before activation")
+    db.session.refresh(order)
+    assert order.payment_status == PaymentStatus.REFUNDED
+    assert order.fulfilment_status == FulfilmentStatus.CANCELLED
+    assert verify_licence_token(token).status == "revoked"
+    with pytest.raises(operations.OperationError):
+        operations.refund_order(order.id, actor="operator:test", reason="twice")
+
+
+def test_back_office_shows_the_queue_and_acts_on_it(wired, db, paid_order, sims, client, make_user, form_token):
+    sims["arvato"].configure(unknown_skus=["AR-OFF-HOME-24"])
+    order = paid_order("arvato_shop")
+    make_user(email="op@example.com", role="operator", password="operator password")
+    token = form_token("/admin/login")
+    client.post("/admin/login", data={"csrf_token": token, "email": "op@example.com",
+                                      "password": "operator password"})
+    queue = client.get("/admin/attention").get_data(as_text=True)
+    assert order.number in queue and "UNKNOWN_SKU" in queue
+    detail = client.get(f"/admin/orders/{order.id}").get_data(as_text=True)
+    assert "contracted wholesaler of oem" in detail and "Route to the other wholesaler" in detail
+    token = form_token(f"/admin/orders/{order.id}")
+    response = client.post(f"/admin/lines/{order.lines[0].id}/reroute", data={"csrf_token": token})
+    assert response.status_code == 302
+    db.session.expire_all()
+    (line,) = db.session.scalars(select(FulfilmentLine)).all()
+    assert line.wholesaler_code == "nexway"
+    assert client.post(f"/admin/lines/{order.lines[0].id}/reroute", data={}).status_code == 400
