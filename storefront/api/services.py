@@ -98,12 +98,14 @@ def partner_order(partner: Partner, order_id: uuid.UUID) -> Order | None:
     )
 
 
-def order_representation(order: Order) -> dict[str, Any]:
+def order_representation(order: Order, *, with_units: bool = True) -> dict[str, Any]:
     """Return the order as the API shows it, with each line's delivery and backup."""
     api_order = db.session.get(ApiOrder, order.id)
     backups = backups_for_lines(backup_ref(line) for line in order.product_lines)
     deliveries = {
-        line_id: LineDelivery(str(fulfilment.status), [unit_json(unit) for unit in units])
+        line_id: LineDelivery(
+            str(fulfilment.status), [unit_json(unit) for unit in units] if with_units else []
+        )
         for line_id, (fulfilment, units) in line_deliveries(order).items()
     }
     return order_json(order, api_order.reseller_code if api_order else None, backups, deliveries)
@@ -201,7 +203,10 @@ def _confirm_and_answer(order: Order) -> Answer:
     if result not in (ConfirmResult.PAID, ConfirmResult.ALREADY_PROCESSED):
         log.error("API order %s: payment confirmation gave %s", order.number, result)
     db.session.refresh(order)
-    return Answer(201, json.dumps(order_representation(order), ensure_ascii=False))
+    # Kept as sent for replays, so it must never hold product keys or licences in clear (in
+    # development, fulfilment may already have delivered): units are read with GET.
+    body = order_representation(order, with_units=False)
+    return Answer(201, json.dumps(body, ensure_ascii=False))
 
 
 def _remembered(partner: Partner, key: str) -> ApiIdempotency | None:

@@ -352,3 +352,30 @@ def test_reseller_code_attributes_the_order_in_the_partners_network(
     assert attribution is not None and attribution.reseller_id == reseller.id
     assert str(attribution.rule) == "api"
     assert attribution_for(uuid.UUID(theirs.get_json()["id"])) is None
+
+
+def test_creation_answer_never_holds_product_keys(api, app, catalogue, db):
+    from datetime import UTC, datetime
+
+    from fulfilment.delivery import store_units
+    from fulfilment.models import FulfilmentLine, LineStatus
+    from fulfilment.wholesalers import DeliveredItem
+
+    def deliver_at_once(order_id: uuid.UUID) -> None:
+        order = db.session.get(Order, order_id)
+        line = FulfilmentLine(order_id=order_id, order_line_id=order.product_lines[0].id,
+                              status=LineStatus.DELIVERED, wholesaler_code="nexway")
+        db.session.add(line)
+        db.session.commit()
+        store_units(line, (DeliveredItem("AAAAA-BBBBB-CCCCC-DDDDD-EEEEE", "https://dl.example/1",
+                                         datetime(2026, 12, 15, tzinfo=UTC)),))
+
+    app.extensions["comptoir.order_paid"] = deliver_at_once
+    response = api("POST", "/orders", catalogue.key_a, order_body(),
+                   headers={"Idempotency-Key": "eager"})
+    assert response.status_code == 201
+    assert response.get_json()["lines"][0]["delivery_status"] == "delivered"
+    assert response.get_json()["lines"][0]["units"] == []
+    assert "AAAAA-BBBBB" not in db.session.scalar(select(ApiIdempotency.response_body))
+    read = api("GET", f"/orders/{response.get_json()['id']}", catalogue.key_a).get_json()
+    assert read["lines"][0]["units"][0]["product_key"] == "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE"
