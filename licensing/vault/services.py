@@ -245,8 +245,7 @@ def open_backup(
         _alert(backup, exc.reason, now)
         _audit(backup, actor, action, AccessOutcome.TAMPERED, now)
         raise
-    _audit(backup, actor, action, AccessOutcome.OK, now)
-    return BackupContents(
+    contents = BackupContents(
         backup_id=backup.id,
         partner=backup.partner,
         order_line_ref=backup.order_line_ref,
@@ -255,6 +254,8 @@ def open_backup(
         created_at=backup.created_at,
         expires_at=backup.expires_at,
     )
+    _audit(backup, actor, action, AccessOutcome.OK, now)
+    return contents
 
 
 def verify_backup(backup: Backup) -> None:
