@@ -106,14 +106,10 @@ def app(test_settings: dict[str, Any], _schema: None, tmp_path: Path) -> Iterato
 
 
 def _empty_tables() -> None:
-    tables = list(reversed(_db.metadata.sorted_tables))
+    # DELETE in dependency order: on tables this small it is far cheaper than TRUNCATE.
     with _db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(table.delete())
+        for table in reversed(_db.metadata.sorted_tables):
+            conn.execute(table.delete())
 
 
 @pytest.fixture
