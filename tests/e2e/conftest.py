@@ -1,0 +1,166 @@
+"""Browser tests: the app on a live local server with the demo data, driven by headless Chromium.
+
+One server and one browser for the whole tests/e2e package; each test gets a fresh browser
+context (its own cookies, so its own cart and session). The tables are emptied when the
+package is done, as tests/conftest.py's `app` fixture does after each test.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import expect
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+RESULTS = ROOT / "test-results"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# Short enough that a broken page fails fast, long enough for a loaded CI machine.
+TIMEOUT_MS = 10_000
+expect.set_options(timeout=TIMEOUT_MS)
+
+
+def _require_browser_tools() -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(
+            "browser tests need Chromium at /usr/bin/chromium "
+            "(`make test` installs it: apt-get install chromium)"
+        )
+    if not AXE.exists():
+        pytest.skip("browser tests need axe-core: run `npm install` (`make test` does)")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request in the test output."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@dataclass
+class LiveServer:
+    app: Flask
+    url: str
+
+    def shop(self, slug: str, path: str = "") -> str:
+        """Address of a page of a partner's shop, e.g. shop("novatech", "products")."""
+        return f"{self.url}/p/{slug}/{path.lstrip('/')}"
+
+
+@pytest.fixture(scope="package")
+def live_server(
+    test_settings: dict[str, Any], _schema: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The app on 127.0.0.1 (random port) in a thread, on the test database, with the demo data."""
+    _require_browser_tools()
+    from app import create_app
+    from extensions import db
+    from storefront import demo
+    from tests.conftest import _empty_tables
+
+    app = create_app({**test_settings, "VAULT_DIR": str(tmp_path_factory.mktemp("e2e-vault"))})
+    with app.app_context():
+        demo.load()
+        db.session.remove()
+    server: BaseWSGIServer = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.session.remove()
+            _empty_tables()
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="package")
+def chromium(live_server: LiveServer) -> Iterator[Any]:
+    """One headless Chromium for the package (it closes before the server stops)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def new_page(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """Open pages, each in a fresh browser context (own cookies); all closed afterwards."""
+    contexts: list[Any] = []
+
+    def open_page(
+        locale: str = "en-GB", bypass_csp: bool = False, width: int = 1280, javascript: bool = True
+    ) -> Any:
+        # bypass_csp only to inject axe-core: the shop's CSP rightly refuses inline scripts.
+        context = chromium.new_context(
+            locale=locale,
+            viewport={"width": width, "height": 900},
+            bypass_csp=bypass_csp,
+            java_script_enabled=javascript,
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        request.node._e2e_pages = [*getattr(request.node, "_e2e_pages", []), page]
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    request.node._e2e_pages = []
+
+
+@pytest.fixture
+def browser_page(new_page: Callable[..., Any]) -> Any:
+    """A browser page preferring English (the French texts are checked apart)."""
+    return new_page()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep a screenshot of each open page of a failed browser test in test-results/."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for n, page in enumerate(getattr(item, "_e2e_pages", [])):
+        if page.is_closed():
+            continue
+        RESULTS.mkdir(exist_ok=True)
+        name = "".join(
+            c if c.isalnum() or c in "-_." else "_" for c in item.nodeid.split("::", 1)[-1]
+        )
+        path = RESULTS / f"{name}-{n}.png"
+        try:
+            page.screenshot(path=str(path), full_page=True)
+        except Exception as exc:  # noqa: BLE001 - a screenshot must never hide the real failure
+            report.sections.append(("screenshot", f"could not take a screenshot: {exc}"))
+        else:
+            report.sections.append(("screenshot", f"saved {path} (at {page.url})"))
