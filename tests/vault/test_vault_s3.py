@@ -215,3 +215,26 @@ def test_idempotent_store_on_s3(
     request = make_request()
     assert store_backup(request).id == store_backup(request).id
     assert store.client.list_objects_v2(Bucket=store.bucket)["KeyCount"] == 1
+
+
+def test_erasure_and_renewal_during_an_outage_catch_up_on_retry(
+    app: Flask, db, use_s3: UseS3, s3_endpoint: str, make_request: Callable[..., BackupRequest]
+) -> None:
+    store = use_s3(object_lock=True)
+    erased = store_backup(make_request())
+    renewed = store_backup(make_request(buyer_ref="dominique@example.com"))
+    app.config["VAULT_S3_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
+
+    assert erase_buyer("camille@example.com") == 1  # the key is destroyed even so
+    assert erased.status == BackupStatus.ERASED and erased.wrapped_key is None
+    assert erased.last_error and store.exists(erased.object_key)
+    until = renewed.expires_at + timedelta(days=365)
+    extend_backup(renewed.id, until)
+    assert renewed.expires_at == until and renewed.retention_synced is False
+
+    app.config["VAULT_S3_ENDPOINT"] = s3_endpoint
+    retry_pending_backups()
+    assert erased.last_error is None and versions(store, erased.object_key) == []
+    assert renewed.retention_synced is True
+    head = store.head(renewed.object_key)
+    assert abs(head["ObjectLockRetainUntilDate"] - until) < timedelta(seconds=1)
