@@ -10,6 +10,9 @@ def init_app(app: Flask) -> None:
     from fulfilment import commands, models, tasks  # noqa: F401 - models register their tables
     from fulfilment.cli import register_cli
 
+    from fulfilment import commissions
+
     tasks.init_app(app)
     commands.init_app(app)
+    commissions.init_app(app)
     register_cli(app)

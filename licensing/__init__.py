@@ -17,6 +17,9 @@ def init_app(app: Flask) -> None:
     from licensing.cli import key_commands, licence_commands
     from licensing.views import blueprint
 
+    from licensing import vault
+
     app.register_blueprint(blueprint)
+    vault.init_app(app)
     app.cli.add_command(key_commands)
     app.cli.add_command(licence_commands)

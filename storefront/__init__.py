@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from commerce.models import User
 from commerce.money import format_money
 from extensions import babel, db, login_manager
-from storefront import api, i18n, labels, tenancy
+from storefront import api, api_ledger, i18n, labels, tenancy
 from storefront.brand import css_variables
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -44,6 +44,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_security_headers)
     cli.init_app(app)
     api.init_app(app)
+    api_ledger.init_app(app)
 
 
 def _load_user(user_id: str) -> User | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 from decimal import Decimal
 from typing import Any
 
@@ -104,6 +105,9 @@ PARTNERS: list[dict[str, Any]] = [
     },
 ]
 
+# Partners that run a network of resellers in the demo.
+RESELLER_NETWORKS = ("reseaupro", "numeriland")
+
 LOGINS = {
     "buyer": {"email": "acheteur@demo-comptoir.example", "password": "demo-acheteur-2026", "name": "Camille Martin"},
     "operator": {"email": "operateur@demo-comptoir.example", "password": "demo-operateur-2026", "name": "Équipe Comptoir"},
@@ -120,7 +124,16 @@ def load() -> dict[str, int]:
     for role, login in LOGINS.items():
         _upsert_user(login, Role.OPERATOR if role == "operator" else Role.BUYER)
     db.session.commit()
-    return {"products": len(products), "partners": len(PARTNERS), "logins": len(LOGINS)}
+    from fulfilment.commissions import seed_demo
+    from licensing.keys import ensure_signing_key
+    from storefront.api.keys import demo_api_key
+
+    ensure_signing_key(actor="demo")
+    resellers = [r for slug in RESELLER_NETWORKS for r in seed_demo(slug)["resellers"]]
+    for partner in db.session.scalars(select(Partner)):
+        demo_api_key(partner)
+    return {"products": len(products), "partners": len(PARTNERS), "logins": len(LOGINS),
+            "resellers": len(resellers)}
 
 
 def _upsert_product(row: tuple[Any, ...]) -> Product:
@@ -203,11 +216,10 @@ def _logo_png(name: str, colour: str) -> bytes:
     draw = ImageDraw.Draw(image)
     draw.rounded_rectangle((0, 8, 80, 88), radius=18, fill=colour)
     initials = "".join(word[0] for word in name.split()[:2]).upper()
-    try:
-        font_big = ImageFont.load_default(size=40)
-        font_name = ImageFont.load_default(size=30)
-    except TypeError:
-        font_big = font_name = ImageFont.load_default()
+    font_big, font_name = _font(40), _font(30)
+    if not _has_accents(font_name):
+        # Pillow's built-in font has no accented letters: draw "Numeriland" rather than a box.
+        name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     draw.text((40, 48), initials, fill="white", font=font_big, anchor="mm")
     draw.text((96, 48), name, fill=colour, font=font_name, anchor="lm")
     out = io.BytesIO()
@@ -215,8 +227,27 @@ def _logo_png(name: str, colour: str) -> bytes:
     return out.getvalue()
 
 
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def _font(size: int):  # type: ignore[no-untyped-def]
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype(DEJAVU, size)
+    except OSError:
+        return ImageFont.load_default(size=size)
+
+
+def _has_accents(font) -> bool:  # type: ignore[no-untyped-def]
+    return getattr(font, "path", None) == DEJAVU
+
+
 def credentials(base_url: str) -> dict[str, Any]:
     """The demo's partners, logins and keys, for a person or a script."""
+    from fulfilment.commissions import seed_demo
+    from storefront.api.keys import demo_api_key
+
     partners = db.session.scalars(select(Partner).order_by(Partner.name)).all()
     return {
         "partners": [
@@ -224,10 +255,14 @@ def credentials(base_url: str) -> dict[str, Any]:
                 "slug": p.slug, "name": p.name, "kind": p.kind,
                 "host": p.domains[0].host if p.domains else None,
                 "url": f"{base_url.rstrip('/')}/p/{p.slug}/",
-                "api_key": None,
+                "api_key": demo_api_key(p),
             }
             for p in partners
         ],
         "logins": {role: {"email": v["email"], "password": v["password"]} for role, v in LOGINS.items()},
-        "resellers": [],
+        "resellers": [
+            {key: r[key] for key in ("code", "partner", "email", "password")}
+            for slug in RESELLER_NETWORKS if any(p.slug == slug for p in partners)
+            for r in seed_demo(slug)["resellers"]
+        ],
     }

@@ -117,6 +117,8 @@ def test_demo_credentials_json_has_the_documented_shape(runner):
     for partner in data["partners"]:
         assert set(partner) >= {"slug", "name", "kind", "host", "url", "api_key"}
         assert partner["url"].endswith(f"/p/{partner['slug']}/")
+    assert all(p["api_key"].startswith("cpk_") for p in data["partners"])
+    assert data["resellers"] and all(set(r) == {"code", "partner", "email", "password"} for r in data["resellers"])
     assert set(data["logins"]) == {"buyer", "operator"}
     assert all(set(v) == {"email", "password"} for v in data["logins"].values())
 

@@ -1,4 +1,4 @@
-"""shop, licensing and vault tables
+"""shop and licensing tables
 
 Revision ID: 7234410492da
 Revises: 
