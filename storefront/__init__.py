@@ -15,6 +15,7 @@ from commerce.money import format_money
 from extensions import babel, db, login_manager
 from storefront import api, api_ledger, i18n, labels, tenancy
 from storefront.brand import css_variables
+from storefront.shop import referrals
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories=str(TRANSLATIONS))
     tenancy.init_app(app)
+    referrals.init_app(app)
     labels.init_app(app)
     login_manager.login_view = "accounts.signin"
     login_manager.blueprint_login_views = {"backoffice": "backoffice.login"}

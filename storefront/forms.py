@@ -49,6 +49,9 @@ class CheckoutForm(FlaskForm):
     vat_number = StringField(_l("VAT number (optional)"), validators=[
         Optional(), Regexp(r"^[A-Za-z]{2}[0-9A-Za-z]{2,13}$", message=_l("Enter a VAT number like FR12345678901."))])
     billing_country = SelectField(_l("Billing country"), default="FR", validators=[InputRequired()])
+    reseller_code = StringField(_l("Reseller code (optional)"), validators=[
+        Optional(), Length(max=32), Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]{1,31}$",
+                                           message=_l("Enter the code your reseller gave you."))])
     consent = BooleanField(validators=[InputRequired(_l(
         "Tick the box to receive your licence now; the order cannot go through without it."))])
 

@@ -30,7 +30,9 @@ from storefront.forms import EU_COUNTRIES, AddToCartForm, CartLineForm, Checkout
 from storefront.payments.base import GatewayError
 from storefront.payments.services import ConfirmResult, confirm_payment, gateway_for, start_payment
 from storefront.payments.test_gateway import TestGateway
+from fulfilment.commissions import attribute_order
 from storefront.shop import cart as carts
+from storefront.shop import referrals
 from storefront.shop.catalogue import FAMILIES, addon_offers, families, get_offer, list_offers
 from storefront.tenancy import current_partner
 
@@ -101,6 +103,25 @@ def cart_add(code: str) -> Response | tuple[str, int]:
     except carts.CartError:
         abort(400, _("This item cannot be added to the cart."))
     flash(_("%(name)s was added to your cart.", name=offer.product.name), "success")
+    return redirect(url_for("shop.cart"))
+
+
+@bp.route("/cart/from/<token>")
+def cart_from_link(token: str) -> Response:
+    """Load a cart a reseller prepared for their client; the order will be theirs."""
+    partner = current_partner()
+    prepared = referrals.read_cart_link(partner, token)
+    if prepared is None:
+        abort(404)
+    code, lines = prepared
+    carts.clear(partner)
+    for item in lines:
+        try:
+            carts.add(partner, str(item.get("code")), int(item.get("q", 1)), list(item.get("a", [])))
+        except (carts.CartError, TypeError, ValueError):
+            flash(_("Some items of the prepared cart are no longer on sale."), "info")
+    referrals.mark_assisted(partner, code)
+    flash(_("Your reseller prepared this cart for you."), "success")
     return redirect(url_for("shop.cart"))
 
 
@@ -179,6 +200,10 @@ def checkout() -> Response | str | tuple[str, int]:
             consent_version=current_app.config["CONSENT_WORDING_VERSION"],
             gateway=current_app.config["PAYMENT_GATEWAY"],
         )
+        db.session.flush()
+        attribute_order(order, reseller_code=(form.reseller_code.data or "").strip() or None,
+                        cookie_code=referrals.referral_code(partner),
+                        assisted_by=referrals.assisted_code(partner), source="shop")
         db.session.commit()
     except OrderError as exc:
         db.session.rollback()
