@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from typing import Any
 
 import click
@@ -69,9 +71,23 @@ def render_credentials(data: dict[str, Any], base: str) -> str:
 @click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int,
               help="Port (default $PORT or 5000).")
 @click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the shop with gunicorn."""
+@click.option("--embedded/--no-embedded", default=None,
+              help="Also run both wholesaler simulators and the fulfilment sweeper "
+                   "(default: on in development, never in production).")
+@with_appcontext
+def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
+    """Serve the shop with gunicorn (and, in development, what the shop talks to)."""
     from gunicorn.app.base import BaseApplication
+
+    production = current_app.config["ENV"] == "production"
+    if embedded and production:
+        raise click.ClickException("the simulators and the in-process sweeper are refused in production")
+    helpers: list[subprocess.Popen[bytes]] = []
+    if embedded if embedded is not None else not production:
+        base = f"http://{host}:{port}"
+        os.environ.setdefault("COMPTOIR_CALLBACK_BASE_URL", base)
+        os.environ.setdefault("COMPTOIR_PUBLIC_URL", base)
+        helpers = _start_embedded_helpers(float(current_app.config["SWEEP_INTERVAL"]))
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -86,7 +102,25 @@ def serve(host: str, port: int, workers: int) -> None:
 
             return create_app()
 
-    Server().run()
+    try:
+        Server().run()
+    finally:
+        for process in helpers:
+            process.terminate()
+        for process in helpers:
+            process.wait(10)
+
+
+def _start_embedded_helpers(sweep_interval: float) -> list[subprocess.Popen[bytes]]:
+    """Both wholesaler simulators and a sweeper loop, as child processes of the server."""
+    command = [sys.executable, "-c", "from app import cli; cli()"]
+    helpers = [
+        subprocess.Popen([*command, "wholesaler-sim", "nexway"]),  # noqa: S603 - our own CLI
+        subprocess.Popen([*command, "wholesaler-sim", "arvato"]),  # noqa: S603
+        subprocess.Popen([*command, "fulfilment", "sweep", "--loop", str(min(sweep_interval, 10.0))]),  # noqa: S603
+    ]
+    click.echo("development: wholesaler simulators and the fulfilment sweeper started beside the shop")
+    return helpers
 
 
 def init_app(app: Flask) -> None:
