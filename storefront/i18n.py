@@ -1,4 +1,8 @@
-"""Language choice: the buyer's explicit choice, then the browser's, then French."""
+"""Language choice: the buyer's explicit choice (?lang=, kept in the session), otherwise French.
+
+The shops sell to the French market: a browser set to English still gets French until the buyer
+picks English in the footer, so every buyer sees the same wording of legal texts by default.
+"""
 
 from __future__ import annotations
 
@@ -19,4 +23,4 @@ def select_locale() -> str:
         return chosen
     if session.get(SESSION_KEY) in available:
         return str(session[SESSION_KEY])
-    return request.accept_languages.best_match(available) or current_app.config["DEFAULT_LOCALE"]
+    return str(current_app.config["DEFAULT_LOCALE"])

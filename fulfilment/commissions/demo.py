@@ -51,7 +51,7 @@ def _paris_midnight_utc(year: int, month: int, day: int) -> datetime:
 
 def _upsert_reseller(partner: Partner, n: int, name: str) -> dict[str, str]:
     code = demo_code(partner.slug, n)
-    email = f"revendeur{n}@{partner.slug}.demo.comptoir.test"
+    email = f"revendeur{n}@{partner.slug}.demo-comptoir.example"
     user = db.session.scalar(select(User).where(User.email == email))
     hasher = PasswordHasher()
     if user is None:

@@ -111,7 +111,7 @@ def chromium(live_server: LiveServer) -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_page(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+def new_page(chromium: Any, live_server: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """Open pages, each in a fresh browser context (own cookies); all closed afterwards."""
     contexts: list[Any] = []
 
@@ -129,6 +129,9 @@ def new_page(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Callable
         contexts.append(context)
         page = context.new_page()
         request.node._e2e_pages = [*getattr(request.node, "_e2e_pages", []), page]
+        if not locale.startswith("fr"):
+            # The shops speak French until the buyer picks another language, as a person would.
+            page.goto(f"{live_server.url}/?lang={locale[:2]}")
         return page
 
     yield open_page
