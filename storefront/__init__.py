@@ -15,6 +15,7 @@ from commerce.money import format_money
 from extensions import babel, db, login_manager
 from storefront import api, api_ledger, i18n, labels, tenancy
 from storefront.brand import css_variables
+from storefront.reseller import init_app as init_reseller_portal
 from storefront.shop import referrals
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -47,6 +48,7 @@ def init_app(app: Flask) -> None:
     cli.init_app(app)
     api.init_app(app)
     api_ledger.init_app(app)
+    init_reseller_portal(app)
 
 
 def _load_user(user_id: str) -> User | None:

@@ -1,0 +1,429 @@
+"""What the reseller portal reads and does, always scoped to one signed-in reseller.
+
+A reseller sees the orders attributed to them, and the orders of the buyers attached to them
+that no other reseller sold; they pull up stored licences only for lines of those orders whose
+buyer is attached to them. Everything else is "not found", and the attempt is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import Select, and_, func, or_, select
+
+from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role
+from extensions import db
+from fulfilment.commissions import Balances, balances, clients_of, orders_of, reseller_for_user
+from fulfilment.commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
+from fulfilment.delivery import line_deliveries, subscription_end
+from fulfilment.mail import Mail, send_mail
+from fulfilment.models import LineStatus
+from licensing.models import LicenceRecord
+from licensing.vault import (
+    AccessAction,
+    Actor,
+    ActorKind,
+    Backup,
+    BackupContents,
+    BackupExpired,
+    BackupNotFound,
+    BackupStatus,
+    BackupUnavailable,
+    TamperedBackup,
+    backup_for_line,
+    backups_for_lines,
+    open_backup,
+)
+from storefront.accounts.services import authenticate
+from storefront.reseller import totp
+
+log = logging.getLogger("comptoir.reseller")
+
+ALERT_HORIZON = timedelta(days=30)
+RECENT_ORDERS = 10
+CLIENT_LIST_LIMIT = 200
+LIVE_BACKUPS = (BackupStatus.PENDING, BackupStatus.STORED)
+
+
+class NotVisible(LookupError):
+    """What the reseller asked for is not theirs (or does not exist): show 404."""
+
+
+# --- signing in ---------------------------------------------------------------------------------
+
+
+def authenticate_reseller(partner: Partner, email: str, password: str) -> Reseller | None:
+    """The active reseller of this partner's network with these credentials, else None."""
+    user = authenticate(email, password, role=Role.RESELLER)
+    if user is None:
+        return None
+    reseller = reseller_for_user(user.id)
+    if reseller is None or not reseller.active or reseller.partner_id != partner.id:
+        return None
+    return reseller
+
+
+def portal_reseller(user_id: uuid.UUID, partner: Partner) -> Reseller | None:
+    """The reseller a signed-in user acts for, if it belongs to this partner's network."""
+    reseller = reseller_for_user(user_id)
+    if reseller is None or not reseller.active or reseller.partner_id != partner.id:
+        return None
+    return reseller
+
+
+def totp_enabled(reseller: Reseller) -> bool:
+    """Whether sign-in asks this reseller for a code."""
+    return bool(reseller.totp_secret)
+
+
+def check_totp(reseller: Reseller, code: str) -> bool:
+    """Check a code against the reseller's enabled second factor."""
+    if not reseller.totp_secret:
+        return False
+    try:
+        secret = totp.open_secret(reseller.totp_secret, str(reseller.id))
+    except totp.TotpError:
+        log.error("reseller %s: stored TOTP secret cannot be opened", reseller.code)
+        return False
+    return totp.verify_code(secret, code)
+
+
+def enable_totp(reseller: Reseller, secret: str, code: str) -> bool:
+    """Turn the second factor on once a code from the new secret checks out."""
+    if not totp.verify_code(secret, code):
+        return False
+    reseller.totp_secret = totp.seal_secret(secret, str(reseller.id))
+    db.session.commit()
+    log.info("reseller %s enabled two-step sign-in", reseller.code)
+    return True
+
+
+def disable_totp(reseller: Reseller, code: str) -> bool:
+    """Turn the second factor off, on a current code."""
+    if not check_totp(reseller, code):
+        return False
+    reseller.totp_secret = None
+    db.session.commit()
+    log.info("reseller %s disabled two-step sign-in", reseller.code)
+    return True
+
+
+# --- what a reseller may see --------------------------------------------------------------------
+
+
+def _visible_orders(reseller: Reseller) -> Select:
+    """Orders attributed to the reseller, or of their clients and attributed to no one."""
+    client_emails = select(ResellerClient.email).where(ResellerClient.reseller_id == reseller.id)
+    return (
+        select(Order)
+        .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
+        .where(Order.partner_id == reseller.partner_id,
+               or_(OrderAttribution.reseller_id == reseller.id,
+                   and_(OrderAttribution.id.is_(None), Order.email.in_(client_emails))))
+    )
+
+
+def client_of(reseller: Reseller, client_id: uuid.UUID) -> ResellerClient:
+    """One of the reseller's clients; NotVisible (logged) for anyone else's."""
+    client = db.session.scalar(select(ResellerClient).where(
+        ResellerClient.id == client_id, ResellerClient.reseller_id == reseller.id,
+        ResellerClient.partner_id == reseller.partner_id))
+    if client is None:
+        log.warning("reseller %s refused client %s: not attached to them", reseller.code, client_id)
+        raise NotVisible(str(client_id))
+    return client
+
+
+def client_orders(reseller: Reseller, client: ResellerClient) -> list[Order]:
+    """The client's orders the reseller may see, newest first."""
+    return list(db.session.scalars(
+        _visible_orders(reseller).where(Order.email == client.email)
+        .order_by(Order.created_at.desc())))
+
+
+@dataclass(frozen=True)
+class ClientRow:
+    """A client in the reseller's list."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    attached_at: datetime
+    orders: int
+
+
+def search_clients(reseller: Reseller, query: str = "") -> list[ClientRow]:
+    """The reseller's clients, newest first, whose e-mail or name contains the query."""
+    stmt = select(ResellerClient).where(ResellerClient.reseller_id == reseller.id)
+    needle = query.strip().lower()
+    if needle:
+        named = select(Order.email).where(Order.partner_id == reseller.partner_id,
+                                          func.lower(Order.name).contains(needle, autoescape=True))
+        stmt = stmt.where(or_(ResellerClient.email.contains(needle, autoescape=True),
+                              ResellerClient.email.in_(named)))
+    clients = db.session.scalars(
+        stmt.order_by(ResellerClient.attached_at.desc()).limit(CLIENT_LIST_LIMIT)).all()
+    names, counts = _names_and_counts(reseller, [c.email for c in clients])
+    return [ClientRow(c.id, c.email, names.get(c.email, ""), c.attached_at, counts.get(c.email, 0))
+            for c in clients]
+
+
+def _names_and_counts(reseller: Reseller,
+                      emails: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+    if not emails:
+        return {}, {}
+    names: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    rows = db.session.execute(
+        _visible_orders(reseller).with_only_columns(Order.email, Order.name)
+        .where(Order.email.in_(emails)).order_by(Order.created_at))
+    for email, name in rows:
+        names[email] = name  # the latest order's name wins
+        counts[email] = counts.get(email, 0) + 1
+    return names, counts
+
+
+# --- the client's licences ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """A delivered unit as the portal lists it: the product key masked."""
+
+    unit: int
+    product_key_masked: str
+    licence_number: str | None
+
+
+@dataclass(frozen=True)
+class LineLicences:
+    """A software line of a client's order: its delivery, units and backup."""
+
+    order: Order
+    line: OrderLine
+    delivery_status: str | None
+    units: list[UnitRow]
+    backup_status: str | None
+    backup_expires_at: datetime | None
+
+
+def client_licences(orders: list[Order], now: datetime) -> list[LineLicences]:
+    """Each software line of these orders with its masked units and backup state."""
+    backups = backups_for_lines(str(line.id) for order in orders for line in order.product_lines)
+    rows = []
+    for order in orders:
+        deliveries = line_deliveries(order)
+        for line in order.product_lines:
+            fulfilment_line, _views = deliveries.get(line.id, (None, []))
+            units = []
+            if fulfilment_line is not None and fulfilment_line.status == LineStatus.DELIVERED:
+                units = [UnitRow(u.unit, u.product_key_masked, u.licence_number)
+                         for u in fulfilment_line.active_units]
+            backup = backups.get(str(line.id))
+            rows.append(LineLicences(
+                order, line, str(fulfilment_line.status) if fulfilment_line else None, units,
+                str(backup.display_status(now)) if backup else None,
+                backup.expires_at if backup else None))
+    return rows
+
+
+@dataclass(frozen=True)
+class PulledLicence:
+    """The outcome of pulling up a stored licence: the bundle, or why it cannot be shown."""
+
+    client: ResellerClient
+    order: Order
+    line: OrderLine
+    contents: BackupContents | None = None
+    expired_on: date | None = None
+    problem: str | None = None  # "unavailable" or "damaged"
+
+
+def _licence_target(reseller: Reseller, line_id: uuid.UUID) -> tuple[ResellerClient, Order,
+                                                                          OrderLine, Backup]:
+    line = db.session.get(OrderLine, line_id)
+    order = line.order if line is not None else None
+    client = None
+    if order is not None and order.partner_id == reseller.partner_id:
+        attributed = db.session.scalar(
+            select(OrderAttribution.reseller_id).where(OrderAttribution.order_id == order.id))
+        if attributed in (None, reseller.id):
+            client = db.session.scalar(select(ResellerClient).where(
+                ResellerClient.partner_id == reseller.partner_id,
+                ResellerClient.reseller_id == reseller.id, ResellerClient.email == order.email))
+    if line is None or order is None or client is None:
+        log.warning("reseller %s refused the licence of order line %s: not their client's",
+                    reseller.code, line_id)
+        raise NotVisible(str(line_id))
+    backup = backup_for_line(str(line.id))
+    if backup is None:
+        raise NotVisible(str(line_id))
+    return client, order, line, backup
+
+
+def pull_licence(reseller: Reseller, line_id: uuid.UUID, source: str | None,
+                 action: AccessAction = AccessAction.VIEW) -> PulledLicence:
+    """Open a client's stored licence through the vault, audited as this reseller."""
+    client, order, line, backup = _licence_target(reseller, line_id)
+    actor = Actor(ActorKind.RESELLER, reseller.code, source)
+    try:
+        contents = open_backup(backup.id, actor, action=action, partner=reseller.partner.slug,
+                               buyer_ref=order.email)
+    except BackupNotFound as exc:
+        raise NotVisible(str(line_id)) from exc
+    except BackupExpired as exc:
+        return PulledLicence(client, order, line, expired_on=exc.expired_on)
+    except BackupUnavailable:
+        return PulledLicence(client, order, line, problem="unavailable")
+    except TamperedBackup:
+        return PulledLicence(client, order, line, problem="damaged")
+    return PulledLicence(client, order, line, contents=contents)
+
+
+def resend_licence(reseller: Reseller, line_id: uuid.UUID, source: str | None) -> PulledLicence:
+    """Open the stored licence (audited as a re-send) and e-mail it to the client."""
+    pulled = pull_licence(reseller, line_id, source, action=AccessAction.RESEND)
+    if pulled.contents is not None:
+        send_mail(licence_mail(pulled, reseller))
+        log.info("reseller %s re-sent the licence of order line %s to the client",
+                 reseller.code, line_id)
+    return pulled
+
+
+def licence_mail(pulled: PulledLicence, reseller: Reseller) -> Mail:
+    """The e-mail that re-sends a stored licence, in the buyer's language and partner's brand."""
+    assert pulled.contents is not None
+    order, partner = pulled.order, pulled.order.partner
+    with force_locale(order.locale or current_app.config["DEFAULT_LOCALE"]):
+        context = {"order": order, "partner": partner, "line": pulled.line,
+                   "bundle": pulled.contents.bundle, "reseller": reseller}
+        subject = _("Your licence for %(product)s, sent again", product=pulled.line.product_name)
+        text = render_template("reseller/emails/licence.txt", **context)
+        html = render_template("reseller/emails/licence.html", **context)
+    return Mail(to=order.email, subject=f"{partner.name} · {subject}", text=text, html=html,
+                reply_to=reseller.email or partner.support_email or None)
+
+
+# --- dashboard and alerts -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionAlert:
+    """A subscription of a client that renews or ends soon."""
+
+    order: Order
+    line: OrderLine
+    ends_at: datetime
+    client_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class BackupAlert:
+    """A client's licence backup that expires soon."""
+
+    order: Order
+    line: OrderLine
+    expires_at: datetime
+    client_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """What needs the reseller's attention within the next 30 days, soonest first."""
+
+    subscriptions: list[SubscriptionAlert] = field(default_factory=list)
+    backups: list[BackupAlert] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.subscriptions or self.backups)
+
+    @property
+    def count(self) -> int:
+        return len(self.subscriptions) + len(self.backups)
+
+
+def alerts_for(reseller: Reseller, now: datetime) -> Alerts:
+    """Subscriptions renewing or ending and backups expiring within 30 days."""
+    horizon = now + ALERT_HORIZON
+    paid = list(db.session.scalars(
+        _visible_orders(reseller).where(Order.payment_status == PaymentStatus.PAID)))
+    client_ids = dict(db.session.execute(
+        select(ResellerClient.email, ResellerClient.id)
+        .where(ResellerClient.reseller_id == reseller.id)).all())
+    lines = [(order, line) for order in paid for line in order.product_lines]
+    subscriptions = [
+        SubscriptionAlert(order, line, ends_at, client_ids.get(order.email))
+        for order, line, ends_at in _subscription_ends(lines, reseller.partner_id)
+        if now <= ends_at <= horizon
+    ]
+    backups = backups_for_lines(str(line.id) for _, line in lines)
+    expiring = [
+        BackupAlert(order, line, backup.expires_at, client_ids.get(order.email))
+        for order, line in lines
+        if (backup := backups.get(str(line.id))) is not None
+        and backup.status in LIVE_BACKUPS and now < backup.expires_at <= horizon
+    ]
+    return Alerts(sorted(subscriptions, key=lambda a: a.ends_at),
+                  sorted(expiring, key=lambda a: a.expires_at))
+
+
+def _subscription_ends(lines: list[tuple[Order, OrderLine]],
+                       partner_id: uuid.UUID) -> list[tuple[Order, OrderLine, datetime]]:
+    """Each subscription line's end (its licence's expiry, else paid_at + term), unless renewed."""
+    subs = [(o, line) for o, line in lines
+            if line.product.licence_type == LicenceType.SUBSCRIPTION and o.paid_at is not None]
+    if not subs:
+        return []
+    expiries = dict(db.session.execute(
+        select(LicenceRecord.order_line_ref, func.min(LicenceRecord.expires_at))
+        .where(LicenceRecord.order_line_ref.in_([str(line.id) for _, line in subs]))
+        .group_by(LicenceRecord.order_line_ref)).all())
+    ends = []
+    for order, line in subs:
+        if _renewed(order, line, partner_id):
+            continue
+        end = expiries.get(str(line.id))
+        if end is None:
+            assert order.paid_at is not None
+            end = subscription_end(order.paid_at, line.product.term_months)
+        ends.append((order, line, end))
+    return ends
+
+
+def _renewed(order: Order, line: OrderLine, partner_id: uuid.UUID) -> bool:
+    """Whether the buyer paid for the same product again later in this shop."""
+    later = db.session.scalar(
+        select(func.count(OrderLine.id)).join(Order, Order.id == OrderLine.order_id)
+        .where(Order.partner_id == partner_id, Order.email == order.email,
+               Order.payment_status == PaymentStatus.PAID, Order.paid_at > order.paid_at,
+               OrderLine.product_code == line.product_code, OrderLine.parent_line_id.is_(None)))
+    return bool(later)
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The figures on the reseller's home page."""
+
+    clients: int
+    recent_orders: list[Order]
+    orders_total: int
+    balances: Balances
+    next_payable_at: datetime | None
+    alerts: Alerts
+
+
+def dashboard(reseller: Reseller, now: datetime) -> Dashboard:
+    """Clients, recent orders, commissions by state, next payout and alerts."""
+    orders = orders_of(reseller)
+    next_payable_at = db.session.scalar(
+        select(func.min(LedgerEntry.payable_at))
+        .where(LedgerEntry.reseller_id == reseller.id, LedgerEntry.payout_id.is_(None),
+               LedgerEntry.payable_at > now))
+    return Dashboard(len(clients_of(reseller)), orders[:RECENT_ORDERS], len(orders),
+                     balances(reseller, now), next_payable_at, alerts_for(reseller, now))

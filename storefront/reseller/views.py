@@ -1,0 +1,318 @@
+"""Reseller portal pages on the network partner's shop, under /reseller."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from commerce.models import User, utcnow
+from extensions import db, limiter
+from fulfilment.commissions import UnknownReseller, commissions_csv, ledger_for
+from fulfilment.commissions.models import Reseller
+from storefront.forms import EmptyForm, SignInForm
+from storefront.reseller import services, totp
+from storefront.reseller.forms import CodeForm
+from storefront.tenancy import current_partner
+
+bp = Blueprint("reseller", __name__, url_prefix="/reseller")
+
+# The "password accepted, code still owed" marker lives this long in the session.
+HALF_SIGNED_IN_SECONDS = 300
+HALF_KEY = "reseller_half_signed_in"
+PENDING_TOTP_KEY = "reseller_totp_pending"
+
+
+@bp.before_request
+def require_partner() -> None:
+    current_partner()
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def reseller_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Give the view the signed-in reseller of this shop's network, or send to sign-in."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        partner = current_partner()
+        reseller = (services.portal_reseller(current_user.id, partner)
+                    if current_user.is_authenticated else None)
+        if reseller is None:
+            return redirect(url_for("reseller.signin", next=request.path))
+        return view(reseller, *args, **kwargs)
+
+    return wrapped
+
+
+def _safe_next(default: str) -> str:
+    target = request.args.get("next", "")
+    parts = urlsplit(target)
+    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+        return target
+    return default
+
+
+def _source() -> str | None:
+    return request.remote_addr
+
+
+# --- signing in ---------------------------------------------------------------------------------
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+@limiter.limit("10/minute;50/hour", methods=["POST"])
+def signin() -> Response | str | tuple[str, int]:
+    partner = current_partner()
+    if request.method == "GET" and current_user.is_authenticated and \
+            services.portal_reseller(current_user.id, partner) is not None:
+        return redirect(url_for("reseller.dashboard"))
+    form = SignInForm()
+    if form.validate_on_submit():
+        reseller = services.authenticate_reseller(partner, form.email.data, form.password.data)
+        if reseller is not None and reseller.user_id is not None:
+            target = _safe_next(url_for("reseller.dashboard"))
+            if services.totp_enabled(reseller):
+                session[HALF_KEY] = {"user": str(reseller.user_id), "partner": str(partner.id),
+                                     "at": int(time.time()), "next": target}
+                return redirect(url_for("reseller.signin_code"))
+            _sign_in(reseller.user_id)
+            return redirect(target)
+        form.password.errors = [_("E-mail address or password is wrong.")]
+        return render_template("reseller/signin.html", form=form), 401
+    status = 400 if request.method == "POST" else 200
+    return render_template("reseller/signin.html", form=form), status
+
+
+def _sign_in(user_id: uuid.UUID) -> None:
+    user = db.session.get(User, user_id)
+    assert user is not None
+    session.pop(HALF_KEY, None)
+    login_user(user)
+    flash(_("You are signed in to the reseller portal."), "success")
+
+
+def _half_signed_in() -> tuple[Reseller, str] | None:
+    marker = session.get(HALF_KEY)
+    partner = current_partner()
+    if not isinstance(marker, dict) or marker.get("partner") != str(partner.id):
+        return None
+    if time.time() - float(marker.get("at", 0)) > HALF_SIGNED_IN_SECONDS:
+        session.pop(HALF_KEY, None)
+        return None
+    try:
+        reseller = services.portal_reseller(uuid.UUID(marker["user"]), partner)
+    except (KeyError, ValueError):
+        return None
+    return (reseller, str(marker.get("next") or "")) if reseller is not None else None
+
+
+@bp.route("/signin/code", methods=["GET", "POST"])
+@limiter.limit("10/minute;50/hour", methods=["POST"])
+def signin_code() -> Response | str | tuple[str, int]:
+    pending = _half_signed_in()
+    if pending is None:
+        flash(_("Sign in again: the code must be given within five minutes."), "error")
+        return redirect(url_for("reseller.signin"))
+    reseller, target = pending
+    form = CodeForm()
+    if form.validate_on_submit():
+        if services.check_totp(reseller, form.code.data) and reseller.user_id is not None:
+            _sign_in(reseller.user_id)
+            return redirect(target or url_for("reseller.dashboard"))
+        form.code.errors = [_("This code is wrong or has expired; enter the current one.")]
+        return render_template("reseller/signin_code.html", form=form), 401
+    status = 400 if request.method == "POST" else 200
+    return render_template("reseller/signin_code.html", form=form), status
+
+
+@bp.post("/signout")
+def signout() -> Response:
+    if not EmptyForm().validate():
+        abort(400)
+    session.pop(HALF_KEY, None)
+    session.pop(PENDING_TOTP_KEY, None)
+    logout_user()
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("reseller.signin"))
+
+
+# --- dashboard ----------------------------------------------------------------------------------
+
+
+def _referral_link(reseller: Reseller) -> str:
+    return url_for("shop.home", _external=True) + "?ref=" + reseller.code
+
+
+@bp.route("/")
+@reseller_required
+def dashboard(reseller: Reseller) -> str:
+    link = _referral_link(reseller)
+    return render_template("reseller/dashboard.html", reseller=reseller, active="dashboard",
+                           board=services.dashboard(reseller, utcnow()), referral_link=link,
+                           referral_qr=totp.qr_data_uri(link))
+
+
+# --- clients and licences -----------------------------------------------------------------------
+
+
+@bp.route("/clients")
+@reseller_required
+def clients(reseller: Reseller) -> str:
+    query = (request.args.get("q") or "").strip()[:120]
+    rows = services.search_clients(reseller, query)
+    return render_template("reseller/clients.html", reseller=reseller, active="clients",
+                           clients=rows, query=query, limit=services.CLIENT_LIST_LIMIT)
+
+
+@bp.route("/clients/<uuid:client_id>")
+@reseller_required
+def client(reseller: Reseller, client_id: uuid.UUID) -> str:
+    try:
+        found = services.client_of(reseller, client_id)
+    except services.NotVisible:
+        abort(404)
+    orders = services.client_orders(reseller, found)
+    return render_template("reseller/client.html", reseller=reseller, active="clients",
+                           client=found, orders=orders,
+                           licences=services.client_licences(orders, utcnow()),
+                           name=orders[0].name if orders else "")
+
+
+@bp.route("/licences/<uuid:line_id>")
+@reseller_required
+def licence(reseller: Reseller, line_id: uuid.UUID) -> tuple[str, int]:
+    try:
+        pulled = services.pull_licence(reseller, line_id, _source())
+    except services.NotVisible:
+        abort(404)
+    status = {"unavailable": 503, "damaged": 500}.get(pulled.problem or "", 200)
+    return render_template("reseller/licence.html", reseller=reseller, active="clients",
+                           pulled=pulled, resend_form=EmptyForm()), status
+
+
+@bp.post("/licences/<uuid:line_id>/resend")
+@reseller_required
+def resend(reseller: Reseller, line_id: uuid.UUID) -> Response:
+    if not EmptyForm().validate():
+        abort(400)
+    try:
+        pulled = services.resend_licence(reseller, line_id, _source())
+    except services.NotVisible:
+        abort(404)
+    if pulled.contents is not None:
+        flash(_("The licence was sent again to %(email)s.", email=pulled.order.email), "success")
+    elif pulled.expired_on is not None:
+        flash(_("Nothing was sent: this backup expired on %(date)s.",
+                date=format_date(pulled.expired_on, "long")), "error")
+    else:
+        flash(_("Nothing was sent: the stored licence cannot be read right now."), "error")
+    return redirect(url_for("reseller.client", client_id=pulled.client.id))
+
+
+# --- commissions --------------------------------------------------------------------------------
+
+
+@bp.route("/commissions")
+@reseller_required
+def commissions(reseller: Reseller) -> str:
+    try:
+        ledger = ledger_for(reseller.code, partner_id=reseller.partner_id)
+    except UnknownReseller:
+        abort(404)
+    return render_template("reseller/commissions.html", reseller=reseller, active="commissions",
+                           ledger=ledger)
+
+
+@bp.route("/commissions.csv")
+@reseller_required
+def commissions_export(reseller: Reseller) -> Response:
+    filename = f"commissions-{reseller.code}-{utcnow().date().isoformat()}.csv"
+    return Response(commissions_csv(reseller.code), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- two-step sign-in ---------------------------------------------------------------------------
+
+
+def _pending_secret(reseller: Reseller) -> str:
+    """The secret being enrolled, kept sealed in the session until a code confirms it."""
+    owner = f"pending:{reseller.id}"
+    sealed = session.get(PENDING_TOTP_KEY)
+    if isinstance(sealed, str):
+        try:
+            return totp.open_secret(sealed, owner)
+        except totp.TotpError:
+            pass
+    secret = totp.new_secret()
+    session[PENDING_TOTP_KEY] = totp.seal_secret(secret, owner)
+    return secret
+
+
+def _security_page(reseller: Reseller, form: CodeForm) -> str:
+    context: dict[str, Any] = {"reseller": reseller, "active": "security", "form": form,
+                               "enabled": services.totp_enabled(reseller)}
+    if not context["enabled"]:
+        secret = _pending_secret(reseller)
+        uri = totp.provisioning_uri(secret, reseller.email, current_partner().name)
+        context.update(secret=totp.grouped(secret), uri=uri, qr=totp.qr_data_uri(uri))
+    return render_template("reseller/security.html", **context)
+
+
+@bp.route("/security")
+@reseller_required
+def security(reseller: Reseller) -> str:
+    return _security_page(reseller, CodeForm())
+
+
+@bp.post("/security/totp")
+@limiter.limit("10/minute")
+@reseller_required
+def enable_totp(reseller: Reseller) -> Response | tuple[str, int]:
+    form = CodeForm()
+    if services.totp_enabled(reseller):
+        return redirect(url_for("reseller.security"))
+    if form.validate_on_submit():
+        if services.enable_totp(reseller, _pending_secret(reseller), form.code.data):
+            session.pop(PENDING_TOTP_KEY, None)
+            flash(_("Two-step sign-in is on: we will ask for a code each time you sign in."),
+                  "success")
+            return redirect(url_for("reseller.security"))
+        form.code.errors = [_("This code does not match; check the time on your phone and "
+                              "enter the current code.")]
+    return _security_page(reseller, form), 400
+
+
+@bp.post("/security/totp/disable")
+@limiter.limit("10/minute")
+@reseller_required
+def disable_totp(reseller: Reseller) -> Response | tuple[str, int]:
+    form = CodeForm()
+    if form.validate_on_submit():
+        if services.disable_totp(reseller, form.code.data):
+            flash(_("Two-step sign-in is off."), "success")
+            return redirect(url_for("reseller.security"))
+        form.code.errors = [_("This code is wrong or has expired; enter the current one.")]
+    return _security_page(reseller, form), 400
