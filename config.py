@@ -1,4 +1,4 @@
-"""Settings: defaults, then COMPTOIR_* environment variables, then the mapping given to create_app."""
+"""Settings: defaults, then COMPTOIR_* environment variables, then create_app's mapping."""
 
 from __future__ import annotations
 
@@ -93,7 +93,9 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
 
     env = app.config["ENV"]
     if env not in {"development", "production", "testing"}:
-        raise ConfigurationError(f"COMPTOIR_ENV must be development, production or testing, not {env!r}")
+        raise ConfigurationError(
+            f"COMPTOIR_ENV must be development, production or testing, not {env!r}"
+        )
     if env == "production":
         _check_production(app)
     else:
@@ -123,12 +125,20 @@ def _check_production(app: Flask) -> None:
     missing = [name for name in (*SECRETS, *PRODUCTION_REQUIRED) if not app.config.get(name)]
     if missing:
         raise ConfigurationError(
-            "production refuses to start: missing setting COMPTOIR_" + missing[0]
-            + (f" (and {len(missing) - 1} more: " + ", ".join("COMPTOIR_" + m for m in missing[1:]) + ")"
-               if len(missing) > 1 else "")
+            "production refuses to start: missing setting COMPTOIR_"
+            + missing[0]
+            + (
+                f" (and {len(missing) - 1} more: "
+                + ", ".join("COMPTOIR_" + m for m in missing[1:])
+                + ")"
+                if len(missing) > 1
+                else ""
+            )
         )
     if app.config["PAYMENT_GATEWAY"] != "stripe":
-        raise ConfigurationError("production refuses the test payment gateway: set COMPTOIR_PAYMENT_GATEWAY=stripe")
+        raise ConfigurationError(
+            "production refuses the test payment gateway: set COMPTOIR_PAYMENT_GATEWAY=stripe"
+        )
     if app.config["TASKS_EAGER"] in (True, "1", "true", "True"):
         raise ConfigurationError("production runs jobs on workers: set COMPTOIR_TASKS_EAGER=false")
 
@@ -149,7 +159,9 @@ def _settle_development_secrets(app: Flask) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(stored, fh, indent=2)
         app.logger.warning(
-            "development: generated %s into %s (never used in production)", ", ".join(generated), path
+            "development: generated %s into %s (never used in production)",
+            ", ".join(generated),
+            path,
         )
     for name in missing:
         app.config[name] = stored[name]

@@ -15,8 +15,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -43,8 +43,14 @@ celery = Celery("comptoir")
 def init_app(app: Flask) -> None:
     """Bind every extension to the app."""
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(app.root_path) / "migrations"),
-                     render_as_batch=True, compare_type=True, render_item=_render_item)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(Path(app.root_path) / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        render_item=_render_item,
+    )
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
@@ -52,7 +58,7 @@ def init_app(app: Flask) -> None:
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
-    """Write our column types as their plain SQLAlchemy type, so migrations import nothing of ours."""
+    """Write our column types as plain SQLAlchemy types: migrations import nothing of ours."""
     if type_ == "type" and isinstance(obj, TypeDecorator):
         return f"sa.{obj.impl!r}"
     return False
@@ -65,7 +71,7 @@ def _init_celery(app: Flask) -> None:
         def __call__(self, *args: object, **kwargs: object) -> object:
             # In-process (eager) jobs run for the app that queued them, in a fresh context of
             # their own; a worker has no current app and uses the one it was started with.
-            flask_app = current_app._get_current_object() if has_app_context() else celery.flask_app
+            flask_app = current_app._get_current_object() if has_app_context() else celery.flask_app  # type: ignore[attr-defined]
             with flask_app.app_context():
                 return self.run(*args, **kwargs)
 

@@ -1,1 +1,1 @@
-"""The shop's domain core: partners, catalogue, buyers and orders, shared by storefront and fulfilment."""
+"""The shop's domain core shared by storefront and fulfilment: partners, catalogue, orders."""

@@ -97,7 +97,9 @@ class PartnerDomain(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     host: Mapped[str] = mapped_column(String(253), unique=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
     partner: Mapped[Partner] = relationship(back_populates="domains")
 
 
@@ -131,7 +133,9 @@ class Product(db.Model):  # type: ignore[name-defined]
     image: Mapped[str] = mapped_column(String(200), default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
 
-    skus: Mapped[list[ProductSku]] = relationship(back_populates="product", cascade="all, delete-orphan")
+    skus: Mapped[list[ProductSku]] = relationship(
+        back_populates="product", cascade="all, delete-orphan"
+    )
 
     __table_args__ = (CheckConstraint("list_price_cents >= 0", name="price_not_negative"),)
 
@@ -162,7 +166,9 @@ class PartnerProduct(db.Model):  # type: ignore[name-defined]
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     price_cents: Mapped[int] = mapped_column(Integer)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -273,7 +279,9 @@ class OrderLine(db.Model):  # type: ignore[name-defined]
     __table_args__ = (CheckConstraint("quantity BETWEEN 1 AND 10", name="quantity_range"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
     parent_line_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("order_lines.id"))
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -299,7 +307,9 @@ class StatusChange(db.Model):  # type: ignore[name-defined]
     __tablename__ = "order_status_changes"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
     field: Mapped[str] = mapped_column(String(16))  # payment or fulfilment
     from_status: Mapped[str] = mapped_column(String(24))
     to_status: Mapped[str] = mapped_column(String(24))

@@ -9,7 +9,9 @@ from babel.numbers import format_currency
 
 def vat_included(total_cents: int, rate_percent: Decimal) -> int:
     """The VAT inside a VAT-included amount, rounded half-even to the cent."""
-    net = (Decimal(total_cents) / (1 + rate_percent / 100)).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    net = (Decimal(total_cents) / (1 + rate_percent / 100)).quantize(
+        Decimal(1), rounding=ROUND_HALF_EVEN
+    )
     return total_cents - int(net)
 
 

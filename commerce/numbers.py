@@ -15,7 +15,10 @@ def next_value(name: str) -> int:
     """Increment a named counter inside the caller's transaction and return the new value."""
     for _ in range(2):
         result = db.session.execute(
-            update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
+            update(Counter)
+            .where(Counter.name == name)
+            .values(value=Counter.value + 1)
+            .returning(Counter.value)
         ).scalar_one_or_none()
         if result is not None:
             return int(result)

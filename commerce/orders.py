@@ -99,8 +99,7 @@ def price_lines(partner: Partner, requests: list[LineRequest]) -> list[PricedLin
         if offer is None or offer.product.kind != ProductKind.SOFTWARE:
             raise OrderError(f"unknown product: {req.product_code}", "product")
         line = PricedLine(offer.product, req.quantity, offer.price_cents)
-        addons = (*req.addons, ADDON_BACKUP) if partner.backup_by_default else req.addons
-        for code in dict.fromkeys(addons):
+        for code in dict.fromkeys(req.addons):
             addon = offer_for(partner, code)
             if code not in ADDON_CODES or addon is None:
                 raise OrderError(f"add-on not offered: {code}", "addons")

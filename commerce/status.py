@@ -18,10 +18,16 @@ PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
 
 FULFILMENT_TRANSITIONS: dict[FulfilmentStatus, frozenset[FulfilmentStatus]] = {
     F.UNFULFILLED: frozenset({F.AWAITING, F.CANCELLED}),
-    F.AWAITING: frozenset({F.IN_PROGRESS, F.DELIVERED, F.PARTIALLY_DELIVERED, F.NEEDS_ATTENTION, F.CANCELLED}),
-    F.IN_PROGRESS: frozenset({F.DELIVERED, F.PARTIALLY_DELIVERED, F.NEEDS_ATTENTION, F.AWAITING, F.CANCELLED}),
+    F.AWAITING: frozenset(
+        {F.IN_PROGRESS, F.DELIVERED, F.PARTIALLY_DELIVERED, F.NEEDS_ATTENTION, F.CANCELLED}
+    ),
+    F.IN_PROGRESS: frozenset(
+        {F.DELIVERED, F.PARTIALLY_DELIVERED, F.NEEDS_ATTENTION, F.AWAITING, F.CANCELLED}
+    ),
     F.PARTIALLY_DELIVERED: frozenset({F.IN_PROGRESS, F.DELIVERED, F.NEEDS_ATTENTION, F.CANCELLED}),
-    F.NEEDS_ATTENTION: frozenset({F.IN_PROGRESS, F.AWAITING, F.DELIVERED, F.PARTIALLY_DELIVERED, F.CANCELLED}),
+    F.NEEDS_ATTENTION: frozenset(
+        {F.IN_PROGRESS, F.AWAITING, F.DELIVERED, F.PARTIALLY_DELIVERED, F.CANCELLED}
+    ),
     F.DELIVERED: frozenset({F.CANCELLED}),
     F.CANCELLED: frozenset(),
 }
@@ -39,12 +45,16 @@ def can_transition(current: str, new: str, table: dict) -> bool:  # type: ignore
     return new in table[current]
 
 
-def set_payment_status(order: Order, new: PaymentStatus, reason: str, actor: str = "system") -> None:
+def set_payment_status(
+    order: Order, new: PaymentStatus, reason: str, actor: str = "system"
+) -> None:
     """Move the order's payment status along the table and audit it (the caller commits)."""
     _transition(order, "payment", PAYMENT_TRANSITIONS, new, reason, actor)
 
 
-def set_fulfilment_status(order: Order, new: FulfilmentStatus, reason: str, actor: str = "system") -> None:
+def set_fulfilment_status(
+    order: Order, new: FulfilmentStatus, reason: str, actor: str = "system"
+) -> None:
     """Move the order's fulfilment status along the table and audit it (the caller commits)."""
     _transition(order, "fulfilment", FULFILMENT_TRANSITIONS, new, reason, actor)
 
@@ -56,7 +66,9 @@ def _transition(order: Order, field: str, table: dict, new: str, reason: str, ac
         raise InvalidTransition(field, current, new)
     setattr(order, attr, new)
     db.session.add(
-        StatusChange(order=order, field=field, from_status=current, to_status=new, reason=reason, actor=actor)
+        StatusChange(
+            order=order, field=field, from_status=current, to_status=new, reason=reason, actor=actor
+        )
     )
 
 
@@ -80,8 +92,14 @@ def transition_payment_atomically(
         )
         if result.rowcount == 1:  # type: ignore[attr-defined]
             db.session.add(
-                StatusChange(order_id=order_id, field="payment", from_status=current, to_status=new,
-                             reason=reason, actor=actor)
+                StatusChange(
+                    order_id=order_id,
+                    field="payment",
+                    from_status=current,
+                    to_status=new,
+                    reason=reason,
+                    actor=actor,
+                )
             )
             return current
     return None

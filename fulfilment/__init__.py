@@ -7,10 +7,8 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register fulfilment's blueprints, commands and jobs."""
-    from fulfilment import commands, models, tasks  # noqa: F401 - models register their tables
+    from fulfilment import commands, commissions, models, tasks  # noqa: F401 - models register their tables
     from fulfilment.cli import register_cli
-
-    from fulfilment import commissions
 
     tasks.init_app(app)
     commands.init_app(app)

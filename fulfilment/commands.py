@@ -32,8 +32,10 @@ def scheduler(celery_args: tuple[str, ...]) -> None:
 
 def _require_broker() -> None:
     if celery.conf.task_always_eager:
-        raise click.ClickException("jobs run in-process here (COMPTOIR_TASKS_EAGER): set it to false "
-                                   "and COMPTOIR_CELERY_BROKER_URL to run workers")
+        raise click.ClickException(
+            "jobs run in-process here (COMPTOIR_TASKS_EAGER): set it to false "
+            "and COMPTOIR_CELERY_BROKER_URL to run workers"
+        )
 
 
 @click.group("fulfilment")
@@ -42,8 +44,13 @@ def fulfilment_group() -> None:
 
 
 @fulfilment_group.command("sweep")
-@click.option("--loop", "interval", type=float, default=None,
-              help="Sweep again every INTERVAL seconds until stopped.")
+@click.option(
+    "--loop",
+    "interval",
+    type=float,
+    default=None,
+    help="Sweep again every INTERVAL seconds until stopped.",
+)
 @with_appcontext
 def sweep_command(interval: float | None) -> None:
     """Finish paid orders that were lost, crashed or are due for a retry."""
@@ -52,8 +59,10 @@ def sweep_command(interval: float | None) -> None:
     while True:
         report = sweep()
         if report.orders_started or report.lines_tried or report.emails_sent or interval is None:
-            click.echo(f"sweep: {report.orders_started} orders started, {report.lines_tried} lines tried "
-                       f"{report.line_results}, {report.emails_sent} e-mails sent")
+            click.echo(
+                f"sweep: {report.orders_started} orders started, {report.lines_tried} lines tried "
+                f"{report.line_results}, {report.emails_sent} e-mails sent"
+            )
         db.session.remove()
         if interval is None:
             return

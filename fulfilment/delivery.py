@@ -1,4 +1,4 @@
-"""Turning a supplier's answer into delivered units: encrypted keys, signed licences, order status."""
+"""A supplier's answer made into delivered units: encrypted keys, signed licences, status."""
 
 from __future__ import annotations
 
@@ -39,8 +39,12 @@ def unit_context(line: FulfilmentLine, unit: int, generation: int) -> str:
     return f"{line.order_line_id}:{unit}:{generation}"
 
 
-def store_units(line: FulfilmentLine, items: tuple[DeliveredItem, ...], generation: int = 1,
-                units: list[int] | None = None) -> None:
+def store_units(
+    line: FulfilmentLine,
+    items: tuple[DeliveredItem, ...],
+    generation: int = 1,
+    units: list[int] | None = None,
+) -> None:
     """Record each delivered unit once (unique per line, unit and generation)."""
     numbers = units or list(range(1, len(items) + 1))
     if len(numbers) != len(items):
@@ -48,14 +52,20 @@ def store_units(line: FulfilmentLine, items: tuple[DeliveredItem, ...], generati
     for number, item in zip(numbers, items, strict=True):
         try:
             with db.session.begin_nested():
-                db.session.add(DeliveredUnit(
-                    fulfilment_line_id=line.id, unit=number, generation=generation,
-                    product_key_ciphertext=seal_product_key(item.product_key,
-                                                            unit_context(line, number, generation)),
-                    product_key_sha256=key_digest(item.product_key),
-                    product_key_masked=mask_product_key(item.product_key),
-                    download_url=item.download_url, download_expires_at=item.download_expires_at,
-                ))
+                db.session.add(
+                    DeliveredUnit(
+                        fulfilment_line_id=line.id,
+                        unit=number,
+                        generation=generation,
+                        product_key_ciphertext=seal_product_key(
+                            item.product_key, unit_context(line, number, generation)
+                        ),
+                        product_key_sha256=key_digest(item.product_key),
+                        product_key_masked=mask_product_key(item.product_key),
+                        download_url=item.download_url,
+                        download_expires_at=item.download_expires_at,
+                    )
+                )
         except IntegrityError:
             log.info("unit %s/%s of line %s already stored", number, generation, line.id)
     db.session.commit()
@@ -69,15 +79,32 @@ def issue_unit_licences(line: FulfilmentLine) -> None:
     for unit in list(line.units):
         if unit.licence_id is not None:
             continue
-        ref = str(line.order_line_id) if unit.generation == 1 else f"{line.order_line_id}:g{unit.generation}"
-        issued = issue_licence(LicenceRequest(
-            order_line_ref=ref, unit=unit.unit, product_code=product.code, edition=product.edition,
-            seats=product.seats, order_ref=order.number, partner=order.partner.slug,
-            buyer_ref=order.email, product_key_sha256=unit.product_key_sha256,
-            expires_at=subscription_end(order.paid_at or unit.created_at, product.term_months)
-            if product.licence_type == "subscription" else None,
-        ))
-        unit.licence_id, unit.licence_number, unit.licence_token = issued.id, issued.number, issued.token
+        ref = (
+            str(line.order_line_id)
+            if unit.generation == 1
+            else f"{line.order_line_id}:g{unit.generation}"
+        )
+        issued = issue_licence(
+            LicenceRequest(
+                order_line_ref=ref,
+                unit=unit.unit,
+                product_code=product.code,
+                edition=product.edition,
+                seats=product.seats,
+                order_ref=order.number,
+                partner=order.partner.slug,
+                buyer_ref=order.email,
+                product_key_sha256=unit.product_key_sha256,
+                expires_at=subscription_end(order.paid_at or unit.created_at, product.term_months)
+                if product.licence_type == "subscription"
+                else None,
+            )
+        )
+        unit.licence_id, unit.licence_number, unit.licence_token = (
+            issued.id,
+            issued.number,
+            issued.token,
+        )
         db.session.commit()
 
 
@@ -94,11 +121,20 @@ def refresh_order_status(order_id: uuid.UUID) -> FulfilmentStatus:
     """Derive the order's fulfilment status from its lines, under a row lock on the order."""
     order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
     assert order is not None
-    statuses = [line.status for line in db.session.scalars(
-        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id))]
+    statuses = [
+        line.status
+        for line in db.session.scalars(
+            select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
+        )
+    ]
     target = derive_status(statuses)
-    if target != order.fulfilment_status and target in FULFILMENT_TRANSITIONS[order.fulfilment_status]:
-        set_fulfilment_status(order, target, "line statuses: " + ", ".join(sorted(map(str, statuses))))
+    if (
+        target != order.fulfilment_status
+        and target in FULFILMENT_TRANSITIONS[order.fulfilment_status]
+    ):
+        set_fulfilment_status(
+            order, target, "line statuses: " + ", ".join(sorted(map(str, statuses)))
+        )
     db.session.commit()
     return order.fulfilment_status
 
@@ -121,14 +157,25 @@ def derive_status(statuses: list[LineStatus]) -> FulfilmentStatus:
 def unit_views(line: FulfilmentLine) -> list[UnitView]:
     """The active units of a line with their product keys decrypted."""
     return [
-        UnitView(u.id, u.unit, open_product_key(u.product_key_ciphertext, unit_context(line, u.unit, u.generation)),
-                 u.download_url, u.download_expires_at, u.licence_number, u.licence_token)
+        UnitView(
+            u.id,
+            u.unit,
+            open_product_key(u.product_key_ciphertext, unit_context(line, u.unit, u.generation)),
+            u.download_url,
+            u.download_expires_at,
+            u.licence_number,
+            u.licence_token,
+        )
         for u in line.active_units
     ]
 
 
 def line_deliveries(order: Order) -> dict[uuid.UUID, tuple[FulfilmentLine, list[UnitView]]]:
     """Each software line of an order with its fulfilment state and delivered units."""
-    lines = db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.order_id == order.id)).all()
-    return {line.order_line_id: (line, unit_views(line) if line.status == LineStatus.DELIVERED else [])
-            for line in lines}
+    lines = db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.order_id == order.id)
+    ).all()
+    return {
+        line.order_line_id: (line, unit_views(line) if line.status == LineStatus.DELIVERED else [])
+        for line in lines
+    }

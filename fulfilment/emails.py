@@ -51,7 +51,8 @@ def send_due(now: datetime, order_id: uuid.UUID | None = None) -> int:
     """Send owed e-mails whose lease is free; return how many went out."""
     stmt = select(OutgoingEmail.id).where(
         OutgoingEmail.status != "sent",
-        or_(OutgoingEmail.lease_until.is_(None), OutgoingEmail.lease_until < now))
+        or_(OutgoingEmail.lease_until.is_(None), OutgoingEmail.lease_until < now),
+    )
     if order_id is not None:
         stmt = stmt.where(OutgoingEmail.order_id == order_id)
     return sum(send_email(email_id, now) for email_id in db.session.scalars(stmt.limit(100)).all())
@@ -61,10 +62,14 @@ def send_email(email_id: uuid.UUID, now: datetime) -> bool:
     """Send one owed e-mail if we win its lease; mark it sent."""
     claimed = db.session.execute(
         update(OutgoingEmail)
-        .where(OutgoingEmail.id == email_id, OutgoingEmail.status != "sent",
-               or_(OutgoingEmail.lease_until.is_(None), OutgoingEmail.lease_until < now))
+        .where(
+            OutgoingEmail.id == email_id,
+            OutgoingEmail.status != "sent",
+            or_(OutgoingEmail.lease_until.is_(None), OutgoingEmail.lease_until < now),
+        )
         .values(status="sending", lease_until=now + LEASE, attempts=OutgoingEmail.attempts + 1)
-        .execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
     db.session.commit()
     if not claimed:
         return False
@@ -74,7 +79,11 @@ def send_email(email_id: uuid.UUID, now: datetime) -> bool:
     try:
         send_mail(render_email(email))
     except Exception as exc:  # noqa: BLE001 - any failure: keep it owed, try again later
-        email.status, email.lease_until, email.last_error = "pending", None, f"{type(exc).__name__}: {exc}"
+        email.status, email.lease_until, email.last_error = (
+            "pending",
+            None,
+            f"{type(exc).__name__}: {exc}",
+        )
         db.session.commit()
         log.warning("e-mail %s not sent yet: %s", email.key, email.last_error)
         return False
@@ -90,20 +99,36 @@ def render_email(email: OutgoingEmail) -> Mail:
     deliveries = line_deliveries(order)
     only_line = None
     if email.kind == "line_delivered":
-        only_line = db.session.scalar(select(FulfilmentLine.order_line_id).where(
-            FulfilmentLine.id == uuid.UUID(email.key.split(":", 1)[1])))
+        only_line = db.session.scalar(
+            select(FulfilmentLine.order_line_id).where(
+                FulfilmentLine.id == uuid.UUID(email.key.split(":", 1)[1])
+            )
+        )
     with force_locale(order.locale or "fr"):
-        context = {"order": order, "partner": order.partner, "deliveries": deliveries, "kind": email.kind,
-                   "only_line": only_line, "shop_url": shop_url(order)}
+        context = {
+            "order": order,
+            "partner": order.partner,
+            "deliveries": deliveries,
+            "kind": email.kind,
+            "only_line": only_line,
+            "shop_url": shop_url(order),
+        }
         subject = {
             "delivery": _("Your order %(number)s: your licences", number=order.number),
-            "line_delivered": _("Your order %(number)s: the rest of your licences", number=order.number),
+            "line_delivered": _(
+                "Your order %(number)s: the rest of your licences", number=order.number
+            ),
             "replacement": _("Your order %(number)s: your replacement key", number=order.number),
         }.get(email.kind, _("Your order %(number)s", number=order.number))
         text = render_template("emails/delivery.txt", **context)
         html = render_template("emails/delivery.html", **context)
-    return Mail(to=order.email, subject=f"{order.partner.name} · {subject}", text=text, html=html,
-                reply_to=order.partner.support_email or None)
+    return Mail(
+        to=order.email,
+        subject=f"{order.partner.name} · {subject}",
+        text=text,
+        html=html,
+        reply_to=order.partner.support_email or None,
+    )
 
 
 def shop_url(order: Order) -> str:

@@ -21,7 +21,9 @@ def line_delivered(line: FulfilmentLine) -> None:
         if line.order_line.has_addon(ADDON_BACKUP):
             store_line_backup(line)
     except Exception:
-        log.exception("backup of order line %s not stored; the vault's retry job will", line.order_line_id)
+        log.exception(
+            "backup of order line %s not stored; the vault's retry job will", line.order_line_id
+        )
     try:
         from fulfilment.commissions import accrue_for_delivery, attach_client
 
@@ -37,18 +39,33 @@ def store_line_backup(line: FulfilmentLine) -> None:
 
     order, order_line = line.order, line.order_line
     bundle = {
-        "order": order.number, "invoice": order.number, "order_line": str(order_line.id),
-        "partner": order.partner.slug, "buyer": {"email": order.email, "name": order.name},
+        "order": order.number,
+        "invoice": order.number,
+        "order_line": str(order_line.id),
+        "partner": order.partner.slug,
+        "buyer": {"email": order.email, "name": order.name},
         "product": {"code": order_line.product_code, "name": order_line.product_name},
         "units": [
-            {"unit": u.unit, "product_key": u.product_key, "download_url": u.download_url,
-             "download_expires_at": u.download_expires_at.isoformat(), "licence_number": u.licence_number,
-             "licence": u.licence_token}
+            {
+                "unit": u.unit,
+                "product_key": u.product_key,
+                "download_url": u.download_url,
+                "download_expires_at": u.download_expires_at.isoformat(),
+                "licence_number": u.licence_number,
+                "licence": u.licence_token,
+            }
             for u in unit_views(line)
         ],
     }
-    store_backup(BackupRequest(partner=order.partner.slug, order_line_ref=str(order_line.id),
-                               buyer_ref=order.email, bundle=bundle, delivered_at=line.delivered_at))
+    store_backup(
+        BackupRequest(
+            partner=order.partner.slug,
+            order_line_ref=str(order_line.id),
+            buyer_ref=order.email,
+            bundle=bundle,
+            delivered_at=line.delivered_at,
+        )
+    )
 
 
 def line_refunded(line: FulfilmentLine, reason: str) -> None:

@@ -26,7 +26,9 @@ def send_mail(mail: Mail) -> None:
     """Send now through the configured backend; raise on failure so the caller can retry."""
     backend = current_app.config["MAIL_BACKEND"]
     if backend == "capture":
-        db.session.add(CapturedMail(to=mail.to, subject=mail.subject, text_body=mail.text, html_body=mail.html))
+        db.session.add(
+            CapturedMail(to=mail.to, subject=mail.subject, text_body=mail.text, html_body=mail.html)
+        )
         db.session.commit()
         return
     if backend != "smtp":

@@ -1,4 +1,4 @@
-"""Fulfilment state: one row per order line sent to a wholesaler, its attempts, delivered units, e-mails."""
+"""Fulfilment state: order lines at wholesalers, their attempts, delivered units, e-mails."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ class LineStatus(StrEnum):
     PENDING = "pending"  # not yet bought, or waiting for its next try
     ORDERED = "ordered"  # bought; the wholesaler delivers later (callback or polling)
     DELIVERED = "delivered"
-    NEEDS_ATTENTION = "needs_attention"  # tries exhausted or a permanent refusal: an operator decides
+    NEEDS_ATTENTION = (
+        "needs_attention"  # tries exhausted or a permanent refusal: an operator decides
+    )
     CANCELLED = "cancelled"
 
 
@@ -30,9 +32,12 @@ class FulfilmentLine(db.Model):  # type: ignore[name-defined]
     __tablename__ = "fulfilment_lines"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
-    order_line_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("order_lines.id", ondelete="CASCADE"),
-                                                     unique=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    order_line_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="CASCADE"), unique=True
+    )
     status: Mapped[LineStatus] = mapped_column(String(20), default=LineStatus.PENDING, index=True)
     wholesaler_code: Mapped[str | None] = mapped_column(String(32))
     routing_reason: Mapped[str] = mapped_column(Text, default="")
@@ -52,7 +57,8 @@ class FulfilmentLine(db.Model):  # type: ignore[name-defined]
         back_populates="line", cascade="all, delete-orphan", order_by="FulfilmentAttempt.at"
     )
     units: Mapped[list[DeliveredUnit]] = relationship(
-        back_populates="line", cascade="all, delete-orphan",
+        back_populates="line",
+        cascade="all, delete-orphan",
         order_by="(DeliveredUnit.unit, DeliveredUnit.generation)",
     )
 
@@ -67,7 +73,9 @@ class FulfilmentAttempt(db.Model):  # type: ignore[name-defined]
     __tablename__ = "fulfilment_attempts"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    line_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("fulfilment_lines.id", ondelete="CASCADE"), index=True)
+    line_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("fulfilment_lines.id", ondelete="CASCADE"), index=True
+    )
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     wholesaler_code: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(40))
@@ -85,7 +93,8 @@ class DeliveredUnit(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     fulfilment_line_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("fulfilment_lines.id", ondelete="CASCADE"), index=True)
+        ForeignKey("fulfilment_lines.id", ondelete="CASCADE"), index=True
+    )
     unit: Mapped[int] = mapped_column(Integer)
     generation: Mapped[int] = mapped_column(Integer, default=1)  # 2, 3... after replacements
     product_key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
@@ -110,7 +119,9 @@ class OutgoingEmail(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sending, sent
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -127,7 +138,9 @@ class RoutingRule(db.Model):  # type: ignore[name-defined]
     __table_args__ = (UniqueConstraint("partner_id", "product_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    partner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    partner_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE")
+    )
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     wholesaler_code: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")

@@ -27,15 +27,24 @@ class OperationError(Exception):
 
 
 def _line(order_line_id: uuid.UUID) -> FulfilmentLine:
-    line = db.session.scalar(select(FulfilmentLine).where(FulfilmentLine.order_line_id == order_line_id))
+    line = db.session.scalar(
+        select(FulfilmentLine).where(FulfilmentLine.order_line_id == order_line_id)
+    )
     if line is None:
         raise OperationError("this order line was never sent to fulfilment")
     return line
 
 
 def _log(line: FulfilmentLine, action: str, actor: str, detail: str = "") -> None:
-    db.session.add(FulfilmentAttempt(line_id=line.id, wholesaler_code=line.wholesaler_code or "-",
-                                     action=action, outcome=f"by {actor}", detail=detail))
+    db.session.add(
+        FulfilmentAttempt(
+            line_id=line.id,
+            wholesaler_code=line.wholesaler_code or "-",
+            action=action,
+            outcome=f"by {actor}",
+            detail=detail,
+        )
+    )
 
 
 def retry_now(order_line_id: uuid.UUID, actor: str) -> LineStatus | None:
@@ -73,11 +82,13 @@ def route_elsewhere(order_line_id: uuid.UUID, actor: str) -> LineStatus | None:
 
 
 def refund_order(order_id: uuid.UUID, actor: str, reason: str) -> None:
-    """Record a refund: cancel open lines, revoke the order's licences, mark the payment refunded."""
+    """Record a refund: cancel open lines, revoke the licences, mark the payment refunded."""
     order = db.session.get(Order, order_id)
     if order is None or order.payment_status not in (PaymentStatus.PAID, PaymentStatus.FLAGGED):
         raise OperationError("only a paid or flagged order can be refunded")
-    lines = db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)).all()
+    lines = db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
+    ).all()
     for line in lines:
         if line.status in (LineStatus.PENDING, LineStatus.ORDERED, LineStatus.NEEDS_ATTENTION):
             _cancel_at_wholesaler(line)
@@ -104,16 +115,20 @@ def _cancel_at_wholesaler(line: FulfilmentLine) -> None:
         with services.wholesaler(line.wholesaler_code) as adapter:
             adapter.cancel(line.supplier_reference)
     except WholesalerError as exc:
-        log.warning("could not cancel %s at %s: %s", line.supplier_reference, line.wholesaler_code, exc)
+        log.warning(
+            "could not cancel %s at %s: %s", line.supplier_reference, line.wholesaler_code, exc
+        )
 
 
 def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> DeliveredUnit:
-    """A buyer's key is already activated: get a replacement, revoke the old licence, send the new one."""
+    """Replace a key reported as already activated; revoke the old licence, send the new one."""
     unit = db.session.get(DeliveredUnit, unit_id)
     if unit is None or unit.replaced_at is not None or unit.line.order_id != order.id:
         raise OperationError("this key cannot be replaced")
     line = unit.line
-    old_key = open_product_key(unit.product_key_ciphertext, unit_context(line, unit.unit, unit.generation))
+    old_key = open_product_key(
+        unit.product_key_ciphertext, unit_context(line, unit.unit, unit.generation)
+    )
     assert line.wholesaler_code and line.supplier_reference
     with services.wholesaler(line.wholesaler_code) as adapter:
         result = adapter.request_replacement(line.supplier_reference, old_key)
@@ -128,9 +143,13 @@ def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> Delive
     if unit.licence_id:
         revoke_licence(unit.licence_id, RevocationReason.REPLACEMENT, actor)
     issue_unit_licences(line)
-    new_unit = db.session.scalar(select(DeliveredUnit).where(
-        DeliveredUnit.fulfilment_line_id == line.id, DeliveredUnit.unit == unit.unit,
-        DeliveredUnit.generation == generation))
+    new_unit = db.session.scalar(
+        select(DeliveredUnit).where(
+            DeliveredUnit.fulfilment_line_id == line.id,
+            DeliveredUnit.unit == unit.unit,
+            DeliveredUnit.generation == generation,
+        )
+    )
     assert new_unit is not None
     emails.owe_email(f"replacement:{new_unit.id}", order.id, "replacement")
     return new_unit

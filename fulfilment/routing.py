@@ -23,12 +23,16 @@ class NoRoute(Exception):
     """No wholesaler can supply this product for this partner."""
 
 
-def select_wholesaler(partner: Partner, product: Product, exclude: frozenset[str] = frozenset()) -> Route:
+def select_wholesaler(
+    partner: Partner, product: Product, exclude: frozenset[str] = frozenset()
+) -> Route:
     """The partner's contracted wholesaler, unless a routing rule sends the product elsewhere."""
     rule = db.session.scalar(
         select(RoutingRule)
-        .where(RoutingRule.product_id == product.id,
-               (RoutingRule.partner_id == partner.id) | RoutingRule.partner_id.is_(None))
+        .where(
+            RoutingRule.product_id == product.id,
+            (RoutingRule.partner_id == partner.id) | RoutingRule.partner_id.is_(None),
+        )
         .order_by(RoutingRule.partner_id.is_(None))  # a partner's own rule wins over a global one
     )
     if rule is not None and rule.wholesaler_code not in exclude:

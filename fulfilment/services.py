@@ -44,10 +44,18 @@ def start_fulfilment(order_id: uuid.UUID) -> list[uuid.UUID]:
     order = db.session.get(Order, order_id)
     if order is None or order.payment_status != PaymentStatus.PAID:
         return []
-    existing = {fl.order_line_id for fl in db.session.scalars(
-        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id))}
+    existing = {
+        fl.order_line_id
+        for fl in db.session.scalars(
+            select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
+        )
+    }
     for line in order.lines:
-        if line.parent_line_id is None and line.product.kind == ProductKind.SOFTWARE and line.id not in existing:
+        if (
+            line.parent_line_id is None
+            and line.product.kind == ProductKind.SOFTWARE
+            and line.id not in existing
+        ):
             db.session.add(FulfilmentLine(order_id=order.id, order_line_id=line.id))
     if order.fulfilment_status == FulfilmentStatus.AWAITING:
         set_fulfilment_status(order, FulfilmentStatus.IN_PROGRESS, "sent to fulfilment")
@@ -56,8 +64,13 @@ def start_fulfilment(order_id: uuid.UUID) -> list[uuid.UUID]:
     except Exception:
         # A concurrent start created the same lines (unique order_line_id): theirs stand.
         db.session.rollback()
-    return list(db.session.scalars(select(FulfilmentLine.id).where(
-        FulfilmentLine.order_id == order_id, FulfilmentLine.status.in_(OPEN_STATUSES))))
+    return list(
+        db.session.scalars(
+            select(FulfilmentLine.id).where(
+                FulfilmentLine.order_id == order_id, FulfilmentLine.status.in_(OPEN_STATUSES)
+            )
+        )
+    )
 
 
 def fulfil_order(order_id: uuid.UUID) -> FulfilmentStatus | None:
@@ -69,21 +82,29 @@ def fulfil_order(order_id: uuid.UUID) -> FulfilmentStatus | None:
 
 
 def _claim(line_id: uuid.UUID, now: datetime, force: bool = False) -> bool:
-    """Take the line's lease with a conditional update; False when it is settled or held by another."""
+    """Take the line's lease with a conditional update; False if settled or held by another."""
     lease = timedelta(seconds=float(current_app.config["FULFILMENT_LEASE"]))
-    conditions = [FulfilmentLine.id == line_id, FulfilmentLine.status.in_(OPEN_STATUSES),
-                  or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now)]
+    conditions = [
+        FulfilmentLine.id == line_id,
+        FulfilmentLine.status.in_(OPEN_STATUSES),
+        or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now),
+    ]
     if not force:
         conditions.append(FulfilmentLine.next_attempt_at <= now)
     result = db.session.execute(
-        update(FulfilmentLine).where(*conditions).values(lease_until=now + lease)
-        .execution_options(synchronize_session=False))
+        update(FulfilmentLine)
+        .where(*conditions)
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def fulfil_line(line_id: uuid.UUID, now: datetime | None = None, force: bool = False) -> LineStatus | None:
-    """One step for one line: buy it, or ask how an accepted purchase stands; None if not ours now."""
+def fulfil_line(
+    line_id: uuid.UUID, now: datetime | None = None, force: bool = False
+) -> LineStatus | None:
+    """One step for one line: buy it, or ask how a purchase stands; None if not ours now."""
     now = now or utcnow()
     if not _claim(line_id, now, force):
         return None
@@ -112,9 +133,14 @@ def _place(line: FulfilmentLine, now: datetime) -> None:
             raise NoRoute(f"{order_line.product_code} has no SKU at {code}")
         adapter = wholesaler(code)
         with adapter:
-            result = adapter.place_order(SupplierOrderRequest(
-                reference=_reference(line), sku=sku, quantity=order_line.quantity,
-                callback_url=callback_url(code) if adapter.supports_callbacks else None))
+            result = adapter.place_order(
+                SupplierOrderRequest(
+                    reference=_reference(line),
+                    sku=sku,
+                    quantity=order_line.quantity,
+                    callback_url=callback_url(code) if adapter.supports_callbacks else None,
+                )
+            )
         _record(line, "place_order", result.status)
         _accept(line, result, now)
     except OutOfStock as exc:
@@ -148,8 +174,12 @@ def _route(line: FulfilmentLine) -> Route:
             available = False
     if not available:
         _record(line, "check_stock", "out_of_stock", route.sku)
-        route = failover_route(partner, product, frozenset({route.wholesaler_code}),
-                               f"out of stock at {route.wholesaler_code}")
+        route = failover_route(
+            partner,
+            product,
+            frozenset({route.wholesaler_code}),
+            f"out of stock at {route.wholesaler_code}",
+        )
         line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
         db.session.commit()
     return route
@@ -158,7 +188,9 @@ def _route(line: FulfilmentLine) -> Route:
 def _reference(line: FulfilmentLine) -> str:
     """Our idempotency reference at the wholesaler: one per line and route."""
     if line.supplier_reference is None:
-        line.supplier_reference = f"{line.order.number}-{line.order_line.position:02d}-R{line.route_generation}"
+        line.supplier_reference = (
+            f"{line.order.number}-{line.order_line.position:02d}-R{line.route_generation}"
+        )
         db.session.commit()
     return line.supplier_reference
 
@@ -174,7 +206,9 @@ def _accept(line: FulfilmentLine, result: SupplierOrder, now: datetime) -> None:
         _deliver(line, result)
     elif result.status == SupplierOrderStatus.ACCEPTED:
         line.status = LineStatus.ORDERED
-        line.next_attempt_at = now + timedelta(seconds=float(current_app.config["FULFILMENT_POLL_INTERVAL"]))
+        line.next_attempt_at = now + timedelta(
+            seconds=float(current_app.config["FULFILMENT_POLL_INTERVAL"])
+        )
         db.session.commit()
     else:
         _needs_attention(line, result.error or f"wholesaler answered {result.status}")
@@ -205,20 +239,34 @@ def _deliver(line: FulfilmentLine, result: SupplierOrder) -> None:
     db.session.commit()
 
 
-def _record(line: FulfilmentLine, action: str, outcome: str, detail: str = "", code: str | None = None) -> None:
-    db.session.add(FulfilmentAttempt(line_id=line.id, wholesaler_code=code or line.wholesaler_code or "-",
-                                     action=action, outcome=str(outcome), detail=detail[:2000]))
+def _record(
+    line: FulfilmentLine, action: str, outcome: str, detail: str = "", code: str | None = None
+) -> None:
+    db.session.add(
+        FulfilmentAttempt(
+            line_id=line.id,
+            wholesaler_code=code or line.wholesaler_code or "-",
+            action=action,
+            outcome=str(outcome),
+            detail=detail[:2000],
+        )
+    )
     db.session.commit()
 
 
-def _retry_later(line: FulfilmentLine, now: datetime, error: str, keep_status: bool = False) -> None:
+def _retry_later(
+    line: FulfilmentLine, now: datetime, error: str, keep_status: bool = False
+) -> None:
     cfg = current_app.config
     line.attempts += 1
     line.last_error = error
     if line.attempts >= int(cfg["FULFILMENT_MAX_ATTEMPTS"]):
         _needs_attention(line, f"gave up after {line.attempts} tries: {error}")
         return
-    delay = min(float(cfg["FULFILMENT_RETRY_CAP"]), float(cfg["FULFILMENT_RETRY_BASE"]) * 2 ** (line.attempts - 1))
+    delay = min(
+        float(cfg["FULFILMENT_RETRY_CAP"]),
+        float(cfg["FULFILMENT_RETRY_BASE"]) * 2 ** (line.attempts - 1),
+    )
     line.next_attempt_at = now + timedelta(seconds=random.uniform(delay / 2, delay))  # noqa: S311 - jitter
     db.session.commit()
 
@@ -231,8 +279,12 @@ def _needs_attention(line: FulfilmentLine, error: str) -> None:
 
 def _fail_over(line: FulfilmentLine, now: datetime, why: str) -> None:
     try:
-        route = failover_route(line.order.partner, line.order_line.product,
-                               frozenset({line.wholesaler_code or ""}), why)
+        route = failover_route(
+            line.order.partner,
+            line.order_line.product,
+            frozenset({line.wholesaler_code or ""}),
+            why,
+        )
     except NoRoute as exc:
         _needs_attention(line, str(exc))
         return
@@ -254,10 +306,16 @@ def after_line_changed(line: FulfilmentLine) -> None:
         from fulfilment import hooks
 
         hooks.line_delivered(line)
-    if status in (FulfilmentStatus.DELIVERED, FulfilmentStatus.PARTIALLY_DELIVERED,
-                  FulfilmentStatus.NEEDS_ATTENTION) and not any(
-            fl.status in OPEN_STATUSES for fl in db.session.scalars(
-                select(FulfilmentLine).where(FulfilmentLine.order_id == line.order_id))):
+    if status in (
+        FulfilmentStatus.DELIVERED,
+        FulfilmentStatus.PARTIALLY_DELIVERED,
+        FulfilmentStatus.NEEDS_ATTENTION,
+    ) and not any(
+        fl.status in OPEN_STATUSES
+        for fl in db.session.scalars(
+            select(FulfilmentLine).where(FulfilmentLine.order_id == line.order_id)
+        )
+    ):
         emails.owe_delivery_email(line.order_id, line)
 
 
@@ -265,8 +323,12 @@ def handle_callback(code: str, body: bytes, headers: Mapping[str, str]) -> LineS
     """Apply a signed delivery callback; raises BadCallbackSignature when it cannot be trusted."""
     with wholesaler(code) as adapter:
         result = adapter.handle_callback(body, headers)
-    line = db.session.scalar(select(FulfilmentLine).where(
-        FulfilmentLine.supplier_reference == result.reference, FulfilmentLine.wholesaler_code == code))
+    line = db.session.scalar(
+        select(FulfilmentLine).where(
+            FulfilmentLine.supplier_reference == result.reference,
+            FulfilmentLine.wholesaler_code == code,
+        )
+    )
     if line is None:
         log.warning("callback from %s for unknown reference %s", code, result.reference)
         return None
@@ -294,17 +356,28 @@ def sweep(now: datetime | None = None, limit: int = 100) -> SweepReport:
     """Find paid work that nobody finished (lost message, crash, retry due) and push it on."""
     now = now or utcnow()
     report = SweepReport()
-    stranded = db.session.scalars(select(Order.id).where(
-        Order.payment_status == PaymentStatus.PAID,
-        Order.fulfilment_status == FulfilmentStatus.AWAITING).limit(limit)).all()
+    stranded = db.session.scalars(
+        select(Order.id)
+        .where(
+            Order.payment_status == PaymentStatus.PAID,
+            Order.fulfilment_status == FulfilmentStatus.AWAITING,
+        )
+        .limit(limit)
+    ).all()
     for order_id in stranded:
         start_fulfilment(order_id)
         report.orders_started += 1
     now = max(now, utcnow())  # lines just started are due at once
-    due = db.session.scalars(select(FulfilmentLine.id).where(
-        FulfilmentLine.status.in_(OPEN_STATUSES), FulfilmentLine.next_attempt_at <= now,
-        or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now),
-    ).order_by(FulfilmentLine.next_attempt_at).limit(limit)).all()
+    due = db.session.scalars(
+        select(FulfilmentLine.id)
+        .where(
+            FulfilmentLine.status.in_(OPEN_STATUSES),
+            FulfilmentLine.next_attempt_at <= now,
+            or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now),
+        )
+        .order_by(FulfilmentLine.next_attempt_at)
+        .limit(limit)
+    ).all()
     for line_id in due:
         result = fulfil_line(line_id, now)
         if result is not None:

@@ -34,6 +34,8 @@ def init_app(app: Flask) -> None:
     app.extensions["comptoir.order_paid"] = hand_over
     celery.conf.beat_schedule = {
         **(celery.conf.beat_schedule or {}),
-        "fulfilment-sweep": {"task": "fulfilment.sweep",
-                             "schedule": schedule(float(app.config["SWEEP_INTERVAL"]))},
+        "fulfilment-sweep": {
+            "task": "fulfilment.sweep",
+            "schedule": schedule(float(app.config["SWEEP_INTERVAL"])),
+        },
     }

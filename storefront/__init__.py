@@ -1,4 +1,4 @@
-"""The web face: partner shops, checkout and payments, buyer accounts, back office, platform pages."""
+"""The web face: partner shops, checkout, payments, accounts, back office, platform pages."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from commerce.models import User
 from commerce.money import format_money
 from extensions import babel, db, login_manager
-from storefront import api, api_ledger, i18n, labels, tenancy
+from storefront import api, api_ledger, backups, i18n, labels, tenancy
 from storefront.brand import css_variables
 from storefront.reseller import init_app as init_reseller_portal
 from storefront.shop import referrals
@@ -29,8 +29,9 @@ def init_app(app: Flask) -> None:
     from storefront.platform.views import bp as platform_bp
     from storefront.shop.views import bp as shop_bp
 
-    babel.init_app(app, locale_selector=i18n.select_locale,
-                   default_translation_directories=str(TRANSLATIONS))
+    babel.init_app(
+        app, locale_selector=i18n.select_locale, default_translation_directories=str(TRANSLATIONS)
+    )
     tenancy.init_app(app)
     referrals.init_app(app)
     labels.init_app(app)
@@ -49,6 +50,7 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     api_ledger.init_app(app)
     init_reseller_portal(app)
+    backups.init_app(app)
 
 
 def _load_user(user_id: str) -> User | None:
@@ -60,8 +62,11 @@ def _load_user(user_id: str) -> User | None:
 
 def _template_context() -> dict[str, Any]:
     partner = g.get("partner")
-    context: dict[str, Any] = {"partner": partner, "locale": str(get_locale() or "fr"),
-                               "locales": i18n.locales()}
+    context: dict[str, Any] = {
+        "partner": partner,
+        "locale": str(get_locale() or "fr"),
+        "locales": i18n.locales(),
+    }
     if partner is not None:
         from storefront.shop import cart
 
@@ -81,8 +86,10 @@ def _local_datetime(value: Any) -> str:
 
 
 def _http_error(error: HTTPException) -> Any:
-    if request.path.startswith("/api/") or request.path.startswith("/webhooks/") or (
-        request.accept_mimetypes.best == "application/json"
+    if (
+        request.path.startswith("/api/")
+        or request.path.startswith("/webhooks/")
+        or (request.accept_mimetypes.best == "application/json")
     ):
         code = (error.name or "error").lower().replace(" ", "_")
         return jsonify({"error": {"code": code, "message": error.description}}), error.code
@@ -95,7 +102,9 @@ def _security_headers(response: Any) -> Any:
     response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if "Content-Security-Policy" not in response.headers:
         partner = g.get("partner")
-        ancestors = "'self' " + " ".join(partner.embed_origins.split()) if partner is not None else "'self'"
+        ancestors = (
+            "'self' " + " ".join(partner.embed_origins.split()) if partner is not None else "'self'"
+        )
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
             f"form-action 'self' https://checkout.stripe.com; frame-ancestors {ancestors.strip()}"

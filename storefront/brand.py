@@ -23,7 +23,11 @@ FONTS: dict[str, str] = {
     "mono": '"SFMono-Regular", Consolas, "Liberation Mono", Menlo, monospace',
 }
 
-LOGO_TYPES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff", "image/webp": b"RIFF"}
+LOGO_TYPES = {
+    "image/png": b"\x89PNG\r\n\x1a\n",
+    "image/jpeg": b"\xff\xd8\xff",
+    "image/webp": b"RIFF",
+}
 COLOUR_FIELDS = ("primary_color", "secondary_color", "accent_color")
 
 
@@ -41,7 +45,9 @@ class Logo:
     mime: str
 
 
-def validate_brand(values: dict[str, Any], logo: Logo | None, max_logo_bytes: int) -> dict[str, Any]:
+def validate_brand(
+    values: dict[str, Any], logo: Logo | None, max_logo_bytes: int
+) -> dict[str, Any]:
     """Check brand values and return the clean ones; raise BrandError naming each bad field."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
@@ -70,7 +76,12 @@ def validate_brand(values: dict[str, Any], logo: Logo | None, max_logo_bytes: in
             errors["logo"] = problem
         else:
             clean["logo_data"], clean["logo_mime"] = logo.data, logo.mime
-    for field, limit in (("name", 120), ("tagline", 200), ("support_email", 200), ("support_phone", 40)):
+    for field, limit in (
+        ("name", 120),
+        ("tagline", 200),
+        ("support_email", 200),
+        ("support_phone", 40),
+    ):
         if field in values:
             value = str(values[field]).strip()
             if len(value) > limit:
@@ -100,7 +111,9 @@ def _check_logo(logo: Logo, max_bytes: int) -> str | None:
     magic = LOGO_TYPES.get(logo.mime)
     if magic is None:
         return "must be a PNG, JPEG or WebP image"
-    if not logo.data.startswith(magic) or (logo.mime == "image/webp" and logo.data[8:12] != b"WEBP"):
+    if not logo.data.startswith(magic) or (
+        logo.mime == "image/webp" and logo.data[8:12] != b"WEBP"
+    ):
         return "is not the image type it claims to be"
     return None
 
@@ -115,8 +128,11 @@ def css_variables(partner: Partner) -> Markup:
     colours = {f: getattr(partner, f) for f in COLOUR_FIELDS}
     for field, value in colours.items():
         if not HEX_COLOUR.match(value or ""):
-            colours[field] = {"primary_color": "#1f4e79", "secondary_color": "#f4f6f8",
-                              "accent_color": "#c2410c"}[field]
+            colours[field] = {
+                "primary_color": "#1f4e79",
+                "secondary_color": "#f4f6f8",
+                "accent_color": "#c2410c",
+            }[field]
     font = FONTS.get(partner.font, FONTS["system"])
     rule = (
         ":root{"

@@ -27,13 +27,17 @@ def demo_load() -> None:
     if current_app.config["ENV"] == "production":
         raise click.ClickException("demo data is refused in production")
     counts = demo.load()
-    click.echo(f"demo data ready: {counts['partners']} partners, {counts['products']} products, "
-               f"{counts['logins']} logins")
+    click.echo(
+        f"demo data ready: {counts['partners']} partners, {counts['products']} products, "
+        f"{counts['logins']} logins"
+    )
 
 
 @click.command("demo-credentials")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-@click.option("--base-url", default=None, help="Where the shop is served (default http://127.0.0.1:$PORT).")
+@click.option(
+    "--base-url", default=None, help="Where the shop is served (default http://127.0.0.1:$PORT)."
+)
 @with_appcontext
 def demo_credentials(as_json: bool, base_url: str | None) -> None:
     """Print the demo partners, logins and keys."""
@@ -56,11 +60,14 @@ def render_credentials(data: dict[str, Any], base: str) -> str:
         if p.get("api_key"):
             lines.append(f"  {'':<28} API key: {p['api_key']}")
     logins = data["logins"]
-    lines += ["", f"Buyer login:    {logins['buyer']['email']} / {logins['buyer']['password']}",
-              f"Operator login: {logins['operator']['email']} / {logins['operator']['password']}"
-              f"  -> {base}/admin/",
-              f"Test card:      4242 4242 4242 4242 (4000 0000 0000 0002 is declined)",
-              f"Caught e-mails: {base}/dev/mail"]
+    lines += [
+        "",
+        f"Buyer login:    {logins['buyer']['email']} / {logins['buyer']['password']}",
+        f"Operator login: {logins['operator']['email']} / {logins['operator']['password']}"
+        f"  -> {base}/admin/",
+        "Test card:      4242 4242 4242 4242 (4000 0000 0000 0002 is declined)",
+        f"Caught e-mails: {base}/dev/mail",
+    ]
     for r in data.get("resellers", []):
         lines.append(f"Reseller {r['code']} ({r['partner']}): {r['email']} / {r['password']}")
     return "\n".join(lines)
@@ -68,12 +75,19 @@ def render_credentials(data: dict[str, Any], base: str) -> str:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=lambda: int(os.environ.get("PORT", "5000")), type=int,
-              help="Port (default $PORT or 5000).")
+@click.option(
+    "--port",
+    default=lambda: int(os.environ.get("PORT", "5000")),
+    type=int,
+    help="Port (default $PORT or 5000).",
+)
 @click.option("--workers", default=2, show_default=True, type=int)
-@click.option("--embedded/--no-embedded", default=None,
-              help="Also run both wholesaler simulators and the fulfilment sweeper "
-                   "(default: on in development, never in production).")
+@click.option(
+    "--embedded/--no-embedded",
+    default=None,
+    help="Also run both wholesaler simulators and the fulfilment sweeper "
+    "(default: on in development, never in production).",
+)
 @with_appcontext
 def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
     """Serve the shop with gunicorn (and, in development, what the shop talks to)."""
@@ -81,7 +95,9 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
 
     production = current_app.config["ENV"] == "production"
     if embedded and production:
-        raise click.ClickException("the simulators and the in-process sweeper are refused in production")
+        raise click.ClickException(
+            "the simulators and the in-process sweeper are refused in production"
+        )
     helpers: list[subprocess.Popen[bytes]] = []
     if embedded if embedded is not None else not production:
         base = f"http://{host}:{port}"
@@ -114,12 +130,16 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
 def _start_embedded_helpers(sweep_interval: float) -> list[subprocess.Popen[bytes]]:
     """Both wholesaler simulators and a sweeper loop, as child processes of the server."""
     command = [sys.executable, "-c", "from app import cli; cli()"]
-    helpers = [
-        subprocess.Popen([*command, "wholesaler-sim", "nexway"]),  # noqa: S603 - our own CLI
-        subprocess.Popen([*command, "wholesaler-sim", "arvato"]),  # noqa: S603
-        subprocess.Popen([*command, "fulfilment", "sweep", "--loop", str(min(sweep_interval, 10.0))]),  # noqa: S603
-    ]
-    click.echo("development: wholesaler simulators and the fulfilment sweeper started beside the shop")
+    loop = str(min(sweep_interval, 10.0))
+    arguments = (
+        ["wholesaler-sim", "nexway"],
+        ["wholesaler-sim", "arvato"],
+        ["fulfilment", "sweep", "--loop", loop],
+    )
+    helpers = [subprocess.Popen([*command, *args]) for args in arguments]  # noqa: S603 - our own CLI
+    click.echo(
+        "development: wholesaler simulators and the fulfilment sweeper started beside the shop"
+    )
     return helpers
 
 

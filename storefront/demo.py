@@ -16,92 +16,317 @@ from storefront.accounts.passwords import check_password, hash_password
 
 VAT = Decimal("20.00")
 
-# code, family, name, edition, platform, seats, unit, type, term, price (cents, VAT incl.), sku, description
+# code, family, name, edition, platform, seats, unit, type, term, price (cents TTC), sku, text
 PRODUCTS: list[tuple[Any, ...]] = [
-    ("OFFICE-HOME-2024-WIN", "office", "Office Famille 2024", "Home 2024", "windows", 1, "device", "perpetual",
-     None, 14900, "OFF-HOME-24-W",
-     "Word, Excel, PowerPoint et OneNote pour un PC, en licence définitive."),
-    ("OFFICE-HOME-2024-MAC", "office", "Office Famille 2024 pour Mac", "Home 2024", "mac", 1, "device",
-     "perpetual", None, 14900, "OFF-HOME-24-M",
-     "Word, Excel, PowerPoint et OneNote pour un Mac, en licence définitive."),
-    ("OFFICE-HB-2024-WIN", "office", "Office Famille et Petite Entreprise 2024", "Home & Business 2024",
-     "windows", 1, "device", "perpetual", None, 29900, "OFF-HB-24-W",
-     "Les applications Office et Outlook pour un PC, utilisables à des fins professionnelles."),
-    ("OFFICE-HB-2024-MAC", "office", "Office Famille et Petite Entreprise 2024 pour Mac", "Home & Business 2024",
-     "mac", 1, "device", "perpetual", None, 29900, "OFF-HB-24-M",
-     "Les applications Office et Outlook pour un Mac, utilisables à des fins professionnelles."),
-    ("M365-PERSONAL-1Y", "microsoft365", "Microsoft 365 Personnel", "Personal", "multi", 1, "user",
-     "subscription", 12, 9900, "M365-PERS-12",
-     "Abonnement d'un an pour une personne : applications Office, 1 To de stockage OneDrive."),
-    ("M365-FAMILY-1Y", "microsoft365", "Microsoft 365 Famille", "Family", "multi", 6, "user", "subscription",
-     12, 12900, "M365-FAM-12",
-     "Abonnement d'un an partagé jusqu'à six personnes, 1 To de stockage chacune."),
-    ("M365-BASIC-1Y", "microsoft365", "Microsoft 365 Basic", "Basic", "multi", 1, "user", "subscription", 12,
-     2400, "M365-BASIC-12", "Abonnement d'un an : 100 Go de stockage OneDrive et Outlook sans publicité."),
-    ("M365-BUSINESS-STD-1Y", "microsoft365", "Microsoft 365 Business Standard", "Business Standard", "multi", 1,
-     "user", "subscription", 12, 18000, "M365-BSTD-12",
-     "Abonnement d'un an par utilisateur : applications Office, Teams, messagerie professionnelle."),
-    ("WIN11-HOME", "windows", "Windows 11 Famille", "Home", "windows", 1, "device", "perpetual", None, 14500,
-     "WIN11-HOME", "Le système d'exploitation Windows 11 pour un PC, en téléchargement."),
-    ("WIN11-PRO", "windows", "Windows 11 Professionnel", "Pro", "windows", 1, "device", "perpetual", None,
-     25900, "WIN11-PRO", "Windows 11 avec BitLocker, Bureau à distance et gestion professionnelle."),
-    ("VISIO-STD-2024", "visio", "Visio Standard 2024", "Standard 2024", "windows", 1, "device", "perpetual",
-     None, 57900, "VISIO-STD-24", "Diagrammes, organigrammes et schémas pour un PC."),
-    ("VISIO-PRO-2024", "visio", "Visio Professionnel 2024", "Professional 2024", "windows", 1, "device",
-     "perpetual", None, 107900, "VISIO-PRO-24", "Visio avec la collaboration et les modèles avancés."),
-    ("PROJECT-STD-2024", "project", "Project Standard 2024", "Standard 2024", "windows", 1, "device",
-     "perpetual", None, 112900, "PROJ-STD-24", "Planification et suivi de projets pour un PC."),
-    ("PROJECT-PRO-2024", "project", "Project Professionnel 2024", "Professional 2024", "windows", 1, "device",
-     "perpetual", None, 189900, "PROJ-PRO-24", "Project avec la gestion des ressources et la collaboration."),
+    (
+        "OFFICE-HOME-2024-WIN",
+        "office",
+        "Office Famille 2024",
+        "Home 2024",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        14900,
+        "OFF-HOME-24-W",
+        "Word, Excel, PowerPoint et OneNote pour un PC, en licence définitive.",
+    ),
+    (
+        "OFFICE-HOME-2024-MAC",
+        "office",
+        "Office Famille 2024 pour Mac",
+        "Home 2024",
+        "mac",
+        1,
+        "device",
+        "perpetual",
+        None,
+        14900,
+        "OFF-HOME-24-M",
+        "Word, Excel, PowerPoint et OneNote pour un Mac, en licence définitive.",
+    ),
+    (
+        "OFFICE-HB-2024-WIN",
+        "office",
+        "Office Famille et Petite Entreprise 2024",
+        "Home & Business 2024",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        29900,
+        "OFF-HB-24-W",
+        "Les applications Office et Outlook pour un PC, utilisables à des fins professionnelles.",
+    ),
+    (
+        "OFFICE-HB-2024-MAC",
+        "office",
+        "Office Famille et Petite Entreprise 2024 pour Mac",
+        "Home & Business 2024",
+        "mac",
+        1,
+        "device",
+        "perpetual",
+        None,
+        29900,
+        "OFF-HB-24-M",
+        "Les applications Office et Outlook pour un Mac, utilisables à des fins professionnelles.",
+    ),
+    (
+        "M365-PERSONAL-1Y",
+        "microsoft365",
+        "Microsoft 365 Personnel",
+        "Personal",
+        "multi",
+        1,
+        "user",
+        "subscription",
+        12,
+        9900,
+        "M365-PERS-12",
+        "Abonnement d'un an pour une personne : applications Office, 1 To de stockage OneDrive.",
+    ),
+    (
+        "M365-FAMILY-1Y",
+        "microsoft365",
+        "Microsoft 365 Famille",
+        "Family",
+        "multi",
+        6,
+        "user",
+        "subscription",
+        12,
+        12900,
+        "M365-FAM-12",
+        "Abonnement d'un an partagé jusqu'à six personnes, 1 To de stockage chacune.",
+    ),
+    (
+        "M365-BASIC-1Y",
+        "microsoft365",
+        "Microsoft 365 Basic",
+        "Basic",
+        "multi",
+        1,
+        "user",
+        "subscription",
+        12,
+        2400,
+        "M365-BASIC-12",
+        "Abonnement d'un an : 100 Go de stockage OneDrive et Outlook sans publicité.",
+    ),
+    (
+        "M365-BUSINESS-STD-1Y",
+        "microsoft365",
+        "Microsoft 365 Business Standard",
+        "Business Standard",
+        "multi",
+        1,
+        "user",
+        "subscription",
+        12,
+        18000,
+        "M365-BSTD-12",
+        "Abonnement d'un an par utilisateur : applications Office, Teams, messagerie "
+        "professionnelle.",
+    ),
+    (
+        "WIN11-HOME",
+        "windows",
+        "Windows 11 Famille",
+        "Home",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        14500,
+        "WIN11-HOME",
+        "Le système d'exploitation Windows 11 pour un PC, en téléchargement.",
+    ),
+    (
+        "WIN11-PRO",
+        "windows",
+        "Windows 11 Professionnel",
+        "Pro",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        25900,
+        "WIN11-PRO",
+        "Windows 11 avec BitLocker, Bureau à distance et gestion professionnelle.",
+    ),
+    (
+        "VISIO-STD-2024",
+        "visio",
+        "Visio Standard 2024",
+        "Standard 2024",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        57900,
+        "VISIO-STD-24",
+        "Diagrammes, organigrammes et schémas pour un PC.",
+    ),
+    (
+        "VISIO-PRO-2024",
+        "visio",
+        "Visio Professionnel 2024",
+        "Professional 2024",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        107900,
+        "VISIO-PRO-24",
+        "Visio avec la collaboration et les modèles avancés.",
+    ),
+    (
+        "PROJECT-STD-2024",
+        "project",
+        "Project Standard 2024",
+        "Standard 2024",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        112900,
+        "PROJ-STD-24",
+        "Planification et suivi de projets pour un PC.",
+    ),
+    (
+        "PROJECT-PRO-2024",
+        "project",
+        "Project Professionnel 2024",
+        "Professional 2024",
+        "windows",
+        1,
+        "device",
+        "perpetual",
+        None,
+        189900,
+        "PROJ-PRO-24",
+        "Project avec la gestion des ressources et la collaboration.",
+    ),
 ]
 
 ADDONS = [
-    (ADDON_BACKUP, "Sauvegarde de la licence, 2 ans", 990,
-     "Nous conservons votre licence, votre clé et vos liens de téléchargement pendant deux ans."),
-    (ADDON_INSTALL, "Aide à l'installation", 2900,
-     "Un technicien vous accompagne pour installer et activer votre logiciel."),
+    (
+        ADDON_BACKUP,
+        "Sauvegarde de la licence, 2 ans",
+        990,
+        "Nous conservons votre licence, votre clé et vos liens de téléchargement pendant deux ans.",
+    ),
+    (
+        ADDON_INSTALL,
+        "Aide à l'installation",
+        2900,
+        "Un technicien vous accompagne pour installer et activer votre logiciel.",
+    ),
 ]
 
-# slug, name, kind, wholesaler, colours, font, tagline, host, catalogue {code: price or None for list price}
+# slug, name, kind, wholesaler, brand, host, catalogue {code: price, None for the list price}
 PARTNERS: list[dict[str, Any]] = [
     {
-        "slug": "numeriland", "name": "Numériland", "kind": "retail", "wholesaler_code": "nexway",
-        "primary_color": "#0b5394", "secondary_color": "#eef4fb", "accent_color": "#b45309", "font": "geometric",
-        "tagline": "Les logiciels en téléchargement, livrés en quelques minutes", "host": "numeriland.localhost",
-        "support_email": "aide@numeriland.example", "support_phone": "01 84 60 12 34", "allow_failover": True,
+        "slug": "numeriland",
+        "name": "Numériland",
+        "kind": "retail",
+        "wholesaler_code": "nexway",
+        "primary_color": "#0b5394",
+        "secondary_color": "#eef4fb",
+        "accent_color": "#b45309",
+        "font": "geometric",
+        "tagline": "Les logiciels en téléchargement, livrés en quelques minutes",
+        "host": "numeriland.localhost",
+        "support_email": "aide@numeriland.example",
+        "support_phone": "01 84 60 12 34",
+        "allow_failover": True,
         "catalogue": {"*": None, "OFFICE-HOME-2024-WIN": 13990, "WIN11-HOME": 13900},
     },
     {
-        "slug": "novatech", "name": "Novatech Store", "kind": "oem", "wholesaler_code": "arvato",
-        "primary_color": "#1b1f24", "secondary_color": "#f2f5f3", "accent_color": "#00785a", "font": "humanist",
-        "tagline": "Les logiciels de votre PC Novatech", "host": "store.novatech.localhost",
-        "support_email": "support@novatech.example", "support_phone": "09 70 80 90 10",
-        "catalogue": {"OFFICE-HOME-2024-WIN": 12900, "OFFICE-HB-2024-WIN": 27900, "WIN11-HOME": None,
-                      "WIN11-PRO": 23900, "M365-PERSONAL-1Y": None, "M365-FAMILY-1Y": 11900,
-                      ADDON_BACKUP: None, ADDON_INSTALL: 2400},
+        "slug": "novatech",
+        "name": "Novatech Store",
+        "kind": "oem",
+        "wholesaler_code": "arvato",
+        "primary_color": "#1b1f24",
+        "secondary_color": "#f2f5f3",
+        "accent_color": "#00785a",
+        "font": "humanist",
+        "tagline": "Les logiciels de votre PC Novatech",
+        "host": "store.novatech.localhost",
+        "support_email": "support@novatech.example",
+        "support_phone": "09 70 80 90 10",
+        "catalogue": {
+            "OFFICE-HOME-2024-WIN": 12900,
+            "OFFICE-HB-2024-WIN": 27900,
+            "WIN11-HOME": None,
+            "WIN11-PRO": 23900,
+            "M365-PERSONAL-1Y": None,
+            "M365-FAMILY-1Y": 11900,
+            ADDON_BACKUP: None,
+            ADDON_INSTALL: 2400,
+        },
     },
     {
-        "slug": "telcomobile", "name": "Télco Mobile", "kind": "telecom", "wholesaler_code": "nexway",
-        "primary_color": "#5b21b6", "secondary_color": "#f6f2fe", "accent_color": "#be185d", "font": "rounded",
-        "tagline": "Vos logiciels Microsoft, réglés sur votre facture", "host": "logiciels.telcomobile.localhost",
-        "support_email": "logiciels@telcomobile.example", "support_phone": "3900",
-        "catalogue": {"M365-BASIC-1Y": None, "M365-PERSONAL-1Y": 9500, "M365-FAMILY-1Y": 12500,
-                      "OFFICE-HOME-2024-WIN": None, "OFFICE-HOME-2024-MAC": None, ADDON_BACKUP: 0},
+        "slug": "telcomobile",
+        "name": "Télco Mobile",
+        "kind": "telecom",
+        "wholesaler_code": "nexway",
+        "primary_color": "#5b21b6",
+        "secondary_color": "#f6f2fe",
+        "accent_color": "#be185d",
+        "font": "rounded",
+        "tagline": "Vos logiciels Microsoft, réglés sur votre facture",
+        "host": "logiciels.telcomobile.localhost",
+        "support_email": "logiciels@telcomobile.example",
+        "support_phone": "3900",
+        "catalogue": {
+            "M365-BASIC-1Y": None,
+            "M365-PERSONAL-1Y": 9500,
+            "M365-FAMILY-1Y": 12500,
+            "OFFICE-HOME-2024-WIN": None,
+            "OFFICE-HOME-2024-MAC": None,
+            ADDON_BACKUP: 0,
+        },
         "backup_by_default": True,
     },
     {
-        "slug": "reseaupro", "name": "Réseau Pro Informatique", "kind": "channel", "wholesaler_code": "arvato",
-        "primary_color": "#14532d", "secondary_color": "#f0f7f2", "accent_color": "#9a3412", "font": "classic",
-        "tagline": "Le réseau des informaticiens de proximité", "host": "boutique.reseaupro.localhost",
-        "support_email": "contact@reseaupro.example", "support_phone": "04 72 00 11 22",
-        "catalogue": {"*": None}, "allow_failover": True,
+        "slug": "reseaupro",
+        "name": "Réseau Pro Informatique",
+        "kind": "channel",
+        "wholesaler_code": "arvato",
+        "primary_color": "#14532d",
+        "secondary_color": "#f0f7f2",
+        "accent_color": "#9a3412",
+        "font": "classic",
+        "tagline": "Le réseau des informaticiens de proximité",
+        "host": "boutique.reseaupro.localhost",
+        "support_email": "contact@reseaupro.example",
+        "support_phone": "04 72 00 11 22",
+        "catalogue": {"*": None},
+        "allow_failover": True,
     },
     {
-        "slug": "comptoir", "name": "Comptoir", "kind": "direct", "wholesaler_code": "nexway",
-        "primary_color": "#1f4e79", "secondary_color": "#f4f6f8", "accent_color": "#c2410c", "font": "system",
+        "slug": "comptoir",
+        "name": "Comptoir",
+        "kind": "direct",
+        "wholesaler_code": "nexway",
+        "primary_color": "#1f4e79",
+        "secondary_color": "#f4f6f8",
+        "accent_color": "#c2410c",
+        "font": "system",
         "tagline": "La boutique officielle des logiciels Microsoft en téléchargement",
-        "host": "boutique.comptoir.localhost", "support_email": "support@comptoir.example",
-        "support_phone": "01 23 45 67 89", "catalogue": {"*": None},
+        "host": "boutique.comptoir.localhost",
+        "support_email": "support@comptoir.example",
+        "support_phone": "01 23 45 67 89",
+        "catalogue": {"*": None},
     },
 ]
 
@@ -109,8 +334,16 @@ PARTNERS: list[dict[str, Any]] = [
 RESELLER_NETWORKS = ("reseaupro", "numeriland")
 
 LOGINS = {
-    "buyer": {"email": "acheteur@demo-comptoir.example", "password": "demo-acheteur-2026", "name": "Camille Martin"},
-    "operator": {"email": "operateur@demo-comptoir.example", "password": "demo-operateur-2026", "name": "Équipe Comptoir"},
+    "buyer": {
+        "email": "acheteur@demo-comptoir.example",
+        "password": "demo-acheteur-2026",
+        "name": "Camille Martin",
+    },
+    "operator": {
+        "email": "operateur@demo-comptoir.example",
+        "password": "demo-operateur-2026",
+        "name": "Équipe Comptoir",
+    },
 }
 
 
@@ -132,15 +365,24 @@ def load() -> dict[str, int]:
     resellers = [r for slug in RESELLER_NETWORKS for r in seed_demo(slug)["resellers"]]
     for partner in db.session.scalars(select(Partner)):
         demo_api_key(partner)
-    return {"products": len(products), "partners": len(PARTNERS), "logins": len(LOGINS),
-            "resellers": len(resellers)}
+    return {
+        "products": len(products),
+        "partners": len(PARTNERS),
+        "logins": len(LOGINS),
+        "resellers": len(resellers),
+    }
 
 
 def _upsert_product(row: tuple[Any, ...]) -> Product:
     code, family, name, edition, platform, seats, unit, kind, term, price, sku, description = row
     product = db.session.scalar(select(Product).where(Product.code == code)) or Product(code=code)
     product.kind, product.family, product.name, product.edition = "software", family, name, edition
-    product.platform, product.seats, product.seat_unit, product.licence_type = platform, seats, unit, kind
+    product.platform, product.seats, product.seat_unit, product.licence_type = (
+        platform,
+        seats,
+        unit,
+        kind,
+    )
     product.term_months, product.list_price_cents, product.vat_rate = term, price, VAT
     product.description, product.image = description, f"img/products/{family}.svg"
     _set_skus(product, {"nexway": f"NX-{sku}", "arvato": f"AR-{sku}"})
@@ -151,7 +393,12 @@ def _upsert_product(row: tuple[Any, ...]) -> Product:
 def _upsert_addon(code: str, name: str, price: int, description: str) -> Product:
     product = db.session.scalar(select(Product).where(Product.code == code)) or Product(code=code)
     product.kind, product.family, product.name, product.edition = "addon", "addon", name, ""
-    product.platform, product.seats, product.seat_unit, product.licence_type = "multi", 1, "device", "perpetual"
+    product.platform, product.seats, product.seat_unit, product.licence_type = (
+        "multi",
+        1,
+        "device",
+        "perpetual",
+    )
     product.list_price_cents, product.vat_rate, product.description = price, VAT, description
     product.image = "img/products/addon.svg"
     db.session.add(product)
@@ -168,18 +415,34 @@ def _set_skus(product: Product, skus: dict[str, str]) -> None:
 
 
 def _upsert_partner(spec: dict[str, Any], products: dict[str, Product]) -> Partner:
-    partner = db.session.scalar(select(Partner).where(Partner.slug == spec["slug"])) or Partner(slug=spec["slug"])
-    for field in ("name", "kind", "wholesaler_code", "primary_color", "secondary_color", "accent_color", "font",
-                  "tagline", "support_email", "support_phone"):
+    partner = db.session.scalar(select(Partner).where(Partner.slug == spec["slug"])) or Partner(
+        slug=spec["slug"]
+    )
+    for field in (
+        "name",
+        "kind",
+        "wholesaler_code",
+        "primary_color",
+        "secondary_color",
+        "accent_color",
+        "font",
+        "tagline",
+        "support_email",
+        "support_phone",
+    ):
         setattr(partner, field, spec[field])
     partner.allow_failover = spec.get("allow_failover", False)
     partner.backup_by_default = spec.get("backup_by_default", False)
     partner.legal_notice = (
-        f"{spec['name']} SAS, société de démonstration. Vente de logiciels en téléchargement opérée par "
-        "Comptoir. Contenu numérique livré immédiatement après paiement, à la demande expresse de l'acheteur."
+        f"{spec['name']} SAS, société de démonstration. Vente de logiciels en téléchargement "
+        "opérée par Comptoir. Contenu numérique livré immédiatement après paiement, à la demande "
+        "expresse de l'acheteur."
     )
     if not partner.logo_data:
-        partner.logo_data, partner.logo_mime = _logo_png(spec["name"], spec["primary_color"]), "image/png"
+        partner.logo_data, partner.logo_mime = (
+            _logo_png(spec["name"], spec["primary_color"]),
+            "image/png",
+        )
     if not any(d.host == spec["host"] for d in partner.domains):
         partner.domains.append(PartnerDomain(host=spec["host"]))
     catalogue: dict[str, int | None] = dict(spec["catalogue"])
@@ -210,7 +473,7 @@ def _upsert_user(login: dict[str, str], role: Role) -> None:
 
 def _logo_png(name: str, colour: str) -> bytes:
     """A simple wordmark logo, drawn here so the demo needs no network."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     image = Image.new("RGBA", (360, 96), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
@@ -252,17 +515,22 @@ def credentials(base_url: str) -> dict[str, Any]:
     return {
         "partners": [
             {
-                "slug": p.slug, "name": p.name, "kind": p.kind,
+                "slug": p.slug,
+                "name": p.name,
+                "kind": p.kind,
                 "host": p.domains[0].host if p.domains else None,
                 "url": f"{base_url.rstrip('/')}/p/{p.slug}/",
                 "api_key": demo_api_key(p),
             }
             for p in partners
         ],
-        "logins": {role: {"email": v["email"], "password": v["password"]} for role, v in LOGINS.items()},
+        "logins": {
+            role: {"email": v["email"], "password": v["password"]} for role, v in LOGINS.items()
+        },
         "resellers": [
             {key: r[key] for key in ("code", "partner", "email", "password")}
-            for slug in RESELLER_NETWORKS if any(p.slug == slug for p in partners)
+            for slug in RESELLER_NETWORKS
+            if any(p.slug == slug for p in partners)
             for r in seed_demo(slug)["resellers"]
         ],
     }

@@ -5,22 +5,60 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, EmailField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from commerce.orders import MAX_QUANTITY
 
 EU_COUNTRIES = (
-    "FR", "BE", "LU", "DE", "ES", "IT", "PT", "NL", "AT", "IE", "FI", "SE", "DK", "PL", "CZ", "SK",
-    "SI", "HR", "HU", "RO", "BG", "GR", "CY", "MT", "EE", "LV", "LT",
+    "FR",
+    "BE",
+    "LU",
+    "DE",
+    "ES",
+    "IT",
+    "PT",
+    "NL",
+    "AT",
+    "IE",
+    "FI",
+    "SE",
+    "DK",
+    "PL",
+    "CZ",
+    "SK",
+    "SI",
+    "HR",
+    "HU",
+    "RO",
+    "BG",
+    "GR",
+    "CY",
+    "MT",
+    "EE",
+    "LV",
+    "LT",
 )
 
 
 class AddToCartForm(FlaskForm):
     quantity = IntegerField(
-        _l("Quantity"), default=1,
-        validators=[InputRequired(_l("Enter a quantity.")),
-                    NumberRange(1, MAX_QUANTITY, _l("Choose a quantity from 1 to %(max)s.", max=MAX_QUANTITY))],
+        _l("Quantity"),
+        default=1,
+        validators=[
+            InputRequired(_l("Enter a quantity.")),
+            NumberRange(
+                1, MAX_QUANTITY, _l("Choose a quantity from 1 to %(max)s.", max=MAX_QUANTITY)
+            ),
+        ],
     )
     backup = BooleanField(_l("Licence backup, 2 years"))
     install = BooleanField(_l("Installation help"))
@@ -29,8 +67,12 @@ class AddToCartForm(FlaskForm):
 class CartLineForm(FlaskForm):
     quantity = IntegerField(
         _l("Quantity"),
-        validators=[InputRequired(_l("Enter a quantity.")),
-                    NumberRange(1, MAX_QUANTITY, _l("Choose a quantity from 1 to %(max)s.", max=MAX_QUANTITY))],
+        validators=[
+            InputRequired(_l("Enter a quantity.")),
+            NumberRange(
+                1, MAX_QUANTITY, _l("Choose a quantity from 1 to %(max)s.", max=MAX_QUANTITY)
+            ),
+        ],
     )
     backup = BooleanField(_l("Licence backup, 2 years"))
     install = BooleanField(_l("Installation help"))
@@ -41,43 +83,100 @@ class EmptyForm(FlaskForm):
 
 
 class CheckoutForm(FlaskForm):
-    email = EmailField(_l("E-mail address"), validators=[
-        InputRequired(_l("Enter your e-mail address.")), Email(_l("Enter a valid e-mail address.")),
-        Length(max=254)])
-    name = StringField(_l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)])
+    email = EmailField(
+        _l("E-mail address"),
+        validators=[
+            InputRequired(_l("Enter your e-mail address.")),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+    )
+    name = StringField(
+        _l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)]
+    )
     company = StringField(_l("Company (optional)"), validators=[Optional(), Length(max=160)])
-    vat_number = StringField(_l("VAT number (optional)"), validators=[
-        Optional(), Regexp(r"^[A-Za-z]{2}[0-9A-Za-z]{2,13}$", message=_l("Enter a VAT number like FR12345678901."))])
+    vat_number = StringField(
+        _l("VAT number (optional)"),
+        validators=[
+            Optional(),
+            Regexp(
+                r"^[A-Za-z]{2}[0-9A-Za-z]{2,13}$",
+                message=_l("Enter a VAT number like FR12345678901."),
+            ),
+        ],
+    )
     billing_country = SelectField(_l("Billing country"), default="FR", validators=[InputRequired()])
-    reseller_code = StringField(_l("Reseller code (optional)"), validators=[
-        Optional(), Length(max=32), Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]{1,31}$",
-                                           message=_l("Enter the code your reseller gave you."))])
-    consent = BooleanField(validators=[InputRequired(_l(
-        "Tick the box to receive your licence now; the order cannot go through without it."))])
+    reseller_code = StringField(
+        _l("Reseller code (optional)"),
+        validators=[
+            Optional(),
+            Length(max=32),
+            Regexp(
+                r"^[A-Za-z0-9][A-Za-z0-9-]{1,31}$",
+                message=_l("Enter the code your reseller gave you."),
+            ),
+        ],
+    )
+    consent = BooleanField(
+        validators=[
+            InputRequired(
+                _l(
+                    "Tick the box to receive your licence now; the order cannot go through "
+                    "without it."
+                )
+            )
+        ]
+    )
 
 
 class TestCardForm(FlaskForm):
     __test__ = False
-    card_number = StringField(_l("Card number"), validators=[
-        InputRequired(_l("Enter the card number.")), Regexp(r"^[0-9 ]{12,23}$", message=_l("Enter a card number."))])
+    card_number = StringField(
+        _l("Card number"),
+        validators=[
+            InputRequired(_l("Enter the card number.")),
+            Regexp(r"^[0-9 ]{12,23}$", message=_l("Enter a card number.")),
+        ],
+    )
 
 
 class SignInForm(FlaskForm):
-    email = EmailField(_l("E-mail address"), validators=[InputRequired(_l("Enter your e-mail address.")),
-                                                          Email(_l("Enter a valid e-mail address."))])
+    email = EmailField(
+        _l("E-mail address"),
+        validators=[
+            InputRequired(_l("Enter your e-mail address.")),
+            Email(_l("Enter a valid e-mail address.")),
+        ],
+    )
     password = PasswordField(_l("Password"), validators=[InputRequired(_l("Enter your password."))])
 
 
 class SignUpForm(FlaskForm):
-    name = StringField(_l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)])
-    email = EmailField(_l("E-mail address"), validators=[InputRequired(_l("Enter your e-mail address.")),
-                                                          Email(_l("Enter a valid e-mail address.")),
-                                                          Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[
-        InputRequired(_l("Choose a password.")),
-        Length(min=10, max=200, message=_l("Use at least 10 characters."))])
-    confirm = PasswordField(_l("Password again"), validators=[
-        InputRequired(_l("Type the password again.")), EqualTo("password", _l("The passwords differ."))])
+    name = StringField(
+        _l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)]
+    )
+    email = EmailField(
+        _l("E-mail address"),
+        validators=[
+            InputRequired(_l("Enter your e-mail address.")),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
+        ],
+    )
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            InputRequired(_l("Choose a password.")),
+            Length(min=10, max=200, message=_l("Use at least 10 characters.")),
+        ],
+    )
+    confirm = PasswordField(
+        _l("Password again"),
+        validators=[
+            InputRequired(_l("Type the password again.")),
+            EqualTo("password", _l("The passwords differ.")),
+        ],
+    )
 
 
 class BrandForm(FlaskForm):

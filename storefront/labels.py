@@ -11,13 +11,21 @@ from commerce.models import Product
 
 def family_label(code: str) -> str:
     return {
-        "office": _("Office"), "microsoft365": _("Microsoft 365"), "windows": _("Windows"),
-        "visio": _("Visio"), "project": _("Project"), "addon": _("Services"),
+        "office": _("Office"),
+        "microsoft365": _("Microsoft 365"),
+        "windows": _("Windows"),
+        "visio": _("Visio"),
+        "project": _("Project"),
+        "addon": _("Services"),
     }.get(code, code)
 
 
 def platform_label(code: str) -> str:
-    return {"windows": _("Windows PC"), "mac": _("Mac"), "multi": _("PC, Mac, tablet and phone")}.get(code, code)
+    return {
+        "windows": _("Windows PC"),
+        "mac": _("Mac"),
+        "multi": _("PC, Mac, tablet and phone"),
+    }.get(code, code)
 
 
 def seats_label(product: Product) -> str:
@@ -37,19 +45,31 @@ def licence_label(product: Product) -> str:
 
 def status_label(code: str) -> str:
     return {
-        "pending_payment": _("Awaiting payment"), "paid": _("Paid"), "failed": _("Payment failed"),
-        "expired": _("Payment expired"), "flagged": _("Under review"), "refunded": _("Refunded"),
-        "unfulfilled": _("Not started"), "awaiting_fulfilment": _("Awaiting fulfilment"),
-        "in_progress": _("Being prepared"), "pending": _("Being prepared"), "ordered": _("Being prepared"), "partially_delivered": _("Partly delivered"),
-        "delivered": _("Delivered"), "needs_attention": _("Delayed: our team is on it"),
+        "pending_payment": _("Awaiting payment"),
+        "paid": _("Paid"),
+        "failed": _("Payment failed"),
+        "expired": _("Payment expired"),
+        "flagged": _("Under review"),
+        "refunded": _("Refunded"),
+        "unfulfilled": _("Not started"),
+        "awaiting_fulfilment": _("Awaiting fulfilment"),
+        "in_progress": _("Being prepared"),
+        "pending": _("Being prepared"),
+        "ordered": _("Being prepared"),
+        "partially_delivered": _("Partly delivered"),
+        "delivered": _("Delivered"),
+        "needs_attention": _("Delayed: our team is on it"),
         "cancelled": _("Cancelled"),
     }.get(code, code)
 
 
 def kind_label(code: str) -> str:
     return {
-        "retail": _("Retail site"), "oem": _("PC maker's store"), "telecom": _("Telecom operator"),
-        "channel": _("Channel partner"), "direct": _("Direct shop"),
+        "retail": _("Retail site"),
+        "oem": _("PC maker's store"),
+        "telecom": _("Telecom operator"),
+        "channel": _("Channel partner"),
+        "direct": _("Direct shop"),
     }.get(code, code)
 
 

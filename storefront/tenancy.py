@@ -27,7 +27,9 @@ class PartnerPrefixMiddleware:
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
         self.wsgi_app = wsgi_app
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         match = PREFIX_RE.match(environ.get("PATH_INFO", ""))
         if match:
             environ[ENVIRON_KEY] = match.group(1)
@@ -41,7 +43,9 @@ def platform_hosts() -> set[str]:
 
 
 def request_host() -> str:
-    return request.host.rsplit(":", 1)[0].lower() if not request.host.startswith("[") else request.host
+    return (
+        request.host.rsplit(":", 1)[0].lower() if not request.host.startswith("[") else request.host
+    )
 
 
 def resolve_partner() -> None:
@@ -58,7 +62,9 @@ def resolve_partner() -> None:
     if host in platform_hosts():
         return
     partner = db.session.scalar(
-        select(Partner).join(PartnerDomain).where(PartnerDomain.host == host, Partner.is_active.is_(True))
+        select(Partner)
+        .join(PartnerDomain)
+        .where(PartnerDomain.host == host, Partner.is_active.is_(True))
     )
     if partner is None:
         abort(404)
@@ -66,7 +72,9 @@ def resolve_partner() -> None:
 
 
 def partner_by_slug(slug: str) -> Partner | None:
-    return db.session.scalar(select(Partner).where(Partner.slug == slug, Partner.is_active.is_(True)))
+    return db.session.scalar(
+        select(Partner).where(Partner.slug == slug, Partner.is_active.is_(True))
+    )
 
 
 def current_partner() -> Partner:

@@ -56,8 +56,11 @@ def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "ARVATO_PASSWORD": "test-arvato-password",
         "RATELIMIT_ENABLED": False,
         # Tests that need a wholesaler start its simulator and point these at it.
-        "NEXWAY_URL": "http://127.0.0.1:9", "ARVATO_URL": "http://127.0.0.1:9",
-        "WHOLESALER_TIMEOUT": 0.5, "WHOLESALER_RETRY_ATTEMPTS": 1, "WHOLESALER_RETRY_BASE": 0.01,
+        "NEXWAY_URL": "http://127.0.0.1:9",
+        "ARVATO_URL": "http://127.0.0.1:9",
+        "WHOLESALER_TIMEOUT": 0.5,
+        "WHOLESALER_RETRY_ATTEMPTS": 1,
+        "WHOLESALER_RETRY_BASE": 0.01,
         "VAULT_DIR": str(tmp_path_factory.mktemp("vault")),
         "PLATFORM_HOSTS": "localhost,127.0.0.1",
         "SERVER_NAME": None,
@@ -193,7 +196,9 @@ def make_partner(db, make_product):  # type: ignore[no-untyped-def]
 
     counter = iter(range(1, 10_000))
 
-    def make(products: list[Any] | None = None, prices: dict[str, int] | None = None, **overrides: Any) -> Partner:
+    def make(
+        products: list[Any] | None = None, prices: dict[str, int] | None = None, **overrides: Any
+    ) -> Partner:
         n = next(counter)
         fields: dict[str, Any] = {
             "slug": f"partner-{n}",
@@ -210,8 +215,11 @@ def make_partner(db, make_product):  # type: ignore[no-untyped-def]
         prices = prices or {}
         for i, product in enumerate(products or []):
             partner.offers.append(
-                PartnerProduct(product=product, price_cents=prices.get(product.code, product.list_price_cents),
-                               position=i)
+                PartnerProduct(
+                    product=product,
+                    price_cents=prices.get(product.code, product.list_price_cents),
+                    position=i,
+                )
             )
         db.session.add(partner)
         db.session.commit()
@@ -229,7 +237,11 @@ def make_user(db):  # type: ignore[no-untyped-def]
 
     def make(password: str = "correct horse battery", **overrides: Any) -> User:
         n = next(counter)
-        fields: dict[str, Any] = {"email": f"user{n}@example.com", "name": f"User {n}", "role": "buyer"}
+        fields: dict[str, Any] = {
+            "email": f"user{n}@example.com",
+            "name": f"User {n}",
+            "role": "buyer",
+        }
         fields.update(overrides)
         user = User(password_hash=hash_password(password), **fields)
         db.session.add(user)

@@ -24,8 +24,14 @@ def test_healthz_says_the_database_is_reachable(client):
 
 
 def test_healthz_reports_an_unreachable_database(tmp_path):
-    app = create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
-                      "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"})
+    app = create_app(
+        {
+            "ENV": "testing",
+            "SECRET_KEY": "x",
+            "INSTANCE_PATH": str(tmp_path),
+            "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        }
+    )
     with app.app_context():
         response = app.test_client().get("/healthz")
     assert response.status_code == 503
@@ -64,11 +70,15 @@ def test_settings_come_from_comptoir_environment_variables(tmp_path, monkeypatch
 
 
 def _migrate_and_compare(url: str, tmp_path: Path) -> list:
-    app = create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url})
+    app = create_app(
+        {"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url}
+    )
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata
+            )
         db.engine.dispose()
     return diff
 
@@ -77,7 +87,9 @@ def test_migrations_upgrade_an_empty_sqlite_database_to_the_models(tmp_path):
     assert _migrate_and_compare(f"sqlite:///{tmp_path / 'm.db'}", tmp_path) == []
 
 
-def test_migrations_upgrade_an_empty_postgres_database_to_the_models(tmp_path, database_url, postgres_only):
+def test_migrations_upgrade_an_empty_postgres_database_to_the_models(
+    tmp_path, database_url, postgres_only
+):
     base, _, name = database_url.rpartition("/")
     scratch = f"{name}_migrations"
     admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
@@ -118,7 +130,9 @@ def test_demo_credentials_json_has_the_documented_shape(runner):
         assert set(partner) >= {"slug", "name", "kind", "host", "url", "api_key"}
         assert partner["url"].endswith(f"/p/{partner['slug']}/")
     assert all(p["api_key"].startswith("cpk_") for p in data["partners"])
-    assert data["resellers"] and all(set(r) == {"code", "partner", "email", "password"} for r in data["resellers"])
+    assert data["resellers"] and all(
+        set(r) == {"code", "partner", "email", "password"} for r in data["resellers"]
+    )
     assert set(data["logins"]) == {"buyer", "operator"}
     assert all(set(v) == {"email", "password"} for v in data["logins"].values())
 
@@ -128,6 +142,8 @@ def test_demo_logins_work(client, runner, form_token):
     from storefront.demo import LOGINS
 
     token = form_token("/admin/login")
-    response = client.post("/admin/login", data={"csrf_token": token, **{
-        k: LOGINS["operator"][k] for k in ("email", "password")}})
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": token, **{k: LOGINS["operator"][k] for k in ("email", "password")}},
+    )
     assert response.status_code == 302 and response.location.endswith("/admin/")

@@ -37,8 +37,12 @@ def authenticate(email: str, password: str, role: Role | None = None) -> User | 
 
 
 def sign_up(email: str, name: str, password: str) -> User:
-    user = User(email=normalise_email(email), name=name.strip(), password_hash=hash_password(password),
-                role=Role.BUYER)
+    user = User(
+        email=normalise_email(email),
+        name=name.strip(),
+        password_hash=hash_password(password),
+        role=Role.BUYER,
+    )
     db.session.add(user)
     try:
         db.session.commit()

@@ -24,7 +24,12 @@ def require_partner() -> None:
 def _safe_next(default: str) -> str:
     target = request.args.get("next", "")
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc and not parts.scheme:
+    if (
+        target.startswith("/")
+        and not target.startswith("//")
+        and not parts.netloc
+        and not parts.scheme
+    ):
         return target
     return default
 
@@ -53,7 +58,9 @@ def signup() -> Response | str | tuple[str, int]:
         try:
             user = services.sign_up(form.email.data, form.name.data, form.password.data)
         except services.AccountError as exc:
-            form.email.errors = [_("An account already uses this e-mail address.")] if exc.field == "email" else []
+            form.email.errors = (
+                [_("An account already uses this e-mail address.")] if exc.field == "email" else []
+            )
             return render_template("storefront/signup.html", form=form), 400
         login_user(user)
         flash(_("Welcome! Your account is ready."), "success")
@@ -75,8 +82,11 @@ def signout() -> Response:
 @login_required
 def orders() -> str:
     partner = current_partner()
-    return render_template("storefront/account.html", orders=services.orders_of(current_user, partner),
-                           signout_form=EmptyForm())
+    return render_template(
+        "storefront/account.html",
+        orders=services.orders_of(current_user, partner),
+        signout_form=EmptyForm(),
+    )
 
 
 @bp.route("/claim/<token>", methods=["GET", "POST"])
@@ -90,7 +100,9 @@ def claim(token: str) -> Response | str:
         abort(400)
     order = services.claim_order(token, current_user, partner)
     if order is None:
-        flash(_("This link is not valid any more: the order may already be in an account."), "error")
+        flash(
+            _("This link is not valid any more: the order may already be in an account."), "error"
+        )
         return redirect(url_for("accounts.orders"))
     flash(_("Order %(number)s is now in your account.", number=order.number), "success")
     return redirect(url_for("shop.order_page", order_id=order.id))

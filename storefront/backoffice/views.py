@@ -46,9 +46,13 @@ def login() -> Response | str | tuple[str, int]:
         if user is not None:
             login_user(user)
             return redirect(url_for("backoffice.orders"))
-        form.password.errors = ["E-mail address or password is wrong, or this is not an operator account."]
+        form.password.errors = [
+            "E-mail address or password is wrong, or this is not an operator account."
+        ]
         return render_template("backoffice/login.html", form=form), 401
-    return render_template("backoffice/login.html", form=form), 400 if request.method == "POST" else 200
+    return render_template(
+        "backoffice/login.html", form=form
+    ), 400 if request.method == "POST" else 200
 
 
 @bp.post("/logout")
@@ -78,7 +82,8 @@ def orders() -> str:
         "backoffice/orders.html",
         orders=db.session.scalars(stmt.limit(PAGE_SIZE)).all(),
         partners=db.session.scalars(select(Partner).order_by(Partner.name)).all(),
-        payment_statuses=list(PaymentStatus), fulfilment_statuses=list(FulfilmentStatus),
+        payment_statuses=list(PaymentStatus),
+        fulfilment_statuses=list(FulfilmentStatus),
         filters={"payment": payment, "fulfilment": fulfilment, "partner": partner_slug, "q": q},
         logout_form=EmptyForm(),
     )
@@ -90,9 +95,16 @@ def order(order_id: uuid.UUID) -> str:
     from fulfilment.models import FulfilmentLine
 
     found = db.session.get(Order, order_id) or abort(404)
-    lines = db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.order_id == found.id)).all()
-    return render_template("backoffice/order.html", order=found, fulfilment_lines=lines,
-                           action_form=EmptyForm(), logout_form=EmptyForm())
+    lines = db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.order_id == found.id)
+    ).all()
+    return render_template(
+        "backoffice/order.html",
+        order=found,
+        fulfilment_lines=lines,
+        action_form=EmptyForm(),
+        logout_form=EmptyForm(),
+    )
 
 
 @bp.route("/attention")
@@ -101,10 +113,13 @@ def attention() -> str:
     from fulfilment.models import FulfilmentLine, LineStatus
 
     lines = db.session.scalars(
-        select(FulfilmentLine).where(FulfilmentLine.status == LineStatus.NEEDS_ATTENTION)
-        .order_by(FulfilmentLine.created_at)).all()
-    return render_template("backoffice/attention.html", lines=lines, action_form=EmptyForm(),
-                           logout_form=EmptyForm())
+        select(FulfilmentLine)
+        .where(FulfilmentLine.status == LineStatus.NEEDS_ATTENTION)
+        .order_by(FulfilmentLine.created_at)
+    ).all()
+    return render_template(
+        "backoffice/attention.html", lines=lines, action_form=EmptyForm(), logout_form=EmptyForm()
+    )
 
 
 @bp.post("/lines/<uuid:order_line_id>/<action>")
@@ -162,23 +177,39 @@ def partner(slug: str) -> Response | str | tuple[str, int]:
     form = BrandForm(obj=found)
     form.font.choices = [(f, f) for f in FONTS]
     if request.method == "GET":
-        return render_template("backoffice/partner.html", partner=found, form=form, logout_form=EmptyForm())
+        return render_template(
+            "backoffice/partner.html", partner=found, form=form, logout_form=EmptyForm()
+        )
     if not form.validate():
-        return render_template("backoffice/partner.html", partner=found, form=form,
-                               logout_form=EmptyForm()), 400
+        return render_template(
+            "backoffice/partner.html", partner=found, form=form, logout_form=EmptyForm()
+        ), 400
     upload = request.files.get("logo")
     logo = Logo(upload.read(), upload.mimetype) if upload and upload.filename else None
-    values = {name: form[name].data or "" for name in (
-        "name", "tagline", "primary_color", "secondary_color", "accent_color", "font", "logo_url",
-        "legal_notice", "support_email", "support_phone")}
+    values = {
+        name: form[name].data or ""
+        for name in (
+            "name",
+            "tagline",
+            "primary_color",
+            "secondary_color",
+            "accent_color",
+            "font",
+            "logo_url",
+            "legal_notice",
+            "support_email",
+            "support_phone",
+        )
+    }
     try:
         clean = validate_brand(values, logo, max_logo_bytes=_logo_limit())
     except BrandError as exc:
         for field, message in exc.errors.items():
             form[field].errors = [*form[field].errors, message]
         db.session.rollback()
-        return render_template("backoffice/partner.html", partner=found, form=form,
-                               logout_form=EmptyForm()), 400
+        return render_template(
+            "backoffice/partner.html", partner=found, form=form, logout_form=EmptyForm()
+        ), 400
     apply_brand(found, clean)
     db.session.commit()
     flash(f"{found.name}: brand saved.", "success")
@@ -196,6 +227,8 @@ def _logo_limit() -> int:
 def products() -> str:
     return render_template(
         "backoffice/products.html",
-        products=db.session.scalars(select(Product).order_by(Product.kind.desc(), Product.family, Product.name)).all(),
+        products=db.session.scalars(
+            select(Product).order_by(Product.kind.desc(), Product.family, Product.name)
+        ).all(),
         logout_form=EmptyForm(),
     )

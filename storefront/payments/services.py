@@ -6,7 +6,6 @@ import enum
 import logging
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -18,8 +17,8 @@ from commerce.status import set_fulfilment_status, transition_payment_atomically
 from extensions import db
 from storefront.payments.base import (
     CheckoutLine,
-    CheckoutRequest,
     CheckoutRedirect,
+    CheckoutRequest,
     PaymentEvent,
     PaymentGateway,
     PaymentOutcome,
@@ -67,7 +66,8 @@ def start_payment(order: Order, success_url: str, cancel_url: str) -> CheckoutRe
             order_number=order.number,
             currency=order.currency,
             lines=tuple(
-                CheckoutLine(line.product_name, line.unit_price_cents, line.quantity) for line in order.lines
+                CheckoutLine(line.product_name, line.unit_price_cents, line.quantity)
+                for line in order.lines
             ),
             customer_email=order.email,
             success_url=success_url,
@@ -120,11 +120,16 @@ def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
     if event.outcome == PaymentOutcome.PAID:
         mismatch = _mismatch(order, event)
         if mismatch:
-            moved = transition_payment_atomically(order.id, PaymentStatus.FLAGGED, mismatch, actor, flag_reason=mismatch)
+            moved = transition_payment_atomically(
+                order.id, PaymentStatus.FLAGGED, mismatch, actor, flag_reason=mismatch
+            )
             log.error("order %s flagged: %s", order.number, mismatch)
             return ConfirmResult.FLAGGED if moved else ConfirmResult.ALREADY_PROCESSED
         moved = transition_payment_atomically(
-            order.id, PaymentStatus.PAID, f"{event.event_type} ({event.event_id})", actor,
+            order.id,
+            PaymentStatus.PAID,
+            f"{event.event_type} ({event.event_id})",
+            actor,
             paid_at=datetime.now(UTC),
         )
         if moved is None:
@@ -132,9 +137,10 @@ def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
         db.session.refresh(order)
         set_fulfilment_status(order, FulfilmentStatus.AWAITING, "payment confirmed", actor)
         return ConfirmResult.PAID
-    target = {PaymentOutcome.FAILED: PaymentStatus.FAILED, PaymentOutcome.EXPIRED: PaymentStatus.EXPIRED}.get(
-        event.outcome
-    )
+    target = {
+        PaymentOutcome.FAILED: PaymentStatus.FAILED,
+        PaymentOutcome.EXPIRED: PaymentStatus.EXPIRED,
+    }.get(event.outcome)
     if target is None:
         return ConfirmResult.PENDING
     moved = transition_payment_atomically(order.id, target, event.event_type, actor)

@@ -7,7 +7,13 @@ from collections.abc import Mapping
 
 from flask import url_for
 
-from storefront.payments.base import CheckoutRedirect, CheckoutRequest, PaymentEvent, PaymentOutcome, WebhookError
+from storefront.payments.base import (
+    CheckoutRedirect,
+    CheckoutRequest,
+    PaymentEvent,
+    PaymentOutcome,
+    WebhookError,
+)
 
 TEST_CARD_OK = "4242424242424242"
 TEST_CARD_DECLINED = "4000000000000002"
@@ -36,7 +42,9 @@ class TestGateway:
         return None
 
     @staticmethod
-    def card_event(reference: str, order_id: uuid.UUID, card_number: str, amount: int, currency: str) -> PaymentEvent:
+    def card_event(
+        reference: str, order_id: uuid.UUID, card_number: str, amount: int, currency: str
+    ) -> PaymentEvent:
         """The event the fake card page produces for a card number."""
         digits = "".join(ch for ch in card_number if ch.isdigit())
         outcome = PaymentOutcome.PAID if digits == TEST_CARD_OK else PaymentOutcome.FAILED

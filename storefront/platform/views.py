@@ -29,7 +29,9 @@ def healthz() -> ResponseReturnValue:
 
 
 def platform_index() -> str:
-    partners = db.session.scalars(select(Partner).where(Partner.is_active.is_(True)).order_by(Partner.name)).all()
+    partners = db.session.scalars(
+        select(Partner).where(Partner.is_active.is_(True)).order_by(Partner.name)
+    ).all()
     return render_template("platform/index.html", partners=partners)
 
 
@@ -39,10 +41,14 @@ def stripe_webhook() -> ResponseReturnValue:
     if g.get("partner") is not None or not current_app.config.get("STRIPE_WEBHOOK_SECRET"):
         abort(404)
     if (request.content_length or 0) > WEBHOOK_MAX_BYTES:
-        return jsonify({"error": {"code": "payload_too_large", "message": "webhook body too large"}}), 413
+        return jsonify(
+            {"error": {"code": "payload_too_large", "message": "webhook body too large"}}
+        ), 413
     payload = request.get_data(cache=False)
     if len(payload) > WEBHOOK_MAX_BYTES:
-        return jsonify({"error": {"code": "payload_too_large", "message": "webhook body too large"}}), 413
+        return jsonify(
+            {"error": {"code": "payload_too_large", "message": "webhook body too large"}}
+        ), 413
     try:
         event = gateway_for("stripe").parse_webhook(payload, request.headers)
     except WebhookError as exc:
@@ -62,7 +68,9 @@ def wholesaler_callback(code: str) -> ResponseReturnValue:
         abort(404)
     payload = request.get_data(cache=False)
     if len(payload) > WEBHOOK_MAX_BYTES:
-        return jsonify({"error": {"code": "payload_too_large", "message": "callback body too large"}}), 413
+        return jsonify(
+            {"error": {"code": "payload_too_large", "message": "callback body too large"}}
+        ), 413
     try:
         status = handle_callback(code, payload, request.headers)
     except BadCallbackSignature as exc:
@@ -78,5 +86,7 @@ def wholesaler_callback(code: str) -> ResponseReturnValue:
 def dev_mail() -> str:
     if current_app.config["ENV"] == "production" or g.get("partner") is not None:
         abort(404)
-    mails = db.session.scalars(select(CapturedMail).order_by(CapturedMail.created_at.desc()).limit(50)).all()
+    mails = db.session.scalars(
+        select(CapturedMail).order_by(CapturedMail.created_at.desc()).limit(50)
+    ).all()
     return render_template("platform/dev_mail.html", mails=mails)

@@ -42,7 +42,10 @@ class Cart:
         return sum(line.quantity for line in self.lines)
 
     def requests(self) -> list[LineRequest]:
-        return [LineRequest(l.offer.code, l.quantity, tuple(a.code for a in l.addons)) for l in self.lines]
+        return [
+            LineRequest(line.offer.code, line.quantity, tuple(a.code for a in line.addons))
+            for line in self.lines
+        ]
 
 
 def _raw(partner: Partner) -> dict[str, dict]:  # type: ignore[type-arg]

@@ -34,7 +34,9 @@ def _offers(partner: Partner):  # type: ignore[no-untyped-def]
     )
 
 
-def list_offers(partner: Partner, family: str | None = None, query: str | None = None) -> list[Offer]:
+def list_offers(
+    partner: Partner, family: str | None = None, query: str | None = None
+) -> list[Offer]:
     """The partner's software offers, filtered by family and a free-text search."""
     stmt = _offers(partner).where(Product.kind == ProductKind.SOFTWARE)
     if family:
@@ -67,7 +69,10 @@ def addon_offers(partner: Partner) -> dict[str, Offer]:
 def families(partner: Partner) -> list[str]:
     present = set(
         db.session.scalars(
-            _offers(partner).with_only_columns(Product.family).where(Product.kind == ProductKind.SOFTWARE).distinct()
+            _offers(partner)
+            .with_only_columns(Product.family)
+            .where(Product.kind == ProductKind.SOFTWARE)
+            .distinct()
         )
     )
     return [f for f in FAMILIES if f in present]

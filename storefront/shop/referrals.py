@@ -1,4 +1,4 @@
-"""Reseller referrals on the shop: ?ref=CODE kept in a signed cookie, and carts a reseller prepares."""
+"""Reseller referrals: ?ref=CODE kept in a signed cookie, and carts a reseller prepares."""
 
 from __future__ import annotations
 
@@ -32,15 +32,24 @@ def remember_referral() -> None:
     partner, code = g.get("partner"), request.args.get("ref", "")
     if partner is None or not CODE_RE.match(code):
         return
-    g.referral_cookie = (_signer("referral").dumps({"p": partner.slug, "c": code.upper()}), _window(partner))
+    g.referral_cookie = (
+        _signer("referral").dumps({"p": partner.slug, "c": code.upper()}),
+        _window(partner),
+    )
 
 
 def set_referral_cookie(response: Response) -> Response:
     pending = g.get("referral_cookie")
     if pending:
         value, window = pending
-        response.set_cookie(COOKIE, value, max_age=int(window.total_seconds()), httponly=True,
-                            samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+        response.set_cookie(
+            COOKIE,
+            value,
+            max_age=int(window.total_seconds()),
+            httponly=True,
+            samesite="Lax",
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+        )
     return response
 
 
@@ -50,7 +59,9 @@ def referral_code(partner: Partner) -> str | None:
     if not raw:
         return None
     try:
-        data: dict[str, Any] = _signer("referral").loads(raw, max_age=int(_window(partner).total_seconds()))
+        data: dict[str, Any] = _signer("referral").loads(
+            raw, max_age=int(_window(partner).total_seconds())
+        )
     except BadSignature:
         return None
     return str(data["c"]) if data.get("p") == partner.slug else None

@@ -26,11 +26,18 @@ from sqlalchemy import select
 from commerce.models import Order, PaymentStatus
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
 from extensions import db
-from storefront.forms import EU_COUNTRIES, AddToCartForm, CartLineForm, CheckoutForm, EmptyForm, TestCardForm
-from storefront.payments.base import GatewayError
-from storefront.payments.services import ConfirmResult, confirm_payment, gateway_for, start_payment
-from storefront.payments.test_gateway import TestGateway
 from fulfilment.commissions import attribute_order
+from storefront.forms import (
+    EU_COUNTRIES,
+    AddToCartForm,
+    CartLineForm,
+    CheckoutForm,
+    EmptyForm,
+    TestCardForm,
+)
+from storefront.payments.base import GatewayError
+from storefront.payments.services import confirm_payment, gateway_for, start_payment
+from storefront.payments.test_gateway import TestGateway
 from storefront.shop import cart as carts
 from storefront.shop import referrals
 from storefront.shop.catalogue import FAMILIES, addon_offers, families, get_offer, list_offers
@@ -81,8 +88,9 @@ def product(code: str) -> str:
     offer = get_offer(partner, code)
     if offer is None or offer.product.kind != "software":
         abort(404)
+    form = AddToCartForm(backup=partner.backup_by_default)  # a partner may include it by default
     return render_template(
-        "storefront/product.html", offer=offer, form=AddToCartForm(), addons=addon_offers(partner)
+        "storefront/product.html", offer=offer, form=form, addons=addon_offers(partner)
     )
 
 
@@ -97,7 +105,9 @@ def cart_add(code: str) -> Response | tuple[str, int]:
         return render_template(
             "storefront/product.html", offer=offer, form=form, addons=addon_offers(partner)
         ), 400
-    addons = [c for c, on in ((ADDON_BACKUP, form.backup.data), (ADDON_INSTALL, form.install.data)) if on]
+    addons = [
+        c for c, on in ((ADDON_BACKUP, form.backup.data), (ADDON_INSTALL, form.install.data)) if on
+    ]
     try:
         carts.add(partner, code, form.quantity.data, addons)
     except carts.CartError:
@@ -117,7 +127,9 @@ def cart_from_link(token: str) -> Response:
     carts.clear(partner)
     for item in lines:
         try:
-            carts.add(partner, str(item.get("code")), int(item.get("q", 1)), list(item.get("a", [])))
+            carts.add(
+                partner, str(item.get("code")), int(item.get("q", 1)), list(item.get("a", []))
+            )
         except (carts.CartError, TypeError, ValueError):
             flash(_("Some items of the prepared cart are no longer on sale."), "info")
     referrals.mark_assisted(partner, code)
@@ -130,7 +142,10 @@ def cart() -> str:
     partner = current_partner()
     current = carts.load(partner)
     return render_template(
-        "storefront/cart.html", cart=current, addons=addon_offers(partner), line_form=CartLineForm,
+        "storefront/cart.html",
+        cart=current,
+        addons=addon_offers(partner),
+        line_form=CartLineForm,
         remove_form=EmptyForm(),
     )
 
@@ -143,12 +158,20 @@ def cart_update(code: str) -> Response | tuple[str, int]:
         current = carts.load(partner)
         errors = {code: form.quantity.errors}
         return render_template(
-            "storefront/cart.html", cart=current, addons=addon_offers(partner), line_form=CartLineForm,
-            remove_form=EmptyForm(), line_errors=errors,
+            "storefront/cart.html",
+            cart=current,
+            addons=addon_offers(partner),
+            line_form=CartLineForm,
+            remove_form=EmptyForm(),
+            line_errors=errors,
         ), 400
     try:
         carts.set_quantity(partner, code, form.quantity.data)
-        addons = [c for c, on in ((ADDON_BACKUP, form.backup.data), (ADDON_INSTALL, form.install.data)) if on]
+        addons = [
+            c
+            for c, on in ((ADDON_BACKUP, form.backup.data), (ADDON_INSTALL, form.install.data))
+            if on
+        ]
         carts.set_addons(partner, code, addons)
     except carts.CartError:
         abort(404)
@@ -188,22 +211,31 @@ def checkout() -> Response | str | tuple[str, int]:
     if not form.validate():
         return render_template("storefront/checkout.html", cart=current, form=form), 400
     buyer = BuyerDetails(
-        email=form.email.data, name=form.name.data, company=form.company.data or "",
-        vat_number=form.vat_number.data or "", billing_country=form.billing_country.data,
+        email=form.email.data,
+        name=form.name.data,
+        company=form.company.data or "",
+        vat_number=form.vat_number.data or "",
+        billing_country=form.billing_country.data,
         locale=str(get_locale() or "fr"),
     )
     try:
         order, claim_token = place_order(
-            partner, current.requests(), buyer,
+            partner,
+            current.requests(),
+            buyer,
             user=current_user if current_user.is_authenticated else None,
             consent_at=datetime.now(UTC),
             consent_version=current_app.config["CONSENT_WORDING_VERSION"],
             gateway=current_app.config["PAYMENT_GATEWAY"],
         )
         db.session.flush()
-        attribute_order(order, reseller_code=(form.reseller_code.data or "").strip() or None,
-                        cookie_code=referrals.referral_code(partner),
-                        assisted_by=referrals.assisted_code(partner), source="shop")
+        attribute_order(
+            order,
+            reseller_code=(form.reseller_code.data or "").strip() or None,
+            cookie_code=referrals.referral_code(partner),
+            assisted_by=referrals.assisted_code(partner),
+            source="shop",
+        )
         db.session.commit()
     except OrderError as exc:
         db.session.rollback()
@@ -220,8 +252,14 @@ def checkout() -> Response | str | tuple[str, int]:
         )
     except GatewayError:
         current_app.logger.exception("payment could not start for order %s", order.number)
-        flash(_("Payment is unavailable right now. Your order %(number)s is saved; please try again.",
-                number=order.number), "error")
+        flash(
+            _(
+                "Payment is unavailable right now. Your order %(number)s is saved; "
+                "please try again.",
+                number=order.number,
+            ),
+            "error",
+        )
         return redirect(url_for("shop.order_page", order_id=order.id))
     carts.clear(partner)
     return redirect(redirect_to.url)
@@ -230,7 +268,9 @@ def checkout() -> Response | str | tuple[str, int]:
 def _visible_order(order_id: uuid.UUID) -> Order:
     """An order of this partner that this visitor placed or owns; 404 otherwise."""
     partner = current_partner()
-    order = db.session.scalar(select(Order).where(Order.id == order_id, Order.partner_id == partner.id))
+    order = db.session.scalar(
+        select(Order).where(Order.id == order_id, Order.partner_id == partner.id)
+    )
     if order is None:
         abort(404)
     owns = current_user.is_authenticated and order.buyer_id == current_user.id
@@ -243,8 +283,11 @@ def _visible_order(order_id: uuid.UUID) -> Order:
 def test_pay(reference: str) -> Response | str | tuple[str, int]:
     partner = current_partner()
     order = db.session.scalar(
-        select(Order).where(Order.gateway_reference == reference, Order.partner_id == partner.id,
-                            Order.gateway == "test")
+        select(Order).where(
+            Order.gateway_reference == reference,
+            Order.partner_id == partner.id,
+            Order.gateway == "test",
+        )
     )
     if order is None:
         abort(404)
@@ -252,11 +295,15 @@ def test_pay(reference: str) -> Response | str | tuple[str, int]:
     if request.method == "GET" or not form.validate():
         status = 200 if request.method == "GET" else 400
         return render_template("storefront/test_pay.html", order=order, form=form), status
-    event = TestGateway.card_event(reference, order.id, form.card_number.data, order.total_cents, order.currency)
+    event = TestGateway.card_event(
+        reference, order.id, form.card_number.data, order.total_cents, order.currency
+    )
     result = confirm_payment(event, "test")
     if event.outcome != "paid":
         db.session.refresh(order)
-        form.card_number.errors = [_("The card was declined. Try the test card 4242 4242 4242 4242.")]
+        form.card_number.errors = [
+            _("The card was declined. Try the test card 4242 4242 4242 4242.")
+        ]
         return render_template("storefront/test_pay.html", order=order, form=form), 402
     current_app.logger.info("test payment for %s: %s", order.number, result)
     return redirect(url_for("shop.checkout_return", order_id=order.id))
@@ -266,7 +313,11 @@ def test_pay(reference: str) -> Response | str | tuple[str, int]:
 def checkout_return(order_id: uuid.UUID) -> str:
     order = _visible_order(order_id)
     reference = request.args.get("session_id")
-    if order.payment_status == PaymentStatus.PENDING and reference and reference == order.gateway_reference:
+    if (
+        order.payment_status == PaymentStatus.PENDING
+        and reference
+        and reference == order.gateway_reference
+    ):
         try:
             event = gateway_for(order.gateway).fetch_outcome(reference)
         except GatewayError:
@@ -274,9 +325,12 @@ def checkout_return(order_id: uuid.UUID) -> str:
         if event is not None and event.order_id == order.id:
             confirm_payment(event, order.gateway)
             db.session.refresh(order)
-    return render_template("storefront/order_confirmed.html", order=order,
-                           claim_token=session.get(f"claim:{order.id}"),
-                           paid=order.payment_status == PaymentStatus.PAID)
+    return render_template(
+        "storefront/order_confirmed.html",
+        order=order,
+        claim_token=session.get(f"claim:{order.id}"),
+        paid=order.payment_status == PaymentStatus.PAID,
+    )
 
 
 @bp.route("/checkout/cancel/<uuid:order_id>")
@@ -310,8 +364,13 @@ def order_page(order_id: uuid.UUID) -> str:
     from fulfilment.delivery import line_deliveries
 
     order = _visible_order(order_id)
-    return render_template("storefront/order.html", order=order, retry_form=EmptyForm(),
-                           deliveries=line_deliveries(order), claim_token=session.get(f"claim:{order.id}"))
+    return render_template(
+        "storefront/order.html",
+        order=order,
+        retry_form=EmptyForm(),
+        deliveries=line_deliveries(order),
+        claim_token=session.get(f"claim:{order.id}"),
+    )
 
 
 @bp.post("/orders/<uuid:order_id>/units/<uuid:unit_id>/activated")
@@ -328,11 +387,21 @@ def report_activated(order_id: uuid.UUID, unit_id: uuid.UUID) -> Response:
         abort(404)
     except WholesalerError:
         current_app.logger.exception("replacement failed for order %s", order.number)
-        flash(_("We could not get a replacement key right now. Our support team has been told; "
-                "please try again later."), "error")
+        flash(
+            _(
+                "We could not get a replacement key right now. Our support team has been told; "
+                "please try again later."
+            ),
+            "error",
+        )
         return redirect(url_for("shop.order_page", order_id=order.id))
-    flash(_("Here is your new key; the previous licence has been revoked. We also sent it by e-mail."),
-          "success")
+    flash(
+        _(
+            "Here is your new key; the previous licence has been revoked. "
+            "We also sent it by e-mail."
+        ),
+        "success",
+    )
     return redirect(url_for("shop.order_page", order_id=order.id))
 
 

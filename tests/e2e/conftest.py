@@ -111,7 +111,9 @@ def chromium(live_server: LiveServer) -> Iterator[Any]:
 
 
 @pytest.fixture
-def new_page(chromium: Any, live_server: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+def new_page(
+    chromium: Any, live_server: Any, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Any]]:
     """Open pages, each in a fresh browser context (own cookies); all closed afterwards."""
     contexts: list[Any] = []
 

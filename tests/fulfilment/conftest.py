@@ -1,4 +1,4 @@
-"""Fulfilment fixtures: both wholesaler simulators, an SMTP server on loopback, a paid-order factory."""
+"""Fulfilment fixtures: both wholesaler simulators, a loopback SMTP server, paid orders."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ ARVATO = {"username": "comptoir", "password": "test-arvato-password"}
 
 @pytest.fixture(scope="session")
 def simulators() -> Iterator[dict[str, SimulatorHandle]]:
-    with start_simulator("nexway", config={"delivery_delay_ms": 0}, **NEXWAY) as nexway, \
-            start_simulator("arvato", **ARVATO) as arvato:
+    with (
+        start_simulator("nexway", config={"delivery_delay_ms": 0}, **NEXWAY) as nexway,
+        start_simulator("arvato", **ARVATO) as arvato,
+    ):
         yield {"nexway": nexway, "arvato": arvato}
 
 
@@ -77,11 +79,19 @@ def sims(simulators) -> dict[str, SimulatorHandle]:
 def wired(app, sims, smtp_server):
     """The app pointed at the simulators and the SMTP server, with fast retries."""
     app.config.update(
-        NEXWAY_URL=sims["nexway"].url, ARVATO_URL=sims["arvato"].url,
-        WHOLESALER_TIMEOUT=0.5, WHOLESALER_CONNECT_TIMEOUT=0.5, WHOLESALER_RETRY_ATTEMPTS=3,
-        WHOLESALER_RETRY_BASE=0.01, WHOLESALER_RETRY_CAP=0.02,
-        FULFILMENT_MAX_ATTEMPTS=3, FULFILMENT_RETRY_BASE=1.0, FULFILMENT_POLL_INTERVAL=0.0,
-        MAIL_BACKEND="smtp", SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_server[0].port,
+        NEXWAY_URL=sims["nexway"].url,
+        ARVATO_URL=sims["arvato"].url,
+        WHOLESALER_TIMEOUT=0.5,
+        WHOLESALER_CONNECT_TIMEOUT=0.5,
+        WHOLESALER_RETRY_ATTEMPTS=3,
+        WHOLESALER_RETRY_BASE=0.01,
+        WHOLESALER_RETRY_CAP=0.02,
+        FULFILMENT_MAX_ATTEMPTS=3,
+        FULFILMENT_RETRY_BASE=1.0,
+        FULFILMENT_POLL_INTERVAL=0.0,
+        MAIL_BACKEND="smtp",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=smtp_server[0].port,
     )
     from licensing.keys import ensure_signing_key
 
@@ -91,15 +101,36 @@ def wired(app, sims, smtp_server):
 
 @pytest.fixture
 def catalogue(make_product, make_partner):
-    office = make_product(code="OFFICE-HOME-2024-WIN", name="Office Famille 2024",
-                          skus={"nexway": "NX-OFF-HOME-24", "arvato": "AR-OFF-HOME-24"})
-    m365 = make_product(code="M365-FAMILY-1Y", family="microsoft365", name="Microsoft 365 Famille",
-                        licence_type="subscription", term_months=12, seats=6, seat_unit="user",
-                        list_price_cents=12900, skus={"nexway": "NX-M365-FAM", "arvato": "AR-M365-FAM"})
-    backup = make_product(code=ADDON_BACKUP, kind="addon", family="addon", name="Sauvegarde",
-                          list_price_cents=990, skus={})
-    arvato_shop = make_partner(slug="oem", kind="oem", wholesaler_code="arvato", products=[office, m365, backup])
-    nexway_shop = make_partner(slug="retail", wholesaler_code="nexway", products=[office, m365, backup])
+    office = make_product(
+        code="OFFICE-HOME-2024-WIN",
+        name="Office Famille 2024",
+        skus={"nexway": "NX-OFF-HOME-24", "arvato": "AR-OFF-HOME-24"},
+    )
+    m365 = make_product(
+        code="M365-FAMILY-1Y",
+        family="microsoft365",
+        name="Microsoft 365 Famille",
+        licence_type="subscription",
+        term_months=12,
+        seats=6,
+        seat_unit="user",
+        list_price_cents=12900,
+        skus={"nexway": "NX-M365-FAM", "arvato": "AR-M365-FAM"},
+    )
+    backup = make_product(
+        code=ADDON_BACKUP,
+        kind="addon",
+        family="addon",
+        name="Sauvegarde",
+        list_price_cents=990,
+        skus={},
+    )
+    arvato_shop = make_partner(
+        slug="oem", kind="oem", wholesaler_code="arvato", products=[office, m365, backup]
+    )
+    nexway_shop = make_partner(
+        slug="retail", wholesaler_code="nexway", products=[office, m365, backup]
+    )
     return {"office": office, "m365": m365, "arvato_shop": arvato_shop, "nexway_shop": nexway_shop}
 
 
@@ -107,14 +138,27 @@ def catalogue(make_product, make_partner):
 def paid_order(db, catalogue):
     """Place an order and confirm its payment the way a gateway event would."""
 
-    def make(partner_key: str = "arvato_shop", lines: list[tuple[str, int]] | None = None,
-             email: str = "buyer@example.com", event_id: str | None = None) -> Order:
+    def make(
+        partner_key: str = "arvato_shop",
+        lines: list[tuple[str, int]] | None = None,
+        email: str = "buyer@example.com",
+        event_id: str | None = None,
+    ) -> Order:
         partner = catalogue[partner_key]
-        requests = [LineRequest(code, qty) for code, qty in (lines or [("OFFICE-HOME-2024-WIN", 1)])]
+        requests = [
+            LineRequest(code, qty) for code, qty in (lines or [("OFFICE-HOME-2024-WIN", 1)])
+        ]
         order, _ = place_order(partner, requests, BuyerDetails(email, "Camille Martin"))
         db.session.commit()
-        event = PaymentEvent(event_id or f"evt_{order.id}", "checkout.session.completed",
-                             PaymentOutcome.PAID, order.id, None, order.total_cents, order.currency)
+        event = PaymentEvent(
+            event_id or f"evt_{order.id}",
+            "checkout.session.completed",
+            PaymentOutcome.PAID,
+            order.id,
+            None,
+            order.total_cents,
+            order.currency,
+        )
         confirm_payment(event, "stripe")
         return db.session.scalar(select(Order).where(Order.id == order.id))
 

@@ -1,4 +1,4 @@
-"""The failures the shop must survive: duplicate events at once, a killed worker, callbacks, operators."""
+"""Failures the shop survives: duplicate events at once, a killed worker, callbacks, operators."""
 
 from __future__ import annotations
 
@@ -42,18 +42,31 @@ def _wait_for(predicate, seconds: float = 10.0) -> None:
 
 
 def test_the_same_stripe_event_five_times_at_once_buys_once_and_mails_once(
-        wired, db, catalogue, sims, inbox, postgres_only):
+    wired, db, catalogue, sims, inbox, postgres_only
+):
     from support.stripe_signing import make_event, signed_delivery
 
     wired.config.update(STRIPE_SECRET_KEY="sk_test_x", STRIPE_WEBHOOK_SECRET="whsec_test_x")
-    order, _ = place_order(catalogue["arvato_shop"], [LineRequest("OFFICE-HOME-2024-WIN", 2)],
-                           BuyerDetails("race@example.com", "Race"))
+    order, _ = place_order(
+        catalogue["arvato_shop"],
+        [LineRequest("OFFICE-HOME-2024-WIN", 2)],
+        BuyerDetails("race@example.com", "Race"),
+    )
     db.session.commit()
-    session = {"id": "cs_test_race", "object": "checkout.session", "payment_status": "paid", "status": "complete",
-               "amount_total": order.total_cents, "currency": "eur", "client_reference_id": str(order.id),
-               "metadata": {"order_id": str(order.id), "order_number": order.number}}
-    payload, headers = signed_delivery(make_event("checkout.session.completed", session, event_id="evt_race"),
-                                       secret="whsec_test_x")
+    session = {
+        "id": "cs_test_race",
+        "object": "checkout.session",
+        "payment_status": "paid",
+        "status": "complete",
+        "amount_total": order.total_cents,
+        "currency": "eur",
+        "client_reference_id": str(order.id),
+        "metadata": {"order_id": str(order.id), "order_number": order.number},
+    }
+    payload, headers = signed_delivery(
+        make_event("checkout.session.completed", session, event_id="evt_race"),
+        secret="whsec_test_x",
+    )
     barrier, codes = threading.Barrier(5), []
 
     def deliver() -> None:
@@ -75,19 +88,30 @@ def test_the_same_stripe_event_five_times_at_once_buys_once_and_mails_once(
 
 
 def test_a_worker_killed_mid_task_is_finished_once_by_the_sweep(
-        wired, db, paid_order, sims, inbox, test_settings, tmp_path):
+    wired, db, paid_order, sims, inbox, test_settings, tmp_path
+):
     wired.extensions["comptoir.order_paid"] = lambda order_id: None  # nobody picks it up at payment
     order = paid_order("arvato_shop")
     services.start_fulfilment(order.id)
     (line,) = db.session.scalars(select(FulfilmentLine)).all()
     # The wholesaler buys, then holds the answer: the worker is killed while it waits.
     sims["arvato"].configure(timeout_next_n=1, timeout_ms=8000, fault_scope=["create_order"])
-    settings = {k: v for k, v in wired.config.items() if k in test_settings or k.startswith(
-        ("NEXWAY_", "ARVATO_", "WHOLESALER_", "FULFILMENT_", "SMTP_", "MAIL_", "PRODUCT_KEYS"))}
+    settings = {
+        k: v
+        for k, v in wired.config.items()
+        if k in test_settings
+        or k.startswith(
+            ("NEXWAY_", "ARVATO_", "WHOLESALER_", "FULFILMENT_", "SMTP_", "MAIL_", "PRODUCT_KEYS")
+        )
+    }
     settings.update(WHOLESALER_TIMEOUT=30.0, INSTANCE_PATH=str(tmp_path))
-    script = ("import json, os, uuid; from app import create_app; from fulfilment.services import fulfil_line\n"
-              "app = create_app(json.loads(os.environ['SETTINGS']))\n"
-              "with app.app_context(): fulfil_line(uuid.UUID(os.environ['LINE']))\n")
+    script = (
+        "import json, os, uuid\n"
+        "from app import create_app\n"
+        "from fulfilment.services import fulfil_line\n"
+        "app = create_app(json.loads(os.environ['SETTINGS']))\n"
+        "with app.app_context(): fulfil_line(uuid.UUID(os.environ['LINE']))\n"
+    )
     env = {**os.environ, "SETTINGS": json.dumps(settings, default=str), "LINE": str(line.id)}
     worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
     try:
@@ -99,7 +123,9 @@ def test_a_worker_killed_mid_task_is_finished_once_by_the_sweep(
             worker.kill()
     db.session.expire_all()
     line = db.session.get(FulfilmentLine, line.id)
-    assert line.status == LineStatus.PENDING and line.lease_until is not None  # died holding the lease
+    assert (
+        line.status == LineStatus.PENDING and line.lease_until is not None
+    )  # died holding the lease
     assert services.sweep().lines_tried == 0  # the lease still stands
     services.sweep(now=utcnow() + timedelta(hours=1))
     db.session.refresh(line)
@@ -134,14 +160,22 @@ def test_a_signed_callback_delivers_the_order(live_app, db, paid_order, sims, in
     assert sims["nexway"].state()["purchases"] == 1
 
 
-def test_a_badly_signed_callback_is_refused_and_changes_nothing(wired, db, paid_order, client, sims):
+def test_a_badly_signed_callback_is_refused_and_changes_nothing(
+    wired, db, paid_order, client, sims
+):
     sims["nexway"].configure(delivery_delay_ms=60_000)
     order = paid_order("nexway_shop")
     (line,) = db.session.scalars(select(FulfilmentLine)).all()
-    body = json.dumps({"reference": line.supplier_reference, "status": "delivered", "items": []}).encode()
+    body = json.dumps(
+        {"reference": line.supplier_reference, "status": "delivered", "items": []}
+    ).encode()
     now = int(time.time())
-    for signature in (sign_callback("wrong-secret", body, now), sign_callback(
-            "test-nexway-callback-secret", body, now - 3600), "t=1,v1=00", None):
+    for signature in (
+        sign_callback("wrong-secret", body, now),
+        sign_callback("test-nexway-callback-secret", body, now - 3600),
+        "t=1,v1=00",
+        None,
+    ):
         headers = {"Nexway-Signature": signature} if signature else {}
         response = client.post("/webhooks/wholesalers/nexway", data=body, headers=headers)
         assert response.status_code == 400
@@ -153,7 +187,9 @@ def test_a_badly_signed_callback_is_refused_and_changes_nothing(wired, db, paid_
     assert order.fulfilment_status == FulfilmentStatus.IN_PROGRESS
 
 
-def test_an_already_activated_key_is_replaced_and_its_licence_revoked(wired, db, paid_order, client, inbox):
+def test_an_already_activated_key_is_replaced_and_its_licence_revoked(
+    wired, db, paid_order, client, inbox
+):
     order = paid_order("arvato_shop")
     (line,) = db.session.scalars(select(FulfilmentLine)).all()
     old = line_deliveries(order)[line.order_line_id][1][0]
@@ -161,7 +197,9 @@ def test_an_already_activated_key_is_replaced_and_its_licence_revoked(wired, db,
         session["guest_orders"] = [str(order.id)]
     html = client.get(f"/p/oem/orders/{order.id}").get_data(as_text=True)
     token = __import__("re").search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    response = client.post(f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token})
+    response = client.post(
+        f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token}
+    )
     assert response.status_code == 302
     db.session.expire_all()
     new = line_deliveries(order)[line.order_line_id][1][0]
@@ -172,19 +210,27 @@ def test_an_already_activated_key_is_replaced_and_its_licence_revoked(wired, db,
     assert replaced.revocation_reason == "replacement"
     mails = inbox.to("buyer@example.com")
     assert len(mails) == 2 and new.product_key in mails[-1].get_body(("plain",)).get_content()
-    again = client.post(f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token})
+    again = client.post(
+        f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token}
+    )
     assert again.status_code == 404
 
 
-def test_operator_retries_and_reroutes_a_line_that_needs_attention(wired, db, paid_order, sims, catalogue):
+def test_operator_retries_and_reroutes_a_line_that_needs_attention(
+    wired, db, paid_order, sims, catalogue
+):
     sims["arvato"].configure(unknown_skus=["AR-OFF-HOME-24"])
     order = paid_order("arvato_shop")
     (line,) = db.session.scalars(select(FulfilmentLine)).all()
     assert line.status == LineStatus.NEEDS_ATTENTION
-    assert operations.retry_now(line.order_line_id, actor="operator:test") == LineStatus.NEEDS_ATTENTION
+    assert (
+        operations.retry_now(line.order_line_id, actor="operator:test")
+        == LineStatus.NEEDS_ATTENTION
+    )
     with pytest.raises(operations.OperationError):
         operations.retry_now(order.lines[0].id, actor="x") if False else operations.route_elsewhere(
-            __import__("uuid").uuid4(), actor="x")
+            __import__("uuid").uuid4(), actor="x"
+        )
     status = operations.route_elsewhere(line.order_line_id, actor="operator:test")
     assert status == LineStatus.ORDERED
     db.session.refresh(line)
@@ -201,7 +247,9 @@ def test_operator_refund_cancels_and_revokes(wired, db, paid_order):
     order = paid_order("arvato_shop")
     (line,) = db.session.scalars(select(FulfilmentLine)).all()
     token = line_deliveries(order)[line.order_line_id][1][0].licence_token
-    operations.refund_order(order.id, actor="operator:test", reason="buyer withdrew before activation")
+    operations.refund_order(
+        order.id, actor="operator:test", reason="buyer withdrew before activation"
+    )
     db.session.refresh(order)
     assert order.payment_status == PaymentStatus.REFUNDED
     assert order.fulfilment_status == FulfilmentStatus.CANCELLED
@@ -210,13 +258,17 @@ def test_operator_refund_cancels_and_revokes(wired, db, paid_order):
         operations.refund_order(order.id, actor="operator:test", reason="twice")
 
 
-def test_back_office_shows_the_queue_and_acts_on_it(wired, db, paid_order, sims, client, make_user, form_token):
+def test_back_office_shows_the_queue_and_acts_on_it(
+    wired, db, paid_order, sims, client, make_user, form_token
+):
     sims["arvato"].configure(unknown_skus=["AR-OFF-HOME-24"])
     order = paid_order("arvato_shop")
     make_user(email="op@example.com", role="operator", password="operator password")
     token = form_token("/admin/login")
-    client.post("/admin/login", data={"csrf_token": token, "email": "op@example.com",
-                                      "password": "operator password"})
+    client.post(
+        "/admin/login",
+        data={"csrf_token": token, "email": "op@example.com", "password": "operator password"},
+    )
     queue = client.get("/admin/attention").get_data(as_text=True)
     assert order.number in queue and "UNKNOWN_SKU" in queue
     detail = client.get(f"/admin/orders/{order.id}").get_data(as_text=True)

@@ -20,10 +20,14 @@ def _count(db, model, *where) -> int:
 
 
 def _lines(db, order: Order) -> list[FulfilmentLine]:
-    return db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.order_id == order.id)).all()
+    return db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.order_id == order.id)
+    ).all()
 
 
-def test_synchronous_wholesaler_delivers_keys_licences_and_one_email(wired, db, paid_order, sims, inbox):
+def test_synchronous_wholesaler_delivers_keys_licences_and_one_email(
+    wired, db, paid_order, sims, inbox
+):
     order = paid_order("arvato_shop", [("OFFICE-HOME-2024-WIN", 2)])
     db.session.refresh(order)
     assert order.fulfilment_status == FulfilmentStatus.DELIVERED
@@ -71,11 +75,17 @@ def test_subscription_licences_expire_after_their_term(wired, db, paid_order):
     assert 364 <= (record.expires_at - order.paid_at).days <= 366
 
 
-def test_wholesaler_503_for_a_while_then_recovering_delivers_with_one_purchase(wired, db, paid_order, sims, inbox):
+def test_wholesaler_503_for_a_while_then_recovering_delivers_with_one_purchase(
+    wired, db, paid_order, sims, inbox
+):
     sims["arvato"].configure(fail_next_n=4, fault_scope=["create_order"])
     order = paid_order("arvato_shop")
     (line,) = _lines(db, order)
-    assert line.status == LineStatus.PENDING and line.attempts == 1 and "503" in (line.last_error or "")
+    assert (
+        line.status == LineStatus.PENDING
+        and line.attempts == 1
+        and "503" in (line.last_error or "")
+    )
     services.sweep(now=utcnow() + timedelta(hours=1))
     db.session.refresh(line)
     assert line.status == LineStatus.DELIVERED
@@ -93,7 +103,9 @@ def test_a_timeout_after_the_wholesaler_accepted_buys_nothing_twice(wired, db, p
 
 
 def test_a_malformed_answer_is_never_a_key_and_the_line_retries(wired, db, paid_order, sims):
-    sims["arvato"].configure(malformed_next_n=1, malformed_mode="bad_key", fault_scope=["create_order"])
+    sims["arvato"].configure(
+        malformed_next_n=1, malformed_mode="bad_key", fault_scope=["create_order"]
+    )
     order = paid_order("arvato_shop")
     (line,) = _lines(db, order)
     assert line.status == LineStatus.PENDING and "MalformedAnswer" in line.attempts_log[-1].outcome
@@ -114,7 +126,10 @@ def test_after_the_last_try_the_line_waits_for_attention(wired, db, paid_order, 
     assert order.fulfilment_status == FulfilmentStatus.NEEDS_ATTENTION
     assert len(line.attempts_log) >= 3
     (mail,) = inbox.to("buyer@example.com")
-    assert "delayed" in mail.get_body(("plain",)).get_content() or "retard" in mail.get_body(("plain",)).get_content()
+    assert (
+        "delayed" in mail.get_body(("plain",)).get_content()
+        or "retard" in mail.get_body(("plain",)).get_content()
+    )
 
 
 def test_an_unknown_sku_needs_attention_at_once(wired, db, paid_order, sims):
@@ -125,7 +140,9 @@ def test_an_unknown_sku_needs_attention_at_once(wired, db, paid_order, sims):
     assert sims["arvato"].state()["purchases"] == 0
 
 
-def test_out_of_stock_fails_over_only_where_the_partner_allows_it(wired, db, paid_order, sims, catalogue):
+def test_out_of_stock_fails_over_only_where_the_partner_allows_it(
+    wired, db, paid_order, sims, catalogue
+):
     sims["arvato"].configure(out_of_stock=["AR-OFF-HOME-24"])
     refused = paid_order("arvato_shop")
     (line,) = _lines(db, refused)
@@ -139,11 +156,20 @@ def test_out_of_stock_fails_over_only_where_the_partner_allows_it(wired, db, pai
 
 
 def test_a_routing_rule_sends_a_product_elsewhere_with_its_reason(wired, db, paid_order, catalogue):
-    db.session.add(RoutingRule(partner_id=catalogue["arvato_shop"].id, product_id=catalogue["m365"].id,
-                               wholesaler_code="nexway", reason="Microsoft 365 only at Nexway"))
+    db.session.add(
+        RoutingRule(
+            partner_id=catalogue["arvato_shop"].id,
+            product_id=catalogue["m365"].id,
+            wholesaler_code="nexway",
+            reason="Microsoft 365 only at Nexway",
+        )
+    )
     db.session.commit()
     order = paid_order("arvato_shop", [("M365-FAMILY-1Y", 1), ("OFFICE-HOME-2024-WIN", 1)])
-    routes = {line.order_line.product_code: (line.wholesaler_code, line.routing_reason) for line in _lines(db, order)}
+    routes = {
+        line.order_line.product_code: (line.wholesaler_code, line.routing_reason)
+        for line in _lines(db, order)
+    }
     assert routes["M365-FAMILY-1Y"] == ("nexway", "routing rule: Microsoft 365 only at Nexway")
     assert routes["OFFICE-HOME-2024-WIN"][0] == "arvato"
 

@@ -1,4 +1,4 @@
-"""Partner brands: validated on the way in, refused whole with the field named, stored brand unchanged."""
+"""Partner brands: validated on the way in; refused whole, naming the field, brand unchanged."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
         ("font", "Comic Sans; } body { x"),
         ("logo_url", "http://cdn.example/logo.png"),
         ("logo_url", "javascript:alert(1)"),
-        ("logo_url", "https://cdn.example/logo.png\" onerror=\"alert(1)"),
+        ("logo_url", 'https://cdn.example/logo.png" onerror="alert(1)'),
         ("name", "<script>alert(1)</script>"),
         ("legal_notice", "Hello <script>alert(1)</script>"),
         ("legal_notice", "<img src=x onerror=alert(1)>"),
@@ -35,8 +35,15 @@ def test_bad_brand_values_are_refused_naming_the_field(field, value):
 
 
 def test_good_brand_values_pass_clean():
-    clean = validate_brand({"primary_color": "#0B5394", "font": "geometric",
-                            "logo_url": "https://cdn.example/logo.png"}, Logo(PNG, "image/png"), 1024)
+    clean = validate_brand(
+        {
+            "primary_color": "#0B5394",
+            "font": "geometric",
+            "logo_url": "https://cdn.example/logo.png",
+        },
+        Logo(PNG, "image/png"),
+        1024,
+    )
     assert clean["primary_color"] == "#0b5394" and clean["font"] == "geometric"
     assert clean["logo_data"] == PNG
 
@@ -60,7 +67,9 @@ def test_css_variables_carry_only_validated_tokens(make_partner):
     partner = make_partner(primary_color="#0b5394", font="classic")
     css = str(css_variables(partner))
     assert "--brand-primary:#0b5394" in css and FONTS["classic"] in css
-    partner.primary_color = "red;}</style><script>"  # written around validation, e.g. by hand in the database
+    partner.primary_color = (
+        "red;}</style><script>"  # written around validation, e.g. by hand in the database
+    )
     assert "script" not in str(css_variables(partner))
 
 
@@ -73,16 +82,27 @@ def test_text_colour_on_the_brand_colour_is_readable():
 def operator_client(client, make_user, form_token):
     make_user(email="op@comptoir.example", role="operator", password="operator password")
     token = form_token("/admin/login")
-    response = client.post("/admin/login", data={"csrf_token": token, "email": "op@comptoir.example",
-                                                 "password": "operator password"})
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": token, "email": "op@comptoir.example", "password": "operator password"},
+    )
     assert response.status_code == 302
     return client
 
 
 def _brand_form(partner, **overrides):
-    data = {"name": partner.name, "tagline": "", "primary_color": "#112233", "secondary_color": "#f0f0f0",
-            "accent_color": "#aa3300", "font": "system", "logo_url": "", "legal_notice": "Mentions.",
-            "support_email": "s@example.com", "support_phone": "01"}
+    data = {
+        "name": partner.name,
+        "tagline": "",
+        "primary_color": "#112233",
+        "secondary_color": "#f0f0f0",
+        "accent_color": "#aa3300",
+        "font": "system",
+        "logo_url": "",
+        "legal_notice": "Mentions.",
+        "support_email": "s@example.com",
+        "support_phone": "01",
+    }
     data.update(overrides)
     return data
 
@@ -90,7 +110,9 @@ def _brand_form(partner, **overrides):
 def test_operator_saves_a_valid_brand(operator_client, shops, form_token, db):
     token = form_token("/admin/partners/shop-a")
     data = _brand_form(shops.a, csrf_token=token, logo=(io.BytesIO(PNG), "logo.png", "image/png"))
-    response = operator_client.post("/admin/partners/shop-a", data=data, content_type="multipart/form-data")
+    response = operator_client.post(
+        "/admin/partners/shop-a", data=data, content_type="multipart/form-data"
+    )
     assert response.status_code == 302
     db.session.refresh(shops.a)
     assert shops.a.primary_color == "#112233" and shops.a.logo_data == PNG
@@ -98,11 +120,18 @@ def test_operator_saves_a_valid_brand(operator_client, shops, form_token, db):
     assert logo.status_code == 200 and logo.mimetype == "image/png" and logo.data == PNG
 
 
-def test_a_bad_brand_is_refused_with_the_field_named_and_nothing_stored(operator_client, shops, form_token, db):
+def test_a_bad_brand_is_refused_with_the_field_named_and_nothing_stored(
+    operator_client, shops, form_token, db
+):
     before = (shops.a.primary_color, shops.a.accent_color, shops.a.name)
     token = form_token("/admin/partners/shop-a")
-    data = _brand_form(shops.a, csrf_token=token, primary_color="#000000",
-                       accent_color="expression(alert(1))", name="New name")
+    data = _brand_form(
+        shops.a,
+        csrf_token=token,
+        primary_color="#000000",
+        accent_color="expression(alert(1))",
+        name="New name",
+    )
     response = operator_client.post("/admin/partners/shop-a", data=data)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
@@ -115,13 +144,17 @@ def test_the_back_office_needs_an_operator(client, shops, make_user, form_token)
     assert client.get("/admin/partners/shop-a").status_code == 302
     make_user(email="buyer@example.com", password="buyer password!")
     token = form_token("/admin/login")
-    response = client.post("/admin/login", data={"csrf_token": token, "email": "buyer@example.com",
-                                                 "password": "buyer password!"})
+    response = client.post(
+        "/admin/login",
+        data={"csrf_token": token, "email": "buyer@example.com", "password": "buyer password!"},
+    )
     assert response.status_code == 401
     assert client.get("/admin/").status_code == 302
 
 
-def test_back_office_shows_orders_with_their_history(operator_client, shops, add_to_cart, checkout, db):
+def test_back_office_shows_orders_with_their_history(
+    operator_client, shops, add_to_cart, checkout, db
+):
     from sqlalchemy import select
 
     from commerce.models import Order

@@ -26,14 +26,23 @@ def pending_order(client, shops, add_to_cart, checkout, db) -> Order:
     return order
 
 
-def _event(order: Order, event_id: str = "evt_1", outcome=PaymentOutcome.PAID, amount=None, currency="EUR"):
-    return PaymentEvent(event_id=event_id, event_type="checkout.session.completed", outcome=outcome,
-                        order_id=order.id, reference=order.gateway_reference,
-                        amount_cents=order.total_cents if amount is None else amount, currency=currency)
+def _event(
+    order: Order, event_id: str = "evt_1", outcome=PaymentOutcome.PAID, amount=None, currency="EUR"
+):
+    return PaymentEvent(
+        event_id=event_id,
+        event_type="checkout.session.completed",
+        outcome=outcome,
+        order_id=order.id,
+        reference=order.gateway_reference,
+        amount_cents=order.total_cents if amount is None else amount,
+        currency=currency,
+    )
 
 
 def test_test_card_pays_the_order_and_it_waits_visibly_for_fulfilment(
-        client, pending_order, pay_with_test_card, db, handed_over):
+    client, pending_order, pay_with_test_card, db, handed_over
+):
     response = pay_with_test_card(pending_order.card_page)
     assert response.status_code == 302
     page = client.get(response.location)
@@ -43,13 +52,18 @@ def test_test_card_pays_the_order_and_it_waits_visibly_for_fulfilment(
     assert pending_order.fulfilment_status == FulfilmentStatus.AWAITING
     assert pending_order.paid_at is not None
     history = [(h.field, h.from_status, h.to_status) for h in pending_order.history]
-    assert history == [("payment", "pending_payment", "paid"), ("fulfilment", "unfulfilled", "awaiting_fulfilment")]
+    assert history == [
+        ("payment", "pending_payment", "paid"),
+        ("fulfilment", "unfulfilled", "awaiting_fulfilment"),
+    ]
     order_page = client.get(f"/p/shop-a/orders/{pending_order.id}?lang=en").get_data(as_text=True)
     assert "Awaiting fulfilment" in order_page
     assert handed_over == [pending_order.id]
 
 
-def test_declined_test_card_leaves_the_order_unpaid_with_the_error_beside_the_field(pending_order, pay_with_test_card, db):
+def test_declined_test_card_leaves_the_order_unpaid_with_the_error_beside_the_field(
+    pending_order, pay_with_test_card, db
+):
     response = pay_with_test_card(pending_order.card_page, "4000 0000 0000 0002")
     assert response.status_code == 402
     assert 'id="card_number-error"' in response.get_data(as_text=True)
@@ -70,9 +84,13 @@ def test_the_same_event_is_processed_once(pending_order, db, handed_over):
 
 def test_two_events_for_one_order_pay_it_once(pending_order, db):
     assert confirm_payment(_event(pending_order, "evt_webhook"), "stripe") == ConfirmResult.PAID
-    assert confirm_payment(_event(pending_order, "return:page"), "stripe") == ConfirmResult.ALREADY_PROCESSED
+    assert (
+        confirm_payment(_event(pending_order, "return:page"), "stripe")
+        == ConfirmResult.ALREADY_PROCESSED
+    )
     paid_changes = db.session.scalar(
-        select(func.count()).select_from(StatusChange).where(StatusChange.to_status == "paid"))
+        select(func.count()).select_from(StatusChange).where(StatusChange.to_status == "paid")
+    )
     assert paid_changes == 1
 
 
@@ -82,7 +100,9 @@ def test_an_amount_mismatch_flags_the_order_and_never_marks_it_paid(pending_orde
     assert pending_order.payment_status == PaymentStatus.FLAGGED
     assert pending_order.fulfilment_status == FulfilmentStatus.UNFULFILLED
     assert "100 EUR" in pending_order.flag_reason
-    assert confirm_payment(_event(pending_order, "evt_2"), "stripe") == ConfirmResult.ALREADY_PROCESSED
+    assert (
+        confirm_payment(_event(pending_order, "evt_2"), "stripe") == ConfirmResult.ALREADY_PROCESSED
+    )
     db.session.refresh(pending_order)
     assert pending_order.payment_status == PaymentStatus.FLAGGED
 
@@ -92,29 +112,50 @@ def test_a_currency_mismatch_flags_the_order(pending_order, db):
 
 
 def test_an_event_for_an_unknown_order_changes_nothing(pending_order, db):
-    event = PaymentEvent("evt_x", "checkout.session.completed", PaymentOutcome.PAID, uuid.uuid4(), "cs_x", 1, "EUR")
+    event = PaymentEvent(
+        "evt_x", "checkout.session.completed", PaymentOutcome.PAID, uuid.uuid4(), "cs_x", 1, "EUR"
+    )
     assert confirm_payment(event, "stripe") == ConfirmResult.UNKNOWN_ORDER
     assert db.session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
 
 
 def test_expired_and_failed_events_move_the_payment_status(pending_order, db):
-    assert confirm_payment(_event(pending_order, "e1", PaymentOutcome.FAILED), "stripe") == ConfirmResult.FAILED
-    assert confirm_payment(_event(pending_order, "e2", PaymentOutcome.EXPIRED), "stripe") == ConfirmResult.EXPIRED
+    assert (
+        confirm_payment(_event(pending_order, "e1", PaymentOutcome.FAILED), "stripe")
+        == ConfirmResult.FAILED
+    )
+    assert (
+        confirm_payment(_event(pending_order, "e2", PaymentOutcome.EXPIRED), "stripe")
+        == ConfirmResult.EXPIRED
+    )
     db.session.refresh(pending_order)
     assert pending_order.payment_status == PaymentStatus.EXPIRED
     assert confirm_payment(_event(pending_order, "e3"), "stripe") == ConfirmResult.ALREADY_PROCESSED
 
 
-def test_webhook_and_return_page_racing_pay_exactly_once(app, pending_order, db, postgres_only, handed_over):
+def test_webhook_and_return_page_racing_pay_exactly_once(
+    app, pending_order, db, postgres_only, handed_over
+):
     """Many threads confirm the same order at once with different event ids: one wins."""
-    order_id, total, reference = pending_order.id, pending_order.total_cents, pending_order.gateway_reference
+    order_id, total, reference = (
+        pending_order.id,
+        pending_order.total_cents,
+        pending_order.gateway_reference,
+    )
     results: list[ConfirmResult] = []
     barrier = threading.Barrier(8)
 
     def confirm(n: int) -> None:
         with app.app_context():
-            event = PaymentEvent(f"evt_{n}", "checkout.session.completed", PaymentOutcome.PAID, order_id,
-                                 reference, total, "EUR")
+            event = PaymentEvent(
+                f"evt_{n}",
+                "checkout.session.completed",
+                PaymentOutcome.PAID,
+                order_id,
+                reference,
+                total,
+                "EUR",
+            )
             barrier.wait()
             results.append(confirm_payment(event, "stripe"))
             from extensions import db as _db
@@ -130,28 +171,47 @@ def test_webhook_and_return_page_racing_pay_exactly_once(app, pending_order, db,
     assert results.count(ConfirmResult.ALREADY_PROCESSED) == 7
     assert handed_over == [order_id]
     db.session.expire_all()
-    changes = db.session.scalars(select(StatusChange).where(StatusChange.order_id == order_id)).all()
-    assert sorted((c.field, c.to_status) for c in changes) == [("fulfilment", "awaiting_fulfilment"),
-                                                                ("payment", "paid")]
+    changes = db.session.scalars(
+        select(StatusChange).where(StatusChange.order_id == order_id)
+    ).all()
+    assert sorted((c.field, c.to_status) for c in changes) == [
+        ("fulfilment", "awaiting_fulfilment"),
+        ("payment", "paid"),
+    ]
 
 
-def _signed(payload: dict, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[bytes, dict]:
+def _signed(
+    payload: dict, secret: str = WEBHOOK_SECRET, timestamp: int | None = None
+) -> tuple[bytes, dict]:
     from support.stripe_signing import signature_header as sign_payload
 
     body = json.dumps(payload).encode()
-    return body, {"Stripe-Signature": sign_payload(body, secret, timestamp), "Content-Type": "application/json"}
+    return body, {
+        "Stripe-Signature": sign_payload(body, secret, timestamp),
+        "Content-Type": "application/json",
+    }
 
 
-def _session_event(order: Order, event_type="checkout.session.completed", event_id="evt_hook_1", amount=None):
+def _session_event(
+    order: Order, event_type="checkout.session.completed", event_id="evt_hook_1", amount=None
+):
     return {
-        "id": event_id, "object": "event", "type": event_type, "created": int(time.time()),
-        "data": {"object": {
-            "id": order.gateway_reference or "cs_test_1", "object": "checkout.session",
-            "payment_status": "paid", "status": "complete",
-            "amount_total": order.total_cents if amount is None else amount, "currency": "eur",
-            "client_reference_id": str(order.id), "metadata": {"order_id": str(order.id),
-                                                              "order_number": order.number},
-        }},
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": order.gateway_reference or "cs_test_1",
+                "object": "checkout.session",
+                "payment_status": "paid",
+                "status": "complete",
+                "amount_total": order.total_cents if amount is None else amount,
+                "currency": "eur",
+                "client_reference_id": str(order.id),
+                "metadata": {"order_id": str(order.id), "order_number": order.number},
+            }
+        },
     }
 
 
@@ -171,13 +231,23 @@ def test_signed_webhook_pays_the_order(stripe_app, client, pending_order, db):
 
 def test_the_same_webhook_five_times_pays_once(stripe_app, client, pending_order, db):
     body, headers = _signed(_session_event(pending_order))
-    results = [client.post("/webhooks/stripe", data=body, headers=headers).get_json()["result"] for _ in range(5)]
+    results = [
+        client.post("/webhooks/stripe", data=body, headers=headers).get_json()["result"]
+        for _ in range(5)
+    ]
     assert results == ["paid"] + ["already_processed"] * 4
 
 
 def test_unknown_event_types_get_200_and_change_nothing(stripe_app, client, pending_order, db):
-    body, headers = _signed({"id": "evt_other", "object": "event", "type": "customer.created",
-                             "created": int(time.time()), "data": {"object": {"id": "cus_1"}}})
+    body, headers = _signed(
+        {
+            "id": "evt_other",
+            "object": "event",
+            "type": "customer.created",
+            "created": int(time.time()),
+            "data": {"object": {"id": "cus_1"}},
+        }
+    )
     response = client.post("/webhooks/stripe", data=body, headers=headers)
     assert response.status_code == 200
     db.session.refresh(pending_order)
@@ -185,7 +255,9 @@ def test_unknown_event_types_get_200_and_change_nothing(stripe_app, client, pend
 
 
 @pytest.mark.parametrize("case", ["bad_signature", "stale", "future", "missing", "not_json"])
-def test_untrustworthy_webhooks_are_refused_and_change_nothing(stripe_app, client, pending_order, db, case):
+def test_untrustworthy_webhooks_are_refused_and_change_nothing(
+    stripe_app, client, pending_order, db, case
+):
     body, headers = _signed(_session_event(pending_order))
     if case == "bad_signature":
         body, headers = _signed(_session_event(pending_order), secret="whsec_wrong")
@@ -209,8 +281,9 @@ def test_untrustworthy_webhooks_are_refused_and_change_nothing(stripe_app, clien
 
 
 def test_oversized_webhook_body_is_refused(stripe_app, client, pending_order):
-    response = client.post("/webhooks/stripe", data=b"x" * (300 * 1024),
-                           headers={"Stripe-Signature": "t=1,v1=00"})
+    response = client.post(
+        "/webhooks/stripe", data=b"x" * (300 * 1024), headers={"Stripe-Signature": "t=1,v1=00"}
+    )
     assert response.status_code == 413
 
 

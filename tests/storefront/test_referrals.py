@@ -1,4 +1,4 @@
-"""Which reseller an order belongs to: prepared cart > typed code > referral link > attached client."""
+"""Whose order it is: prepared cart > typed code > referral link > attached client."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def _order_rule(db) -> tuple[str | None, str | None]:
     return attribution.reseller.code, str(attribution.rule)
 
 
-def test_a_referral_link_is_remembered_and_credits_the_reseller(client, resellers, add_to_cart, checkout, db):
+def test_a_referral_link_is_remembered_and_credits_the_reseller(
+    client, resellers, add_to_cart, checkout, db
+):
     response = client.get("/p/shop-a/?ref=RA-LYON")
     assert COOKIE in response.headers.get("Set-Cookie", "")
     assert "Max-Age=2592000" in response.headers["Set-Cookie"]  # 30 days by default
@@ -52,14 +54,18 @@ def test_a_code_from_another_network_credits_nobody(client, resellers, add_to_ca
     assert _order_rule(db) == (None, None)
 
 
-def test_a_link_followed_on_another_partners_shop_does_not_count(client, resellers, add_to_cart, checkout, db):
+def test_a_link_followed_on_another_partners_shop_does_not_count(
+    client, resellers, add_to_cart, checkout, db
+):
     client.get("/p/shop-b/?ref=RB-ONE")
     add_to_cart("shop-a", "OFFICE-HOME-2024-WIN")
     checkout("shop-a")
     assert _order_rule(db) == (None, None)
 
 
-def test_a_referral_older_than_the_window_is_ignored(client, app, resellers, add_to_cart, checkout, db):
+def test_a_referral_older_than_the_window_is_ignored(
+    client, app, resellers, add_to_cart, checkout, db
+):
     class LongAgo(TimestampSigner):
         def get_timestamp(self) -> int:
             return int(time.time()) - 31 * 24 * 3600
@@ -72,7 +78,9 @@ def test_a_referral_older_than_the_window_is_ignored(client, app, resellers, add
 
 
 def test_a_forged_referral_cookie_is_ignored(client, resellers, add_to_cart, checkout, db):
-    client.set_cookie(COOKIE, "eyJwIjoic2hvcC1hIiwiYyI6IlJBLUxZT04ifQ.forged.sig", domain="localhost")
+    client.set_cookie(
+        COOKIE, "eyJwIjoic2hvcC1hIiwiYyI6IlJBLUxZT04ifQ.forged.sig", domain="localhost"
+    )
     add_to_cart("shop-a", "OFFICE-HOME-2024-WIN")
     checkout("shop-a")
     assert _order_rule(db) == (None, None)
@@ -82,15 +90,20 @@ def test_a_cart_prepared_by_a_reseller_is_theirs(client, app, resellers, checkou
     with app.test_request_context():
         from storefront.tenancy import partner_by_slug
 
-        token = cart_link_token(partner_by_slug("shop-a"), "RA-NANTES",
-                                [{"code": "OFFICE-HOME-2024-WIN", "q": 2, "a": ["ADDON-BACKUP-2Y"]}])
+        token = cart_link_token(
+            partner_by_slug("shop-a"),
+            "RA-NANTES",
+            [{"code": "OFFICE-HOME-2024-WIN", "q": 2, "a": ["ADDON-BACKUP-2Y"]}],
+        )
     client.get("/p/shop-a/?ref=RA-LYON")
     response = client.get(f"/p/shop-a/cart/from/{token}")
     assert response.status_code == 302
     checkout("shop-a", reseller_code="RA-LYON")
     order = db.session.scalar(select(Order))
     assert [(line.product_code, line.quantity) for line in order.lines] == [
-        ("OFFICE-HOME-2024-WIN", 2), ("ADDON-BACKUP-2Y", 2)]
+        ("OFFICE-HOME-2024-WIN", 2),
+        ("ADDON-BACKUP-2Y", 2),
+    ]
     assert _order_rule(db) == ("RA-NANTES", "assisted")
 
 
@@ -98,7 +111,9 @@ def test_a_prepared_cart_link_for_another_shop_or_tampered_is_refused(client, ap
     with app.test_request_context():
         from storefront.tenancy import partner_by_slug
 
-        token = cart_link_token(partner_by_slug("shop-b"), "RB-ONE", [{"code": "OFFICE-HOME-2024-WIN", "q": 1}])
+        token = cart_link_token(
+            partner_by_slug("shop-b"), "RB-ONE", [{"code": "OFFICE-HOME-2024-WIN", "q": 1}]
+        )
     assert client.get(f"/p/shop-a/cart/from/{token}").status_code == 404
     assert client.get(f"/p/shop-b/cart/from/{token[:-2]}xx").status_code == 404
 
@@ -107,13 +122,17 @@ def test_a_returning_buyer_is_credited_to_their_reseller(app, resellers, db, sho
     from commerce.orders import BuyerDetails, LineRequest, place_order
     from fulfilment.commissions import attach_client, attribute_order
 
-    first, _ = place_order(shops.a, [LineRequest("OFFICE-HOME-2024-WIN", 1)], BuyerDetails("fidele@example.com", "F"))
+    first, _ = place_order(
+        shops.a, [LineRequest("OFFICE-HOME-2024-WIN", 1)], BuyerDetails("fidele@example.com", "F")
+    )
     db.session.flush()
     attribute_order(first, reseller_code="RA-LYON")
     first.payment_status = "paid"
     db.session.commit()
     attach_client(first.id)
-    later, _ = place_order(shops.a, [LineRequest("WIN11-PRO", 1)], BuyerDetails("FIDELE@example.com", "F"))
+    later, _ = place_order(
+        shops.a, [LineRequest("WIN11-PRO", 1)], BuyerDetails("FIDELE@example.com", "F")
+    )
     db.session.flush()
     result = attribute_order(later)
     db.session.commit()
