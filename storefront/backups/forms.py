@@ -1,0 +1,14 @@
+"""The "find my licence" form (Flask-WTF: CSRF on every POST)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField
+from wtforms.validators import Email, InputRequired, Length
+
+
+class FindLicenceForm(FlaskForm):
+    email = EmailField(_l("E-mail address"), filters=[lambda v: v.strip() if v else v], validators=[
+        InputRequired(_l("Enter your e-mail address.")), Email(_l("Enter a valid e-mail address.")),
+        Length(max=254)])

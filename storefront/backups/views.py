@@ -1,0 +1,222 @@
+"""A buyer finding a licence again on a partner's shop: from the account or an e-mailed link."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import timedelta
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from commerce.models import Partner
+from commerce.orders import ADDON_BACKUP, offer_for
+from extensions import limiter
+from licensing.vault import (
+    Actor,
+    ActorKind,
+    BackupExpired,
+    BackupNotFound,
+    BackupUnavailable,
+    TamperedBackup,
+    VaultError,
+)
+from licensing.vault.models import utcnow
+from storefront.backups import links, services
+from storefront.backups.forms import FindLicenceForm
+from storefront.backups.mail import send_access_link, utc_date
+from storefront.forms import EmptyForm
+from storefront.tenancy import current_partner
+
+log = logging.getLogger("comptoir.backups")
+
+bp = Blueprint("backups", __name__, url_prefix="/backups")
+
+SESSION_PREFIX = "backups:"
+# How long an opened link lets this browser see the backups.
+SESSION_LIFETIME = timedelta(minutes=30)
+ORDER_NUMBER_RE = re.compile(r"^CPT-\d{4}-\d{6}$")
+
+Page = Response | str | tuple[str, int]
+
+
+@bp.before_request
+def require_partner() -> None:
+    current_partner()
+
+
+@bp.route("/")
+def mine() -> Response | str:
+    partner = current_partner()
+    email = link_email(partner)
+    if email is None:
+        if current_user.is_authenticated:
+            return redirect(url_for("accounts.orders"))
+        return redirect(url_for("backups.find"))
+    section = services.buyer_backups(services.email_scope(email, partner))
+    return render_template("storefront/backups/mine.html", section=section, email=email)
+
+
+@bp.route("/<uuid:backup_id>")
+def show(backup_id: uuid.UUID) -> Page:
+    scope = _scope_or_none()
+    if scope is None:
+        return redirect(url_for("backups.find"))
+    try:
+        licence = services.open_for_buyer(scope, backup_id, _actor(scope))
+    except VaultError as exc:
+        return _refusal_page(exc)
+    return render_template("storefront/backups/licence.html", licence=licence, now=utcnow())
+
+
+@bp.post("/<uuid:backup_id>/resend")
+def resend(backup_id: uuid.UUID) -> Page:
+    if not EmptyForm().validate():
+        abort(400)
+    scope = _scope_or_none()
+    if scope is None:
+        return redirect(url_for("backups.find"))
+    try:
+        to = services.resend_for_buyer(scope, backup_id, _actor(scope))
+    except VaultError as exc:
+        return _refusal_page(exc)
+    except Exception:  # noqa: BLE001 - the mail server refused: say so, the buyer can retry
+        log.exception("backups: licence e-mail for backup %s not sent", backup_id)
+        flash(_("We could not send the e-mail just now. Please try again in a few minutes."),
+              "error")
+        return redirect(url_for("backups.mine"))
+    flash(_("We have sent your licence to %(email)s.", email=to), "success")
+    return redirect(url_for("backups.mine"))
+
+
+@bp.route("/find", methods=["GET", "POST"])
+@limiter.limit("5/minute;20/hour", methods=["POST"])
+def find() -> Page:
+    partner = current_partner()
+    form = FindLicenceForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("storefront/backups/find.html", form=form), status
+    issued = links.issue_link(partner, form.email.data)
+    if issued is not None:
+        try:
+            send_access_link(partner, issued.email,
+                             url_for("backups.link", token=issued.token, _external=True),
+                             issued.expires_at)
+        except Exception:  # noqa: BLE001 - the answer must not tell whether a link existed
+            log.exception("backups: access link e-mail for partner %s not sent", partner.slug)
+    # The same page whether or not the address has backups here.
+    return render_template("storefront/backups/find_sent.html", email=form.email.data)
+
+
+@bp.route("/link/<token>", methods=["GET", "POST"])
+@limiter.limit("20/minute")
+def link(token: str) -> Page:
+    partner = current_partner()
+    if request.method == "GET":
+        # Opening is a button, not the GET: mail scanners that follow links must not use it up.
+        state = links.link_state(partner, token)
+        if state != links.LinkState.VALID:
+            return _link_refused(state)
+        return render_template("storefront/backups/link.html", token=token)
+    if not EmptyForm().validate():
+        abort(400)
+    try:
+        email = links.redeem_link(partner, token)
+    except links.LinkRefused as exc:
+        return _link_refused(exc.state)
+    session[_session_key(partner)] = {
+        "email": email, "until": int((utcnow() + SESSION_LIFETIME).timestamp())}
+    return redirect(url_for("backups.mine"))
+
+
+@bp.post("/leave")
+def leave() -> Response:
+    if not EmptyForm().validate():
+        abort(400)
+    session.pop(_session_key(current_partner()), None)
+    flash(_("Your licences are closed on this browser."), "success")
+    return redirect(url_for("shop.home"))
+
+
+@bp.route("/renew")
+def renew() -> str:
+    partner = current_partner()
+    number = (request.args.get("order") or "").strip().upper()
+    offer = offer_for(partner, ADDON_BACKUP)
+    return render_template("storefront/backups/renew.html",
+                           order_number=number if ORDER_NUMBER_RE.match(number) else None,
+                           price_cents=offer.price_cents if offer is not None else None)
+
+
+def _refusal_page(exc: VaultError) -> Page:
+    """Render a vault refusal: 404, "expired on <date>", or a clear error (never content)."""
+    if isinstance(exc, BackupExpired):
+        return render_template("storefront/backups/expired.html",
+                               expired_on=utc_date(exc.expired_on))
+    if isinstance(exc, TamperedBackup):
+        return render_template("storefront/backups/problem.html", problem="tampered"), 500
+    if isinstance(exc, BackupUnavailable):
+        return render_template("storefront/backups/problem.html", problem="unavailable"), 503
+    if isinstance(exc, BackupNotFound):
+        abort(404)
+    raise exc
+
+
+def link_email(partner: Partner) -> str | None:
+    """Return the e-mail an opened link proved in this browser for this shop, while it lasts."""
+    marker = session.get(_session_key(partner))
+    if not isinstance(marker, dict):
+        return None
+    if int(marker.get("until", 0)) <= utcnow().timestamp() or not marker.get("email"):
+        session.pop(_session_key(partner), None)
+        return None
+    return str(marker["email"])
+
+
+def account_backups() -> services.BuyerBackups | None:
+    """Return the signed-in buyer's backups on this shop, for the account page."""
+    partner = g.get("partner")
+    if partner is None or not current_user.is_authenticated:
+        return None
+    return services.buyer_backups(
+        services.account_scope(current_user.email, current_user.id, partner))
+
+
+def _scope_or_none() -> services.BuyerScope | None:
+    partner = current_partner()
+    scope = None
+    if current_user.is_authenticated:
+        scope = services.account_scope(current_user.email, current_user.id, partner)
+    if (email := link_email(partner)) is not None:
+        by_link = services.email_scope(email, partner)
+        scope = by_link if scope is None else scope.merged(by_link)
+    return scope
+
+
+def _actor(scope: services.BuyerScope) -> Actor:
+    who = current_user.email if current_user.is_authenticated else scope.primary_email
+    return Actor(ActorKind.BUYER, who, request.remote_addr)
+
+
+def _session_key(partner: Partner) -> str:
+    return f"{SESSION_PREFIX}{partner.id}"
+
+
+def _link_refused(state: links.LinkState) -> tuple[str, int]:
+    status = 404 if state == links.LinkState.UNKNOWN else 410
+    return render_template("storefront/backups/link_refused.html", state=str(state)), status
+
