@@ -87,6 +87,7 @@ def test_sign_in_attempts_are_rate_limited(test_settings, _schema, make_partner)
             "csrf_token": token, "email": "x@example.com", "password": "nope"}).status_code
             for _ in range(12)]
         db.session.remove()
+        db.engine.dispose()  # this app's own pool: close its connections before it goes
     assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]
 
 
