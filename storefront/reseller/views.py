@@ -61,7 +61,7 @@ def reseller_required(view: Callable[..., Any]) -> Callable[..., Any]:
         reseller = (services.portal_reseller(current_user.id, partner)
                     if current_user.is_authenticated else None)
         if reseller is None:
-            return redirect(url_for("reseller.signin", next=request.path))
+            return redirect(url_for("reseller.signin", next=request.script_root + request.path))
         return view(reseller, *args, **kwargs)
 
     return wrapped
@@ -70,7 +70,9 @@ def reseller_required(view: Callable[..., Any]) -> Callable[..., Any]:
 def _safe_next(default: str) -> str:
     target = request.args.get("next", "")
     parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
+    # Only a path on this site: no scheme or host, and no backslash a browser may read as "/".
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target \
+            and not parts.netloc and not parts.scheme:
         return target
     return default
 

@@ -31,6 +31,27 @@ def test_the_portal_sends_strangers_to_the_sign_in_page(client, world):
     assert "/p/reseau-n/reseller/signin?next=" in response.headers["Location"]
 
 
+def test_signing_in_returns_to_the_page_asked_for(client, world, form_token):
+    asked = client.get("/p/reseau-n/reseller/commissions")
+    assert asked.status_code == 302
+    signin_url = asked.headers["Location"]
+    token = form_token(signin_url)
+    response = client.post(signin_url, data={"csrf_token": token, "email": "a@dupont.example",
+                                             "password": PASSWORD})
+    assert response.headers["Location"] == "/p/reseau-n/reseller/commissions"
+
+
+def test_signing_in_never_sends_to_another_site(client, world, form_token):
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        url = f"/p/reseau-n/reseller/signin?next={target}"
+        token = form_token(url)
+        response = client.post(url, data={"csrf_token": token, "email": "a@dupont.example",
+                                          "password": PASSWORD})
+        assert response.headers["Location"] == "/p/reseau-n/reseller/", target
+        client.post("/p/reseau-n/reseller/signout",
+                    data={"csrf_token": form_token("/p/reseau-n/reseller/")})
+
+
 def test_a_wrong_password_is_refused_with_the_error_beside_the_field(client, world, sign_in):
     response = sign_in("reseau-n", "a@dupont.example", "not the password")
     assert response.status_code == 401
