@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "FULFILMENT_POLL_INTERVAL": 60.0,  # seconds between polls of an accepted asynchronous order
     "FULFILMENT_LEASE": 300.0,  # seconds a worker holds a line before another may take it
     "SWEEP_INTERVAL": 30.0,
+    "SWEEP_GRACE": 10.0,  # seconds a freshly paid order is left to its own hand-over job
 }
 
 # Secrets: production refuses to start without each of them; development

@@ -103,3 +103,25 @@ def transition_payment_atomically(
             )
             return current
     return None
+
+
+def transition_fulfilment_atomically(
+    order_id: object, current: FulfilmentStatus, new: FulfilmentStatus, reason: str,
+    actor: str = "system",
+) -> bool:
+    """Move fulfilment status from `current` only; False when the order has moved on meanwhile."""
+    from sqlalchemy import update
+
+    if current == new or new not in FULFILMENT_TRANSITIONS[current]:
+        return False
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.fulfilment_status == current)
+        .values(fulfilment_status=new)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    db.session.add(StatusChange(order_id=order_id, field="fulfilment", from_status=current,
+                                to_status=new, reason=reason, actor=actor))
+    return True

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from commerce.models import FulfilmentStatus, Order, OrderLine
-from commerce.status import FULFILMENT_TRANSITIONS, set_fulfilment_status
+from commerce.status import FULFILMENT_TRANSITIONS, transition_fulfilment_atomically
 from extensions import db
 from fulfilment.models import OPEN_STATUSES, DeliveredUnit, FulfilmentLine, LineStatus
 from fulfilment.secrets import key_digest, open_product_key, seal_product_key
@@ -118,25 +118,28 @@ def subscription_end(start: datetime, months: int | None) -> datetime:
 
 
 def refresh_order_status(order_id: uuid.UUID) -> FulfilmentStatus:
-    """Derive the order's fulfilment status from its lines, under a row lock on the order."""
-    order = db.session.scalar(select(Order).where(Order.id == order_id).with_for_update())
-    assert order is not None
-    statuses = [
-        line.status
-        for line in db.session.scalars(
-            select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
+    """Derive the order's fulfilment status from its lines; retried when another worker moved it.
+
+    The move is a conditional UPDATE from the status we read, so two workers finishing two lines
+    at once cannot leave the order behind: the loser reads again and derives again.
+    """
+    for _ in range(5):
+        db.session.commit()  # start from a fresh snapshot (SQLite has no row locks to wait on)
+        current = db.session.scalar(select(Order.fulfilment_status).where(Order.id == order_id))
+        assert current is not None
+        statuses = list(
+            db.session.scalars(
+                select(FulfilmentLine.status).where(FulfilmentLine.order_id == order_id)
+            )
         )
-    ]
-    target = derive_status(statuses)
-    if (
-        target != order.fulfilment_status
-        and target in FULFILMENT_TRANSITIONS[order.fulfilment_status]
-    ):
-        set_fulfilment_status(
-            order, target, "line statuses: " + ", ".join(sorted(map(str, statuses)))
-        )
-    db.session.commit()
-    return order.fulfilment_status
+        target = derive_status(statuses)
+        if target == current or target not in FULFILMENT_TRANSITIONS[FulfilmentStatus(current)]:
+            return FulfilmentStatus(current)
+        reason = "line statuses: " + ", ".join(sorted(map(str, statuses)))
+        if transition_fulfilment_atomically(order_id, FulfilmentStatus(current), target, reason):
+            db.session.commit()
+            return target
+    raise RuntimeError(f"order {order_id}: fulfilment status kept moving")
 
 
 def derive_status(statuses: list[LineStatus]) -> FulfilmentStatus:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -23,11 +24,36 @@ LEASE = timedelta(minutes=5)
 
 
 def owe_delivery_email(order_id: uuid.UUID, line: FulfilmentLine) -> None:
-    """Owe the order's delivery e-mail once; a line delivered after it gets an e-mail of its own."""
-    first = _owe(f"delivery:{order_id}", order_id, "delivery")
-    if not first and line.status == LineStatus.DELIVERED:
-        _owe(f"line-delivered:{line.id}", order_id, "line_delivered")
+    """Owe the order's delivery e-mail once; a line delivered after it gets an e-mail of its own.
+
+    Each delivered line is announced once: owing an e-mail and marking the lines it carries happen
+    in one transaction, and the marking is a conditional UPDATE, so two workers finishing two lines
+    at the same moment cannot both announce the same line.
+    """
+    now = utcnow()
+    try:
+        with db.session.begin_nested():
+            db.session.add(OutgoingEmail(key=f"delivery:{order_id}", order_id=order_id,
+                                         kind="delivery"))
+        _announce(FulfilmentLine.order_id == order_id, now)
+    except IntegrityError:
+        if line.status == LineStatus.DELIVERED and _announce(FulfilmentLine.id == line.id, now):
+            db.session.add(OutgoingEmail(key=f"line-delivered:{line.id}", order_id=order_id,
+                                         kind="line_delivered"))
+    db.session.commit()
     send_due(utcnow(), order_id=order_id)
+
+
+def _announce(which: Any, now: datetime) -> int:
+    """Mark delivered, not yet announced lines as announced; return how many were."""
+    result = db.session.execute(
+        update(FulfilmentLine)
+        .where(which, FulfilmentLine.status == LineStatus.DELIVERED,
+               FulfilmentLine.announced_at.is_(None))
+        .values(announced_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def owe_email(key: str, order_id: uuid.UUID, kind: str) -> bool:

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from commerce.models import FulfilmentStatus, Order, OrderLine, PaymentStatus, ProductKind, utcnow
-from commerce.status import set_fulfilment_status
+from commerce.status import transition_fulfilment_atomically
 from extensions import db
 from fulfilment import emails
 from fulfilment.delivery import issue_unit_licences, refresh_order_status, store_units
@@ -44,26 +45,22 @@ def start_fulfilment(order_id: uuid.UUID) -> list[uuid.UUID]:
     order = db.session.get(Order, order_id)
     if order is None or order.payment_status != PaymentStatus.PAID:
         return []
-    existing = {
-        fl.order_line_id
-        for fl in db.session.scalars(
-            select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
-        )
-    }
-    for line in order.lines:
-        if (
-            line.parent_line_id is None
-            and line.product.kind == ProductKind.SOFTWARE
-            and line.id not in existing
-        ):
-            db.session.add(FulfilmentLine(order_id=order.id, order_line_id=line.id))
-    if order.fulfilment_status == FulfilmentStatus.AWAITING:
-        set_fulfilment_status(order, FulfilmentStatus.IN_PROGRESS, "sent to fulfilment")
-    try:
-        db.session.commit()
-    except Exception:
-        # A concurrent start created the same lines (unique order_line_id): theirs stand.
-        db.session.rollback()
+    software = [
+        line.id
+        for line in order.lines
+        if line.parent_line_id is None and line.product.kind == ProductKind.SOFTWARE
+    ]
+    for order_line_id in software:
+        try:
+            with db.session.begin_nested():  # a concurrent start may have created it: theirs stands
+                db.session.add(FulfilmentLine(order_id=order_id, order_line_id=order_line_id))
+        except IntegrityError:
+            pass
+    db.session.commit()
+    transition_fulfilment_atomically(
+        order_id, FulfilmentStatus.AWAITING, FulfilmentStatus.IN_PROGRESS, "sent to fulfilment"
+    )
+    db.session.commit()
     return list(
         db.session.scalars(
             select(FulfilmentLine.id).where(
@@ -319,6 +316,10 @@ def after_line_changed(line: FulfilmentLine) -> None:
         emails.owe_delivery_email(line.order_id, line)
 
 
+class LineBusy(Exception):
+    """A worker holds the line now; the caller should try again shortly."""
+
+
 def handle_callback(code: str, body: bytes, headers: Mapping[str, str]) -> LineStatus | None:
     """Apply a signed delivery callback; raises BadCallbackSignature when it cannot be trusted."""
     with wholesaler(code) as adapter:
@@ -332,9 +333,13 @@ def handle_callback(code: str, body: bytes, headers: Mapping[str, str]) -> LineS
     if line is None:
         log.warning("callback from %s for unknown reference %s", code, result.reference)
         return None
-    if line.status != LineStatus.ORDERED or not _claim(line.id, utcnow(), force=True):
-        return line.status  # already delivered, or a worker is on it: nothing to do twice
+    if line.status in (LineStatus.DELIVERED, LineStatus.CANCELLED):
+        return line.status  # delivered already: a repeated callback is nothing new
+    if not _claim(line.id, utcnow(), force=True):
+        # The placing worker still holds the line: ask the wholesaler to send it again later.
+        raise LineBusy(f"line {line.id} is being worked on")
     try:
+        db.session.refresh(line)
         _record(line, "callback", result.status)
         _accept(line, result, utcnow())
     finally:
@@ -356,17 +361,20 @@ def sweep(now: datetime | None = None, limit: int = 100) -> SweepReport:
     """Find paid work that nobody finished (lost message, crash, retry due) and push it on."""
     now = now or utcnow()
     report = SweepReport()
+    # Orders paid a moment ago are being handed over right now: leave them to that job.
+    grace = timedelta(seconds=float(current_app.config["SWEEP_GRACE"]))
     stranded = db.session.scalars(
         select(Order.id)
         .where(
             Order.payment_status == PaymentStatus.PAID,
             Order.fulfilment_status == FulfilmentStatus.AWAITING,
+            Order.paid_at <= now - grace,
         )
         .limit(limit)
     ).all()
     for order_id in stranded:
-        start_fulfilment(order_id)
-        report.orders_started += 1
+        if _safely(start_fulfilment, order_id) is not None:
+            report.orders_started += 1
     now = max(now, utcnow())  # lines just started are due at once
     due = db.session.scalars(
         select(FulfilmentLine.id)
@@ -379,9 +387,19 @@ def sweep(now: datetime | None = None, limit: int = 100) -> SweepReport:
         .limit(limit)
     ).all()
     for line_id in due:
-        result = fulfil_line(line_id, now)
+        result = _safely(fulfil_line, line_id, now)
         if result is not None:
             report.lines_tried += 1
             report.line_results[str(result)] = report.line_results.get(str(result), 0) + 1
-    report.emails_sent = emails.send_due(now)
+    report.emails_sent = _safely(emails.send_due, now) or 0
     return report
+
+
+def _safely(step, *args):  # type: ignore[no-untyped-def]
+    """Run one sweep step; a failure is logged and the sweep goes on with the next item."""
+    try:
+        return step(*args)
+    except Exception:
+        db.session.rollback()
+        log.exception("sweep step %s%r failed; it will be retried", step.__name__, args)
+        return None

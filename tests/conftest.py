@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import weakref
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
 
 from app import create_app
 from extensions import db as _db
@@ -55,6 +57,9 @@ def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "ARVATO_USERNAME": "comptoir",
         "ARVATO_PASSWORD": "test-arvato-password",
         "RATELIMIT_ENABLED": False,
+        # One broker for the whole run (jobs run in-process unless a test starts a worker):
+        # Kombu caches connections per process, so the broker is never switched mid-run.
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
         # Tests that need a wholesaler start its simulator and point these at it.
         "NEXWAY_URL": "http://127.0.0.1:9",
         "ARVATO_URL": "http://127.0.0.1:9",
@@ -113,6 +118,22 @@ def _empty_tables() -> None:
     with _db.engine.begin() as conn:
         for table in reversed(_db.metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@event.listens_for(Engine, "engine_connect")
+def _track_engine(connection: Any) -> None:
+    _ENGINES.add(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines() -> Iterator[None]:
+    """Close the pooled connections of every app a test built, not only the `app` fixture's."""
+    yield
+    for engine in list(_ENGINES):
+        engine.dispose()
 
 
 @pytest.fixture

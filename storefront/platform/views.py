@@ -61,7 +61,7 @@ def stripe_webhook() -> ResponseReturnValue:
 @bp.post("/webhooks/wholesalers/<code>")
 @csrf.exempt
 def wholesaler_callback(code: str) -> ResponseReturnValue:
-    from fulfilment.services import handle_callback
+    from fulfilment.services import LineBusy, handle_callback
     from fulfilment.wholesalers import WHOLESALERS, BadCallbackSignature, WholesalerError
 
     if g.get("partner") is not None or code not in WHOLESALERS:
@@ -73,6 +73,10 @@ def wholesaler_callback(code: str) -> ResponseReturnValue:
         ), 413
     try:
         status = handle_callback(code, payload, request.headers)
+    except LineBusy:
+        response = jsonify({"error": {"code": "busy", "message": "order line busy; send it again"}})
+        response.headers["Retry-After"] = "1"
+        return response, 503
     except BadCallbackSignature as exc:
         current_app.logger.warning("%s callback refused: %s", code, exc)
         return jsonify({"error": {"code": "invalid_signature", "message": str(exc)}}), 400

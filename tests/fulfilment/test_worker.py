@@ -48,14 +48,15 @@ def worker(wired, tmp_path):
          "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", "celery"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
-    wired.config.update(TASKS_EAGER=False, CELERY_BROKER_URL=BROKER)
+    assert wired.config["CELERY_BROKER_URL"] == BROKER  # set for the whole run in tests/conftest.py
+    wired.config["TASKS_EAGER"] = False
     from extensions import celery
 
-    celery.conf.update(task_always_eager=False, broker_url=BROKER)
+    celery.conf.task_always_eager = False
     yield process
     process.terminate()
     output, _ = process.communicate(timeout=20)
-    celery.conf.update(task_always_eager=True)
+    celery.conf.task_always_eager = True
     redis.Redis.from_url(BROKER).flushdb()
     if os.environ.get("COMPTOIR_SHOW_WORKER_LOG"):
         print(output.decode(errors="replace"))  # noqa: T201 - opt-in debugging aid

@@ -6,11 +6,11 @@ import re
 import time
 
 import pyotp
-from conftest import PASSWORD
 from sqlalchemy import select
 
 from fulfilment.commissions.models import Reseller
 
+PASSWORD = "reseller password 2026"  # noqa: S105 - the login tests/reseller/conftest.py creates
 WRONG = "E-mail address or password is wrong."
 
 

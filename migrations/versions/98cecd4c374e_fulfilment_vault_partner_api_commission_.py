@@ -1,8 +1,8 @@
-"""fulfilment, vault, partner api and commission tables
+"""fulfilment, vault, partner api, commission and backup access tables
 
-Revision ID: 8cafb7e7bf82
+Revision ID: 98cecd4c374e
 Revises: 7234410492da
-Create Date: 2026-11-24 00:16:36.177801
+Create Date: 2026-11-24 00:44:44.989282
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '8cafb7e7bf82'
+revision = '98cecd4c374e'
 down_revision = '7234410492da'
 branch_labels = None
 depends_on = None
@@ -48,6 +48,34 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_vault_backups_buyer_ref'), ['buyer_ref'], unique=False)
         batch_op.create_index(batch_op.f('ix_vault_backups_partner'), ['partner'], unique=False)
         batch_op.create_index('ix_vault_backups_status_expires_at', ['status', 'expires_at'], unique=False)
+
+    op.create_table('backup_access_links',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('partner_id', sa.Uuid(), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_backup_access_links_partner_id_partners'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_backup_access_links')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_backup_access_links_token_hash'))
+    )
+    with op.batch_alter_table('backup_access_links', schema=None) as batch_op:
+        batch_op.create_index('ix_backup_access_links_partner_email', ['partner_id', 'email'], unique=False)
+
+    op.create_table('backup_expiry_reminders',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('backup_id', sa.Uuid(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['backup_id'], ['vault_backups.id'], name=op.f('fk_backup_expiry_reminders_backup_id_vault_backups'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_backup_expiry_reminders')),
+    sa.UniqueConstraint('backup_id', 'expires_at', name=op.f('uq_backup_expiry_reminders_backup_id_expires_at'))
+    )
+    with op.batch_alter_table('backup_expiry_reminders', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_backup_expiry_reminders_backup_id'), ['backup_id'], unique=False)
 
     op.create_table('commission_programmes',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -312,6 +340,7 @@ def upgrade():
     sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('announced_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_fulfilment_lines_order_id_orders'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['order_line_id'], ['order_lines.id'], name=op.f('fk_fulfilment_lines_order_line_id_order_lines'), ondelete='CASCADE'),
@@ -436,6 +465,14 @@ def downgrade():
 
     op.drop_table('partner_api_keys')
     op.drop_table('commission_programmes')
+    with op.batch_alter_table('backup_expiry_reminders', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_backup_expiry_reminders_backup_id'))
+
+    op.drop_table('backup_expiry_reminders')
+    with op.batch_alter_table('backup_access_links', schema=None) as batch_op:
+        batch_op.drop_index('ix_backup_access_links_partner_email')
+
+    op.drop_table('backup_access_links')
     with op.batch_alter_table('vault_backups', schema=None) as batch_op:
         batch_op.drop_index('ix_vault_backups_status_expires_at')
         batch_op.drop_index(batch_op.f('ix_vault_backups_partner'))
