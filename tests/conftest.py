@@ -16,6 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from support.database import empty_tables
+from support.localstripe_server import localstripe, localstripe_server  # noqa: F401 - fixtures
 
 from app import create_app
 from extensions import db as _db
@@ -109,15 +111,9 @@ def app(test_settings: dict[str, Any], _schema: None, tmp_path: Path) -> Iterato
     with app.app_context():
         yield app
         _db.session.remove()
-        _empty_tables()
+        empty_tables()
         _db.engine.dispose()
 
-
-def _empty_tables() -> None:
-    # DELETE in dependency order: on tables this small it is far cheaper than TRUNCATE.
-    with _db.engine.begin() as conn:
-        for table in reversed(_db.metadata.sorted_tables):
-            conn.execute(table.delete())
 
 
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()

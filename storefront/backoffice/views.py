@@ -148,13 +148,31 @@ def line_action(order_line_id: uuid.UUID, action: str) -> Response:
 @operator_required
 def refund(order_id: uuid.UUID) -> Response:
     from fulfilment import operations
+    from storefront.payments.base import GatewayError
+    from storefront.payments.services import refund_payment
 
     if not EmptyForm().validate():
         abort(400)
+    found = db.session.get(Order, order_id) or abort(404)
     reason = (request.form.get("reason") or "").strip()[:200] or "refunded by support"
+    if found.payment_status not in (PaymentStatus.PAID, PaymentStatus.FLAGGED):
+        flash("Could not refund: only a paid or flagged order can be refunded.", "error")
+        return redirect(url_for("backoffice.order", order_id=order_id))
     try:
-        operations.refund_order(order_id, actor=f"operator:{current_user.email}", reason=reason)
-        flash("Order refunded: open lines cancelled, licences revoked.", "success")
+        refund_reference = refund_payment(found)
+    except GatewayError as exc:
+        flash(f"The payment provider refused the refund; nothing was changed: {exc}", "error")
+        return redirect(url_for("backoffice.order", order_id=order_id))
+    try:
+        operations.refund_order(
+            order_id,
+            actor=f"operator:{current_user.email}",
+            reason=f"{reason} ({refund_reference})",
+        )
+        flash(
+            f"Order refunded ({refund_reference}): open lines cancelled, licences revoked.",
+            "success",
+        )
     except operations.OperationError as exc:
         flash(f"Could not refund: {exc}", "error")
     return redirect(url_for("backoffice.order", order_id=order_id))

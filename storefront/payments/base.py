@@ -77,3 +77,7 @@ class PaymentGateway(Protocol):
     def fetch_outcome(self, reference: str) -> PaymentEvent | None:
         """Ask the provider how a checkout stands (for the return page); None when unknown."""
         ...
+
+    def refund(self, reference: str, amount_cents: int) -> str:
+        """Give the money of a paid checkout back; return the provider's refund reference."""
+        ...

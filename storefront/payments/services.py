@@ -19,6 +19,7 @@ from storefront.payments.base import (
     CheckoutLine,
     CheckoutRedirect,
     CheckoutRequest,
+    GatewayError,
     PaymentEvent,
     PaymentGateway,
     PaymentOutcome,
@@ -172,3 +173,15 @@ def after_paid(order_id: uuid.UUID) -> None:
 
 def new_test_reference() -> str:
     return "test_" + secrets.token_urlsafe(18)
+
+
+def refund_payment(order: Order) -> str:
+    """Give the buyer's money back through the gateway that took it; raise GatewayError if refused.
+
+    Orders a partner billed itself (API orders) are refunded by that partner: nothing to call here.
+    """
+    if order.gateway == "partner":
+        return "partner-billed"
+    if not order.gateway_reference:
+        raise GatewayError("this order has no payment reference to refund")
+    return gateway_for(order.gateway).refund(order.gateway_reference, order.total_cents)

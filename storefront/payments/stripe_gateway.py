@@ -119,6 +119,10 @@ class StripeGateway:
             raise WebhookError("Stripe-Signature timestamp is in the future")
         return _event_from_body(body)
 
+    def refund(self, reference: str, amount_cents: int) -> str:
+        """Give the buyer's money back for a paid Checkout Session."""
+        return _refund(self._client, reference, amount_cents)
+
     def fetch_outcome(self, reference: str) -> PaymentEvent | None:
         """Retrieve the Checkout Session; its event id is synthetic: return:<session id>:<outcome>.
 
@@ -148,6 +152,25 @@ class StripeGateway:
             amount_cents=amount,
             currency=currency,
         )
+
+
+def _refund(client: stripe.StripeClient, reference: str, amount_cents: int) -> str:
+    """Refund the payment behind a paid Checkout Session; return the Stripe refund id."""
+    try:
+        session = client.v1.checkout.sessions.retrieve(reference).to_dict()
+        payment_intent = session.get("payment_intent")
+        if not isinstance(payment_intent, str) or not payment_intent.startswith("pi_"):
+            raise GatewayError("the Checkout Session has no payment to refund")
+        refund = client.v1.refunds.create(
+            params={
+                "payment_intent": payment_intent,
+                "amount": amount_cents,
+                "metadata": {"checkout_session": reference},
+            }
+        )
+    except stripe.StripeError as exc:
+        raise _gateway_error("refund a payment", exc) from exc
+    return str(refund.id)
 
 
 def _gateway_error(action: str, exc: stripe.StripeError) -> GatewayError:

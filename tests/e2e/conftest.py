@@ -1,8 +1,8 @@
 """Browser tests: the app on a live local server with the demo data, driven by headless Chromium.
 
-One server and one browser for the whole tests/e2e package; each test gets a fresh browser
-context (its own cookies, so its own cart and session). The tables are emptied when the
-package is done, as tests/conftest.py's `app` fixture does after each test.
+One server and one browser per test module; each test gets a fresh browser context (its own
+cookies, so its own cart and session). The tables are emptied when the module is done, as
+tests/conftest.py's `app` fixture does after each test, so the next tests start clean.
 """
 
 from __future__ import annotations
@@ -63,16 +63,17 @@ class LiveServer:
         return f"{self.url}/p/{slug}/{path.lstrip('/')}"
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def live_server(
     test_settings: dict[str, Any], _schema: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """The app on 127.0.0.1 (random port) in a thread, on the test database, with the demo data."""
     _require_browser_tools()
+    from support.database import empty_tables
+
     from app import create_app
     from extensions import db
     from storefront import demo
-    from tests.conftest import _empty_tables
 
     app = create_app({**test_settings, "VAULT_DIR": str(tmp_path_factory.mktemp("e2e-vault"))})
     with app.app_context():
@@ -91,13 +92,13 @@ def live_server(
         thread.join(timeout=10)
         with app.app_context():
             db.session.remove()
-            _empty_tables()
+            empty_tables()
             db.engine.dispose()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def chromium(live_server: LiveServer) -> Iterator[Any]:
-    """One headless Chromium for the package (it closes before the server stops)."""
+    """One headless Chromium per test module (it closes before the server stops)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -42,7 +42,7 @@ def _wait_for(predicate, seconds: float = 10.0) -> None:
 
 
 def test_the_same_stripe_event_five_times_at_once_buys_once_and_mails_once(
-    wired, db, catalogue, sims, inbox, postgres_only
+    postgres_only, wired, db, catalogue, sims, inbox
 ):
     from support.stripe_signing import make_event, signed_delivery
 

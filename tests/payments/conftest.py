@@ -7,13 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from support.localstripe_server import LocalStripe, localstripe, localstripe_server
+from support.localstripe_server import LocalStripe
 from support.stripe_signing import WEBHOOK_SECRET
 
 from storefront.payments.base import CheckoutLine, CheckoutRequest
 from storefront.payments.stripe_gateway import StripeGateway
-
-__all__ = ["localstripe", "localstripe_server"]  # fixtures, re-exported for pytest
 
 
 @pytest.fixture

@@ -72,10 +72,21 @@ def _new_session(data: dict[str, Any], base_url: str) -> dict[str, Any]:
         quantity = _int(item.get("quantity"), f"line_items[{i}][quantity]", 1)
         currencies.add(price["currency"])
         total += unit * quantity
-        items.append({"object": "item", "description": name, "quantity": quantity,
-                      "currency": price["currency"], "amount_total": unit * quantity,
-                      "price": {"object": "price", "currency": price["currency"],
-                                "unit_amount": unit, "product_data": {"name": name}}})
+        items.append(
+            {
+                "object": "item",
+                "description": name,
+                "quantity": quantity,
+                "currency": price["currency"],
+                "amount_total": unit * quantity,
+                "price": {
+                    "object": "price",
+                    "currency": price["currency"],
+                    "unit_amount": unit,
+                    "product_data": {"name": name},
+                },
+            }
+        )
     if not items:
         raise _bad_request("Missing required param: line_items.", "line_items")
     if len(currencies) != 1:
@@ -83,14 +94,26 @@ def _new_session(data: dict[str, Any], base_url: str) -> dict[str, Any]:
     session_id = "cs_test_" + secrets.token_hex(12)
     now = int(time.time())
     return {
-        "id": session_id, "object": "checkout.session", "mode": "payment", "livemode": False,
-        "status": "open", "payment_status": "unpaid", "payment_intent": None,
-        "amount_subtotal": total, "amount_total": total, "currency": currencies.pop(),
-        "customer_email": data.get("customer_email"), "locale": data.get("locale"),
+        "id": session_id,
+        "object": "checkout.session",
+        "mode": "payment",
+        "livemode": False,
+        "status": "open",
+        "payment_status": "unpaid",
+        "payment_intent": None,
+        "amount_subtotal": total,
+        "amount_total": total,
+        "currency": currencies.pop(),
+        "customer_email": data.get("customer_email"),
+        "locale": data.get("locale"),
         "client_reference_id": data.get("client_reference_id"),
-        "metadata": data.get("metadata") or {}, "success_url": data["success_url"],
-        "cancel_url": data.get("cancel_url"), "created": now, "expires_at": now + 86400,
-        "url": f"{base_url}/checkout/pay/{session_id}", "_line_items": items,
+        "metadata": data.get("metadata") or {},
+        "success_url": data["success_url"],
+        "cancel_url": data.get("cancel_url"),
+        "created": now,
+        "expires_at": now + 86400,
+        "url": f"{base_url}/checkout/pay/{session_id}",
+        "_line_items": items,
     }
 
 
@@ -224,9 +247,32 @@ def _install_checkout_routes(app: web.Application) -> None:
             session["status"] = "expired"
         else:
             session["status"] = "complete"
-            session["payment_intent"] = "pi_" + secrets.token_hex(12)
+            session["payment_intent"] = (
+                _payment_intent(session) if state == "paid" else ("pi_" + secrets.token_hex(12))
+            )
             session["payment_status"] = "paid" if state == "paid" else "unpaid"
         return export(session)
+
+    def _payment_intent(session: dict[str, Any]) -> str:
+        """A real, succeeded PaymentIntent in localstripe, so refunds of the session work."""
+        from localstripe.resources import PaymentIntent, PaymentMethod
+
+        method = PaymentMethod._api_create(
+            type="card",
+            card={
+                "number": "4242424242424242",
+                "exp_month": "12",
+                "exp_year": "2040",
+                "cvc": "123",
+            },
+        )
+        intent = PaymentIntent._api_create(
+            amount=session["amount_total"],
+            currency=session["currency"],
+            payment_method=method.id,
+            confirm=True,
+        )
+        return str(intent.id)
 
     app.router.add_post(CHECKOUT_PATH, create)
     app.router.add_get("/v1/checkout/sessions/{id}", retrieve)

@@ -7,12 +7,10 @@ import time
 
 import pytest
 from sqlalchemy import select
-from support.localstripe_server import LocalStripe, localstripe, localstripe_server
+from support.localstripe_server import LocalStripe
 from support.stripe_signing import WEBHOOK_SECRET, make_event, signed_delivery
 
 from commerce.models import Order, PaymentStatus
-
-__all__ = ["localstripe", "localstripe_server"]  # fixtures, re-exported for pytest
 
 
 @pytest.fixture
@@ -120,3 +118,55 @@ def test_stripe_unreachable_keeps_the_order_and_says_so(
     assert order.payment_status == PaymentStatus.PENDING
     page = client.get(response.location).get_data(as_text=True)
     assert "Payment is unavailable right now" in page and "Pay this order" in page
+
+
+def test_an_operator_refund_gives_the_money_back_through_stripe(
+    stripe_shop, client, shops, add_to_cart, checkout, localstripe, db, make_user, form_token
+):
+    _checkout(client, add_to_cart, checkout)
+    order = db.session.scalar(select(Order))
+    localstripe.set_session_state(order.gateway_reference, "paid")
+    client.get(f"/p/shop-a/checkout/return/{order.id}?session_id={order.gateway_reference}")
+    make_user(email="op@example.com", role="operator", password="operator password")
+    client.post(
+        "/admin/login",
+        data={
+            "csrf_token": form_token("/admin/login"),
+            "email": "op@example.com",
+            "password": "operator password",
+        },
+    )
+    response = client.post(
+        f"/admin/orders/{order.id}/refund",
+        data={"csrf_token": form_token(f"/admin/orders/{order.id}"), "reason": "buyer withdrew"},
+    )
+    assert response.status_code == 302
+    db.session.refresh(order)
+    assert order.payment_status == PaymentStatus.REFUNDED
+    refunds = localstripe._get("/v1/refunds")["data"]
+    assert [(r["amount"], r["status"]) for r in refunds] == [(order.total_cents, "succeeded")]
+    assert "re_" in order.history[-1].reason or "re_" in " ".join(h.reason for h in order.history)
+
+
+def test_a_refund_stripe_refuses_changes_nothing(
+    stripe_shop, client, shops, add_to_cart, checkout, localstripe, db, make_user, form_token
+):
+    _checkout(client, add_to_cart, checkout)
+    order = db.session.scalar(select(Order))
+    order.payment_status = PaymentStatus.PAID  # paid in our books, but Stripe never took the money
+    db.session.commit()
+    make_user(email="op@example.com", role="operator", password="operator password")
+    client.post(
+        "/admin/login",
+        data={
+            "csrf_token": form_token("/admin/login"),
+            "email": "op@example.com",
+            "password": "operator password",
+        },
+    )
+    client.post(
+        f"/admin/orders/{order.id}/refund",
+        data={"csrf_token": form_token(f"/admin/orders/{order.id}")},
+    )
+    db.session.refresh(order)
+    assert order.payment_status == PaymentStatus.PAID
