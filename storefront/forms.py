@@ -64,18 +64,8 @@ class AddToCartForm(FlaskForm):
     install = BooleanField(_l("Installation help"))
 
 
-class CartLineForm(FlaskForm):
-    quantity = IntegerField(
-        _l("Quantity"),
-        validators=[
-            InputRequired(_l("Enter a quantity.")),
-            NumberRange(
-                1, MAX_QUANTITY, _l("Choose a quantity from 1 to %(max)s.", max=MAX_QUANTITY)
-            ),
-        ],
-    )
-    backup = BooleanField(_l("Licence backup, 2 years"))
-    install = BooleanField(_l("Installation help"))
+class CartLineForm(AddToCartForm):
+    """A cart line's quantity and add-ons: the same fields as adding it."""
 
 
 class EmptyForm(FlaskForm):
