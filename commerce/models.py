@@ -268,6 +268,9 @@ class OrderLine(db.Model):  # type: ignore[name-defined]
     vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     vat_cents: Mapped[int] = mapped_column(Integer)
     total_cents: Mapped[int] = mapped_column(Integer)
+    # A renewal of a two-year licence backup: which backup, and the date it is paid to run to.
+    renews_backup_id: Mapped[uuid.UUID | None] = mapped_column()
+    renews_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     order: Mapped[Order] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()

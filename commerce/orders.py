@@ -121,6 +121,56 @@ def place_order(
 ) -> tuple[Order, str]:
     """Create a pending order and return it with its claim token (the caller commits)."""
     priced = price_lines(partner, requests)
+    order, claim_token = _new_order(
+        partner, buyer, user, consent_at, consent_version, gateway, source
+    )
+    position = 0
+    for item in priced:
+        parent = _order_line(item, position)
+        order.lines.append(parent)
+        for addon in item.addons:
+            position += 1
+            child = _order_line(addon, position)
+            parent.addons.append(child)
+            order.lines.append(child)
+        position += 1
+    return _totalled(order), claim_token
+
+
+def place_backup_renewal(
+    partner: Partner,
+    backup_id: uuid.UUID,
+    until: datetime,
+    buyer: BuyerDetails,
+    *,
+    user: User | None = None,
+    consent_at: datetime | None = None,
+    consent_version: str | None = None,
+    gateway: str = "test",
+) -> tuple[Order, str]:
+    """An order for two more years of a licence backup, paid to run to `until` (caller commits)."""
+    offer = offer_for(partner, ADDON_BACKUP)
+    if offer is None:
+        raise OrderError("this shop does not sell the licence backup", "product")
+    order, claim_token = _new_order(
+        partner, buyer, user, consent_at, consent_version, gateway, "shop"
+    )
+    line = _order_line(PricedLine(offer.product, 1, offer.price_cents), 0)
+    line.product_name = f"{offer.product.name} (renewal)"
+    line.renews_backup_id, line.renews_until = backup_id, until
+    order.lines.append(line)
+    return _totalled(order), claim_token
+
+
+def _new_order(
+    partner: Partner,
+    buyer: BuyerDetails,
+    user: User | None,
+    consent_at: datetime | None,
+    consent_version: str | None,
+    gateway: str,
+    source: str,
+) -> tuple[Order, str]:
     claim_token = secrets.token_urlsafe(24)
     order = Order(
         id=uuid.uuid4(),
@@ -140,20 +190,14 @@ def place_order(
         claim_token_hash=hash_token(claim_token),
         created_at=datetime.now(UTC),
     )
-    position = 0
-    for item in priced:
-        parent = _order_line(item, position)
-        order.lines.append(parent)
-        for addon in item.addons:
-            position += 1
-            child = _order_line(addon, position)
-            parent.addons.append(child)
-            order.lines.append(child)
-        position += 1
-    order.total_cents = sum(line.total_cents for line in order.lines)
-    order.vat_cents = sum(line.vat_cents for line in order.lines)
     db.session.add(order)
     return order, claim_token
+
+
+def _totalled(order: Order) -> Order:
+    order.total_cents = sum(line.total_cents for line in order.lines)
+    order.vat_cents = sum(line.vat_cents for line in order.lines)
+    return order
 
 
 def _order_line(item: PricedLine, position: int) -> OrderLine:

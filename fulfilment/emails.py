@@ -145,6 +145,7 @@ def render_email(email: OutgoingEmail) -> Mail:
                 "Your order %(number)s: the rest of your licences", number=order.number
             ),
             "replacement": _("Your order %(number)s: your replacement key", number=order.number),
+            "renewal": _("Your order %(number)s: your licence backup is renewed", number=order.number),
         }.get(email.kind, _("Your order %(number)s", number=order.number))
         text = render_template("emails/delivery.txt", **context)
         html = render_template("emails/delivery.html", **context)

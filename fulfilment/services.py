@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from commerce.models import FulfilmentStatus, Order, OrderLine, PaymentStatus, ProductKind, utcnow
 from commerce.status import transition_fulfilment_atomically
 from extensions import db
-from fulfilment import emails
+from fulfilment import emails, renewals
 from fulfilment.delivery import issue_unit_licences, refresh_order_status, store_units
 from fulfilment.models import OPEN_STATUSES, FulfilmentAttempt, FulfilmentLine, LineStatus
 from fulfilment.routing import NoRoute, Route, failover_route, select_wholesaler
@@ -61,6 +61,8 @@ def start_fulfilment(order_id: uuid.UUID) -> list[uuid.UUID]:
         order_id, FulfilmentStatus.AWAITING, FulfilmentStatus.IN_PROGRESS, "sent to fulfilment"
     )
     db.session.commit()
+    if renewals.apply_renewals(order_id):
+        emails.owe_email(f"renewal:{order_id}", order_id, "renewal")
     return list(
         db.session.scalars(
             select(FulfilmentLine.id).where(

@@ -11,6 +11,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -19,12 +20,13 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from commerce.models import Partner
-from commerce.orders import ADDON_BACKUP, offer_for
-from extensions import limiter
+from commerce.orders import ADDON_BACKUP, BuyerDetails, offer_for, place_backup_renewal
+from extensions import db, limiter
 from licensing.vault import (
     Actor,
     ActorKind,
@@ -33,10 +35,12 @@ from licensing.vault import (
     BackupUnavailable,
     TamperedBackup,
     VaultError,
+    get_backup,
 )
-from licensing.vault.models import utcnow
+from licensing.vault.models import BackupStatus, utcnow
+from licensing.vault.services import add_years
 from storefront.backups import links, services
-from storefront.backups.forms import FindLicenceForm
+from storefront.backups.forms import FindLicenceForm, RenewalForm
 from storefront.backups.mail import send_access_link, utc_date
 from storefront.forms import EmptyForm
 from storefront.tenancy import current_partner
@@ -153,13 +157,61 @@ def leave() -> Response:
 
 
 @bp.route("/renew")
-def renew() -> str:
+def renew() -> Response:
+    """Where the reminder e-mail's renew link lands: the buyer's backups, to pick one to renew."""
+    return redirect(url_for("backups.mine") if link_email(current_partner())
+                    else url_for("accounts.orders") if current_user.is_authenticated
+                    else url_for("backups.find"))
+
+
+@bp.route("/<uuid:backup_id>/renew", methods=["GET", "POST"])
+def renew_backup(backup_id: uuid.UUID) -> Page:
+    """Buy two more years of a backup: a one-line order, paid like any other."""
+    from storefront.payments.base import GatewayError
+    from storefront.payments.services import start_payment
+
     partner = current_partner()
-    number = (request.args.get("order") or "").strip().upper()
+    scope = _scope_or_none()
+    backup = get_backup(backup_id)
+    if scope is None:
+        return redirect(url_for("backups.find"))
+    if backup is None or not scope.covers(backup):
+        abort(404)
     offer = offer_for(partner, ADDON_BACKUP)
-    return render_template("storefront/backups/renew.html",
-                           order_number=number if ORDER_NUMBER_RE.match(number) else None,
-                           price_cents=offer.price_cents if offer is not None else None)
+    renewable = offer is not None and backup.status in (BackupStatus.STORED, BackupStatus.EXPIRED,
+                                                        BackupStatus.PENDING)
+    until = add_years(max(backup.expires_at, utcnow()), 2)
+    form = RenewalForm()
+    context = {"backup": backup, "offer": offer, "until": until, "renewable": renewable,
+               "form": form}
+    if request.method == "GET" or not renewable:
+        status = 200 if renewable else 409
+        return render_template("storefront/backups/renew.html", **context), status
+    if not form.validate():
+        return render_template("storefront/backups/renew.html", **context), 400
+    order, claim_token = place_backup_renewal(
+        partner, backup.id, until,
+        BuyerDetails(email=backup.buyer_ref or scope.primary_email,
+                     name=current_user.name if current_user.is_authenticated else "",
+                     locale=str(get_locale() or "fr")),
+        user=current_user if current_user.is_authenticated else None,
+        consent_at=utcnow(), consent_version=current_app.config["CONSENT_WORDING_VERSION"],
+        gateway=current_app.config["PAYMENT_GATEWAY"],
+    )
+    db.session.commit()
+    session["guest_orders"] = [*session.get("guest_orders", [])[-19:], str(order.id)]
+    session[f"claim:{order.id}"] = claim_token
+    try:
+        redirect_to = start_payment(
+            order,
+            success_url=url_for("shop.checkout_return", order_id=order.id, _external=True)
+            + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=url_for("shop.checkout_cancel", order_id=order.id, _external=True),
+        )
+    except GatewayError:
+        flash(_("Payment is unavailable right now; please try again in a moment."), "error")
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    return redirect(redirect_to.url)
 
 
 def _refusal_page(exc: VaultError) -> Page:

@@ -92,3 +92,14 @@ def operator(client, form_token, make_user):
                                                  "password": "correct horse battery"})
     assert response.status_code == 302
     return user
+
+
+@pytest.fixture
+def pay_test_card(client, form_token) -> Callable[[str], Any]:
+    """Pay on the test gateway's card page with the card that works."""
+
+    def pay(card_page: str) -> Any:
+        token = form_token(card_page)
+        return client.post(card_page, data={"csrf_token": token, "card_number": "4242424242424242"})
+
+    return pay

@@ -1,0 +1,101 @@
+"""Buying two more years of a licence backup: a paid one-line order extends it, once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from commerce.models import CapturedMail, FulfilmentStatus, Order, OrderLine, PaymentStatus, utcnow
+from fulfilment import services
+from licensing.vault import get_backup, purge_expired
+from licensing.vault.services import add_years
+from storefront.payments.base import PaymentEvent, PaymentOutcome
+from storefront.payments.services import confirm_payment
+
+
+def _renew(client, form_token, backup_id, consent: bool = True):
+    token = form_token(f"/p/shop-a/backups/{backup_id}/renew")
+    data = {"csrf_token": token, **({"consent": "y"} if consent else {})}
+    return client.post(f"/p/shop-a/backups/{backup_id}/renew", data=data)
+
+
+def test_a_buyer_renews_a_backup_for_two_more_years(
+        client, shops, english, make_user, sign_in, backed_order, form_token, pay_test_card, db):
+    user = make_user(email="camille@example.com")
+    sign_in("shop-a", "camille@example.com")
+    backed = backed_order(shops.a, user=user)
+    before = backed.backup.expires_at
+    page = client.get(f"/p/shop-a/backups/{backed.backup.id}/renew").get_data(as_text=True)
+    assert "Order with obligation to pay" in page and "9.90" in page
+    response = _renew(client, form_token, backed.backup.id)
+    assert response.status_code == 302 and "/pay/test/" in response.location
+    pay_test_card(response.location)
+    renewal = db.session.scalar(select(Order).where(Order.id != backed.order.id))
+    assert renewal.payment_status == PaymentStatus.PAID
+    assert renewal.fulfilment_status == FulfilmentStatus.DELIVERED
+    db.session.expire_all()
+    assert get_backup(backed.backup.id).expires_at == add_years(before, 2)
+    mail = db.session.scalar(select(CapturedMail).where(CapturedMail.subject.contains("renewed")))
+    assert mail is not None and mail.to == "camille@example.com"
+
+
+def test_the_same_renewal_paid_twice_extends_once(
+        client, shops, english, make_user, sign_in, backed_order, form_token, db):
+    user = make_user(email="camille@example.com")
+    sign_in("shop-a", "camille@example.com")
+    backed = backed_order(shops.a, user=user)
+    _renew(client, form_token, backed.backup.id)
+    renewal = db.session.scalar(select(Order).where(Order.id != backed.order.id))
+    for event_id in ("evt_1", "evt_2"):
+        confirm_payment(PaymentEvent(event_id, "checkout.session.completed", PaymentOutcome.PAID,
+                                     renewal.id, None, renewal.total_cents, "EUR"), "stripe")
+    services.fulfil_order(renewal.id)
+    services.sweep(now=utcnow() + timedelta(hours=1))
+    line = db.session.scalar(select(OrderLine).where(OrderLine.order_id == renewal.id))
+    db.session.expire_all()
+    assert get_backup(backed.backup.id).expires_at == line.renews_until
+    assert db.session.scalar(select(func.count()).select_from(CapturedMail).where(
+        CapturedMail.subject.contains("renewed"))) == 1
+
+
+def test_renewing_needs_consent_and_changes_nothing_without_it(
+        client, shops, english, make_user, sign_in, backed_order, form_token, db):
+    user = make_user(email="camille@example.com")
+    sign_in("shop-a", "camille@example.com")
+    backed = backed_order(shops.a, user=user)
+    response = _renew(client, form_token, backed.backup.id, consent=False)
+    assert response.status_code == 400 and 'id="consent-error"' in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+def test_another_buyers_backup_cannot_be_renewed(client, shops, english, make_user, sign_in,
+                                                 backed_order):
+    make_user(email="other@example.com")
+    sign_in("shop-a", "other@example.com")
+    backed = backed_order(shops.a, email="camille@example.com")
+    assert client.get(f"/p/shop-a/backups/{backed.backup.id}/renew").status_code == 404
+    assert client.get(f"/p/shop-b/backups/{backed.backup.id}/renew").status_code in (302, 404)
+
+
+def test_a_purged_backup_says_it_can_no_longer_be_renewed(
+        client, shops, english, make_user, sign_in, backed_order, db):
+    user = make_user(email="camille@example.com")
+    sign_in("shop-a", "camille@example.com")
+    backed = backed_order(shops.a, user=user, delivered_at=utcnow() - timedelta(days=800))
+    purge_expired()
+    response = client.get(f"/p/shop-a/backups/{backed.backup.id}/renew")
+    assert response.status_code == 409
+    assert "can no longer be renewed" in response.get_data(as_text=True)
+
+
+def test_an_expired_backup_is_brought_back_by_a_renewal(
+        client, shops, english, make_user, sign_in, backed_order, form_token, pay_test_card, db):
+    user = make_user(email="camille@example.com")
+    sign_in("shop-a", "camille@example.com")
+    backed = backed_order(shops.a, user=user, delivered_at=utcnow() - timedelta(days=740))
+    response = _renew(client, form_token, backed.backup.id)
+    pay_test_card(response.location)
+    db.session.expire_all()
+    backup = get_backup(backed.backup.id)
+    assert backup.status == "stored" and backup.expires_at > utcnow() + timedelta(days=700)
