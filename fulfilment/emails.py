@@ -33,13 +33,17 @@ def owe_delivery_email(order_id: uuid.UUID, line: FulfilmentLine) -> None:
     now = utcnow()
     try:
         with db.session.begin_nested():
-            db.session.add(OutgoingEmail(key=f"delivery:{order_id}", order_id=order_id,
-                                         kind="delivery"))
+            db.session.add(
+                OutgoingEmail(key=f"delivery:{order_id}", order_id=order_id, kind="delivery")
+            )
         _announce(FulfilmentLine.order_id == order_id, now)
     except IntegrityError:
         if line.status == LineStatus.DELIVERED and _announce(FulfilmentLine.id == line.id, now):
-            db.session.add(OutgoingEmail(key=f"line-delivered:{line.id}", order_id=order_id,
-                                         kind="line_delivered"))
+            db.session.add(
+                OutgoingEmail(
+                    key=f"line-delivered:{line.id}", order_id=order_id, kind="line_delivered"
+                )
+            )
     db.session.commit()
     send_due(utcnow(), order_id=order_id)
 
@@ -48,8 +52,11 @@ def _announce(which: Any, now: datetime) -> int:
     """Mark delivered, not yet announced lines as announced; return how many were."""
     result = db.session.execute(
         update(FulfilmentLine)
-        .where(which, FulfilmentLine.status == LineStatus.DELIVERED,
-               FulfilmentLine.announced_at.is_(None))
+        .where(
+            which,
+            FulfilmentLine.status == LineStatus.DELIVERED,
+            FulfilmentLine.announced_at.is_(None),
+        )
         .values(announced_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -145,7 +152,9 @@ def render_email(email: OutgoingEmail) -> Mail:
                 "Your order %(number)s: the rest of your licences", number=order.number
             ),
             "replacement": _("Your order %(number)s: your replacement key", number=order.number),
-            "renewal": _("Your order %(number)s: your licence backup is renewed", number=order.number),
+            "renewal": _(
+                "Your order %(number)s: your licence backup is renewed", number=order.number
+            ),
         }.get(email.kind, _("Your order %(number)s", number=order.number))
         text = render_template("emails/delivery.txt", **context)
         html = render_template("emails/delivery.html", **context)

@@ -37,8 +37,34 @@ def store_line_backup(line: FulfilmentLine) -> None:
     """Put the line's licence bundle in the two-year vault (once per line)."""
     from licensing.vault.services import BackupRequest, store_backup
 
+    order = line.order
+    store_backup(
+        BackupRequest(
+            partner=order.partner.slug,
+            order_line_ref=str(line.order_line_id),
+            buyer_ref=order.email,
+            bundle=line_bundle(line),
+            delivered_at=line.delivered_at,
+        )
+    )
+
+
+def key_replaced(line: FulfilmentLine) -> None:
+    """Keep the line's backup in step with its keys after a replacement."""
+    if not line.order_line.has_addon(ADDON_BACKUP):
+        return
+    try:
+        from licensing.vault import replace_bundle
+
+        replace_bundle(str(line.order_line_id), line_bundle(line))
+    except Exception:
+        log.exception("backup of order line %s still holds the replaced key", line.order_line_id)
+
+
+def line_bundle(line: FulfilmentLine) -> dict[str, object]:
+    """What the vault keeps for a line: its active keys, links and licences, and who bought it."""
     order, order_line = line.order, line.order_line
-    bundle = {
+    return {
         "order": order.number,
         "invoice": order.number,
         "order_line": str(order_line.id),
@@ -57,15 +83,6 @@ def store_line_backup(line: FulfilmentLine) -> None:
             for u in unit_views(line)
         ],
     }
-    store_backup(
-        BackupRequest(
-            partner=order.partner.slug,
-            order_line_ref=str(order_line.id),
-            buyer_ref=order.email,
-            bundle=bundle,
-            delivered_at=line.delivered_at,
-        )
-    )
 
 
 def line_refunded(line: FulfilmentLine, reason: str) -> None:

@@ -143,6 +143,10 @@ def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> Delive
     if unit.licence_id:
         revoke_licence(unit.licence_id, RevocationReason.REPLACEMENT, actor)
     issue_unit_licences(line)
+    db.session.refresh(line)
+    from fulfilment import hooks
+
+    hooks.key_replaced(line)
     new_unit = db.session.scalar(
         select(DeliveredUnit).where(
             DeliveredUnit.fulfilment_line_id == line.id,

@@ -48,6 +48,7 @@ from licensing.vault.services import (
     list_backups,
     normalise_buyer_ref,
     open_backup,
+    replace_bundle,
     store_backup,
     verify_backup,
 )
@@ -93,6 +94,7 @@ __all__ = [
     "purge_expired",
     "retry_pending_backups",
     "rotate_vault_key",
+    "replace_bundle",
     "store_backup",
     "verify_backup",
 ]

@@ -147,6 +147,33 @@ def store_backup(request: BackupRequest, *, now: datetime | None = None) -> Back
     return backup
 
 
+def replace_bundle(
+    order_line_ref: str, bundle: Mapping[str, Any] | bytes, *, now: datetime | None = None
+) -> Backup | None:
+    """Store a new bundle for a line's backup (a replaced key), keeping its dates and identity.
+
+    The bundle is sealed under a fresh data key and uploaded as a new version of the same object
+    through the pending path, so a storage outage is retried like any first upload; until then
+    the new sealed object is read from the database. None when the line has no backup.
+    """
+    now = now or utcnow()
+    backup = backup_for_line(_check_line_ref(order_line_ref))
+    if backup is None:
+        return None
+    if backup.status in (BackupStatus.PURGED, BackupStatus.ERASED):
+        raise VaultError(f"backup {backup.id} is {backup.status}: nothing left to replace")
+    data_key, blob = seal(_bundle_bytes(bundle), backup.id, backup.partner)
+    backup.vault_key_id, backup.wrapped_key = get_keyring().wrap(data_key, backup.id)
+    backup.sha256, backup.size, backup.pending_object = sha256_hex(blob), len(blob), blob
+    if backup.status == BackupStatus.STORED:
+        backup.status = BackupStatus.PENDING
+    backup.attempts, backup.next_attempt_at = 0, now
+    db.session.commit()
+    log.info("vault: backup %s of line %s now holds a new bundle", backup.id, order_line_ref)
+    upload_pending(backup, now=now)
+    return backup
+
+
 def upload_pending(backup: Backup, *, now: datetime | None = None) -> bool:
     """Try to put a pending backup's object in the store; commit the outcome either way."""
     now = now or utcnow()

@@ -280,3 +280,43 @@ def test_back_office_shows_the_queue_and_acts_on_it(
     (line,) = db.session.scalars(select(FulfilmentLine)).all()
     assert line.wholesaler_code == "nexway"
     assert client.post(f"/admin/lines/{order.lines[0].id}/reroute", data={}).status_code == 400
+
+
+def test_a_replaced_key_is_kept_in_the_lines_backup(wired, db, catalogue, client, inbox):
+    from commerce.orders import ADDON_BACKUP
+    from licensing.vault import Actor, ActorKind, backup_for_line, open_backup
+    from storefront.payments.base import PaymentEvent, PaymentOutcome
+    from storefront.payments.services import confirm_payment
+
+    order, _ = place_order(
+        catalogue["arvato_shop"],
+        [LineRequest("OFFICE-HOME-2024-WIN", 1, (ADDON_BACKUP,))],
+        BuyerDetails("buyer@example.com", "Camille"),
+    )
+    db.session.commit()
+    confirm_payment(
+        PaymentEvent(
+            f"evt_{order.id}",
+            "checkout.session.completed",
+            PaymentOutcome.PAID,
+            order.id,
+            None,
+            order.total_cents,
+            "EUR",
+        ),
+        "stripe",
+    )
+    (line,) = db.session.scalars(select(FulfilmentLine)).all()
+    support = Actor(ActorKind.OPERATOR, "support@example.com", None)
+
+    def backed_up_key() -> str:
+        backup = backup_for_line(str(line.order_line_id))
+        return open_backup(backup.id, support).bundle["units"][0]["product_key"]
+
+    old = line_deliveries(order)[line.order_line_id][1][0]
+    assert backed_up_key() == old.product_key
+    operations.report_activated_key(old.unit_id, order, actor="buyer:test")
+    db.session.expire_all()
+    new = line_deliveries(order)[line.order_line_id][1][0]
+    assert new.product_key != old.product_key
+    assert backed_up_key() == new.product_key

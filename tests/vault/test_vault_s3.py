@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -238,3 +239,24 @@ def test_erasure_and_renewal_during_an_outage_catch_up_on_retry(
     assert renewed.retention_synced is True
     head = store.head(renewed.object_key)
     assert abs(head["ObjectLockRetainUntilDate"] - until) < timedelta(seconds=1)
+
+
+def test_a_replaced_bundle_is_a_new_version_read_back_and_checked(
+    app: Flask, db, use_s3: UseS3, s3_endpoint: str, make_request: Callable[..., BackupRequest]
+) -> None:
+    from licensing.vault import replace_bundle
+
+    store = use_s3()
+    request = make_request()
+    backup = store_backup(request)
+    newer = {**request.bundle, "units": [{"unit": 1, "product_key": "NEW-KEY"}]}
+    app.config["VAULT_S3_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"  # storage down
+    replaced = replace_bundle(request.order_line_ref, newer)
+    assert replaced.id == backup.id and replaced.status == BackupStatus.PENDING
+    assert open_backup(backup.id, BUYER).bundle == newer  # read from the row meanwhile
+    app.config["VAULT_S3_ENDPOINT"] = s3_endpoint
+    assert retry_pending_backups(now=replaced.next_attempt_at) == 1
+    assert replaced.status == BackupStatus.STORED and replaced.pending_object is None
+    assert hashlib.sha256(store.get(backup.object_key)).hexdigest() == replaced.sha256
+    assert open_backup(backup.id, BUYER).bundle == newer
+    assert replace_bundle("no-such-line", newer) is None
