@@ -93,3 +93,13 @@ def line_refunded(line: FulfilmentLine, reason: str) -> None:
         clawback_for_refund(line.order_line_id, reason)
     except Exception:
         log.exception("commission clawback of order line %s failed", line.order_line_id)
+
+
+def renewal_refunded(order_line_id: object, reason: str) -> None:
+    """Take back the reseller's commission on a refunded backup renewal."""
+    try:
+        from fulfilment.commissions import clawback_for_line
+
+        clawback_for_line(order_line_id, reason)  # type: ignore[arg-type]
+    except Exception:
+        log.exception("commission clawback of renewal line %s failed", order_line_id)

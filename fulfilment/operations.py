@@ -106,6 +106,8 @@ def refund_order(order_id: uuid.UUID, actor: str, reason: str) -> None:
 
     for line in lines:
         hooks.line_refunded(line, reason)
+    for renewal in (line for line in order.lines if line.renews_backup_id is not None):
+        hooks.renewal_refunded(renewal.id, reason)
 
 
 def _cancel_at_wholesaler(line: FulfilmentLine) -> None:

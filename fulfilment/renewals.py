@@ -33,6 +33,7 @@ def apply_renewals(order_id: uuid.UUID) -> int:
         assert line.renews_backup_id is not None and line.renews_until is not None
         try:
             extend_backup(line.renews_backup_id, line.renews_until)
+            _credit_reseller(line.id)
         except VaultError as exc:
             db.session.rollback()
             failures.append(f"{line.product_code}: {exc}")
@@ -48,3 +49,14 @@ def apply_renewals(order_id: uuid.UUID) -> int:
         )
         db.session.commit()
     return len(lines) - len(failures)
+
+
+def _credit_reseller(order_line_id: uuid.UUID) -> None:
+    """A renewal is a backup sale: the buyer's reseller earns the add-on rate, once."""
+    from fulfilment.commissions import accrue_for_line
+
+    try:
+        accrue_for_line(order_line_id)
+    except Exception:
+        db.session.rollback()
+        log.exception("commission of renewal line %s not credited", order_line_id)

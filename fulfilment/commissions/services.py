@@ -70,7 +70,9 @@ def line_facts(line: OrderLine) -> LineFacts:
         licence_type=str(product.licence_type),
         net_cents=line.total_cents - line.vat_cents,
         currency=line.order.currency,
-        addon=ADDON_KIND_BY_CODE.get(line.product_code) if line.parent_line_id else None,
+        # An add-on rides on its product line, or stands alone as a backup renewal.
+        addon=(ADDON_KIND_BY_CODE.get(line.product_code)
+               if line.parent_line_id or line.renews_backup_id else None),
         term_months=product.term_months,
         product_code=line.product_code,
     )

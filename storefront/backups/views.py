@@ -27,6 +27,7 @@ from flask_login import current_user
 from commerce.models import Partner
 from commerce.orders import ADDON_BACKUP, BuyerDetails, offer_for, place_backup_renewal
 from extensions import db, limiter
+from fulfilment.commissions import attribute_order
 from licensing.vault import (
     Actor,
     ActorKind,
@@ -43,6 +44,7 @@ from storefront.backups import links, services
 from storefront.backups.forms import FindLicenceForm, RenewalForm
 from storefront.backups.mail import send_access_link, utc_date
 from storefront.forms import EmptyForm
+from storefront.shop import referrals
 from storefront.tenancy import current_partner
 
 log = logging.getLogger("comptoir.backups")
@@ -198,6 +200,8 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
         consent_at=utcnow(), consent_version=current_app.config["CONSENT_WORDING_VERSION"],
         gateway=current_app.config["PAYMENT_GATEWAY"],
     )
+    db.session.flush()
+    attribute_order(order, cookie_code=referrals.referral_code(partner), source="shop")
     db.session.commit()
     session["guest_orders"] = [*session.get("guest_orders", [])[-19:], str(order.id)]
     session[f"claim:{order.id}"] = claim_token

@@ -21,7 +21,8 @@ def _renew(client, form_token, backup_id, consent: bool = True):
 
 
 def test_a_buyer_renews_a_backup_for_two_more_years(
-        client, shops, english, make_user, sign_in, backed_order, form_token, pay_test_card, db):
+    client, shops, english, make_user, sign_in, backed_order, form_token, pay_test_card, db
+):
     user = make_user(email="camille@example.com")
     sign_in("shop-a", "camille@example.com")
     backed = backed_order(shops.a, user=user)
@@ -41,26 +42,44 @@ def test_a_buyer_renews_a_backup_for_two_more_years(
 
 
 def test_the_same_renewal_paid_twice_extends_once(
-        client, shops, english, make_user, sign_in, backed_order, form_token, db):
+    client, shops, english, make_user, sign_in, backed_order, form_token, db
+):
     user = make_user(email="camille@example.com")
     sign_in("shop-a", "camille@example.com")
     backed = backed_order(shops.a, user=user)
     _renew(client, form_token, backed.backup.id)
     renewal = db.session.scalar(select(Order).where(Order.id != backed.order.id))
     for event_id in ("evt_1", "evt_2"):
-        confirm_payment(PaymentEvent(event_id, "checkout.session.completed", PaymentOutcome.PAID,
-                                     renewal.id, None, renewal.total_cents, "EUR"), "stripe")
+        confirm_payment(
+            PaymentEvent(
+                event_id,
+                "checkout.session.completed",
+                PaymentOutcome.PAID,
+                renewal.id,
+                None,
+                renewal.total_cents,
+                "EUR",
+            ),
+            "stripe",
+        )
     services.fulfil_order(renewal.id)
     services.sweep(now=utcnow() + timedelta(hours=1))
     line = db.session.scalar(select(OrderLine).where(OrderLine.order_id == renewal.id))
     db.session.expire_all()
     assert get_backup(backed.backup.id).expires_at == line.renews_until
-    assert db.session.scalar(select(func.count()).select_from(CapturedMail).where(
-        CapturedMail.subject.contains("renewed"))) == 1
+    assert (
+        db.session.scalar(
+            select(func.count())
+            .select_from(CapturedMail)
+            .where(CapturedMail.subject.contains("renewed"))
+        )
+        == 1
+    )
 
 
 def test_renewing_needs_consent_and_changes_nothing_without_it(
-        client, shops, english, make_user, sign_in, backed_order, form_token, db):
+    client, shops, english, make_user, sign_in, backed_order, form_token, db
+):
     user = make_user(email="camille@example.com")
     sign_in("shop-a", "camille@example.com")
     backed = backed_order(shops.a, user=user)
@@ -69,8 +88,9 @@ def test_renewing_needs_consent_and_changes_nothing_without_it(
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
 
 
-def test_another_buyers_backup_cannot_be_renewed(client, shops, english, make_user, sign_in,
-                                                 backed_order):
+def test_another_buyers_backup_cannot_be_renewed(
+    client, shops, english, make_user, sign_in, backed_order
+):
     make_user(email="other@example.com")
     sign_in("shop-a", "other@example.com")
     backed = backed_order(shops.a, email="camille@example.com")
@@ -79,7 +99,8 @@ def test_another_buyers_backup_cannot_be_renewed(client, shops, english, make_us
 
 
 def test_a_purged_backup_says_it_can_no_longer_be_renewed(
-        client, shops, english, make_user, sign_in, backed_order, db):
+    client, shops, english, make_user, sign_in, backed_order, db
+):
     user = make_user(email="camille@example.com")
     sign_in("shop-a", "camille@example.com")
     backed = backed_order(shops.a, user=user, delivered_at=utcnow() - timedelta(days=800))
@@ -90,7 +111,8 @@ def test_a_purged_backup_says_it_can_no_longer_be_renewed(
 
 
 def test_an_expired_backup_is_brought_back_by_a_renewal(
-        client, shops, english, make_user, sign_in, backed_order, form_token, pay_test_card, db):
+    client, shops, english, make_user, sign_in, backed_order, form_token, pay_test_card, db
+):
     user = make_user(email="camille@example.com")
     sign_in("shop-a", "camille@example.com")
     backed = backed_order(shops.a, user=user, delivered_at=utcnow() - timedelta(days=740))
@@ -99,3 +121,58 @@ def test_an_expired_backup_is_brought_back_by_a_renewal(
     db.session.expire_all()
     backup = get_backup(backed.backup.id)
     assert backup.status == "stored" and backup.expires_at > utcnow() + timedelta(days=700)
+
+
+def test_a_renewal_credits_the_buyers_reseller_once(
+    client, shops, english, make_user, sign_in, backed_order, form_token, pay_test_card, db
+):
+    from datetime import UTC, datetime
+
+    from fulfilment.commissions import (
+        Rates,
+        attach_client,
+        attribute_order,
+        create_reseller,
+        set_programme,
+    )
+    from fulfilment.commissions.models import LedgerEntry
+
+    set_programme(
+        shops.a,
+        Rates.from_json(
+            {
+                "perpetual": {"*": "0.05"},
+                "addons": {"backup": "0.30", "install": "0.40"},
+                "subscription": {
+                    "first_year": "0.12",
+                    "first_year_bonus": "0.06",
+                    "renewal": "0.06",
+                    "upsell": "0.12",
+                    "upsell_bonus": "0.06",
+                },
+            }
+        ),
+        datetime(2023, 1, 1, tzinfo=UTC),
+    )
+    create_reseller(shops.a, "Info Services", "info@example.com", code="RA-INFO")
+    user = make_user(email="camille@example.com")
+    backed = backed_order(shops.a, user=user)
+    attribute_order(backed.order, reseller_code="RA-INFO")
+    backed.order.payment_status = PaymentStatus.PAID
+    db.session.commit()
+    attach_client(backed.order.id)
+    sign_in("shop-a", "camille@example.com")
+    pay_test_card(_renew(client, form_token, backed.backup.id).location)
+    renewal = db.session.scalar(select(Order).where(Order.id != backed.order.id))
+    entries = db.session.scalars(
+        select(LedgerEntry).where(LedgerEntry.order_id == renewal.id)
+    ).all()
+    # 9.90 EUR incl. VAT = 8.25 EUR net; 30 % backup rate = 2.475 -> 2.48 EUR (half-even)
+    assert [(e.kind, e.amount_cents, e.rule) for e in entries] == [("accrual", 248, "addon.backup")]
+    services.sweep(now=utcnow() + timedelta(hours=1))
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(LedgerEntry).where(LedgerEntry.order_id == renewal.id)
+        )
+        == 1
+    )
