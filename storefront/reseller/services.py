@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, update
 
 from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role
 from extensions import db
@@ -83,7 +83,7 @@ def totp_enabled(reseller: Reseller) -> bool:
 
 
 def check_totp(reseller: Reseller, code: str) -> bool:
-    """Check a code against the reseller's enabled second factor."""
+    """Check a code against the reseller's second factor; each code is accepted once."""
     if not reseller.totp_secret:
         return False
     try:
@@ -91,14 +91,32 @@ def check_totp(reseller: Reseller, code: str) -> bool:
     except totp.TotpError:
         log.error("reseller %s: stored TOTP secret cannot be opened", reseller.code)
         return False
-    return totp.verify_code(secret, code)
+    step = totp.matching_step(secret, code)
+    return step is not None and _use_step(reseller, step)
+
+
+def _use_step(reseller: Reseller, step: int) -> bool:
+    """Record the code's step as used, unless it (or a later one) was: a replay is refused."""
+    used = db.session.execute(
+        update(Reseller)
+        .where(Reseller.id == reseller.id,
+               or_(Reseller.totp_last_step.is_(None), Reseller.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    db.session.commit()
+    if not used:
+        log.warning("reseller %s: a two-step code was used again", reseller.code)
+    return bool(used)
 
 
 def enable_totp(reseller: Reseller, secret: str, code: str) -> bool:
     """Turn the second factor on once a code from the new secret checks out."""
-    if not totp.verify_code(secret, code):
+    step = totp.matching_step(secret, code)
+    if step is None:
         return False
     reseller.totp_secret = totp.seal_secret(secret, str(reseller.id))
+    reseller.totp_last_step = step
     db.session.commit()
     log.info("reseller %s enabled two-step sign-in", reseller.code)
     return True

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import io
 import os
 import re
+import time
+from datetime import UTC, datetime
 
 import pyotp
 import qrcode
@@ -62,8 +65,20 @@ def provisioning_uri(secret: str, account: str, issuer: str) -> str:
 
 def verify_code(secret: str, code: str) -> bool:
     """Check a six-digit code, accepting the neighbouring 30-second steps for clock drift."""
+    return matching_step(secret, code) is not None
+
+
+def matching_step(secret: str, code: str) -> int | None:
+    """The 30-second step whose code this is (now, or one step either side), else None."""
     code = re.sub(r"\s", "", code or "")
-    return bool(CODE_RE.match(code)) and pyotp.TOTP(secret).verify(code, valid_window=1)
+    if not CODE_RE.match(code):
+        return None
+    generator, now = pyotp.TOTP(secret), time.time()
+    for offset in (0, -1, 1):
+        moment = now + offset * generator.interval
+        if hmac.compare_digest(generator.at(moment), code):
+            return int(generator.timecode(datetime.fromtimestamp(moment, UTC)))
+    return None
 
 
 def grouped(secret: str) -> str:

@@ -1,8 +1,8 @@
 """fulfilment, vault, partner api, commission and backup tables
 
-Revision ID: 8062ae6daa12
+Revision ID: 797ee97b74cc
 Revises: 7234410492da
-Create Date: 2026-11-24 01:05:13.887728
+Create Date: 2026-11-24 01:16:59.172254
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '8062ae6daa12'
+revision = '797ee97b74cc'
 down_revision = '7234410492da'
 branch_labels = None
 depends_on = None
@@ -116,6 +116,7 @@ def upgrade():
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=True),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
+    sa.Column('totp_last_step', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partners.id'], name=op.f('fk_resellers_partner_id_partners')),
