@@ -7,6 +7,7 @@ import logging
 import re
 import secrets
 import threading
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class Simulator:
+class Simulator(ABC):
     """A wholesaler's catalogue, orders and faults; the subclasses speak its protocol."""
 
     name = ""
@@ -146,7 +147,7 @@ class Simulator:
                 "config": dict(self.config),
             }
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - a hook: only Nexway has background work to start
         """Start background work, if the protocol has any."""
 
     def stop(self) -> None:
@@ -155,17 +156,20 @@ class Simulator:
 
     # -- the protocol, per subclass -------------------------------------------------------------
 
+    @abstractmethod
     def routes(self) -> list[Route]:
         """Return the API routes."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def authenticate(self, headers: Mapping[str, str]) -> bool:
         """Say whether the request carries the right credentials (header names in lower case)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def render(self, kind: str, payload: dict[str, Any]) -> bytes:
         """Serialise a neutral payload (kind: order, stock, error) in the wire format."""
-        raise NotImplementedError
+        ...
 
     def download_validity(self) -> timedelta:
         """Return how long a download link stays valid."""
