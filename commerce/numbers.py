@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from commerce.models import Counter
@@ -33,7 +33,3 @@ def next_value(name: str) -> int:
 def next_order_number(now: datetime | None = None) -> str:
     year = (now or datetime.now(UTC)).year
     return f"CPT-{year}-{next_value(f'order-{year}'):06d}"
-
-
-def current_value(name: str) -> int:
-    return db.session.scalar(select(Counter.value).where(Counter.name == name)) or 0

@@ -41,10 +41,6 @@ class InvalidTransition(Exception):
         self.field, self.current, self.new = field, current, new
 
 
-def can_transition(current: str, new: str, table: dict) -> bool:  # type: ignore[type-arg]
-    return new in table[current]
-
-
 def set_payment_status(
     order: Order, new: PaymentStatus, reason: str, actor: str = "system"
 ) -> None:
