@@ -169,8 +169,7 @@ def renew() -> Response:
 @bp.route("/<uuid:backup_id>/renew", methods=["GET", "POST"])
 def renew_backup(backup_id: uuid.UUID) -> Page:
     """Buy two more years of a backup: a one-line order, paid like any other."""
-    from storefront.payments.base import GatewayError
-    from storefront.payments.services import start_payment
+    from storefront.shop.views import pay_or_retry_later, remember_order
 
     partner = current_partner()
     scope = _scope_or_none()
@@ -203,19 +202,8 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
     db.session.flush()
     attribute_order(order, cookie_code=referrals.referral_code(partner), source="shop")
     db.session.commit()
-    session["guest_orders"] = [*session.get("guest_orders", [])[-19:], str(order.id)]
-    session[f"claim:{order.id}"] = claim_token
-    try:
-        redirect_to = start_payment(
-            order,
-            success_url=url_for("shop.checkout_return", order_id=order.id, _external=True)
-            + "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=url_for("shop.checkout_cancel", order_id=order.id, _external=True),
-        )
-    except GatewayError:
-        flash(_("Payment is unavailable right now; please try again in a moment."), "error")
-        return redirect(url_for("shop.order_page", order_id=order.id))
-    return redirect(redirect_to.url)
+    remember_order(order, claim_token)
+    return pay_or_retry_later(order)
 
 
 def _refusal_page(exc: VaultError) -> Page:

@@ -241,17 +241,9 @@ def checkout() -> Response | str | tuple[str, int]:
         db.session.rollback()
         flash(_("Your cart changed: %(reason)s. Please check it again.", reason=str(exc)), "error")
         return redirect(url_for("shop.cart"))
-    session[GUEST_ORDERS] = [*session.get(GUEST_ORDERS, [])[-19:], str(order.id)]
-    session[f"claim:{order.id}"] = claim_token
-    try:
-        redirect_to = start_payment(
-            order,
-            success_url=url_for("shop.checkout_return", order_id=order.id, _external=True)
-            + "?session_id={CHECKOUT_SESSION_ID}",
-            cancel_url=url_for("shop.checkout_cancel", order_id=order.id, _external=True),
-        )
-    except GatewayError:
-        current_app.logger.exception("payment could not start for order %s", order.number)
+    remember_order(order, claim_token)
+    response = pay(order)
+    if response is None:
         flash(
             _(
                 "Payment is unavailable right now. Your order %(number)s is saved; "
@@ -262,7 +254,7 @@ def checkout() -> Response | str | tuple[str, int]:
         )
         return redirect(url_for("shop.order_page", order_id=order.id))
     carts.clear(partner)
-    return redirect(redirect_to.url)
+    return response
 
 
 def _visible_order(order_id: uuid.UUID) -> Order:
@@ -346,6 +338,17 @@ def checkout_retry(order_id: uuid.UUID) -> Response:
         abort(400)
     if order.payment_status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         return redirect(url_for("shop.order_page", order_id=order.id))
+    return pay_or_retry_later(order)
+
+
+def remember_order(order: Order, claim_token: str) -> None:
+    """Let this browser see the order it just placed, and claim it into an account later."""
+    session[GUEST_ORDERS] = [*session.get(GUEST_ORDERS, [])[-19:], str(order.id)]
+    session[f"claim:{order.id}"] = claim_token
+
+
+def pay(order: Order) -> Response | None:
+    """Send the buyer to the order's payment page; None when the gateway cannot be reached."""
     try:
         redirect_to = start_payment(
             order,
@@ -354,9 +357,18 @@ def checkout_retry(order_id: uuid.UUID) -> Response:
             cancel_url=url_for("shop.checkout_cancel", order_id=order.id, _external=True),
         )
     except GatewayError:
+        current_app.logger.exception("payment could not start for order %s", order.number)
+        return None
+    return redirect(redirect_to.url)
+
+
+def pay_or_retry_later(order: Order) -> Response:
+    """Send the buyer to payment, or back to the saved order with a message to try again."""
+    response = pay(order)
+    if response is None:
         flash(_("Payment is unavailable right now; please try again in a moment."), "error")
         return redirect(url_for("shop.order_page", order_id=order.id))
-    return redirect(redirect_to.url)
+    return response
 
 
 @bp.route("/orders/<uuid:order_id>")
