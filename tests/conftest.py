@@ -23,6 +23,9 @@ from app import create_app
 from extensions import db as _db
 
 TEST_DATABASE_URL = os.environ.get("COMPTOIR_TEST_DATABASE_URL", "")
+# The postgres_only fixture, and what a missing service does: skip locally, fail under CI.
+pytest_plugins = ["support.environment"]
+
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -145,12 +148,6 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
-
-
-@pytest.fixture
-def postgres_only(is_postgres: bool) -> None:
-    if not is_postgres:
-        pytest.skip("needs PostgreSQL: set COMPTOIR_TEST_DATABASE_URL (CI does)")
 
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

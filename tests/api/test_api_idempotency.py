@@ -8,6 +8,7 @@ import uuid
 import pytest
 from api_support import order_body
 from sqlalchemy import select, update
+from support.processes import PATIENCE, join_all
 
 from commerce.models import Order, PaymentStatus, ProcessedEvent
 from storefront.api import services
@@ -126,7 +127,7 @@ def test_concurrent_requests_with_one_key_place_one_order(
     def post() -> None:
         try:
             client = app.test_client()
-            barrier.wait(timeout=10)
+            barrier.wait(timeout=PATIENCE)
             response = client.post("/api/v1/orders", json=body, headers=headers)
             answers.append((response.status_code, response.get_data()))
         except BaseException as exc:  # reported below, in the test's thread
@@ -135,8 +136,7 @@ def test_concurrent_requests_with_one_key_place_one_order(
     threads = [threading.Thread(target=post) for _ in range(threads_count)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    join_all(threads)
     assert not failures, failures
     assert len(answers) == threads_count
     assert {status for status, _ in answers} == {201}

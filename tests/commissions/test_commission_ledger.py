@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from commission_helpers import at, line_of
 from sqlalchemy import func, select
+from support.processes import PATIENCE, join_all
 
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
 from fulfilment.commissions import (
@@ -140,7 +141,7 @@ def test_concurrent_deliveries_accrue_once(app, db, postgres_only, network, make
     def deliver() -> None:
         with app.app_context():
             try:
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=PATIENCE)
                 entry = accrue_for_line(line_id, now=at(3, 10))
                 results.append(entry.id if entry else None)
             except BaseException as exc:  # noqa: BLE001
@@ -151,8 +152,7 @@ def test_concurrent_deliveries_accrue_once(app, db, postgres_only, network, make
     threads = [threading.Thread(target=deliver) for _ in range(threads_n)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    join_all(threads)
     assert not errors, errors
     assert len(results) == threads_n and len(set(results)) == 1 and None not in results
     assert _count(db, kind=EntryKind.ACCRUAL) == 1

@@ -8,6 +8,7 @@ import threading
 
 from commission_helpers import at
 from sqlalchemy import func, select
+from support.processes import PATIENCE, join_all
 
 from fulfilment.commissions import accrue_for_order, adjust, balances, run_payouts
 from fulfilment.commissions.models import LedgerEntry, Payout
@@ -68,7 +69,7 @@ def test_concurrent_payout_runs_pay_once(app, db, postgres_only, network, make_r
     def run() -> None:
         with app.app_context():
             try:
-                barrier.wait(timeout=10)
+                barrier.wait(timeout=PATIENCE)
                 made.append(len(run_payouts(now=at(3, 5))))
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
@@ -78,8 +79,7 @@ def test_concurrent_payout_runs_pay_once(app, db, postgres_only, network, make_r
     threads = [threading.Thread(target=run) for _ in range(4)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    join_all(threads)
     assert not errors, errors
     assert sum(made) == 1
     assert db.session.scalar(select(func.sum(Payout.amount_cents))) == 3 * 4825

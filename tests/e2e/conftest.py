@@ -7,7 +7,6 @@ tests/conftest.py's `app` fixture does after each test, so the next tests start 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +15,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from playwright.sync_api import expect
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from support.environment import browser_problem, chromium_path, require
+from support.processes import serving
+from werkzeug.serving import WSGIRequestHandler
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 RESULTS = ROOT / "test-results"
 CHROMIUM_ARGS = [
@@ -31,19 +31,15 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-# Short enough that a broken page fails fast, long enough for a loaded CI machine.
-TIMEOUT_MS = 10_000
+# Waits on the page return as soon as it is ready; this bound only matters when it never is,
+# so it is generous enough for a machine whose cores are all busy.
+TIMEOUT_MS = 30_000
 expect.set_options(timeout=TIMEOUT_MS)
 
 
 def _require_browser_tools() -> None:
-    if not CHROMIUM.exists():
-        pytest.skip(
-            "browser tests need Chromium at /usr/bin/chromium "
-            "(`make test` installs it: apt-get install chromium)"
-        )
-    if not AXE.exists():
-        pytest.skip("browser tests need axe-core: run `npm install` (`make test` does)")
+    if problem := browser_problem(AXE):
+        require("Chromium and axe-core", problem)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -79,17 +75,10 @@ def live_server(
     with app.app_context():
         demo.load()
         db.session.remove()
-    server: BaseWSGIServer = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler
-    )
-    thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
-    thread.start()
     try:
-        yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
+        with serving(app, request_handler=_QuietHandler) as server:
+            yield LiveServer(app=app, url=f"http://127.0.0.1:{server.server_port}")
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
         with app.app_context():
             db.session.remove()
             empty_tables()
@@ -103,7 +92,7 @@ def chromium(live_server: LiveServer) -> Iterator[Any]:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(chromium_path()), headless=True, args=CHROMIUM_ARGS
         )
         try:
             yield browser

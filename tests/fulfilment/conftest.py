@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
+from support.processes import PATIENCE, Changes
+from support.simulators import simulator_changes
 
 from commerce.models import Order
 from commerce.orders import ADDON_BACKUP, BuyerDetails, LineRequest, place_order
@@ -30,22 +32,36 @@ def simulators() -> Iterator[dict[str, SimulatorHandle]]:
         start_simulator("nexway", config={"delivery_delay_ms": 0}, **NEXWAY) as nexway,
         start_simulator("arvato", **ARVATO) as arvato,
     ):
+        for handle in (nexway, arvato):
+            simulator_changes(handle)  # before any request, so tests can wait on what they do
         yield {"nexway": nexway, "arvato": arvato}
 
 
 @dataclass
 class Inbox:
+    """What the loopback SMTP server received; tests wait on its arrivals, not on the clock."""
+
     messages: list[Message] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrivals: Changes = field(default_factory=Changes)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.arrivals.announce()
         return "250 Message accepted for delivery"
 
     def to(self, address: str) -> list[Message]:
         with self.lock:
             return [m for m in self.messages if m["To"] == address]
+
+    def wait_for(self, address: str, count: int = 1, timeout: float = PATIENCE) -> list[Message]:
+        """Wait until at least count messages to address have arrived; return them."""
+        return self.arrivals.wait_until(
+            lambda: (found := self.to(address)) and len(found) >= count and found,
+            timeout,
+            f"{count} e-mail(s) to {address}",
+        )
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
+from support.processes import Child, serving
+from support.simulators import simulator_changes
 
 from commerce.models import FulfilmentStatus, Order, PaymentStatus, utcnow
 from commerce.orders import BuyerDetails, LineRequest, place_order
@@ -30,15 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _count(db, model, *where) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where))
-
-
-def _wait_for(predicate, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_the_same_stripe_event_five_times_at_once_buys_once_and_mails_once(
@@ -95,7 +86,8 @@ def test_a_worker_killed_mid_task_is_finished_once_by_the_sweep(
     services.start_fulfilment(order.id)
     (line,) = db.session.scalars(select(FulfilmentLine)).all()
     # The wholesaler buys, then holds the answer: the worker is killed while it waits.
-    sims["arvato"].configure(timeout_next_n=1, timeout_ms=8000, fault_scope=["create_order"])
+    # (Held for longer than any test lasts: stopping the session's simulator releases it.)
+    sims["arvato"].configure(timeout_next_n=1, timeout_ms=600_000, fault_scope=["create_order"])
     settings = {
         k: v
         for k, v in wired.config.items()
@@ -113,14 +105,14 @@ def test_a_worker_killed_mid_task_is_finished_once_by_the_sweep(
         "with app.app_context(): fulfil_line(uuid.UUID(os.environ['LINE']))\n"
     )
     env = {**os.environ, "SETTINGS": json.dumps(settings, default=str), "LINE": str(line.id)}
-    worker = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env)
-    try:
-        _wait_for(lambda: sims["arvato"].state()["purchases"] == 1)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    arvato = simulator_changes(sims["arvato"])
+    with Child([sys.executable, "-c", script], cwd=ROOT, env=env) as worker:
+        try:
+            arvato.wait_until(lambda: sims["arvato"].state()["purchases"] == 1, what="the purchase")
+        except AssertionError:
+            worker.fail("bought nothing")
+        worker.signal(signal.SIGKILL)
+        assert worker.wait() == -signal.SIGKILL
     db.session.expire_all()
     line = db.session.get(FulfilmentLine, line.id)
     assert (
@@ -137,26 +129,18 @@ def test_a_worker_killed_mid_task_is_finished_once_by_the_sweep(
 @pytest.fixture
 def live_app(wired):
     """The app served over HTTP on loopback, so the simulator's callbacks really arrive."""
-    server = make_server("127.0.0.1", 0, wired, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    wired.config["CALLBACK_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
-    yield wired
-    server.shutdown()
-    thread.join()
-    server.server_close()
+    with serving(wired) as server:
+        wired.config["CALLBACK_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
+        yield wired
 
 
 def test_a_signed_callback_delivers_the_order(live_app, db, paid_order, sims, inbox):
     sims["nexway"].configure(delivery_delay_ms=200)
     order = paid_order("nexway_shop")
-
-    def delivered() -> bool:
-        db.session.expire_all()
-        return db.session.get(Order, order.id).fulfilment_status == FulfilmentStatus.DELIVERED
-
-    _wait_for(delivered)
-    _wait_for(lambda: len(inbox.to("buyer@example.com")) == 1)
+    inbox.wait_for("buyer@example.com")  # sent once the callback's delivery is committed
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).fulfilment_status == FulfilmentStatus.DELIVERED
+    assert len(inbox.to("buyer@example.com")) == 1
     assert sims["nexway"].state()["purchases"] == 1
 
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from licensing_support import KeyPair, make_licence, new_keypair
+from support.processes import PATIENCE
 
 from licensing.jwks import PublishedKey
 from licensing.numbers import format_licence_number
@@ -254,7 +255,8 @@ def test_pure_modules_import_without_flask_or_sqlalchemy() -> None:
         "bad = [m for m in ('flask', 'sqlalchemy', 'flask_sqlalchemy') if m in sys.modules]; "
         "print(bad); raise SystemExit(1 if bad else 0)"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=PATIENCE)  # run() kills and reaps a child that outlives this
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -264,10 +266,12 @@ def test_standalone_verifier_exits_zero_only_for_valid(tmp_path: Path, keypair: 
     good = sign_licence(make_licence(), keypair.private, keypair.kid)
     bad = good[:-2] + ("AA" if not good.endswith("AA") else "BA")
     run = [sys.executable, "-m", "licensing.verify", "--keys", str(keys)]
-    ok = subprocess.run([*run, good], cwd=ROOT, capture_output=True, text=True)
+    ok = subprocess.run([*run, good], cwd=ROOT, capture_output=True, text=True,
+                        timeout=PATIENCE)
     assert ok.returncode == 0, ok.stderr
     assert "status: valid" in ok.stdout and "product: OFFICE-HOME-2024" in ok.stdout
-    ko = subprocess.run([*run, "--json", bad], cwd=ROOT, capture_output=True, text=True)
+    ko = subprocess.run([*run, "--json", bad], cwd=ROOT, capture_output=True, text=True,
+                        timeout=PATIENCE)
     assert ko.returncode == 1
     assert json.loads(ko.stdout)["status"] == "invalid"
 

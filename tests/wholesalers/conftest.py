@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from support.processes import PATIENCE
+from support.simulators import simulator_changes
 
 from fulfilment.simulators import SimulatorHandle, start_simulator
 from fulfilment.wholesalers import SupplierOrder, SupplierOrderStatus, get_wholesaler
@@ -43,12 +44,14 @@ def settings_for(nexway: SimulatorHandle | None = None,
 @pytest.fixture
 def nexway_sim() -> Iterator[SimulatorHandle]:
     with start_simulator("nexway", config={"delivery_delay_ms": 0}, **NEXWAY_SECRETS) as handle:
+        simulator_changes(handle)
         yield handle
 
 
 @pytest.fixture
 def arvato_sim() -> Iterator[SimulatorHandle]:
     with start_simulator("arvato", **ARVATO_SECRETS) as handle:
+        simulator_changes(handle)
         yield handle
 
 
@@ -78,8 +81,8 @@ class Pair:
     sku: str
 
     def delivered(self, reference: str) -> SupplierOrder:
-        """Poll until the order is delivered (at once for Arvato)."""
-        return wait_for_status(self.adapter, reference, SupplierOrderStatus.DELIVERED)
+        """Wait until the simulator has delivered the order (at once for Arvato), then fetch it."""
+        return wait_for_status(self.adapter, self.sim, reference, SupplierOrderStatus.DELIVERED)
 
 
 @pytest.fixture(params=["nexway", "arvato"])
@@ -89,16 +92,17 @@ def pair(request: pytest.FixtureRequest) -> Pair:
                 "NX-OFF-HOME-24" if code == "nexway" else "AR-OFF-HOME-24")
 
 
-def wait_for_status(adapter: NexwayAdapter | ArvatoAdapter, reference: str,
-                    status: SupplierOrderStatus, timeout: float = 5.0) -> SupplierOrder:
-    """Poll fetch_order until the order reaches status."""
-    deadline = time.monotonic() + timeout
-    while True:
-        order = adapter.fetch_order(reference)
-        if order is not None and order.status is status:
-            return order
-        assert time.monotonic() < deadline, f"{reference} never became {status}: {order}"
-        time.sleep(0.02)
+def wait_for_status(adapter: NexwayAdapter | ArvatoAdapter, sim: SimulatorHandle,
+                    reference: str, status: SupplierOrderStatus) -> SupplierOrder:
+    """Wait for the simulator to move the order to status, then fetch it through the adapter."""
+
+    def reached() -> bool:
+        return sim.state()["orders"].get(reference, {}).get("status") == status.value
+
+    simulator_changes(sim).wait_until(reached, what=f"{reference} becoming {status}")
+    order = adapter.fetch_order(reference)
+    assert order is not None and order.status is status, order
+    return order
 
 
 @dataclass
@@ -137,8 +141,8 @@ class CallbackReceiver:
                                        kwargs={"poll_interval": 0.05})
         self.thread.start()
 
-    def next(self, timeout: float = 5.0) -> Received:
-        """Return the next callback received."""
+    def next(self, timeout: float = PATIENCE) -> Received:
+        """Wait for the next callback and return it."""
         return self.received.get(timeout=timeout)
 
     def stop(self) -> None:

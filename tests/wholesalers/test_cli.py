@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import requests
+from support.processes import Child
 
 from fulfilment.wholesalers import SupplierOrderRequest, get_wholesaler
 
@@ -30,19 +30,15 @@ def test_the_simulator_serves_with_the_apps_credentials(tmp_path: Path) -> None:
            "COMPTOIR_ARVATO_PASSWORD": "cli-password"}
     command = [sys.executable, "-c", "from app import cli; cli()", "wholesaler-sim", "arvato",
                "--port", "0"]
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          cwd=Path(__file__).resolve().parents[2], text=True) as process:
-        try:
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            assert "listening on http://127.0.0.1:" in line, (line, process.stderr)
-            url = line.split("listening on ")[1].split()[0]
-            settings = {"ARVATO_URL": url, "ARVATO_USERNAME": "cli-user",
-                        "ARVATO_PASSWORD": "cli-password", "WHOLESALER_TIMEOUT": 2.0}
-            with get_wholesaler("arvato", settings) as arvato:
-                order = arvato.place_order(SupplierOrderRequest("CPT-CLI-1", "AR-OFF-HOME-24", 1))
-            assert len(order.items) == 1
-            assert requests.get(url + "/_sim/state", timeout=2).json()["purchases"] == 1
-        finally:
-            process.send_signal(signal.SIGINT)
-            process.communicate(timeout=10)
+    root = Path(__file__).resolve().parents[2]
+    with Child(command, env=env, cwd=root, stop_signal=signal.SIGINT) as process:
+        url = process.wait_for_line(r"listening on (http://127\.0\.0\.1:\d+)").group(1)
+        settings = {"ARVATO_URL": url, "ARVATO_USERNAME": "cli-user",
+                    "ARVATO_PASSWORD": "cli-password", "WHOLESALER_TIMEOUT": 30.0}
+        with get_wholesaler("arvato", settings) as arvato:
+            order = arvato.place_order(SupplierOrderRequest("CPT-CLI-1", "AR-OFF-HOME-24", 1))
+        assert len(order.items) == 1
+        assert requests.get(url + "/_sim/state", timeout=30).json()["purchases"] == 1
+        process.signal(signal.SIGINT)  # Ctrl-C: the command stops its simulator on the way out
+        process.wait()
+        process.wait_for_line(r"arvato simulator stopped")

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import requests
+from support.simulators import simulator_changes
 
 from fulfilment.simulators import start_simulator
 
@@ -68,15 +69,19 @@ def test_stopping_releases_an_answer_held_back_for_a_timeout() -> None:
 
     def call() -> None:
         try:
-            requests.get(handle.url + "/v1/stock/NX-A", headers={"X-Api-Key": "k"}, timeout=30)
+            requests.get(handle.url + "/v1/stock/NX-A", headers={"X-Api-Key": "k"}, timeout=120)
         except requests.RequestException as exc:
             errors.append(exc)
 
+    changes = simulator_changes(handle)
     caller = threading.Thread(target=call)
-    caller.start()
-    time.sleep(0.2)
-    started = time.monotonic()
-    handle.stop()
-    caller.join()
-    assert time.monotonic() - started < 5
+    try:
+        caller.start()
+        # The request has arrived; its answer is to be held back for 60 s.
+        changes.wait_until(lambda: handle.state()["requests"].get("stock"))
+    finally:
+        started = time.monotonic()
+        handle.stop()
+        caller.join()
+    assert time.monotonic() - started < 30  # not the 60 s the answer is held for
     assert errors  # the held answer was never sent
