@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import ipaddress
 import json
+import math
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -32,6 +37,14 @@ DEFAULTS: dict[str, Any] = {
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
+    # Server-side sessions: files in the instance folder by default, Redis in production.
+    "SESSION_STORE": "filesystem",  # filesystem or redis
+    "SESSION_REDIS_URL": None,
+    "SESSION_DIR": None,  # default: instance/sessions
+    # Proxies whose X-Forwarded-For/-Proto/-Host are believed: addresses or networks.
+    "TRUSTED_PROXIES": "",
+    "ORDER_LINK_MAX_AGE": 90 * 24 * 3600,  # seconds an e-mailed order link opens the order
+    "EMAIL_VERIFY_MAX_AGE": 48 * 3600,  # seconds a sign-up confirmation link works
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "LOGO_MAX_BYTES": 512 * 1024,
     "CONSENT_WORDING_VERSION": "2026-11-v1",
@@ -82,16 +95,36 @@ class ConfigurationError(RuntimeError):
     """The settings cannot run the app (a missing secret in production, a bad value)."""
 
 
+# Secrets we choose ourselves: production wants at least this much randomness in each.
+STRONG_SECRETS = ("SECRET_KEY", "LICENSING_KEK", "PRODUCT_KEYS_KEY", "NEXWAY_CALLBACK_SECRET")
+MIN_SECRET_BYTES = 32
+# Settings that production must be given explicitly: their defaults only suit the demo.
+EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL",)
+TRUE_VALUES = (True, "1", "true", "True", "yes")
+
+
 def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     """Fill app.config from defaults, the environment and the overrides; settle secrets."""
     app.config.update(DEFAULTS)
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["WTF_CSRF_TIME_LIMIT"] = None
+    before = dict(app.config)
     app.config.from_prefixed_env("COMPTOIR")
     if overrides:
         app.config.update(overrides)
+    explicit = {k for k, v in app.config.items() if k not in before or before[k] != v}
+    explicit |= {k for k in (overrides or {})}
+    explicit |= {k.removeprefix("COMPTOIR_") for k in os.environ if k.startswith("COMPTOIR_")}
+    app.config["EXPLICIT_SETTINGS"] = frozenset(explicit)
 
+    for name in ("MAIL_SENDER",):
+        value = str(app.config.get(name) or "")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ConfigurationError(
+                f"COMPTOIR_{name} contains a line break or control character: it goes into the "
+                "From header of every e-mail"
+            )
     env = app.config["ENV"]
     if env not in {"development", "production", "testing"}:
         raise ConfigurationError(
@@ -107,12 +140,18 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = "sqlite:///" + str(Path(app.instance_path) / "comptoir.db")
     if not app.config["VAULT_DIR"]:
         app.config["VAULT_DIR"] = str(Path(app.instance_path) / "vault")
+    if not app.config["SESSION_DIR"]:
+        app.config["SESSION_DIR"] = str(Path(app.instance_path) / "sessions")
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["DATABASE_URL"])
-    app.config["SESSION_COOKIE_SECURE"] = env == "production"
+    production = env == "production"
+    app.config["SESSION_COOKIE_SECURE"] = production
+    # __Host-: the browser keeps the cookie to this exact host, over HTTPS, for every path.
+    app.config["SESSION_COOKIE_NAME"] = "__Host-comptoir" if production else "comptoir_session"
+    app.config["SESSION_COOKIE_PATH"] = "/"
+    app.config["SESSION_COOKIE_DOMAIN"] = None
     app.config["BABEL_DEFAULT_LOCALE"] = app.config["DEFAULT_LOCALE"]
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
-    app.config["RATELIMIT_STORAGE_URI"] = app.config["RATELIMIT_STORAGE_URI"]
 
 
 def engine_options(url: str) -> dict[str, Any]:
@@ -123,25 +162,100 @@ def engine_options(url: str) -> dict[str, Any]:
 
 
 def _check_production(app: Flask) -> None:
-    missing = [name for name in (*SECRETS, *PRODUCTION_REQUIRED) if not app.config.get(name)]
-    if missing:
+    """Refuse to start on anything missing or left at the demo's value, naming every one."""
+    cfg = app.config
+    problems = [f"missing setting COMPTOIR_{name}"
+                for name in (*SECRETS, *PRODUCTION_REQUIRED) if not cfg.get(name)]
+    problems += [f"COMPTOIR_{name} is left at the demo's default ({cfg.get(name)}): set it"
+                 for name in EXPLICIT_IN_PRODUCTION
+                 if name not in cfg["EXPLICIT_SETTINGS"] and cfg.get(name)]
+    if cfg["PAYMENT_GATEWAY"] != "stripe":
+        problems.append("COMPTOIR_PAYMENT_GATEWAY is the test gateway: set it to stripe")
+    if cfg["TASKS_EAGER"] in TRUE_VALUES:
+        problems.append("COMPTOIR_TASKS_EAGER runs jobs in-process: set it to false and run "
+                        "`comptoir worker`")
+    if cfg["MAIL_BACKEND"] != "smtp":
+        problems.append("COMPTOIR_MAIL_BACKEND catches e-mails instead of sending them: "
+                        "set it to smtp")
+    if cfg["VAULT_BACKEND"] != "s3":
+        problems.append("COMPTOIR_VAULT_BACKEND keeps licence backups on this disk: set it to s3")
+    if str(cfg["RATELIMIT_STORAGE_URI"]).startswith("memory"):
+        problems.append("COMPTOIR_RATELIMIT_STORAGE_URI counts in each process's memory: "
+                        "use redis://")
+    if cfg["SESSION_STORE"] != "redis" or not cfg.get("SESSION_REDIS_URL"):
+        problems.append("COMPTOIR_SESSION_STORE keeps sessions in files: set it to redis with "
+                        "COMPTOIR_SESSION_REDIS_URL")
+    for name in ("NEXWAY_URL", "ARVATO_URL"):
+        if is_loopback_url(cfg.get(name)):
+            problems.append(f"COMPTOIR_{name} is a loopback address ({cfg.get(name)}), "
+                            "the simulator's: give the wholesaler's own address")
+    public = str(cfg.get("PUBLIC_URL") or "")
+    if public and not public.startswith("https://"):
+        problems.append("COMPTOIR_PUBLIC_URL must be an https:// address")
+    for name in STRONG_SECRETS:
+        value = cfg.get(name)
+        if value and random_bytes_in(str(value)) < MIN_SECRET_BYTES:
+            problems.append(f"COMPTOIR_{name} holds fewer than {MIN_SECRET_BYTES} random bytes")
+    for key_id, value in _vault_keys(cfg.get("VAULT_KEY")):
+        if random_bytes_in(value) < MIN_SECRET_BYTES:
+            problems.append(f"COMPTOIR_VAULT_KEY key {key_id!r} holds fewer than "
+                            f"{MIN_SECRET_BYTES} random bytes")
+    if problems:
         raise ConfigurationError(
-            "production refuses to start: missing setting COMPTOIR_"
-            + missing[0]
-            + (
-                f" (and {len(missing) - 1} more: "
-                + ", ".join("COMPTOIR_" + m for m in missing[1:])
-                + ")"
-                if len(missing) > 1
-                else ""
-            )
+            "production refuses to start:\n" + "\n".join(f"  - {p}" for p in problems)
         )
-    if app.config["PAYMENT_GATEWAY"] != "stripe":
-        raise ConfigurationError(
-            "production refuses the test payment gateway: set COMPTOIR_PAYMENT_GATEWAY=stripe"
-        )
-    if app.config["TASKS_EAGER"] in (True, "1", "true", "True"):
-        raise ConfigurationError("production runs jobs on workers: set COMPTOIR_TASKS_EAGER=false")
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """Tell whether a URL names this machine (localhost, 127.0.0.0/8, ::1)."""
+    if not url:
+        return False
+    host = (urlsplit(str(url)).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def random_bytes_in(value: str) -> int:
+    """Estimate the random bytes a secret holds: decoded key material, else its text's entropy.
+
+    A base64 or hex value counts its decoded bytes; a value whose bytes barely vary (a repeated
+    character, a short pattern) counts as the few bytes it really has. Other text counts
+    log2(alphabet) bits per character, the alphabet judged from the character classes it uses.
+    """
+    raw = _decoded(value)
+    if raw is not None:
+        distinct = len(set(raw))
+        return len(raw) if distinct >= min(len(raw), 16) * 3 // 4 else distinct
+    if len(set(value)) < 12:
+        return len(set(value))
+    classes = [
+        any(c.islower() for c in value), any(c.isupper() for c in value),
+        any(c.isdigit() for c in value), any(not c.isalnum() for c in value),
+    ]
+    alphabet = sum(size for size, present in zip((26, 26, 10, 32), classes, strict=True)
+                   if present)
+    return int(len(value) * math.log2(max(alphabet, 2)) / 8)
+
+
+def _decoded(value: str) -> bytes | None:
+    if re.fullmatch(r"[0-9a-fA-F]{32,}", value) and len(value) % 2 == 0:
+        return bytes.fromhex(value)
+    if re.fullmatch(r"[A-Za-z0-9_\-+/]{32,}={0,2}", value):
+        try:
+            return base64.urlsafe_b64decode(
+                value.replace("+", "-").replace("/", "_") + "=" * (-len(value) % 4))
+        except (ValueError, binascii.Error):
+            return None
+    return None
+
+
+def _vault_keys(value: object) -> list[tuple[str, str]]:
+    entries = [e.strip() for e in str(value or "").split(",") if e.strip()]
+    return [tuple(e.split(":", 1)) if ":" in e else ("?", e) for e in entries]  # type: ignore[misc]
 
 
 def _settle_development_secrets(app: Flask) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,12 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
+from flask_session import Session as ServerSessions
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, String, event, inspect
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -59,6 +60,36 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Who did something, in audit columns: "operator:" or "buyer:" and an e-mail address of up to 254.
+ACTOR_LENGTH = 320
+
+
+class ValueTooLong(ValueError):
+    """A string longer than its column allows, caught before the database (SQLite would keep it)."""
+
+    def __init__(self, table: str, column: str, limit: int, length: int) -> None:
+        super().__init__(f"{table}.{column} holds at most {limit} characters, not {length}")
+        self.table, self.column, self.limit, self.length = table, column, limit, length
+
+
+@event.listens_for(Session, "before_flush")
+def _check_string_lengths(session: Session, flush_context: Any, instances: Any) -> None:
+    """Refuse over-long strings on every backend, as PostgreSQL does, naming the column."""
+    for obj in (*session.new, *session.dirty):
+        state = inspect(obj)
+        table = getattr(state.mapper.local_table, "name", "?")
+        for attr in state.mapper.column_attrs:
+            column = attr.columns[0]
+            limit = getattr(column.type, "length", None)
+            if not limit or not isinstance(column.type, String):
+                continue
+            if state.key is not None and not state.attrs[attr.key].history.added:
+                continue  # loaded and unchanged
+            value = state.attrs[attr.key].loaded_value
+            if isinstance(value, str) and len(value) > limit:
+                raise ValueTooLong(table, column.name, limit, len(value))
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
@@ -66,6 +97,7 @@ login_manager = LoginManager()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 celery = Celery("comptoir")
+server_sessions = ServerSessions()
 
 
 @event.listens_for(Engine, "connect")
@@ -93,7 +125,39 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    _init_sessions(app)
     _init_celery(app)
+
+
+SESSION_STORE_LIFETIME = timedelta(days=14)  # an idle cart is forgotten after this
+
+
+def _init_sessions(app: Flask) -> None:
+    """Keep sessions on the server: the cookie holds only a random id, so ending one is final."""
+    store = app.config["SESSION_STORE"]
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_STORE_LIFETIME)
+    app.config["SESSION_PERMANENT"] = True
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False
+    app.config["SESSION_KEY_PREFIX"] = "comptoir:session:"
+    app.config["SESSION_SERIALIZATION_FORMAT"] = "json"
+    if store == "redis":
+        from redis import Redis
+
+        url = app.config.get("SESSION_REDIS_URL")
+        if not url:
+            raise RuntimeError("COMPTOIR_SESSION_STORE=redis needs COMPTOIR_SESSION_REDIS_URL")
+        app.config["SESSION_TYPE"] = "redis"
+        app.config["SESSION_REDIS"] = Redis.from_url(url, socket_timeout=5)
+    elif store == "filesystem":
+        from cachelib.file import FileSystemCache
+
+        app.config["SESSION_TYPE"] = "cachelib"
+        app.config["SESSION_CACHELIB"] = FileSystemCache(
+            app.config["SESSION_DIR"], threshold=100_000, mode=0o600
+        )
+    else:
+        raise RuntimeError(f"COMPTOIR_SESSION_STORE must be filesystem or redis, not {store!r}")
+    server_sessions.init_app(app)
 
 
 def _render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:

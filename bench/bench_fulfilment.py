@@ -304,7 +304,7 @@ def place_orders(run: str, n: int, partners: dict[str, uuid.UUID],
         requests = [LineRequest(OFFICE, 1)] + ([LineRequest(M365, 1)] if i in two_lines else [])
         email = f"buyer-{run}-{i:05d}@bench.example"
         buyer = BuyerDetails(email, "Camille Martin")
-        order, _ = place_order(partner, requests, buyer, gateway="stripe")
+        order = place_order(partner, requests, buyer, gateway="stripe")
         db.session.commit()
         placed.append(Placed(order.id, email, code, order.total_cents, order.currency,
                              len(requests)))

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from extensions import UTCDateTime, db, utcnow
+from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
 
 
 class PartnerKind(StrEnum):
@@ -65,6 +65,14 @@ class Partner(db.Model):  # type: ignore[name-defined]
         back_populates="partner", cascade="all, delete-orphan"
     )
 
+    @property
+    def primary_host(self) -> str | None:
+        """The partner's own domain for links sent outside a page (e-mails), if it has one."""
+        if not self.domains:
+            return None
+        marked = [d.host for d in self.domains if d.is_primary]
+        return (marked or sorted(d.host for d in self.domains))[0]
+
 
 class PartnerDomain(db.Model):  # type: ignore[name-defined]
     """A host name that serves one partner's shop."""
@@ -76,6 +84,8 @@ class PartnerDomain(db.Model):  # type: ignore[name-defined]
     partner_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("partners.id", ondelete="CASCADE"), index=True
     )
+    # The domain that links in e-mails use; without one marked, the first by name.
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     partner: Mapped[Partner] = relationship(back_populates="domains")
 
 
@@ -170,6 +180,13 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     role: Mapped[Role] = mapped_column(String(16), default=Role.BUYER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set once the owner opened the confirmation link sent to the address: until then the account
+    # reaches only the orders it placed itself, never guest orders or backups of the address.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The TOTP second factor, sealed (storefront/security/totp.py), and the last 30-second step
+    # used, so that a code is accepted once.
+    totp_secret: Mapped[str | None] = mapped_column(String(100))
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     def get_id(self) -> str:
         return str(self.id)
@@ -182,6 +199,15 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     def is_operator(self) -> bool:
         return self.role == Role.OPERATOR
 
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def is_staff(self) -> bool:
+        """Operators and resellers: longer passwords, a second factor, shorter sessions."""
+        return self.role in (Role.OPERATOR, Role.RESELLER)
+
 
 class PaymentStatus(StrEnum):
     PENDING = "pending_payment"
@@ -189,7 +215,10 @@ class PaymentStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     FLAGGED = "flagged"
+    REFUND_PENDING = "refund_pending"  # a refund is at the gateway: no other may start
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
+    DISPUTED = "disputed"  # the buyer's bank opened a chargeback
 
 
 class FulfilmentStatus(StrEnum):
@@ -225,10 +254,13 @@ class Order(db.Model):  # type: ignore[name-defined]
     )
     gateway: Mapped[str] = mapped_column(String(16), default="test")
     gateway_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The payment behind the checkout (Stripe: the PaymentIntent), to match refunds and disputes.
+    payment_reference: Mapped[str | None] = mapped_column(String(255), index=True)
     flag_reason: Mapped[str | None] = mapped_column(Text)
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consent_wording_version: Mapped[str | None] = mapped_column(String(40))
-    claim_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Bumped to revoke every order link given out so far (commerce/access.py).
+    access_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -293,10 +325,78 @@ class StatusChange(db.Model):  # type: ignore[name-defined]
     from_status: Mapped[str] = mapped_column(String(24))
     to_status: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str] = mapped_column(Text, default="")
-    actor: Mapped[str] = mapped_column(String(120), default="system")
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="history")
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"  # asked of the gateway, answer not known yet: retried with the same key
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # refused: nothing was given back, its lines are free again
+
+
+class RefundOrigin(StrEnum):
+    OPERATOR = "operator"  # asked from the back office or the command line
+    GATEWAY = "gateway"  # made at the payment provider (Stripe's dashboard), learnt by webhook
+    DISPUTE = "dispute"  # a chargeback the buyer's bank won
+
+
+class Refund(db.Model):  # type: ignore[name-defined]
+    """Money given back on an order, whole or for some of its lines, exactly once."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("order_id", "sequence"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    order_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), index=True
+    )
+    sequence: Mapped[int] = mapped_column(Integer)  # 1, 2, ... per order
+    origin: Mapped[RefundOrigin] = mapped_column(String(16), default=RefundOrigin.OPERATOR)
+    status: Mapped[RefundStatus] = mapped_column(String(16), default=RefundStatus.PENDING)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # Sent with the gateway call: a retry after a crash or a timeout cannot refund twice.
+    idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
+    gateway_reference: Mapped[str | None] = mapped_column(String(255), unique=True)
+    gateway_status: Mapped[str | None] = mapped_column(String(32))
+    previous_status: Mapped[str] = mapped_column(String(24))  # the order's, to go back on failure
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once the lines are cancelled, licences revoked and commissions clawed back.
+    effects_applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    order: Mapped[Order] = relationship()
+    lines: Mapped[list[RefundLine]] = relationship(
+        back_populates="refund", cascade="all, delete-orphan"
+    )
+
+
+class RefundLine(db.Model):  # type: ignore[name-defined]
+    """An order line a refund gives back; unique, so no line is ever refunded twice."""
+
+    __tablename__ = "refund_lines"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    refund_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("refunds.id", ondelete="CASCADE"), index=True
+    )
+    order_line_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("order_lines.id", ondelete="CASCADE"), unique=True
+    )
+    amount_cents: Mapped[int] = mapped_column(Integer)
+
+    refund: Mapped[Refund] = relationship(back_populates="lines")
+    order_line: Mapped[OrderLine] = relationship()
 
 
 class ProcessedEvent(db.Model):  # type: ignore[name-defined]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,10 +117,10 @@ def place_order(
     consent_version: str | None = None,
     gateway: str = "test",
     source: str = "shop",
-) -> tuple[Order, str]:
-    """Create a pending order and return it with its claim token (the caller commits)."""
+) -> Order:
+    """Create a pending order (the caller commits)."""
     priced = price_lines(partner, requests)
-    order, claim_token = _new_order(
+    order = _new_order(
         partner, buyer, user, consent_at, consent_version, gateway, source
     )
     position = 0
@@ -134,7 +133,7 @@ def place_order(
             parent.addons.append(child)
             order.lines.append(child)
         position += 1
-    return _totalled(order), claim_token
+    return _totalled(order)
 
 
 def place_backup_renewal(
@@ -147,19 +146,17 @@ def place_backup_renewal(
     consent_at: datetime | None = None,
     consent_version: str | None = None,
     gateway: str = "test",
-) -> tuple[Order, str]:
+) -> Order:
     """An order for two more years of a licence backup, paid to run to `until` (caller commits)."""
     offer = offer_for(partner, ADDON_BACKUP)
     if offer is None:
         raise OrderError("this shop does not sell the licence backup", "product")
-    order, claim_token = _new_order(
-        partner, buyer, user, consent_at, consent_version, gateway, "shop"
-    )
+    order = _new_order(partner, buyer, user, consent_at, consent_version, gateway, "shop")
     line = _order_line(PricedLine(offer.product, 1, offer.price_cents), 0)
     line.product_name = f"{offer.product.name} (renewal)"
     line.renews_backup_id, line.renews_until = backup_id, until
     order.lines.append(line)
-    return _totalled(order), claim_token
+    return _totalled(order)
 
 
 def _new_order(
@@ -170,8 +167,7 @@ def _new_order(
     consent_version: str | None,
     gateway: str,
     source: str,
-) -> tuple[Order, str]:
-    claim_token = secrets.token_urlsafe(24)
+) -> Order:
     order = Order(
         id=uuid.uuid4(),
         number=next_order_number(),
@@ -187,11 +183,10 @@ def _new_order(
         gateway=gateway,
         consent_at=consent_at,
         consent_wording_version=consent_version,
-        claim_token_hash=hash_token(claim_token),
         created_at=datetime.now(UTC),
     )
     db.session.add(order)
-    return order, claim_token
+    return order
 
 
 def _totalled(order: Order) -> Order:
@@ -220,6 +215,3 @@ def _order_line(item: PricedLine, position: int) -> OrderLine:
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
-
-def order_by_claim_token(token: str) -> Order | None:
-    return db.session.scalar(select(Order).where(Order.claim_token_hash == hash_token(token)))

@@ -7,11 +7,17 @@ from extensions import db
 
 P, F = PaymentStatus, FulfilmentStatus
 
+# Money given back moves through REFUND_PENDING when we ask for it (one refund at a time), and
+# straight to (PARTIALLY_)REFUNDED when the gateway tells us of one made there or of a lost dispute.
+_GIVEN_BACK = frozenset({P.REFUND_PENDING, P.PARTIALLY_REFUNDED, P.REFUNDED, P.DISPUTED})
 PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     P.PENDING: frozenset({P.PAID, P.FAILED, P.EXPIRED, P.FLAGGED}),
     P.FAILED: frozenset({P.PAID, P.EXPIRED}),  # an async retry may still succeed
-    P.PAID: frozenset({P.REFUNDED}),
-    P.FLAGGED: frozenset({P.REFUNDED}),
+    P.PAID: _GIVEN_BACK,
+    P.FLAGGED: _GIVEN_BACK,
+    P.PARTIALLY_REFUNDED: _GIVEN_BACK - {P.PARTIALLY_REFUNDED},
+    P.REFUND_PENDING: frozenset({P.PAID, P.FLAGGED, P.PARTIALLY_REFUNDED, P.REFUNDED}),
+    P.DISPUTED: frozenset({P.PAID, P.FLAGGED, P.PARTIALLY_REFUNDED, P.REFUNDED}),
     P.EXPIRED: frozenset(),
     P.REFUNDED: frozenset(),
 }
@@ -69,7 +75,8 @@ def _transition(order: Order, field: str, table: dict, new: str, reason: str, ac
 
 
 def transition_payment_atomically(
-    order_id: object, new: PaymentStatus, reason: str, actor: str = "system", **values: object
+    order_id: object, new: PaymentStatus, reason: str, actor: str = "system",
+    *, from_statuses: frozenset[PaymentStatus] | None = None, **values: object
 ) -> PaymentStatus | None:
     """Move payment status with a conditional UPDATE; return the old status, None if nobody moved.
 
@@ -79,7 +86,8 @@ def transition_payment_atomically(
     """
     from sqlalchemy import update
 
-    for current in (s for s, targets in PAYMENT_TRANSITIONS.items() if new in targets):
+    for current in (s for s, targets in PAYMENT_TRANSITIONS.items()
+                    if new in targets and (from_statuses is None or s in from_statuses)):
         result = db.session.execute(
             update(Order)
             .where(Order.id == order_id, Order.payment_status == current)

@@ -35,6 +35,13 @@ class UnitView:
     licence_token: str | None
 
 
+class DuplicateProductKey(Exception):
+    """A wholesaler answered a product key already delivered (on another order, or twice)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
 def unit_context(line: FulfilmentLine, unit: int, generation: int) -> str:
     return f"{line.order_line_id}:{unit}:{generation}"
 
@@ -45,10 +52,16 @@ def store_units(
     generation: int = 1,
     units: list[int] | None = None,
 ) -> None:
-    """Record each delivered unit once (unique per line, unit and generation)."""
+    """Record each delivered unit once (unique per line, unit and generation).
+
+    A key is never delivered on two units: its hash is unique across delivered units. A key seen
+    before raises DuplicateProductKey and stores nothing (the caller rolls back and sends the
+    line to an operator).
+    """
     numbers = units or list(range(1, len(items) + 1))
     if len(numbers) != len(items):
         raise MalformedAnswer(f"expected {len(numbers)} keys, got {len(items)}")
+    _refuse_seen_keys(line, items, numbers, generation)
     for number, item in zip(numbers, items, strict=True):
         try:
             with db.session.begin_nested():
@@ -67,8 +80,36 @@ def store_units(
                     )
                 )
         except IntegrityError:
+            # Stored already (a retry), or another order took the same key at the same moment.
+            _refuse_seen_keys(line, (item,), [number], generation)
             log.info("unit %s/%s of line %s already stored", number, generation, line.id)
     db.session.commit()
+
+
+def _refuse_seen_keys(
+    line: FulfilmentLine, items: tuple[DeliveredItem, ...], numbers: list[int], generation: int
+) -> None:
+    """Raise DuplicateProductKey when a key is repeated in the answer or delivered elsewhere."""
+    digests = {key_digest(item.product_key): number
+               for item, number in zip(items, numbers, strict=True)}
+    if len(digests) != len(items):
+        raise DuplicateProductKey("the wholesaler answered the same product key for two units")
+    seen = db.session.execute(
+        select(DeliveredUnit.product_key_sha256, DeliveredUnit.fulfilment_line_id,
+               DeliveredUnit.unit, DeliveredUnit.generation)
+        .where(DeliveredUnit.product_key_sha256.in_(digests))
+    ).all()
+    for digest, line_id, unit, unit_generation in seen:
+        if (line_id, unit, unit_generation) == (line.id, digests[digest], generation):
+            continue  # this very unit, stored by an earlier try
+        other = db.session.scalar(
+            select(Order.number).join(FulfilmentLine, FulfilmentLine.order_id == Order.id)
+            .where(FulfilmentLine.id == line_id))
+        where = f"order {other}" if line_id != line.id else "another unit of this line"
+        raise DuplicateProductKey(
+            f"the wholesaler delivered a product key already delivered on {where} "
+            f"(key hash {digest[:12]}…): nothing was issued"
+        )
 
 
 def issue_unit_licences(line: FulfilmentLine) -> None:

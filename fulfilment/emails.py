@@ -7,12 +7,14 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from commerce.access import access_url
+from commerce.links import shop_url
 from commerce.models import Order, utcnow
 from extensions import db
 from fulfilment.delivery import line_deliveries
@@ -144,7 +146,8 @@ def render_email(email: OutgoingEmail) -> Mail:
             "deliveries": deliveries,
             "kind": email.kind,
             "only_line": only_line,
-            "shop_url": shop_url(order),
+            "shop_url": shop_url(order.partner),
+            "order_url": access_url(order),
         }
         subject = {
             "delivery": _("Your order %(number)s: your licences", number=order.number),
@@ -166,9 +169,3 @@ def render_email(email: OutgoingEmail) -> Mail:
         reply_to=order.partner.support_email or None,
     )
 
-
-def shop_url(order: Order) -> str:
-    base = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
-    if order.partner.domains and current_app.config["ENV"] == "production":
-        return f"https://{order.partner.domains[0].host}"
-    return f"{base.rstrip('/')}/p/{order.partner.slug}"

@@ -22,8 +22,25 @@ class Mail:
     reply_to: str | None = None
 
 
+class MailHeaderError(ValueError):
+    """A header value that would break out of its header line; names the field."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"e-mail header {field} contains a line break or control character")
+        self.field = field
+
+
+def check_header_values(mail: Mail, sender: str) -> None:
+    """Refuse CR, LF and other control characters in any header value, naming the field."""
+    for field, value in (("To", mail.to), ("Subject", mail.subject),
+                         ("Reply-To", mail.reply_to or ""), ("From", sender)):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise MailHeaderError(field)
+
+
 def send_mail(mail: Mail) -> None:
     """Send now through the configured backend; raise on failure so the caller can retry."""
+    check_header_values(mail, current_app.config["MAIL_SENDER"])
     backend = current_app.config["MAIL_BACKEND"]
     if backend == "capture":
         db.session.add(

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueCon
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.models import Order, OrderLine, UTCDateTime, utcnow
-from extensions import db
+from extensions import ACTOR_LENGTH, db
 
 
 class LineStatus(StrEnum):
@@ -81,6 +81,7 @@ class FulfilmentAttempt(db.Model):  # type: ignore[name-defined]
     wholesaler_code: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(40))
     outcome: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
     detail: Mapped[str] = mapped_column(Text, default="")
 
     line: Mapped[FulfilmentLine] = relationship(back_populates="attempts_log")
@@ -99,7 +100,8 @@ class DeliveredUnit(db.Model):  # type: ignore[name-defined]
     unit: Mapped[int] = mapped_column(Integer)
     generation: Mapped[int] = mapped_column(Integer, default=1)  # 2, 3... after replacements
     product_key_ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
-    product_key_sha256: Mapped[str] = mapped_column(String(64))
+    # Unique: one product key is never delivered on two units (fulfilment/delivery.py).
+    product_key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     product_key_masked: Mapped[str] = mapped_column(String(40))
     download_url: Mapped[str] = mapped_column(Text)
     download_expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,11 +7,17 @@ import uuid
 
 from sqlalchemy import select
 
-from commerce.models import FulfilmentStatus, Order, PaymentStatus, utcnow
-from commerce.status import set_fulfilment_status, set_payment_status
-from extensions import db
+from commerce.models import FulfilmentStatus, Order, utcnow
+from commerce.status import set_fulfilment_status
+from extensions import ACTOR_LENGTH, db
 from fulfilment import emails, services
-from fulfilment.delivery import issue_unit_licences, refresh_order_status, store_units, unit_context
+from fulfilment.delivery import (
+    DuplicateProductKey,
+    issue_unit_licences,
+    refresh_order_status,
+    store_units,
+    unit_context,
+)
 from fulfilment.models import DeliveredUnit, FulfilmentAttempt, FulfilmentLine, LineStatus
 from fulfilment.routing import NoRoute, failover_route
 from fulfilment.secrets import open_product_key
@@ -41,7 +47,8 @@ def _log(line: FulfilmentLine, action: str, actor: str, detail: str = "") -> Non
             line_id=line.id,
             wholesaler_code=line.wholesaler_code or "-",
             action=action,
-            outcome=f"by {actor}",
+            outcome="by " + actor.split(":", 1)[0],  # operator, buyer, gateway...
+            actor=actor[:ACTOR_LENGTH],
             detail=detail,
         )
     )
@@ -81,23 +88,35 @@ def route_elsewhere(order_line_id: uuid.UUID, actor: str) -> LineStatus | None:
     return services.fulfil_line(line.id)
 
 
-def refund_order(order_id: uuid.UUID, actor: str, reason: str) -> None:
-    """Record a refund: cancel open lines, revoke the licences, mark the payment refunded."""
+def refund_lines(
+    order_id: uuid.UUID, order_line_ids: list[uuid.UUID], actor: str, reason: str,
+    *, whole_order: bool,
+) -> None:
+    """Apply a refund that went through: cancel its lines, revoke their licences, claw back.
+
+    Safe to repeat: a cancelled line is not cancelled again, a revoked licence stays revoked,
+    and the commission ledger holds one clawback per line.
+    """
     order = db.session.get(Order, order_id)
-    if order is None or order.payment_status not in (PaymentStatus.PAID, PaymentStatus.FLAGGED):
-        raise OperationError("only a paid or flagged order can be refunded")
+    if order is None:
+        raise OperationError("no such order")
+    wanted = set(order_line_ids)
     lines = db.session.scalars(
-        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
-    ).all()
+        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id,
+                                     FulfilmentLine.order_line_id.in_(wanted))
+    ).all() if wanted else []
     for line in lines:
+        if line.status == LineStatus.CANCELLED:
+            continue
         if line.status in (LineStatus.PENDING, LineStatus.ORDERED, LineStatus.NEEDS_ATTENTION):
             _cancel_at_wholesaler(line)
         line.status = LineStatus.CANCELLED
         _log(line, "refund", actor, reason)
-    set_payment_status(order, PaymentStatus.REFUNDED, reason, actor)
-    if order.fulfilment_status != FulfilmentStatus.CANCELLED:
+    if whole_order and order.fulfilment_status != FulfilmentStatus.CANCELLED:
         set_fulfilment_status(order, FulfilmentStatus.CANCELLED, f"refunded: {reason}", actor)
     db.session.commit()
+    if not whole_order:
+        refresh_order_status(order_id)
     for line in lines:
         for unit in line.active_units:
             if unit.licence_id:
@@ -106,7 +125,8 @@ def refund_order(order_id: uuid.UUID, actor: str, reason: str) -> None:
 
     for line in lines:
         hooks.line_refunded(line, reason)
-    for renewal in (line for line in order.lines if line.renews_backup_id is not None):
+    for renewal in (ol for ol in order.lines if ol.renews_backup_id is not None
+                    and ol.id in wanted):
         hooks.renewal_refunded(renewal.id, reason)
 
 
@@ -138,7 +158,14 @@ def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> Delive
     if new_item.product_key == old_key:
         raise OperationError("the wholesaler gave the same key back")
     generation = unit.generation + 1
-    store_units(line, (new_item,), generation=generation, units=[unit.unit])
+    try:
+        store_units(line, (new_item,), generation=generation, units=[unit.unit])
+    except DuplicateProductKey as exc:
+        db.session.rollback()
+        _log(line, "replacement_refused", "system", str(exc))
+        db.session.commit()
+        log.error("replacement for order line %s refused: %s", line.order_line_id, exc)
+        raise WholesalerError(f"replacement refused: {exc}") from exc
     unit.replaced_at, unit.replacement_reason = utcnow(), "already_activated"
     _log(line, "replacement", actor, f"unit {unit.unit}")
     db.session.commit()

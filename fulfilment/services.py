@@ -17,7 +17,12 @@ from commerce.models import FulfilmentStatus, Order, OrderLine, PaymentStatus, P
 from commerce.status import transition_fulfilment_atomically
 from extensions import db
 from fulfilment import emails, renewals
-from fulfilment.delivery import issue_unit_licences, refresh_order_status, store_units
+from fulfilment.delivery import (
+    DuplicateProductKey,
+    issue_unit_licences,
+    refresh_order_status,
+    store_units,
+)
 from fulfilment.models import OPEN_STATUSES, FulfilmentAttempt, FulfilmentLine, LineStatus
 from fulfilment.routing import NoRoute, Route, failover_route, select_wholesaler
 from fulfilment.wholesalers import (
@@ -232,7 +237,13 @@ def _poll(line: FulfilmentLine, now: datetime) -> None:
 
 
 def _deliver(line: FulfilmentLine, result: SupplierOrder) -> None:
-    store_units(line, result.items)
+    try:
+        store_units(line, result.items)
+    except DuplicateProductKey as exc:
+        db.session.rollback()
+        _record(line, "deliver", "duplicate_key", str(exc))
+        _needs_attention(line, str(exc))
+        return
     issue_unit_licences(line)
     line.status, line.delivered_at, line.last_error = LineStatus.DELIVERED, utcnow(), None
     db.session.commit()

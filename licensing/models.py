@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import UTCDateTime, db, utcnow
+from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
 
 
 class KeyStatus(StrEnum):
@@ -124,7 +124,7 @@ class LicenceRecord(db.Model):  # type: ignore[name-defined]
     token: Mapped[str] = mapped_column(Text)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
-    revoked_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
 
     def __repr__(self) -> str:
         return f"<LicenceRecord {self.number}>"
@@ -138,7 +138,7 @@ class LicensingAudit(db.Model):  # type: ignore[name-defined]
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     action: Mapped[AuditAction] = mapped_column(String(32))
-    actor: Mapped[str] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
     licence_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("licensing_licences.id"), index=True
     )

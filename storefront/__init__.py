@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from commerce.models import User
 from commerce.money import format_money
 from extensions import babel, db, login_manager
-from storefront import api, api_ledger, backups, i18n, labels, tenancy
+from storefront import api, api_ledger, backups, i18n, labels, payments, security, tenancy
 from storefront.brand import css_variables
 from storefront.reseller import init_app as init_reseller_portal
 from storefront.shop import referrals
@@ -25,7 +25,7 @@ def init_app(app: Flask) -> None:
     """Register the storefront's blueprints, hooks, filters and commands."""
     from storefront import cli
     from storefront.accounts.views import bp as accounts_bp
-    from storefront.backoffice.views import bp as backoffice_bp
+    from storefront.backoffice import bp as backoffice_bp
     from storefront.platform.views import bp as platform_bp
     from storefront.shop.views import bp as shop_bp
 
@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
         app, locale_selector=i18n.select_locale, default_translation_directories=str(TRANSLATIONS)
     )
     tenancy.init_app(app)
+    security.init_app(app)
     referrals.init_app(app)
     labels.init_app(app)
     login_manager.login_view = "accounts.signin"
@@ -45,12 +46,12 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_money, "money")
     app.add_template_filter(_local_datetime, "local_dt")
     app.register_error_handler(HTTPException, _http_error)
-    app.after_request(_security_headers)
     cli.init_app(app)
     api.init_app(app)
     api_ledger.init_app(app)
     init_reseller_portal(app)
     backups.init_app(app)
+    payments.init_app(app)
 
 
 def _load_user(user_id: str) -> User | None:
@@ -95,18 +96,3 @@ def _http_error(error: HTTPException) -> Any:
         return jsonify({"error": {"code": code, "message": error.description}}), error.code
     template = "storefront/error.html" if g.get("partner") is not None else "platform/error.html"
     return render_template(template, error=error), error.code
-
-
-def _security_headers(response: Any) -> Any:
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-    if "Content-Security-Policy" not in response.headers:
-        partner = g.get("partner")
-        ancestors = (
-            "'self' " + " ".join(partner.embed_origins.split()) if partner is not None else "'self'"
-        )
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
-            f"form-action 'self' https://checkout.stripe.com; frame-ancestors {ancestors.strip()}"
-        )
-    return response

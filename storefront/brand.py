@@ -86,8 +86,13 @@ def validate_brand(
             value = str(values[field]).strip()
             if len(value) > limit:
                 errors[field] = f"at most {limit} characters"
+            elif header_breaks(value):
+                # name and support address go into e-mail headers (From, Subject, Reply-To)
+                errors[field] = "must not contain a line break or control character"
             elif "<" in value or ">" in value:
                 errors[field] = "must not contain < or >"
+            elif field == "support_email" and value and not _is_email(value):
+                errors[field] = "must be an e-mail address like support@example.com"
             else:
                 clean[field] = value
     if "legal_notice" in values:
@@ -101,6 +106,21 @@ def validate_brand(
     if errors:
         raise BrandError(errors)
     return clean
+
+
+def header_breaks(value: str) -> bool:
+    """Tell whether a value would break out of an e-mail header (CR, LF or another control)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def _is_email(value: str) -> bool:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
 
 
 def _check_logo(logo: Logo, max_bytes: int) -> str | None:

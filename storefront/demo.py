@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from commerce.models import Partner, PartnerDomain, PartnerProduct, Product, ProductSku, Role, User
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
-from extensions import db
+from extensions import db, utcnow
 from storefront.accounts.passwords import check_password, hash_password
 
 VAT = Decimal("20.00")
@@ -468,7 +468,16 @@ def _upsert_user(login: dict[str, str], role: Role) -> None:
     elif not check_password(user.password_hash, login["password"]):
         user.password_hash = hash_password(login["password"])
     user.name, user.role, user.active = login["name"], role, True
+    user.email_verified_at = user.email_verified_at or utcnow()
     db.session.add(user)
+    db.session.flush()
+    if role == Role.OPERATOR and not user.totp_secret:
+        # Operators always pass a second factor: the demo's gets a secret of its own install,
+        # shown by `comptoir demo-credentials`, its current code by `comptoir users totp-code`.
+        from storefront.security.factors import set_totp_secret
+        from storefront.security.totp import new_secret
+
+        set_totp_secret(user, new_secret())
 
 
 def _logo_png(name: str, colour: str) -> bytes:
@@ -506,6 +515,15 @@ def _has_accents(font) -> bool:  # type: ignore[no-untyped-def]
     return getattr(font, "path", None) == DEJAVU
 
 
+def _operator_totp_secret() -> str | None:
+    from storefront.security.totp import open_secret
+
+    user = db.session.scalar(select(User).where(User.email == LOGINS["operator"]["email"]))
+    if user is None or not user.totp_secret:
+        return None
+    return open_secret(user.totp_secret, str(user.id))
+
+
 def credentials(base_url: str) -> dict[str, Any]:
     """The demo's partners, logins and keys, for a person or a script."""
     from fulfilment.commissions import seed_demo
@@ -525,7 +543,9 @@ def credentials(base_url: str) -> dict[str, Any]:
             for p in partners
         ],
         "logins": {
-            role: {"email": v["email"], "password": v["password"]} for role, v in LOGINS.items()
+            "buyer": {k: LOGINS["buyer"][k] for k in ("email", "password")},
+            "operator": {**{k: LOGINS["operator"][k] for k in ("email", "password")},
+                         "totp_secret": _operator_totp_secret()},
         },
         "resellers": [
             {key: r[key] for key in ("code", "partner", "email", "password")}

@@ -14,7 +14,16 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import Email, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import (
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
 from commerce.orders import MAX_QUANTITY
 
@@ -141,6 +150,35 @@ class SignInForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[InputRequired(_l("Enter your password."))])
 
 
+class StrongPassword:
+    """Refuse short, common and guessable passwords (storefront/accounts/passwords.py).
+
+    The form's `password_inputs` (e-mail, name) and `staff` attributes, when set, sharpen it.
+    """
+
+    def __call__(self, form: FlaskForm, field: PasswordField) -> None:
+        from storefront.accounts.passwords import password_problem
+
+        inputs = tuple(
+            str(form[name].data or "") for name in ("email", "name") if name in form
+        ) + tuple(getattr(form, "password_inputs", ()))
+        problem = password_problem(
+            field.data or "", staff=bool(getattr(form, "staff", False)), user_inputs=inputs
+        )
+        if problem:
+            raise ValidationError(problem)
+
+
+def _new_password(label: str, again: str) -> tuple[PasswordField, PasswordField]:
+    """A new password and its confirmation, held to the password policy."""
+    return (
+        PasswordField(label, validators=[InputRequired(_l("Choose a password.")),
+                                         StrongPassword()]),
+        PasswordField(again, validators=[InputRequired(_l("Type the password again.")),
+                                         EqualTo("password", _l("The passwords differ."))]),
+    )
+
+
 class SignUpForm(FlaskForm):
     name = StringField(
         _l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)]
@@ -153,20 +191,24 @@ class SignUpForm(FlaskForm):
             Length(max=254),
         ],
     )
-    password = PasswordField(
-        _l("Password"),
+    password, confirm = _new_password(_l("Password"), _l("Password again"))
+
+
+class EmailForm(FlaskForm):
+    """One e-mail address (asking for a password reset link)."""
+
+    email = EmailField(
+        _l("E-mail address"),
         validators=[
-            InputRequired(_l("Choose a password.")),
-            Length(min=10, max=200, message=_l("Use at least 10 characters.")),
+            InputRequired(_l("Enter your e-mail address.")),
+            Email(_l("Enter a valid e-mail address.")),
+            Length(max=254),
         ],
     )
-    confirm = PasswordField(
-        _l("Password again"),
-        validators=[
-            InputRequired(_l("Type the password again.")),
-            EqualTo("password", _l("The passwords differ.")),
-        ],
-    )
+
+
+class NewPasswordForm(FlaskForm):
+    password, confirm = _new_password(_l("New password"), _l("New password again"))
 
 
 class BrandForm(FlaskForm):

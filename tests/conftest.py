@@ -18,14 +18,15 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from support.database import empty_tables
 from support.localstripe_server import localstripe, localstripe_server  # noqa: F401 - fixtures
+from support.smtp import mailbox, smtp_mailbox  # noqa: F401 - fixtures
 
 from app import create_app
 from extensions import db as _db
 
-TEST_DATABASE_URL = os.environ.get("COMPTOIR_TEST_DATABASE_URL", "")
 # The postgres_only fixture, and what a missing service does: skip locally, fail under CI.
 pytest_plugins = ["support.environment"]
 
+TEST_DATABASE_URL = os.environ.get("COMPTOIR_TEST_DATABASE_URL", "")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -72,6 +73,7 @@ def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "WHOLESALER_RETRY_ATTEMPTS": 1,
         "WHOLESALER_RETRY_BASE": 0.01,
         "VAULT_DIR": str(tmp_path_factory.mktemp("vault")),
+        "SESSION_DIR": str(tmp_path_factory.mktemp("sessions")),
         "PLATFORM_HOSTS": "localhost,127.0.0.1",
         "SERVER_NAME": None,
     }
@@ -109,7 +111,13 @@ class RequestScopedClient(FlaskClient):
 
 @pytest.fixture
 def app(test_settings: dict[str, Any], _schema: None, tmp_path: Path) -> Iterator[Flask]:
-    app = create_app({**test_settings, "VAULT_DIR": str(tmp_path / "vault")})
+    app = create_app(
+        {
+            **test_settings,
+            "VAULT_DIR": str(tmp_path / "vault"),
+            "SESSION_DIR": str(tmp_path / "sessions"),
+        }
+    )
     app.test_client_class = RequestScopedClient
     with app.app_context():
         yield app
@@ -250,11 +258,15 @@ def make_user(db):  # type: ignore[no-untyped-def]
     counter = iter(range(1, 10_000))
 
     def make(password: str = "correct horse battery", **overrides: Any) -> User:
+        """A user whose address is confirmed unless email_verified_at=None is passed."""
+        from extensions import utcnow
+
         n = next(counter)
         fields: dict[str, Any] = {
             "email": f"user{n}@example.com",
             "name": f"User {n}",
             "role": "buyer",
+            "email_verified_at": utcnow(),
         }
         fields.update(overrides)
         user = User(password_hash=hash_password(password), **fields)
@@ -263,3 +275,38 @@ def make_user(db):  # type: ignore[no-untyped-def]
         return user
 
     return make
+
+
+@pytest.fixture
+def sign_in_operator(db, make_user):  # type: ignore[no-untyped-def]
+    """Sign a client in at the operator door: password, then a current TOTP code."""
+    import pyotp
+
+    from commerce.models import User
+    from storefront.security import factors
+    from storefront.security.totp import new_secret
+
+    def sign_in(
+        client: FlaskClient, email: str = "op@comptoir.example",
+        password: str = "operator password 2026", **user_fields: Any,
+    ) -> User:
+        from sqlalchemy import select
+
+        user = db.session.scalar(select(User).where(User.email == email))
+        if user is None:
+            user = make_user(email=email, role="operator", password=password, **user_fields)
+        secret = new_secret()
+        factors.set_totp_secret(user, secret)
+        db.session.commit()
+        response = client.post("/admin/login", data={
+            "csrf_token": csrf_from(client.get("/admin/login").get_data(as_text=True)),
+            "email": email, "password": password})
+        assert response.status_code == 302, response.status_code
+        assert response.location.endswith("/admin/login/verify"), response.location
+        page = client.get("/admin/login/verify").get_data(as_text=True)
+        response = client.post("/admin/login/verify", data={
+            "csrf_token": csrf_from(page), "code": pyotp.TOTP(secret).now()})
+        assert response.status_code == 302, response.status_code
+        return user
+
+    return sign_in

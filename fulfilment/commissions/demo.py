@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from commerce.models import Partner, Role, User
-from extensions import db
+from extensions import db, utcnow
 from fulfilment.commissions.models import Reseller
 from fulfilment.commissions.programmes import (
     CODE_ALPHABET,
@@ -63,6 +63,7 @@ def _upsert_reseller(partner: Partner, n: int, name: str) -> dict[str, str]:
         except (VerificationError, InvalidHashError):
             user.password_hash = hasher.hash(DEMO_PASSWORD)
     user.name, user.role, user.active = name, Role.RESELLER, True
+    user.email_verified_at = user.email_verified_at or utcnow()
     db.session.flush()
     reseller = db.session.scalar(select(Reseller).where(Reseller.code == code))
     if reseller is None:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from commerce.models import Order, Partner, UTCDateTime, utcnow
-from extensions import db
+from extensions import ACTOR_LENGTH, db
 
 
 class EntryKind(StrEnum):
@@ -55,8 +55,6 @@ class Reseller(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(String(160))
     email: Mapped[str] = mapped_column(String(254))
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), unique=True)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
-    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # a used code is not accepted again
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -76,7 +74,7 @@ class ResellerClient(db.Model):  # type: ignore[name-defined]
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rule: Mapped[str] = mapped_column(String(24))
     source_order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id"))
-    changed_by: Mapped[str] = mapped_column(String(120), default="system")
+    changed_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
 
     reseller: Mapped[Reseller] = relationship()
 
@@ -221,7 +219,7 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined]
         ForeignKey("commission_payouts.id"), index=True
     )
     reason: Mapped[str] = mapped_column(Text, default="")
-    actor: Mapped[str] = mapped_column(String(120), default="system")
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
 
     reseller: Mapped[Reseller] = relationship()
     payout: Mapped[Payout | None] = relationship()

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from extensions import UTCDateTime, db, utcnow
+from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
 
 
 class BackupStatus(StrEnum):
@@ -105,7 +105,7 @@ class BackupAccess(db.Model):  # type: ignore[name-defined]
         ForeignKey("vault_backups.id", ondelete="CASCADE"), index=True
     )
     actor_kind: Mapped[ActorKind] = mapped_column(String(16))
-    actor_id: Mapped[str] = mapped_column(String(100))
+    actor_id: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
     action: Mapped[AccessAction] = mapped_column(String(16))
     outcome: Mapped[AccessOutcome] = mapped_column(String(16), default=AccessOutcome.OK)
     source: Mapped[str | None] = mapped_column(String(100))  # IP address or channel

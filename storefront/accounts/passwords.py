@@ -19,3 +19,44 @@ def check_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+# --- the policy a new password meets ------------------------------------------------------------
+
+BUYER_MIN_LENGTH = 10
+STAFF_MIN_LENGTH = 12
+MAX_LENGTH = 128
+# zxcvbn scores 0 (guessed at once) to 4; below 3 the password is on, or near, the common lists.
+MIN_SCORE = 3
+ZXCVBN_MAX_INPUT = 72  # the library refuses longer inputs; the rest adds length only
+
+
+def password_problem(
+    password: str, *, staff: bool, user_inputs: tuple[str, ...] = ()
+) -> str | None:
+    """Say why a new password is refused (too short, common, guessable), or None when it is fine.
+
+    Common passwords are those of zxcvbn's frequency lists (passwords, names, words, keyboard
+    patterns); the person's own e-mail, name and shop name count as common for them.
+    """
+    from flask_babel import gettext as _
+    from zxcvbn import zxcvbn
+
+    minimum = STAFF_MIN_LENGTH if staff else BUYER_MIN_LENGTH
+    if len(password) < minimum:
+        return _("Use at least %(count)d characters.", count=minimum)
+    if len(password) > MAX_LENGTH:
+        return _("Use at most %(count)d characters.", count=MAX_LENGTH)
+    inputs = [part for value in user_inputs for part in _words(value)]
+    result = zxcvbn(password[:ZXCVBN_MAX_INPUT], user_inputs=inputs)
+    if result["score"] < MIN_SCORE:
+        return _("This password is too common or too easy to guess: choose a longer one, "
+                 "for example a few unrelated words.")
+    return None
+
+
+def _words(value: str) -> list[str]:
+    import re
+
+    value = value.lower()
+    return [value, *[w for w in re.split(r"[^a-z0-9]+", value) if len(w) >= 3]]

@@ -1,19 +1,31 @@
-"""Buyer account pages on a partner's shop."""
+"""Buyer account pages on a partner's shop: the buyer door, sign-up, confirming, resetting."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import logging
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
 
+from commerce.links import LinkState, shop_url
+from commerce.models import Partner, Role, User
 from extensions import limiter
 from storefront.accounts import services
-from storefront.forms import EmptyForm, SignInForm, SignUpForm
+from storefront.forms import EmailForm, EmptyForm, NewPasswordForm, SignInForm, SignUpForm
+from storefront.mailing import send_branded
+from storefront.security import links, sessions
+from storefront.security.doors import buyer_required, current_buyer, safe_next
+from storefront.security.factors import PASSWORD
+from storefront.security.throttle import sign_in_limits
 from storefront.tenancy import current_partner
 
+log = logging.getLogger("comptoir.security")
+
 bp = Blueprint("accounts", __name__, url_prefix="/account")
+
+Page = Response | str | tuple[str, int]
+TEMPLATES = "storefront/emails"
 
 
 @bp.before_request
@@ -21,29 +33,19 @@ def require_partner() -> None:
     current_partner()
 
 
-def _safe_next(default: str) -> str:
-    target = request.args.get("next", "")
-    parts = urlsplit(target)
-    if (
-        target.startswith("/")
-        and not target.startswith("//")
-        and not parts.netloc
-        and not parts.scheme
-    ):
-        return target
-    return default
-
-
 @bp.route("/signin", methods=["GET", "POST"])
-@limiter.limit("10/minute;50/hour", methods=["POST"])
-def signin() -> Response | str | tuple[str, int]:
+@sign_in_limits()
+def signin() -> Page:
+    """The buyer door: buyer accounts only (resellers and operators have their own)."""
     form = SignInForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
+        user = services.authenticate(form.email.data, form.password.data, role=Role.BUYER)
         if user is not None:
-            login_user(user)
+            sessions.begin(user, sessions.Door.BUYER, [PASSWORD])
             flash(_("You are signed in."), "success")
-            return redirect(_safe_next(url_for("accounts.orders")))
+            return redirect(safe_next(url_for("accounts.orders")))
+        log.info("security: buyer sign-in failed for %s from %s", form.email.data,
+                 request.remote_addr)
         form.password.errors = [_("E-mail address or password is wrong.")]
         return render_template("storefront/signin.html", form=form), 401
     status = 400 if request.method == "POST" else 200
@@ -51,58 +53,174 @@ def signin() -> Response | str | tuple[str, int]:
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@limiter.limit("10/minute", methods=["POST"])
-def signup() -> Response | str | tuple[str, int]:
+@limiter.limit("10/minute;30/hour", methods=["POST"])
+def signup() -> Page:
+    """Create an account; the answer is the same whether or not the address has one."""
+    partner = current_partner()
     form = SignUpForm()
-    if form.validate_on_submit():
-        try:
-            user = services.sign_up(form.email.data, form.name.data, form.password.data)
-        except services.AccountError as exc:
-            form.email.errors = (
-                [_("An account already uses this e-mail address.")] if exc.field == "email" else []
-            )
-            return render_template("storefront/signup.html", form=form), 400
-        login_user(user)
-        flash(_("Welcome! Your account is ready."), "success")
-        return redirect(_safe_next(url_for("accounts.orders")))
-    status = 400 if request.method == "POST" else 200
-    return render_template("storefront/signup.html", form=form), status
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("storefront/signup.html", form=form), status
+    outcome = services.sign_up(form.email.data, form.name.data, form.password.data)
+    try:
+        if outcome.created is not None and outcome.verification is not None:
+            _send_verification(partner, outcome.verification)
+        elif outcome.existing is not None:
+            _send_account_exists(partner, outcome.existing, outcome.reset)
+    except Exception:  # noqa: BLE001 - the answer must not tell which e-mail it was
+        log.exception("accounts: sign-up e-mail for partner %s not sent", partner.slug)
+    return render_template("storefront/signup_sent.html", email=services.normalise_email(
+        form.email.data))
+
+
+def _send_verification(partner: Partner, issued: services.IssuedToken) -> None:
+    send_branded(f"{TEMPLATES}/verify", issued.user.email, _("Confirm your e-mail address"),
+                 partner, str(get_locale() or "fr"), name=issued.user.name,
+                 url=f"{shop_url(partner)}/account/verify/{issued.token}",
+                 expires_at=issued.expires_at)
+
+
+def _send_account_exists(partner: Partner, user: User, reset: services.IssuedToken | None) -> None:
+    base = shop_url(partner)
+    send_branded(f"{TEMPLATES}/account_exists", user.email, _("You already have an account"),
+                 partner, str(get_locale() or "fr"), name=user.name,
+                 signin_url=f"{base}/account/signin",
+                 reset_url=f"{base}/account/reset/{reset.token}" if reset else None,
+                 reset_expires_at=reset.expires_at if reset else None)
+
+
+@bp.get("/verify/<token>")
+def verify_link(token: str) -> Response:
+    links.stash("verify", token)
+    return redirect(url_for("accounts.verify"))
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@limiter.limit("20/minute", methods=["POST"])
+def verify() -> Page:
+    """Confirm the address with a button (mail scanners that open links must not use it up)."""
+    token = links.stashed("verify")
+    state = services.token_state(token, services.VERIFY) if token else LinkState.UNKNOWN
+    if request.method == "GET" or state != LinkState.VALID:
+        return render_template("storefront/verify.html", state=str(state),
+                               form=EmptyForm()), state.http_status
+    if not EmptyForm().validate():
+        abort(400)
+    assert token is not None
+    user = services.verify_email(token)
+    links.drop("verify")
+    if user is None:
+        return render_template("storefront/verify.html", state="used", form=EmptyForm()), 410
+    signed = current_buyer()
+    if signed is not None and signed.id == user.id:
+        sessions.regenerate()  # the account now reaches more: a new session id
+        flash(_("Your address is confirmed: your orders and licence backups made with it are "
+                "now in your account."), "success")
+        return redirect(url_for("accounts.orders"))
+    flash(_("Your address is confirmed. Sign in to see your orders."), "success")
+    return redirect(url_for("accounts.signin"))
+
+
+@bp.post("/verify/resend")
+@limiter.limit("3/minute;10/hour")
+@buyer_required
+def resend_verification() -> Response:
+    if not EmptyForm().validate():
+        abort(400)
+    user = current_buyer()
+    assert user is not None
+    if not user.email_verified:
+        issued = services.issue_token(user, services.VERIFY)
+        if issued is not None:
+            try:
+                _send_verification(current_partner(), issued)
+            except Exception:  # noqa: BLE001 - say so; the person can try again
+                log.exception("accounts: verification e-mail not sent")
+                flash(_("We could not send the e-mail just now. Please try again in a few "
+                        "minutes."), "error")
+                return redirect(url_for("accounts.orders"))
+        flash(_("We have sent a new confirmation link to %(email)s.", email=user.email),
+              "success")
+    return redirect(url_for("accounts.orders"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@limiter.limit("5/minute;20/hour", methods=["POST"])
+def reset_request() -> Page:
+    """Ask for a new-password link; the same answer whether or not the address has an account."""
+    partner = current_partner()
+    form = EmailForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("storefront/reset_request.html", form=form), status
+    user = services.user_by_email(form.email.data)
+    # Operators change passwords from the command line only; resellers and buyers by e-mail.
+    if user is not None and user.active and user.role in (Role.BUYER, Role.RESELLER):
+        issued = services.issue_token(user, services.RESET)
+        if issued is not None:
+            try:
+                send_branded(f"{TEMPLATES}/reset", user.email, _("Choose a new password"),
+                             partner, str(get_locale() or "fr"), name=user.name,
+                             url=f"{shop_url(partner)}/account/reset/{issued.token}",
+                             expires_at=issued.expires_at)
+            except Exception:  # noqa: BLE001 - the answer must not tell whether it was sent
+                log.exception("accounts: reset e-mail for partner %s not sent", partner.slug)
+    return render_template("storefront/reset_sent.html",
+                           email=services.normalise_email(form.email.data))
+
+
+@bp.get("/reset/<token>")
+def reset_link(token: str) -> Response:
+    links.stash("reset", token)
+    return redirect(url_for("accounts.reset_password"))
+
+
+@bp.route("/reset/new", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def reset_password() -> Page:
+    token = links.stashed("reset")
+    user = services.user_for_token(token, services.RESET) if token else None
+    if user is None:
+        state = services.token_state(token, services.RESET) if token else LinkState.UNKNOWN
+        return render_template("storefront/reset_refused.html", state=str(state)), \
+            state.http_status
+    form = NewPasswordForm()
+    form.staff = user.is_staff  # type: ignore[attr-defined]
+    form.password_inputs = (user.email, user.name)  # type: ignore[attr-defined]
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("storefront/reset_password.html", form=form, user=user), status
+    assert token is not None
+    done = services.reset_password(token, form.password.data)
+    links.drop("reset")
+    if done is None:
+        return render_template("storefront/reset_refused.html", state="used"), 410
+    sessions.end("password reset")
+    flash(_("Your password is changed and every session of your account is closed. Sign in "
+            "with the new password."), "success")
+    target = "reseller.signin" if done.role == Role.RESELLER else "accounts.signin"
+    return redirect(url_for(target))
 
 
 @bp.post("/signout")
 def signout() -> Response:
     if not EmptyForm().validate():
         abort(400)
-    logout_user()
+    sessions.end("signed out")
     flash(_("You are signed out."), "success")
     return redirect(url_for("shop.home"))
 
 
 @bp.route("/")
-@login_required
+@buyer_required
 def orders() -> str:
     partner = current_partner()
+    user = current_buyer()
+    assert user is not None
     return render_template(
         "storefront/account.html",
-        orders=services.orders_of(current_user, partner),
+        orders=services.orders_of(user, partner),
         signout_form=EmptyForm(),
+        resend_form=EmptyForm(),
+        user=user,
     )
-
-
-@bp.route("/claim/<token>", methods=["GET", "POST"])
-@login_required
-def claim(token: str) -> Response | str:
-    partner = current_partner()
-    form = EmptyForm()
-    if request.method == "GET":
-        return render_template("storefront/claim.html", form=form, token=token)
-    if not form.validate():
-        abort(400)
-    order = services.claim_order(token, current_user, partner)
-    if order is None:
-        flash(
-            _("This link is not valid any more: the order may already be in an account."), "error"
-        )
-        return redirect(url_for("accounts.orders"))
-    flash(_("Order %(number)s is now in your account.", number=order.number), "success")
-    return redirect(url_for("shop.order_page", order_id=order.id))

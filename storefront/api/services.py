@@ -155,7 +155,7 @@ def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | 
         for index, line in enumerate(command.lines)
     ]
     try:
-        order, _claim_token = place_order(partner, requests, command.buyer, gateway=GATEWAY,
+        order = place_order(partner, requests, command.buyer, gateway=GATEWAY,
                                           source="api")
     except OrderError as exc:
         raise ApiError(422, "invalid_order", str(exc), exc.field) from exc

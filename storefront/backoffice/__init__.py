@@ -1,3 +1,11 @@
 """The operator's back office."""
 
-from storefront.backoffice import backups  # noqa: F401 - adds the backup pages to the blueprint
+from storefront.backoffice import (  # noqa: F401 - each adds its pages to the blueprint
+    auth,
+    backups,
+    people,
+    views,
+)
+from storefront.backoffice.blueprint import bp
+
+__all__ = ["bp"]

@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user
 
 from commerce.models import Order
 from licensing.vault import (
@@ -21,7 +20,8 @@ from licensing.vault import (
     get_backup,
 )
 from licensing.vault.models import utcnow
-from storefront.backoffice.views import bp, operator_required
+from storefront.backoffice.auth import current_operator, operator_required
+from storefront.backoffice.blueprint import bp
 from storefront.backups import services, support
 from storefront.backups.services import BackupRow
 from storefront.forms import EmptyForm
@@ -89,7 +89,7 @@ def backup_extend(backup_id: uuid.UUID) -> Response:
     if seen.tzinfo is None:
         abort(400)
     try:
-        backup = support.renew_backup(backup_id, seen, current_user.email)
+        backup = support.renew_backup(backup_id, seen, current_operator().email)
     except BackupNotFound:
         abort(404)
     except support.RenewalRefused as exc:
@@ -104,7 +104,7 @@ def backup_extend(backup_id: uuid.UUID) -> Response:
 def backup_alert_acknowledge(alert_id: uuid.UUID) -> Response:
     _check_form()
     try:
-        support.acknowledge_alert(alert_id, current_user.email)
+        support.acknowledge_alert(alert_id, current_operator().email)
     except LookupError:
         abort(404)
     flash("Alert acknowledged.", "success")
@@ -112,7 +112,7 @@ def backup_alert_acknowledge(alert_id: uuid.UUID) -> Response:
 
 
 def _actor() -> Actor:
-    return Actor(ActorKind.OPERATOR, current_user.email, request.remote_addr)
+    return Actor(ActorKind.OPERATOR, current_operator().email, request.remote_addr)
 
 
 def _check_form() -> None:

@@ -3,64 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from functools import wraps
-from typing import Any
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
-from flask_login import current_user, login_user, logout_user
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from commerce.models import FulfilmentStatus, Order, Partner, PaymentStatus, Product, Role
-from extensions import db, limiter
-from storefront.accounts import services as accounts
+from commerce.models import FulfilmentStatus, Order, Partner, PaymentStatus, Product
+from extensions import db
+from storefront.backoffice.auth import current_operator, operator_required
+from storefront.backoffice.blueprint import bp
 from storefront.brand import FONTS, BrandError, Logo, apply_brand, validate_brand
-from storefront.forms import BrandForm, EmptyForm, SignInForm
-
-bp = Blueprint("backoffice", __name__, url_prefix="/admin")
+from storefront.forms import BrandForm, EmptyForm
 
 PAGE_SIZE = 50
-
-
-@bp.before_request
-def platform_only() -> None:
-    if g.get("partner") is not None:
-        abort(404)
-
-
-def operator_required(view: Any) -> Any:
-    @wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated or not current_user.is_operator:
-            return redirect(url_for("backoffice.login", next=request.path))
-        return view(*args, **kwargs)
-
-    return wrapped
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10/minute;50/hour", methods=["POST"])
-def login() -> Response | str | tuple[str, int]:
-    form = SignInForm()
-    if form.validate_on_submit():
-        user = accounts.authenticate(form.email.data, form.password.data, role=Role.OPERATOR)
-        if user is not None:
-            login_user(user)
-            return redirect(url_for("backoffice.orders"))
-        form.password.errors = [
-            "E-mail address or password is wrong, or this is not an operator account."
-        ]
-        return render_template("backoffice/login.html", form=form), 401
-    return render_template(
-        "backoffice/login.html", form=form
-    ), 400 if request.method == "POST" else 200
-
-
-@bp.post("/logout")
-def logout() -> Response:
-    if not EmptyForm().validate():
-        abort(400)
-    logout_user()
-    return redirect(url_for("backoffice.login"))
 
 
 @bp.route("/")
@@ -98,9 +52,13 @@ def order(order_id: uuid.UUID) -> str:
     lines = db.session.scalars(
         select(FulfilmentLine).where(FulfilmentLine.order_id == found.id)
     ).all()
+    from storefront.payments.refunds import open_lines, refunds_of
+
     return render_template(
         "backoffice/order.html",
         order=found,
+        refunds=refunds_of(found),
+        refundable=open_lines(found),
         fulfilment_lines=lines,
         action_form=EmptyForm(),
         logout_form=EmptyForm(),
@@ -134,7 +92,7 @@ def line_action(order_line_id: uuid.UUID, action: str) -> Response:
     if action not in actions:
         abort(404)
     try:
-        status = actions[action](order_line_id, actor=f"operator:{current_user.email}")
+        status = actions[action](order_line_id, actor=operator_actor())
         flash(f"Line {action}: now {status}.", "success")
     except (operations.OperationError, WholesalerError) as exc:
         flash(f"Could not {action} the line: {exc}", "error")
@@ -147,34 +105,70 @@ def line_action(order_line_id: uuid.UUID, action: str) -> Response:
 @bp.post("/orders/<uuid:order_id>/refund")
 @operator_required
 def refund(order_id: uuid.UUID) -> Response:
-    from fulfilment import operations
-    from storefront.payments.base import GatewayError
-    from storefront.payments.services import refund_payment
+    """Refund the whole order, or the lines ticked; one refund at a time per order."""
+    from storefront.payments import refunds
+
+    if not EmptyForm().validate():
+        abort(400)
+    db.session.get(Order, order_id) or abort(404)
+    reason = (request.form.get("reason") or "").strip()[:200] or "refunded by support"
+    try:
+        line_ids = [uuid.UUID(v) for v in request.form.getlist("line")] or None
+    except ValueError:
+        abort(400)
+    try:
+        done = refunds.refund_order(order_id, line_ids, operator_actor(), reason)
+    except refunds.RefundError as exc:
+        flash(f"Could not refund: {exc}.", "error")
+    except refunds.RefundDelayed as exc:
+        flash(f"The payment provider did not answer ({exc}). The refund is kept and asked "
+              "again automatically; nothing will be refunded twice.", "info")
+    else:
+        flash(f"Refunded {done.amount_cents / 100:.2f} {done.currency} ({done.gateway_reference})"
+              ": those lines are cancelled and their licences revoked.", "success")
+    return redirect(url_for("backoffice.order", order_id=order_id))
+
+
+@bp.post("/orders/<uuid:order_id>/revoke-links")
+@operator_required
+def revoke_links(order_id: uuid.UUID) -> Response:
+    """Make every order link sent so far stop working (a forwarded e-mail, a leaked link)."""
+    from commerce.access import revoke_links as revoke
+
+    if not EmptyForm().validate():
+        abort(400)
+    db.session.get(Order, order_id) or abort(404)
+    revoke(order_id)
+    db.session.commit()
+    flash("Every link to this order sent so far no longer works.", "success")
+    return redirect(url_for("backoffice.order", order_id=order_id))
+
+
+@bp.post("/orders/<uuid:order_id>/send-link")
+@operator_required
+def send_link(order_id: uuid.UUID) -> Response:
+    """E-mail the buyer a fresh order link (after withdrawing the old ones, or on request)."""
+    from datetime import timedelta
+
+    from flask_babel import gettext as _
+
+    from commerce import access
+    from extensions import utcnow
+    from storefront.mailing import send_branded
 
     if not EmptyForm().validate():
         abort(400)
     found = db.session.get(Order, order_id) or abort(404)
-    reason = (request.form.get("reason") or "").strip()[:200] or "refunded by support"
-    if found.payment_status not in (PaymentStatus.PAID, PaymentStatus.FLAGGED):
-        flash("Could not refund: only a paid or flagged order can be refunded.", "error")
-        return redirect(url_for("backoffice.order", order_id=order_id))
     try:
-        refund_reference = refund_payment(found)
-    except GatewayError as exc:
-        flash(f"The payment provider refused the refund; nothing was changed: {exc}", "error")
-        return redirect(url_for("backoffice.order", order_id=order_id))
-    try:
-        operations.refund_order(
-            order_id,
-            actor=f"operator:{current_user.email}",
-            reason=f"{reason} ({refund_reference})",
-        )
-        flash(
-            f"Order refunded ({refund_reference}): open lines cancelled, licences revoked.",
-            "success",
-        )
-    except operations.OperationError as exc:
-        flash(f"Could not refund: {exc}", "error")
+        send_branded("storefront/emails/order_link", found.email,
+                     lambda: _("Your link to order %(number)s", number=found.number),
+                     found.partner, found.locale,
+                     order=found, name=found.name, url=access.access_url(found),
+                     expires_at=utcnow() + timedelta(seconds=access.max_age()))
+    except Exception as exc:  # noqa: BLE001 - tell the operator; nothing else changed
+        flash(f"The e-mail could not be sent: {type(exc).__name__}: {exc}", "error")
+    else:
+        flash(f"A new order link was sent to {found.email}.", "success")
     return redirect(url_for("backoffice.order", order_id=order_id))
 
 
@@ -250,3 +244,8 @@ def products() -> str:
         ).all(),
         logout_form=EmptyForm(),
     )
+
+
+def operator_actor() -> str:
+    """How the signed-in operator is named in audit rows."""
+    return f"operator:{current_operator().email}"

@@ -6,10 +6,10 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import delete, func, select, update
 
+from commerce.links import LinkState
 from commerce.models import Partner
 from commerce.orders import hash_token
 from extensions import db
@@ -23,13 +23,6 @@ LINK_LIFETIME = timedelta(hours=1)
 # Live links per address and shop: more requests within the hour send nothing (same answer).
 MAX_LIVE_LINKS = 3
 PRUNE_AFTER = timedelta(days=1)
-
-
-class LinkState(StrEnum):
-    VALID = "valid"
-    USED = "used"
-    EXPIRED = "expired"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from commerce.links import shop_url
 from commerce.models import Order, Partner
 from extensions import db
 from fulfilment.mail import Mail, send_mail
@@ -59,14 +60,6 @@ def send_reminder(backup: Backup) -> str:
         mail = _render("reminder", to, subject, partner, context)
     send_mail(mail)
     return to
-
-
-def shop_url(partner: Partner) -> str:
-    """Return the shop's address for links in e-mails sent outside a request."""
-    if partner.domains and current_app.config["ENV"] == "production":
-        return f"https://{partner.domains[0].host}"
-    base = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
-    return f"{base.rstrip('/')}/p/{partner.slug}"
 
 
 def utc_date(value: datetime | date) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from commerce.models import Order, OrderLine, Partner
+from commerce.models import Order, OrderLine, Partner, User
 from extensions import db
 from licensing.vault import (
     AccessAction,
@@ -36,11 +36,13 @@ class BuyerScope:
     partner_slug: str
     emails: frozenset[str]
     line_refs: frozenset[str] = frozenset()
+    # Who is asking, for the audit: the account's or the link's address, proven or not.
+    asked_by: str = ""
 
     @property
     def primary_email(self) -> str:
         """Return the e-mail an out-of-scope attempt is checked (and audited) against."""
-        return min(self.emails)
+        return min(self.emails) if self.emails else self.asked_by
 
     def covers(self, backup: Backup) -> bool:
         """Tell whether the backup is this buyer's on this partner's shop."""
@@ -52,7 +54,7 @@ class BuyerScope:
         """Return the union of two scopes on the same shop."""
         assert other.partner_slug == self.partner_slug
         return BuyerScope(self.partner_slug, self.emails | other.emails,
-                          self.line_refs | other.line_refs)
+                          self.line_refs | other.line_refs, self.asked_by or other.asked_by)
 
 
 @dataclass(frozen=True)
@@ -129,26 +131,33 @@ class BuyerBackups:
     accesses: list[AccessRow]
 
 
-def account_scope(email: str, user_id: uuid.UUID, partner: Partner) -> BuyerScope:
-    """Return a signed-in buyer's scope: their e-mail, plus the lines of orders in their account."""
+def account_scope(user: User, partner: Partner) -> BuyerScope:
+    """Return a signed-in buyer's scope: the lines of the orders their account reaches, and the
+    backups of their address once it is proven (an unconfirmed address reaches nothing more)."""
+    from storefront.accounts.services import owned_orders_condition
+
     line_ids = db.session.scalars(
-        select(OrderLine.id).join(Order).where(Order.buyer_id == user_id,
+        select(OrderLine.id).join(Order).where(owned_orders_condition(user),
                                                Order.partner_id == partner.id)
     )
-    return BuyerScope(partner.slug, frozenset({normalise_buyer_ref(email)}),
-                      frozenset(str(i) for i in line_ids))
+    email = normalise_buyer_ref(user.email)
+    return BuyerScope(partner.slug, frozenset({email}) if user.email_verified else frozenset(),
+                      frozenset(str(i) for i in line_ids), asked_by=email)
 
 
 def email_scope(email: str, partner: Partner) -> BuyerScope:
     """Return the scope proved by an e-mailed link: that address's backups on that shop."""
-    return BuyerScope(partner.slug, frozenset({normalise_buyer_ref(email)}))
+    ref = normalise_buyer_ref(email)
+    return BuyerScope(partner.slug, frozenset({ref}), asked_by=ref)
 
 
 def buyer_backups(scope: BuyerScope, *, now: datetime | None = None) -> BuyerBackups:
     """Return the buyer's backups on the shop, newest first, and every access to them."""
-    conditions = [Backup.buyer_ref.in_(scope.emails)]
+    conditions = [Backup.buyer_ref.in_(scope.emails)] if scope.emails else []
     if scope.line_refs:
         conditions.append(Backup.order_line_ref.in_(scope.line_refs))
+    if not conditions:
+        return BuyerBackups([], [])
     backups = list(db.session.scalars(
         select(Backup)
         .where(Backup.partner == scope.partner_slug, Backup.status != BackupStatus.ERASED,

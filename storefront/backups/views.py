@@ -22,8 +22,8 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user
 
+from commerce.links import shop_url
 from commerce.models import Partner
 from commerce.orders import ADDON_BACKUP, BuyerDetails, offer_for, place_backup_renewal
 from extensions import db, limiter
@@ -44,6 +44,9 @@ from storefront.backups import links, services
 from storefront.backups.forms import FindLicenceForm, RenewalForm
 from storefront.backups.mail import send_access_link, utc_date
 from storefront.forms import EmptyForm
+from storefront.security import links as secret_links
+from storefront.security import sessions
+from storefront.security.doors import current_buyer
 from storefront.shop import referrals
 from storefront.tenancy import current_partner
 
@@ -69,7 +72,7 @@ def mine() -> Response | str:
     partner = current_partner()
     email = link_email(partner)
     if email is None:
-        if current_user.is_authenticated:
+        if current_buyer() is not None:
             return redirect(url_for("accounts.orders"))
         return redirect(url_for("backups.find"))
     section = services.buyer_backups(services.email_scope(email, partner))
@@ -120,7 +123,7 @@ def find() -> Page:
     if issued is not None:
         try:
             send_access_link(partner, issued.email,
-                             url_for("backups.link", token=issued.token, _external=True),
+                             f"{shop_url(partner)}/backups/link/{issued.token}",
                              issued.expires_at)
         except Exception:  # noqa: BLE001 - the answer must not tell whether a link existed
             log.exception("backups: access link e-mail for partner %s not sent", partner.slug)
@@ -128,22 +131,36 @@ def find() -> Page:
     return render_template("storefront/backups/find_sent.html", email=form.email.data)
 
 
-@bp.route("/link/<token>", methods=["GET", "POST"])
+@bp.get("/link/<token>")
 @limiter.limit("20/minute")
-def link(token: str) -> Page:
+def link_token(token: str) -> Response:
+    """The e-mailed link: its token goes into this browser's session, out of the address bar."""
+    secret_links.stash("backups", token)
+    return redirect(url_for("backups.link"))
+
+
+@bp.route("/link", methods=["GET", "POST"])
+@limiter.limit("20/minute", methods=["POST"])
+def link() -> Page:
     partner = current_partner()
+    token = secret_links.stashed("backups")
+    if token is None:
+        return _link_refused(links.LinkState.UNKNOWN)
     if request.method == "GET":
         # Opening is a button, not the GET: mail scanners that follow links must not use it up.
         state = links.link_state(partner, token)
         if state != links.LinkState.VALID:
             return _link_refused(state)
-        return render_template("storefront/backups/link.html", token=token)
+        return render_template("storefront/backups/link.html")
     if not EmptyForm().validate():
         abort(400)
     try:
         email = links.redeem_link(partner, token)
     except links.LinkRefused as exc:
         return _link_refused(exc.state)
+    finally:
+        secret_links.drop("backups")
+    sessions.regenerate()  # this browser now reaches the address's licences: a new session id
     session[_session_key(partner)] = {
         "email": email, "until": int((utcnow() + SESSION_LIFETIME).timestamp())}
     return redirect(url_for("backups.mine"))
@@ -162,7 +179,7 @@ def leave() -> Response:
 def renew() -> Response:
     """Where the reminder e-mail's renew link lands: the buyer's backups, to pick one to renew."""
     return redirect(url_for("backups.mine") if link_email(current_partner())
-                    else url_for("accounts.orders") if current_user.is_authenticated
+                    else url_for("accounts.orders") if current_buyer() is not None
                     else url_for("backups.find"))
 
 
@@ -190,19 +207,20 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
         return render_template("storefront/backups/renew.html", **context), status
     if not form.validate():
         return render_template("storefront/backups/renew.html", **context), 400
-    order, claim_token = place_backup_renewal(
+    buyer = current_buyer()
+    order = place_backup_renewal(
         partner, backup.id, until,
         BuyerDetails(email=backup.buyer_ref or scope.primary_email,
-                     name=current_user.name if current_user.is_authenticated else "",
+                     name=buyer.name if buyer is not None else "",
                      locale=str(get_locale() or "fr")),
-        user=current_user if current_user.is_authenticated else None,
+        user=buyer,
         consent_at=utcnow(), consent_version=current_app.config["CONSENT_WORDING_VERSION"],
         gateway=current_app.config["PAYMENT_GATEWAY"],
     )
     db.session.flush()
     attribute_order(order, cookie_code=referrals.referral_code(partner), source="shop")
     db.session.commit()
-    remember_order(order, claim_token)
+    remember_order(order)
     return pay_or_retry_later(order)
 
 
@@ -234,17 +252,17 @@ def link_email(partner: Partner) -> str | None:
 def account_backups() -> services.BuyerBackups | None:
     """Return the signed-in buyer's backups on this shop, for the account page."""
     partner = g.get("partner")
-    if partner is None or not current_user.is_authenticated:
+    buyer = current_buyer()
+    if partner is None or buyer is None:
         return None
-    return services.buyer_backups(
-        services.account_scope(current_user.email, current_user.id, partner))
+    return services.buyer_backups(services.account_scope(buyer, partner))
 
 
 def _scope_or_none() -> services.BuyerScope | None:
     partner = current_partner()
     scope = None
-    if current_user.is_authenticated:
-        scope = services.account_scope(current_user.email, current_user.id, partner)
+    if (buyer := current_buyer()) is not None:
+        scope = services.account_scope(buyer, partner)
     if (email := link_email(partner)) is not None:
         by_link = services.email_scope(email, partner)
         scope = by_link if scope is None else scope.merged(by_link)
@@ -252,7 +270,8 @@ def _scope_or_none() -> services.BuyerScope | None:
 
 
 def _actor(scope: services.BuyerScope) -> Actor:
-    who = current_user.email if current_user.is_authenticated else scope.primary_email
+    buyer = current_buyer()
+    who = buyer.email if buyer is not None else scope.primary_email
     return Actor(ActorKind.BUYER, who, request.remote_addr)
 
 
@@ -261,6 +280,6 @@ def _session_key(partner: Partner) -> str:
 
 
 def _link_refused(state: links.LinkState) -> tuple[str, int]:
-    status = 404 if state == links.LinkState.UNKNOWN else 410
+    status = links.LinkState(state).http_status
     return render_template("storefront/backups/link_refused.html", state=str(state)), status
 

@@ -1,1 +1,14 @@
-"""Payment gateways and the one confirm_payment that both the webhook and the return page call."""
+"""Payment gateways, the one confirm_payment that both the webhook and the return page call,
+and refunds made exactly once."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Put the refund sweep on the beat schedule."""
+    from extensions import celery
+    from storefront.payments.tasks import BEAT_SCHEDULE
+
+    celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **BEAT_SCHEDULE}

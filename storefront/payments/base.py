@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -53,6 +53,50 @@ class PaymentEvent:
     reference: str | None
     amount_cents: int | None
     currency: str | None
+    payment_reference: str | None = None  # the payment behind it (Stripe: the PaymentIntent)
+
+
+@dataclass(frozen=True)
+class GatewayRefund:
+    """A refund as the provider knows it."""
+
+    reference: str  # the provider's id (Stripe: re_...)
+    amount_cents: int
+    currency: str
+    status: str  # pending, succeeded, failed, canceled, requires_action
+    payment_reference: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def gives_money_back(self) -> bool:
+        """Whether the money is (being) returned; failed and canceled refunds return nothing."""
+        return self.status in ("pending", "succeeded", "requires_action")
+
+
+@dataclass(frozen=True)
+class RefundNotice:
+    """A provider's news about refunds of one payment: one refund, or 'look them up'."""
+
+    event_id: str
+    event_type: str
+    payment_reference: str | None
+    refund: GatewayRefund | None  # None: the event names the payment only (charge.refunded)
+
+
+@dataclass(frozen=True)
+class DisputeNotice:
+    """A chargeback opened, moved or closed by the buyer's bank."""
+
+    event_id: str
+    event_type: str
+    payment_reference: str | None
+    dispute_reference: str
+    amount_cents: int
+    currency: str
+    status: str  # needs_response, under_review, won, lost, warning_closed, ...
+
+
+Notice = PaymentEvent | RefundNotice | DisputeNotice
 
 
 class WebhookError(Exception):
@@ -60,7 +104,15 @@ class WebhookError(Exception):
 
 
 class GatewayError(Exception):
-    """The provider could not be reached or refused the request."""
+    """The provider could not be reached or refused the request.
+
+    `retryable` is True when the outcome is unknown (a timeout, a dropped connection, a 5xx):
+    the same request may have gone through, and is asked again with the same idempotency key.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class PaymentGateway(Protocol):
@@ -70,7 +122,7 @@ class PaymentGateway(Protocol):
         """Create a checkout at the provider and say where to send the buyer."""
         ...
 
-    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Notice:
         """Authenticate and decode a webhook; raise WebhookError when it cannot be trusted."""
         ...
 
@@ -78,6 +130,13 @@ class PaymentGateway(Protocol):
         """Ask the provider how a checkout stands (for the return page); None when unknown."""
         ...
 
-    def refund(self, reference: str, amount_cents: int) -> str:
-        """Give the money of a paid checkout back; return the provider's refund reference."""
+    def refund(
+        self, reference: str, amount_cents: int, *, idempotency_key: str,
+        payment_reference: str | None = None, metadata: Mapping[str, str] | None = None,
+    ) -> GatewayRefund:
+        """Give (part of) the money of a paid checkout back, once per idempotency key."""
+        ...
+
+    def list_refunds(self, payment_reference: str) -> list[GatewayRefund]:
+        """Every refund the provider holds for a payment."""
         ...

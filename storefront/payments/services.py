@@ -19,7 +19,6 @@ from storefront.payments.base import (
     CheckoutLine,
     CheckoutRedirect,
     CheckoutRequest,
-    GatewayError,
     PaymentEvent,
     PaymentGateway,
     PaymentOutcome,
@@ -132,6 +131,7 @@ def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
             f"{event.event_type} ({event.event_id})",
             actor,
             paid_at=datetime.now(UTC),
+            payment_reference=event.payment_reference,
         )
         if moved is None:
             return ConfirmResult.ALREADY_PROCESSED
@@ -173,15 +173,3 @@ def after_paid(order_id: uuid.UUID) -> None:
 
 def new_test_reference() -> str:
     return "test_" + secrets.token_urlsafe(18)
-
-
-def refund_payment(order: Order) -> str:
-    """Give the buyer's money back through the gateway that took it; raise GatewayError if refused.
-
-    Orders a partner billed itself (API orders) are refunded by that partner: nothing to call here.
-    """
-    if order.gateway == "partner":
-        return "partner-billed"
-    if not order.gateway_reference:
-        raise GatewayError("this order has no payment reference to refund")
-    return gateway_for(order.gateway).refund(order.gateway_reference, order.total_cents)

@@ -13,9 +13,13 @@ import stripe
 from storefront.payments.base import (
     CheckoutRedirect,
     CheckoutRequest,
+    DisputeNotice,
     GatewayError,
+    GatewayRefund,
+    Notice,
     PaymentEvent,
     PaymentOutcome,
+    RefundNotice,
     WebhookError,
 )
 
@@ -29,6 +33,20 @@ HANDLED_EVENTS = frozenset(
         "checkout.session.async_payment_succeeded",
         "checkout.session.async_payment_failed",
         "checkout.session.expired",
+    }
+)
+# A refund made anywhere (our API call or Stripe's dashboard): the Charge, or the Refund itself.
+CHARGE_REFUND_EVENTS = frozenset({"charge.refunded"})
+REFUND_EVENTS = frozenset(
+    {"charge.refund.updated", "refund.created", "refund.updated", "refund.failed"}
+)
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
     }
 )
 
@@ -97,7 +115,7 @@ class StripeGateway:
             raise GatewayError("Stripe returned a Checkout Session without an id or a URL")
         return CheckoutRedirect(reference=session["id"], url=session["url"])
 
-    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
+    def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Notice:
         """Verify the Stripe-Signature header and turn the event into a PaymentEvent."""
         header = _header(headers, SIGNATURE_HEADER)
         if not header:
@@ -119,9 +137,47 @@ class StripeGateway:
             raise WebhookError("Stripe-Signature timestamp is in the future")
         return _event_from_body(body)
 
-    def refund(self, reference: str, amount_cents: int) -> str:
-        """Give the buyer's money back for a paid Checkout Session."""
-        return _refund(self._client, reference, amount_cents)
+    def refund(
+        self, reference: str, amount_cents: int, *, idempotency_key: str,
+        payment_reference: str | None = None, metadata: Mapping[str, str] | None = None,
+    ) -> GatewayRefund:
+        """Give (part of) the buyer's money back, once per idempotency key (Stripe keeps keys
+        24 hours: a retry within them returns the first refund instead of making another)."""
+        try:
+            intent = payment_reference or self._payment_intent(reference)
+            refund = self._client.v1.refunds.create(
+                params={"payment_intent": intent, "amount": amount_cents,
+                        "metadata": {"checkout_session": reference, **(metadata or {})}},
+                options={"idempotency_key": idempotency_key},
+            ).to_dict()
+        except stripe.StripeError as exc:
+            raise _gateway_error("refund a payment", exc) from exc
+        try:
+            return _gateway_refund(refund)
+        except ValueError as exc:
+            raise GatewayError(f"Stripe answered a refund we cannot read: {exc}",
+                               retryable=True) from exc
+
+    def list_refunds(self, payment_reference: str) -> list[GatewayRefund]:
+        """Every refund of a PaymentIntent, made by us or in Stripe's dashboard."""
+        refunds: list[GatewayRefund] = []
+        try:
+            page = self._client.v1.refunds.list(
+                params={"payment_intent": payment_reference, "limit": 100})
+            for item in page.auto_paging_iter():
+                refunds.append(_gateway_refund(item.to_dict()))
+        except stripe.StripeError as exc:
+            raise _gateway_error("list the refunds of a payment", exc) from exc
+        except ValueError as exc:
+            raise GatewayError(f"Stripe listed a refund we cannot read: {exc}") from exc
+        return refunds
+
+    def _payment_intent(self, reference: str) -> str:
+        session = self._client.v1.checkout.sessions.retrieve(reference).to_dict()
+        payment_intent = session.get("payment_intent")
+        if not isinstance(payment_intent, str) or not payment_intent.startswith("pi_"):
+            raise GatewayError("the Checkout Session has no payment to refund")
+        return payment_intent
 
     def fetch_outcome(self, reference: str) -> PaymentEvent | None:
         """Retrieve the Checkout Session; its event id is synthetic: return:<session id>:<outcome>.
@@ -151,33 +207,48 @@ class StripeGateway:
             reference=reference,
             amount_cents=amount,
             currency=currency,
+            payment_reference=_intent_id(data.get("payment_intent")),
         )
 
 
-def _refund(client: stripe.StripeClient, reference: str, amount_cents: int) -> str:
-    """Refund the payment behind a paid Checkout Session; return the Stripe refund id."""
-    try:
-        session = client.v1.checkout.sessions.retrieve(reference).to_dict()
-        payment_intent = session.get("payment_intent")
-        if not isinstance(payment_intent, str) or not payment_intent.startswith("pi_"):
-            raise GatewayError("the Checkout Session has no payment to refund")
-        refund = client.v1.refunds.create(
-            params={
-                "payment_intent": payment_intent,
-                "amount": amount_cents,
-                "metadata": {"checkout_session": reference},
-            }
-        )
-    except stripe.StripeError as exc:
-        raise _gateway_error("refund a payment", exc) from exc
-    return str(refund.id)
+def _gateway_refund(refund: Mapping[str, Any]) -> GatewayRefund:
+    """Read a Stripe Refund object, refusing anything malformed."""
+    refund_id, amount = refund.get("id"), refund.get("amount")
+    if not isinstance(refund_id, str) or not refund_id.startswith("re_"):
+        raise ValueError("a refund without a re_ id")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValueError(f"refund {refund_id} has no positive integer amount")
+    currency = refund.get("currency")
+    if not isinstance(currency, str) or len(currency) != 3:
+        raise ValueError(f"refund {refund_id} has no ISO currency")
+    status = refund.get("status")
+    metadata = refund.get("metadata")
+    return GatewayRefund(
+        reference=refund_id, amount_cents=amount, currency=currency.upper(),
+        status=status if isinstance(status, str) else "pending",
+        payment_reference=_intent_id(refund.get("payment_intent")),
+        metadata={str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict)
+        else {},
+    )
+
+
+def _intent_id(value: object) -> str | None:
+    """A PaymentIntent id, whether the field holds the id or the expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value.startswith("pi_") else None
 
 
 def _gateway_error(action: str, exc: stripe.StripeError) -> GatewayError:
     """Describe a Stripe failure without echoing keys or request bodies."""
     request_id = f" (request {exc.request_id})" if exc.request_id else ""
+    retryable = isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError) or (
+        isinstance(exc, stripe.APIError) and not isinstance(exc, stripe.IdempotencyError)
+    )
     if isinstance(exc, stripe.APIConnectionError):
         reason = "could not reach Stripe"
+    elif isinstance(exc, stripe.IdempotencyError):
+        reason = "Stripe refused a repeated request whose parameters changed"
     elif isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
         reason = "Stripe refused our API key"
     elif isinstance(exc, stripe.RateLimitError):
@@ -187,7 +258,7 @@ def _gateway_error(action: str, exc: stripe.StripeError) -> GatewayError:
         reason = f"Stripe refused the request{param}: {exc.user_message or 'invalid request'}"
     else:
         reason = f"Stripe answered HTTP {exc.http_status or 'error'}"
-    return GatewayError(f"cannot {action}: {reason}{request_id}")
+    return GatewayError(f"cannot {action}: {reason}{request_id}", retryable=retryable)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -220,6 +291,10 @@ def _event_from_body(body: str) -> PaymentEvent:
         raise WebhookError("Stripe event lacks an id or a type")
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
+    if event_type in CHARGE_REFUND_EVENTS | REFUND_EVENTS:
+        return _refund_notice(event_id, event_type, obj)
+    if event_type in DISPUTE_EVENTS:
+        return _dispute_notice(event_id, event_type, obj)
     if event_type not in HANDLED_EVENTS:
         return PaymentEvent(event_id, event_type, PaymentOutcome.IGNORED, None, None, None, None)
     if not isinstance(obj, dict) or obj.get("object") != "checkout.session":
@@ -242,7 +317,43 @@ def _event_from_body(body: str) -> PaymentEvent:
         reference=session_id,
         amount_cents=amount,
         currency=currency,
+        payment_reference=_intent_id(obj.get("payment_intent")),
     )
+
+
+def _refund_notice(event_id: str, event_type: str, obj: object) -> RefundNotice:
+    """charge.refunded carries the Charge (look its refunds up); the others carry the Refund."""
+    if not isinstance(obj, dict):
+        raise WebhookError(f"{event_type} carries no object")
+    if event_type in CHARGE_REFUND_EVENTS:
+        if obj.get("object") != "charge":
+            raise WebhookError(f"{event_type} does not carry a Charge")
+        intent = _intent_id(obj.get("payment_intent"))
+        if intent is None:
+            raise WebhookError(f"{event_type} names no PaymentIntent")
+        return RefundNotice(event_id, event_type, intent, None)
+    if obj.get("object") != "refund":
+        raise WebhookError(f"{event_type} does not carry a Refund")
+    try:
+        refund = _gateway_refund(obj)
+    except ValueError as exc:
+        raise WebhookError(f"{event_type}: {exc}") from exc
+    return RefundNotice(event_id, event_type, refund.payment_reference, refund)
+
+
+def _dispute_notice(event_id: str, event_type: str, obj: object) -> DisputeNotice:
+    if not isinstance(obj, dict) or obj.get("object") != "dispute":
+        raise WebhookError(f"{event_type} does not carry a Dispute")
+    dispute_id, amount, currency, status = (obj.get("id"), obj.get("amount"), obj.get("currency"),
+                                            obj.get("status"))
+    if not isinstance(dispute_id, str) or not dispute_id:
+        raise WebhookError(f"{event_type} carries a Dispute without an id")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise WebhookError(f"{event_type} carries a Dispute without an integer amount")
+    if not isinstance(currency, str) or len(currency) != 3 or not isinstance(status, str):
+        raise WebhookError(f"{event_type} carries a Dispute without currency or status")
+    return DisputeNotice(event_id, event_type, _intent_id(obj.get("payment_intent")), dispute_id,
+                         amount, currency.upper(), status)
 
 
 def _event_outcome(event_type: str, session: Mapping[str, Any]) -> PaymentOutcome:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 
@@ -10,6 +11,7 @@ from flask import url_for
 from storefront.payments.base import (
     CheckoutRedirect,
     CheckoutRequest,
+    GatewayRefund,
     PaymentEvent,
     PaymentOutcome,
     WebhookError,
@@ -41,9 +43,17 @@ class TestGateway:
     def fetch_outcome(self, reference: str) -> PaymentEvent | None:
         return None
 
-    def refund(self, reference: str, amount_cents: int) -> str:
-        """No money was taken: the refund is a formality with a recognisable reference."""
-        return f"test_refund_{reference}"
+    def refund(
+        self, reference: str, amount_cents: int, *, idempotency_key: str,
+        payment_reference: str | None = None, metadata: Mapping[str, str] | None = None,
+    ) -> GatewayRefund:
+        """No money was taken: the refund is a formality, one per idempotency key."""
+        digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]
+        return GatewayRefund(f"test_refund_{digest}", amount_cents, "EUR", "succeeded",
+                             payment_reference, dict(metadata or {}))
+
+    def list_refunds(self, payment_reference: str) -> list[GatewayRefund]:
+        return []
 
     @staticmethod
     def card_event(

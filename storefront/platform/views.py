@@ -8,7 +8,8 @@ from sqlalchemy import select, text
 
 from commerce.models import CapturedMail, Partner
 from extensions import csrf, db
-from storefront.payments.base import WebhookError
+from storefront.payments import refunds
+from storefront.payments.base import GatewayError, PaymentEvent, WebhookError
 from storefront.payments.services import confirm_payment, gateway_for
 
 bp = Blueprint("platform", __name__)
@@ -50,12 +51,21 @@ def stripe_webhook() -> ResponseReturnValue:
             {"error": {"code": "payload_too_large", "message": "webhook body too large"}}
         ), 413
     try:
-        event = gateway_for("stripe").parse_webhook(payload, request.headers)
+        notice = gateway_for("stripe").parse_webhook(payload, request.headers)
     except WebhookError as exc:
         current_app.logger.warning("stripe webhook refused: %s", exc)
         return jsonify({"error": {"code": "invalid_webhook", "message": str(exc)}}), 400
-    result = confirm_payment(event, "stripe")
-    return jsonify({"received": True, "result": str(result)}), 200
+    if isinstance(notice, PaymentEvent):
+        result = str(confirm_payment(notice, "stripe"))
+    else:
+        try:
+            result = refunds.handle_notice(notice, "stripe")
+        except GatewayError as exc:
+            # The refunds could not be looked up: answer 503 so that Stripe sends it again.
+            db.session.rollback()
+            current_app.logger.warning("stripe %s not applied yet: %s", notice.event_type, exc)
+            return jsonify({"error": {"code": "retry", "message": str(exc)}}), 503
+    return jsonify({"received": True, "result": result}), 200
 
 
 @bp.post("/webhooks/wholesalers/<code>")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template, request, url_for
+from flask import abort, render_template, request
 from flask_babel import gettext as _
 
+from commerce.links import shop_url
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, MAX_QUANTITY
 from fulfilment.commissions.models import Reseller
 from storefront.forms import EmptyForm
@@ -64,6 +65,7 @@ def prepare_cart(reseller: Reseller) -> str | tuple[str, int]:
         context["problem"] = _("Choose at least one product.") if not errors else None
         return render_template("reseller/carts.html", **context), 400
     token = cart_link_token(partner, reseller.code, lines)
-    context["link"] = url_for("shop.cart_from_link", token=token, _external=True)
+    # The link is sent to the client: on the partner's own domain, like every link that leaves.
+    context["link"] = f"{shop_url(partner)}/cart/from/{token}"
     context["chosen"] = {line["code"]: line for line in lines}
     return render_template("reseller/carts.html", **context)

@@ -18,6 +18,7 @@ from flask_babel import force_locale, ngettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from commerce.links import shop_url
 from commerce.models import Partner, utcnow
 from extensions import db
 from fulfilment.commissions.models import Reseller
@@ -53,10 +54,7 @@ def digest_key(reseller: Reseller, now: datetime) -> str:
 
 def portal_url(partner: Partner) -> str:
     """Where a partner's reseller portal is served, for links in e-mails."""
-    if partner.domains and current_app.config["ENV"] == "production":
-        return f"https://{partner.domains[0].host}/reseller/"
-    base = current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000"
-    return f"{base.rstrip('/')}/p/{partner.slug}/reseller/"
+    return f"{shop_url(partner)}/reseller/"
 
 
 def digest_mail(reseller: Reseller, alerts: Alerts, now: datetime) -> Mail:

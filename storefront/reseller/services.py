@@ -15,9 +15,9 @@ from datetime import date, datetime, timedelta
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select
 
-from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role
+from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role, User
 from extensions import db
 from fulfilment.commissions import Balances, balances, clients_of, orders_of, reseller_for_user
 from fulfilment.commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
@@ -41,7 +41,7 @@ from licensing.vault import (
     open_backup,
 )
 from storefront.accounts.services import authenticate
-from storefront.reseller import totp
+from storefront.security import factors
 
 log = logging.getLogger("comptoir.reseller")
 
@@ -79,57 +79,36 @@ def portal_reseller(user_id: uuid.UUID, partner: Partner) -> Reseller | None:
 
 def totp_enabled(reseller: Reseller) -> bool:
     """Whether sign-in asks this reseller for a code."""
-    return bool(reseller.totp_secret)
+    user = _user(reseller)
+    return user is not None and factors.totp_enabled(user)
 
 
 def check_totp(reseller: Reseller, code: str) -> bool:
     """Check a code against the reseller's second factor; each code is accepted once."""
-    if not reseller.totp_secret:
-        return False
-    try:
-        secret = totp.open_secret(reseller.totp_secret, str(reseller.id))
-    except totp.TotpError:
-        log.error("reseller %s: stored TOTP secret cannot be opened", reseller.code)
-        return False
-    step = totp.matching_step(secret, code)
-    return step is not None and _use_step(reseller, step)
-
-
-def _use_step(reseller: Reseller, step: int) -> bool:
-    """Record the code's step as used, unless it (or a later one) was: a replay is refused."""
-    used = db.session.execute(
-        update(Reseller)
-        .where(Reseller.id == reseller.id,
-               or_(Reseller.totp_last_step.is_(None), Reseller.totp_last_step < step))
-        .values(totp_last_step=step)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    db.session.commit()
-    if not used:
-        log.warning("reseller %s: a two-step code was used again", reseller.code)
-    return bool(used)
+    user = _user(reseller)
+    return user is not None and factors.check_totp(user, code)
 
 
 def enable_totp(reseller: Reseller, secret: str, code: str) -> bool:
     """Turn the second factor on once a code from the new secret checks out."""
-    step = totp.matching_step(secret, code)
-    if step is None:
+    user = _user(reseller)
+    if user is None or not factors.enable_totp(user, secret, code):
         return False
-    reseller.totp_secret = totp.seal_secret(secret, str(reseller.id))
-    reseller.totp_last_step = step
-    db.session.commit()
     log.info("reseller %s enabled two-step sign-in", reseller.code)
     return True
 
 
 def disable_totp(reseller: Reseller, code: str) -> bool:
     """Turn the second factor off, on a current code."""
-    if not check_totp(reseller, code):
+    user = _user(reseller)
+    if user is None or not factors.disable_totp(user, code):
         return False
-    reseller.totp_secret = None
-    db.session.commit()
     log.info("reseller %s disabled two-step sign-in", reseller.code)
     return True
+
+
+def _user(reseller: Reseller) -> User | None:
+    return db.session.get(User, reseller.user_id) if reseller.user_id else None
 
 
 # --- what a reseller may see --------------------------------------------------------------------

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -22,16 +22,23 @@ from flask import (
 )
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
 
+from commerce.links import shop_url
 from commerce.models import User, utcnow
 from extensions import db, limiter
 from fulfilment.commissions import UnknownReseller, commissions_csv, ledger_for
 from fulfilment.commissions.models import Reseller
 from storefront.forms import EmptyForm, SignInForm
-from storefront.reseller import services, totp
+from storefront.reseller import services
 from storefront.reseller.forms import CodeForm
+from storefront.security import sessions, totp
+from storefront.security.doors import safe_next
+from storefront.security.factors import PASSWORD, TOTP
+from storefront.security.sessions import Door
+from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
 from storefront.tenancy import current_partner
+
+log = logging.getLogger("comptoir.security")
 
 bp = Blueprint("reseller", __name__, url_prefix="/reseller")
 
@@ -46,10 +53,19 @@ def require_partner() -> None:
     current_partner()
 
 
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def signed_in_reseller() -> Reseller | None:
+    """The reseller of this shop's network signed in at the reseller door with what it asks.
+
+    Once a reseller has two-step sign-in on, a session that did not pass the code (one opened
+    before it was turned on) is not enough.
+    """
+    signed = sessions.at_door(Door.RESELLER)
+    if signed is None:
+        return None
+    reseller = services.portal_reseller(signed.user.id, current_partner())
+    if reseller is None or (services.totp_enabled(reseller) and TOTP not in signed.factors):
+        return None
+    return reseller
 
 
 def reseller_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -57,24 +73,12 @@ def reseller_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        partner = current_partner()
-        reseller = (services.portal_reseller(current_user.id, partner)
-                    if current_user.is_authenticated else None)
+        reseller = signed_in_reseller()
         if reseller is None:
             return redirect(url_for("reseller.signin", next=request.script_root + request.path))
         return view(reseller, *args, **kwargs)
 
     return wrapped
-
-
-def _safe_next(default: str) -> str:
-    target = request.args.get("next", "")
-    parts = urlsplit(target)
-    # Only a path on this site: no scheme or host, and no backslash a browser may read as "/".
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target \
-            and not parts.netloc and not parts.scheme:
-        return target
-    return default
 
 
 def _source() -> str | None:
@@ -85,34 +89,37 @@ def _source() -> str | None:
 
 
 @bp.route("/signin", methods=["GET", "POST"])
-@limiter.limit("10/minute;50/hour", methods=["POST"])
+@sign_in_limits(STAFF_ACCOUNT_LIMIT)
 def signin() -> Response | str | tuple[str, int]:
+    """The reseller door: this network's reseller accounts only, then their code if they set one."""
     partner = current_partner()
-    if request.method == "GET" and current_user.is_authenticated and \
-            services.portal_reseller(current_user.id, partner) is not None:
+    if request.method == "GET" and signed_in_reseller() is not None:
         return redirect(url_for("reseller.dashboard"))
     form = SignInForm()
     if form.validate_on_submit():
         reseller = services.authenticate_reseller(partner, form.email.data, form.password.data)
         if reseller is not None and reseller.user_id is not None:
-            target = _safe_next(url_for("reseller.dashboard"))
+            target = safe_next(url_for("reseller.dashboard"))
             if services.totp_enabled(reseller):
+                sessions.regenerate()
                 session[HALF_KEY] = {"user": str(reseller.user_id), "partner": str(partner.id),
                                      "at": int(time.time()), "next": target}
                 return redirect(url_for("reseller.signin_code"))
-            _sign_in(reseller.user_id)
+            _sign_in(reseller.user_id, [PASSWORD])
             return redirect(target)
+        log.info("security: reseller sign-in failed for %s from %s", form.email.data,
+                 request.remote_addr)
         form.password.errors = [_("E-mail address or password is wrong.")]
         return render_template("reseller/signin.html", form=form), 401
     status = 400 if request.method == "POST" else 200
     return render_template("reseller/signin.html", form=form), status
 
 
-def _sign_in(user_id: uuid.UUID) -> None:
+def _sign_in(user_id: uuid.UUID, passed: list[str]) -> None:
     user = db.session.get(User, user_id)
     assert user is not None
     session.pop(HALF_KEY, None)
-    login_user(user)
+    sessions.begin(user, Door.RESELLER, passed)
     flash(_("You are signed in to the reseller portal."), "success")
 
 
@@ -142,7 +149,7 @@ def signin_code() -> Response | str | tuple[str, int]:
     form = CodeForm()
     if form.validate_on_submit():
         if services.check_totp(reseller, form.code.data) and reseller.user_id is not None:
-            _sign_in(reseller.user_id)
+            _sign_in(reseller.user_id, [PASSWORD, TOTP])
             return redirect(target or url_for("reseller.dashboard"))
         form.code.errors = [_("This code is wrong or has expired; enter the current one.")]
         return render_template("reseller/signin_code.html", form=form), 401
@@ -154,9 +161,7 @@ def signin_code() -> Response | str | tuple[str, int]:
 def signout() -> Response:
     if not EmptyForm().validate():
         abort(400)
-    session.pop(HALF_KEY, None)
-    session.pop(PENDING_TOTP_KEY, None)
-    logout_user()
+    sessions.end("signed out")
     flash(_("You are signed out."), "success")
     return redirect(url_for("reseller.signin"))
 
@@ -165,7 +170,7 @@ def signout() -> Response:
 
 
 def _referral_link(reseller: Reseller) -> str:
-    return url_for("shop.home", _external=True) + "?ref=" + reseller.code
+    return f"{shop_url(current_partner())}/?ref={reseller.code}"
 
 
 @bp.route("/")
@@ -299,6 +304,7 @@ def enable_totp(reseller: Reseller) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         if services.enable_totp(reseller, _pending_secret(reseller), form.code.data):
             session.pop(PENDING_TOTP_KEY, None)
+            sessions.add_factor(TOTP)  # this session passed the new code: a new session id
             flash(_("Two-step sign-in is on: we will ask for a code each time you sign in."),
                   "success")
             return redirect(url_for("reseller.security"))

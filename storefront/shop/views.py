@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import (
     Blueprint,
@@ -20,13 +20,16 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 
+from commerce import access
+from commerce.links import LinkState
 from commerce.models import Order, PaymentStatus
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
-from extensions import db
+from extensions import db, limiter, utcnow
 from fulfilment.commissions import attribute_order
+from storefront.accounts.services import claim_order as claim
+from storefront.accounts.services import owns_order
 from storefront.forms import (
     EU_COUNTRIES,
     AddToCartForm,
@@ -35,9 +38,13 @@ from storefront.forms import (
     EmptyForm,
     TestCardForm,
 )
+from storefront.mailing import send_branded
 from storefront.payments.base import GatewayError
 from storefront.payments.services import confirm_payment, gateway_for, start_payment
 from storefront.payments.test_gateway import TestGateway
+from storefront.security import links as secret_links
+from storefront.security import sessions
+from storefront.security.doors import current_buyer
 from storefront.shop import cart as carts
 from storefront.shop import referrals
 from storefront.shop.catalogue import FAMILIES, addon_offers, families, get_offer, list_offers
@@ -192,9 +199,10 @@ def cart_remove(code: str) -> Response:
 def _checkout_form() -> CheckoutForm:
     form = CheckoutForm()
     form.billing_country.choices = [(c, c) for c in EU_COUNTRIES]
-    if request.method == "GET" and current_user.is_authenticated:
-        form.email.data = form.email.data or current_user.email
-        form.name.data = form.name.data or current_user.name
+    buyer = current_buyer()
+    if request.method == "GET" and buyer is not None:
+        form.email.data = form.email.data or buyer.email
+        form.name.data = form.name.data or buyer.name
     return form
 
 
@@ -219,11 +227,11 @@ def checkout() -> Response | str | tuple[str, int]:
         locale=str(get_locale() or "fr"),
     )
     try:
-        order, claim_token = place_order(
+        order = place_order(
             partner,
             current.requests(),
             buyer,
-            user=current_user if current_user.is_authenticated else None,
+            user=current_buyer(),
             consent_at=datetime.now(UTC),
             consent_version=current_app.config["CONSENT_WORDING_VERSION"],
             gateway=current_app.config["PAYMENT_GATEWAY"],
@@ -241,7 +249,7 @@ def checkout() -> Response | str | tuple[str, int]:
         db.session.rollback()
         flash(_("Your cart changed: %(reason)s. Please check it again.", reason=str(exc)), "error")
         return redirect(url_for("shop.cart"))
-    remember_order(order, claim_token)
+    remember_order(order)
     response = pay(order)
     if response is None:
         flash(
@@ -265,10 +273,16 @@ def _visible_order(order_id: uuid.UUID) -> Order:
     )
     if order is None:
         abort(404)
-    owns = current_user.is_authenticated and order.buyer_id == current_user.id
-    if not owns and str(order.id) not in session.get(GUEST_ORDERS, []):
+    buyer = current_buyer()
+    owns = buyer is not None and owns_order(buyer, order)
+    if not owns and not proven_here(order):
         abort(404)
     return order
+
+
+def proven_here(order: Order) -> bool:
+    """Whether this browser placed the order, or opened it through its e-mailed link."""
+    return str(order.id) in session.get(GUEST_ORDERS, [])
 
 
 @bp.route("/pay/test/<reference>", methods=["GET", "POST"])
@@ -320,8 +334,8 @@ def checkout_return(order_id: uuid.UUID) -> str:
     return render_template(
         "storefront/order_confirmed.html",
         order=order,
-        claim_token=session.get(f"claim:{order.id}"),
         paid=order.payment_status == PaymentStatus.PAID,
+        **_claim_context(order),
     )
 
 
@@ -341,10 +355,19 @@ def checkout_retry(order_id: uuid.UUID) -> Response:
     return pay_or_retry_later(order)
 
 
-def remember_order(order: Order, claim_token: str) -> None:
-    """Let this browser see the order it just placed, and claim it into an account later."""
-    session[GUEST_ORDERS] = [*session.get(GUEST_ORDERS, [])[-19:], str(order.id)]
-    session[f"claim:{order.id}"] = claim_token
+def remember_order(order: Order) -> None:
+    """Let this browser see an order it placed or opened by its link, and claim it later."""
+    known = [o for o in session.get(GUEST_ORDERS, []) if o != str(order.id)]
+    session[GUEST_ORDERS] = [*known[-19:], str(order.id)]
+
+
+def _claim_context(order: Order) -> dict[str, object]:
+    """Whether the signed-in buyer may add this guest order (proven in this browser) to the
+    account, and the form to do it."""
+    buyer = current_buyer()
+    can_claim = buyer is not None and order.buyer_id is None and proven_here(order) \
+        and not owns_order(buyer, order)
+    return {"can_claim": can_claim, "claim_form": EmptyForm()}
 
 
 def pay(order: Order) -> Response | None:
@@ -381,8 +404,73 @@ def order_page(order_id: uuid.UUID) -> str:
         order=order,
         retry_form=EmptyForm(),
         deliveries=line_deliveries(order),
-        claim_token=session.get(f"claim:{order.id}"),
+        **_claim_context(order),
     )
+
+
+@bp.post("/orders/<uuid:order_id>/claim")
+def claim_order(order_id: uuid.UUID) -> Response:
+    """Add a guest order this browser has proven to the signed-in buyer's account."""
+    order = _visible_order(order_id)
+    if not EmptyForm().validate():
+        abort(400)
+    buyer = current_buyer()
+    if buyer is None:
+        return redirect(url_for("accounts.signin", next=request.script_root + request.path))
+    if not proven_here(order) or claim(order.id, buyer, current_partner()) is None:
+        flash(_("This order cannot be added: it may already be in an account."), "error")
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    flash(_("Order %(number)s is now in your account.", number=order.number), "success")
+    return redirect(url_for("shop.order_page", order_id=order.id))
+
+
+@bp.get("/orders/access/<token>")
+@limiter.limit("30/minute")
+def order_access(token: str) -> Response | tuple[str, int]:
+    """The e-mailed order link: opens the order in this browser, then leaves the address bar."""
+    result = access.check(token)
+    order = result.order
+    if result.state == LinkState.VALID and order is not None \
+            and order.partner_id == current_partner().id:
+        remember_order(order)
+        sessions.regenerate()  # this browser now reaches the order: a new session id
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    if result.state == LinkState.EXPIRED and order is not None \
+            and order.partner_id == current_partner().id:
+        secret_links.stash("order-expired", token)
+        return redirect(url_for("shop.order_access_expired"))
+    state = result.state if result.state != LinkState.VALID else LinkState.UNKNOWN
+    return render_template("storefront/order_link_refused.html", state=str(state)), \
+        state.http_status
+
+
+@bp.route("/orders/access/expired", methods=["GET", "POST"])
+@limiter.limit("5/minute;20/hour", methods=["POST"])
+def order_access_expired() -> Response | str | tuple[str, int]:
+    """An expired order link: send a fresh one to the order's own address, on request."""
+    token = secret_links.stashed("order-expired")
+    result = access.check(token) if token else None
+    order = result.order if result is not None else None
+    if order is None or order.partner_id != current_partner().id:
+        return render_template("storefront/order_link_refused.html", state="unknown"), 404
+    form = EmptyForm()
+    if request.method == "GET":
+        return render_template("storefront/order_link_expired.html", form=form, sent=False)
+    if not form.validate():
+        abort(400)
+    secret_links.drop("order-expired")
+    try:
+        send_branded("storefront/emails/order_link", order.email,
+                     lambda: _("Your link to order %(number)s", number=order.number), order.partner,
+                     order.locale, order=order, name=order.name, url=access.access_url(order),
+                     expires_at=utcnow() + timedelta(seconds=access.max_age()))
+    except Exception:  # noqa: BLE001 - say so; the buyer can ask again
+        current_app.logger.exception("order link for %s not sent", order.number)
+        flash(_("We could not send the e-mail just now. Please try again in a few minutes."),
+              "error")
+        return redirect(url_for("shop.home"))
+    return render_template("storefront/order_link_expired.html", form=form, sent=True,
+                           email=order.email)
 
 
 @bp.post("/orders/<uuid:order_id>/units/<uuid:unit_id>/activated")

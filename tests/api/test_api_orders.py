@@ -260,7 +260,7 @@ def test_another_partner_cannot_read_the_order(api, catalogue, handed_off):
 def test_shop_orders_of_the_partner_are_readable_too(api, catalogue, db):
     from commerce.orders import BuyerDetails, LineRequest, place_order
 
-    order, _ = place_order(catalogue.a, [LineRequest("WIN11-PRO", 1)],
+    order = place_order(catalogue.a, [LineRequest("WIN11-PRO", 1)],
                            BuyerDetails("c@example.com", "Camille"))
     db.session.commit()
     data = api("GET", f"/orders/{order.id}", catalogue.key_a).get_json()

@@ -38,6 +38,8 @@ def mails(db, to: str | None = None) -> list[CapturedMail]:
 
 def link_path(mail: CapturedMail) -> str:
     """Return the shop path of the "find my licence" link in an e-mail."""
+    from support.links import shop_path
+
     match = LINK_RE.search(mail.text_body)
     assert match, mail.text_body
-    return "/p/" + match.group(0).split("/p/", 1)[1]
+    return shop_path(match.group(0))

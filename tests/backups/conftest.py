@@ -57,7 +57,7 @@ def backed_order(db) -> Callable[..., Backed]:
     def make(partner: Partner, email: str = "camille@example.com", *, user: Any = None,
              locale: str = "en", delivered_at: datetime | None = None) -> Backed:
         n = next(counter)
-        order, _ = place_order(partner, [LineRequest("OFFICE-HOME-2024-WIN", 1, (ADDON_BACKUP,))],
+        order = place_order(partner, [LineRequest("OFFICE-HOME-2024-WIN", 1, (ADDON_BACKUP,))],
                                BuyerDetails(email, "Camille Martin", locale=locale), user=user)
         db.session.commit()
         line = order.product_lines[0]
@@ -84,14 +84,9 @@ def sign_in(client, form_token) -> Callable[..., None]:
 
 
 @pytest.fixture
-def operator(client, form_token, make_user):
+def operator(client, sign_in_operator):
     """Sign an operator into the back office and return the user."""
-    user = make_user(email="support@comptoir.example", role="operator")
-    token = form_token("/admin/login")
-    response = client.post("/admin/login", data={"csrf_token": token, "email": user.email,
-                                                 "password": "correct horse battery"})
-    assert response.status_code == 302
-    return user
+    return sign_in_operator(client, email="support@comptoir.example")
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ def _ask(client, form_token, email: str, slug: str = "shop-a"):
 
 
 def _open(client, form_token, path: str):
-    return client.post(path, data={"csrf_token": form_token(path)})
+    """Follow the e-mailed link (its token moves into the session), then press the button."""
+    landing = client.get(path).headers["Location"]
+    return client.post(landing, data={"csrf_token": form_token(landing)})
 
 
 def test_link_opens_the_buyers_backups_once(client, english, shops, backed_order, db, form_token):
@@ -32,9 +34,14 @@ def test_link_opens_the_buyers_backups_once(client, english, shops, backed_order
     [mail] = mails(db, "camille@example.com")
     assert mail.subject.startswith("Shop A · ")
     path = link_path(mail)
+    # The token leaves the address bar at once: a redirect to a page without it.
+    followed = client.get(path)
+    assert followed.status_code == 302 and followed.headers["Location"] == "/p/shop-a/backups/link"
+    token = path.rsplit("/", 1)[1]
     # Following the link (as a mail scanner would) does not use it up: the button does.
-    assert client.get(path).status_code == 200
-    assert client.get(path).status_code == 200
+    landing = client.get("/p/shop-a/backups/link")
+    assert landing.status_code == 200 and token not in landing.get_data(as_text=True)
+    assert client.get("/p/shop-a/backups/link").status_code == 200
     opened = _open(client, form_token, path)
     assert opened.status_code == 302 and opened.headers["Location"].endswith("/p/shop-a/backups/")
 
@@ -45,11 +52,13 @@ def test_link_opens_the_buyers_backups_once(client, english, shops, backed_order
     access = db.session.scalar(select(BackupAccess).where(BackupAccess.backup_id == mine.backup.id))
     assert (access.actor_kind, access.actor_id) == ("buyer", "camille@example.com")
 
-    again = client.get(path)
+    again = client.get(path, follow_redirects=True)
     assert again.status_code == 410
     assert "This link has already been used" in again.get_data(as_text=True)
     assert "/p/shop-a/backups/find" in again.get_data(as_text=True)
-    assert client.post(path, data={"csrf_token": form_token("/p/shop-a/backups/find")}
+    client.get(path)
+    assert client.post("/p/shop-a/backups/link",
+                       data={"csrf_token": form_token("/p/shop-a/backups/find")}
                        ).status_code == 410
 
 
@@ -70,7 +79,7 @@ def test_link_expires_after_an_hour(client, english, shops, backed_order, db):
     token = links.issue_link(shops.a, "camille@example.com", now=issued_at).token
     assert links.link_state(shops.a, token, now=issued_at + timedelta(minutes=59)) == "valid"
 
-    response = client.get(f"/p/shop-a/backups/link/{token}")
+    response = client.get(f"/p/shop-a/backups/link/{token}", follow_redirects=True)
     assert response.status_code == 410
     assert "This link has expired" in response.get_data(as_text=True)
     link = db.session.scalar(select(BackupAccessLink))
@@ -94,7 +103,8 @@ def test_link_redeems_once_even_when_used_twice_in_the_same_instant(shops, backe
 def test_link_of_one_shop_does_not_open_on_another(client, english, shops, backed_order, db):
     backed_order(shops.a)
     token = links.issue_link(shops.a, "camille@example.com").token
-    assert client.get(f"/p/shop-b/backups/link/{token}").status_code == 404
+    assert client.get(f"/p/shop-b/backups/link/{token}",
+                      follow_redirects=True).status_code == 404
 
 
 def test_unknown_email_gets_the_same_answer_and_no_mail(

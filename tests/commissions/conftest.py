@@ -94,7 +94,7 @@ def sell(db) -> Callable[..., Order]:  # type: ignore[no-untyped-def]
     ) -> Order:
         requests = [LineRequest(line[0], line[1], line[2] if len(line) > 2 else ())  # type: ignore[misc]
                     for line in lines]
-        order, _ = place_order(partner, requests, BuyerDetails(email=email, name="Client"),
+        order = place_order(partner, requests, BuyerDetails(email=email, name="Client"),
                                source=source)
         attribute_order(order, reseller_code=code, cookie_code=cookie, assisted_by=assisted_by,
                         source=source)

@@ -17,7 +17,7 @@ from fulfilment.commissions.models import AttributionRule
 
 
 def _pending(network, email="client@example.com", source="shop"):  # type: ignore[no-untyped-def]
-    order, _ = place_order(network, [LineRequest("OFFICE-HOME-2024-WIN", 1)],
+    order = place_order(network, [LineRequest("OFFICE-HOME-2024-WIN", 1)],
                            BuyerDetails(email=email, name="Client"), source=source)
     return order
 

@@ -113,7 +113,25 @@ def _sign_in_operator(page: Any, live_server: Any, login: dict[str, str]) -> Non
     page.get_by_label("E-mail address").fill(login["email"])
     page.get_by_label("Password").fill(login["password"])
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1, name="Second step")).to_be_visible()
+    page.get_by_label("Six-digit code").fill(operator_code(live_server, login["email"]))
+    page.get_by_role("button", name="Check the code").click()
     expect(page.get_by_role("heading", level=1, name="Orders")).to_be_visible()
+
+
+def operator_code(live_server: Any, email: str) -> str:
+    """The current code of the demo operator's authenticator (its secret is the demo's)."""
+    import pyotp
+
+    from commerce.models import User
+    from extensions import db
+    from storefront.security.totp import open_secret
+
+    with live_server.app.app_context():
+        user = db.session.scalar(select(User).where(User.email == email))
+        secret = open_secret(user.totp_secret, str(user.id))
+        db.session.remove()
+    return pyotp.TOTP(secret).now()
 
 
 def _check_back_office(

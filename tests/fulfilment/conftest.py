@@ -164,14 +164,15 @@ def paid_order(db, catalogue):
         requests = [
             LineRequest(code, qty) for code, qty in (lines or [("OFFICE-HOME-2024-WIN", 1)])
         ]
-        order, _ = place_order(partner, requests, BuyerDetails(email, "Camille Martin"))
+        order = place_order(partner, requests, BuyerDetails(email, "Camille Martin"))
+        order.gateway_reference = f"test_{order.id.hex}"  # as start_payment records it
         db.session.commit()
         event = PaymentEvent(
             event_id or f"evt_{order.id}",
             "checkout.session.completed",
             PaymentOutcome.PAID,
             order.id,
-            None,
+            order.gateway_reference,
             order.total_cents,
             order.currency,
         )

@@ -106,7 +106,7 @@ def sell(db) -> Callable[..., Order]:  # type: ignore[no-untyped-def]
              paid_at: datetime | None = None) -> Order:
         requests = [LineRequest(line[0], line[1], line[2] if len(line) > 2 else ())  # type: ignore[misc]
                     for line in lines]
-        order, _token = place_order(partner, requests, BuyerDetails(email=email, name=name))
+        order = place_order(partner, requests, BuyerDetails(email=email, name=name))
         paid_at = paid_at or utcnow()
         order.created_at = paid_at
         attribute_order(order, reseller_code=code)

@@ -72,10 +72,13 @@ def test_dashboard_announces_the_next_payout_once_the_minimum_is_reached(
     assert _figure(html, "next-payout").startswith("€94.08 will be paid at the next payout run")
 
 
-def test_dashboard_gives_the_referral_link_and_its_qr_code(client, world, sign_in):
+def test_dashboard_gives_the_referral_link_and_its_qr_code(client, world, sign_in, db):
+    from commerce.models import Partner
+
     sign_in("reseau-n", "a@dupont.example")
     html = client.get("/p/reseau-n/reseller/").get_data(as_text=True)
-    assert 'value="http://localhost/p/reseau-n/?ref=RP-AAAA"' in html
+    host = db.session.scalar(select(Partner).where(Partner.slug == "reseau-n")).primary_host
+    assert f'value="http://{host}:5000/?ref=RP-AAAA"' in html  # on the partner's own domain
     qr = re.search(r'<img src="data:image/svg\+xml;base64,([^"]+)" alt="QR code of your referral '
                    r'link"', html)
     assert qr and base64.b64decode(qr.group(1)).startswith(b"<?xml")

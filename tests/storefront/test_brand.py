@@ -79,14 +79,8 @@ def test_text_colour_on_the_brand_colour_is_readable():
 
 
 @pytest.fixture
-def operator_client(client, make_user, form_token):
-    make_user(email="op@comptoir.example", role="operator", password="operator password")
-    token = form_token("/admin/login")
-    response = client.post(
-        "/admin/login",
-        data={"csrf_token": token, "email": "op@comptoir.example", "password": "operator password"},
-    )
-    assert response.status_code == 302
+def operator_client(client, sign_in_operator):
+    sign_in_operator(client)
     return client
 
 

@@ -121,21 +121,13 @@ def test_stripe_unreachable_keeps_the_order_and_says_so(
 
 
 def test_an_operator_refund_gives_the_money_back_through_stripe(
-    stripe_shop, client, shops, add_to_cart, checkout, localstripe, db, make_user, form_token
+    stripe_shop, client, shops, add_to_cart, checkout, localstripe, db, sign_in_operator, form_token
 ):
     _checkout(client, add_to_cart, checkout)
     order = db.session.scalar(select(Order))
     localstripe.set_session_state(order.gateway_reference, "paid")
     client.get(f"/p/shop-a/checkout/return/{order.id}?session_id={order.gateway_reference}")
-    make_user(email="op@example.com", role="operator", password="operator password")
-    client.post(
-        "/admin/login",
-        data={
-            "csrf_token": form_token("/admin/login"),
-            "email": "op@example.com",
-            "password": "operator password",
-        },
-    )
+    sign_in_operator(client)
     response = client.post(
         f"/admin/orders/{order.id}/refund",
         data={"csrf_token": form_token(f"/admin/orders/{order.id}"), "reason": "buyer withdrew"},
@@ -149,21 +141,13 @@ def test_an_operator_refund_gives_the_money_back_through_stripe(
 
 
 def test_a_refund_stripe_refuses_changes_nothing(
-    stripe_shop, client, shops, add_to_cart, checkout, localstripe, db, make_user, form_token
+    stripe_shop, client, shops, add_to_cart, checkout, localstripe, db, sign_in_operator, form_token
 ):
     _checkout(client, add_to_cart, checkout)
     order = db.session.scalar(select(Order))
     order.payment_status = PaymentStatus.PAID  # paid in our books, but Stripe never took the money
     db.session.commit()
-    make_user(email="op@example.com", role="operator", password="operator password")
-    client.post(
-        "/admin/login",
-        data={
-            "csrf_token": form_token("/admin/login"),
-            "email": "op@example.com",
-            "password": "operator password",
-        },
-    )
+    sign_in_operator(client)
     client.post(
         f"/admin/orders/{order.id}/refund",
         data={"csrf_token": form_token(f"/admin/orders/{order.id}")},

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 # A distinct associated-data prefix, so a sealed TOTP secret can never pass for a product key
-# (both are sealed under PRODUCT_KEYS_KEY).
-CONTEXT = "comptoir:reseller-totp:v1:"
+# (both are sealed under PRODUCT_KEYS_KEY); the owner after it is the user's id.
+CONTEXT = "comptoir:totp:v1:"
 SECRET_BYTES = 20  # 160 bits, RFC 4226's recommendation; 32 base32 characters
 CODE_RE = re.compile(r"^[0-9]{6}$")
 

@@ -1,0 +1,87 @@
+"""Back office: find a person's account, see and end their sessions, disable or enable it."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from commerce.models import User
+from extensions import db
+from storefront.backoffice.auth import current_operator, operator_required
+from storefront.backoffice.blueprint import bp
+from storefront.forms import EmptyForm
+from storefront.security import factors, sessions
+
+SEARCH_LIMIT = 50
+
+
+@bp.route("/people")
+@operator_required
+def people() -> str:
+    query = (request.args.get("q") or "").strip().lower()[:254]
+    found: list[User] = []
+    if query:
+        found = list(db.session.scalars(
+            select(User).where(func.lower(User.email).contains(query, autoescape=True))
+            .order_by(User.email).limit(SEARCH_LIMIT)))
+    return render_template("backoffice/people.html", query=query, people=found,
+                           limit=SEARCH_LIMIT, logout_form=EmptyForm())
+
+
+def _person(user_id: uuid.UUID) -> User:
+    return db.session.get(User, user_id) or abort(404)
+
+
+@bp.route("/people/<uuid:user_id>")
+@operator_required
+def person(user_id: uuid.UUID) -> str:
+    user = _person(user_id)
+    return render_template("backoffice/person.html", person=user,
+                           sessions=sessions.live_sessions(user.id),
+                           totp=factors.totp_enabled(user), passkeys=factors.passkey_count(user),
+                           this_session=sessions.current(), form=EmptyForm(),
+                           logout_form=EmptyForm())
+
+
+@bp.post("/people/<uuid:user_id>/sessions/<uuid:record_id>/end")
+@operator_required
+def end_session(user_id: uuid.UUID, record_id: uuid.UUID) -> Response:
+    if not EmptyForm().validate():
+        abort(400)
+    user = _person(user_id)
+    if sessions.end_session(user.id, record_id, f"ended by {current_operator().email}"):
+        flash("Session ended: it stops working at its next request.", "success")
+    else:
+        flash("This session had already ended.", "info")
+    return redirect(url_for("backoffice.person", user_id=user.id))
+
+
+@bp.post("/people/<uuid:user_id>/sessions/end-all")
+@operator_required
+def end_all_sessions(user_id: uuid.UUID) -> Response:
+    if not EmptyForm().validate():
+        abort(400)
+    user = _person(user_id)
+    count = sessions.end_all_sessions(user.id, f"ended by {current_operator().email}")
+    flash(f"{count} session(s) ended.", "success")
+    if user.id == current_operator().id:
+        return redirect(url_for("backoffice.login"))
+    return redirect(url_for("backoffice.person", user_id=user.id))
+
+
+@bp.post("/people/<uuid:user_id>/<any(disable, enable):action>")
+@operator_required
+def set_active(user_id: uuid.UUID, action: str) -> Response:
+    if not EmptyForm().validate():
+        abort(400)
+    user = _person(user_id)
+    operator = current_operator()
+    if user.id == operator.id:
+        flash("You cannot disable your own account.", "error")
+        return redirect(url_for("backoffice.person", user_id=user.id))
+    sessions.set_active(user, action == "enable", operator.email)
+    flash(f"{user.email} is {'enabled' if action == 'enable' else 'disabled: its sessions ended'}.",
+          "success")
+    return redirect(url_for("backoffice.person", user_id=user.id))

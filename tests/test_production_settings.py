@@ -1,0 +1,131 @@
+"""Production refuses to start on a missing secret or any demo default, naming each one."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+import pytest
+
+from app import create_app
+from config import ConfigurationError, random_bytes_in
+
+
+def _key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture
+def production(tmp_path):
+    """A complete production configuration that boots; each test spoils one part of it."""
+    return {
+        "ENV": "production",
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "LICENSING_KEK": _key(),
+        "VAULT_KEY": "v1:" + _key(),
+        "PRODUCT_KEYS_KEY": _key(),
+        "NEXWAY_API_KEY": "nx-live-key-issued-by-nexway",
+        "NEXWAY_CALLBACK_SECRET": secrets.token_urlsafe(32),
+        "ARVATO_USERNAME": "comptoir",
+        "ARVATO_PASSWORD": "issued-by-arvato",
+        "DATABASE_URL": "postgresql+psycopg://shop@db.internal:5432/comptoir",
+        "STRIPE_SECRET_KEY": "sk_live_issued_by_stripe",
+        "STRIPE_WEBHOOK_SECRET": "whsec_issued_by_stripe",
+        "PAYMENT_GATEWAY": "stripe",
+        "TASKS_EAGER": False,
+        "CELERY_BROKER_URL": "redis://queue.internal:6379/0",
+        "PUBLIC_URL": "https://shop.comptoir.example",
+        "MAIL_BACKEND": "smtp",
+        "SMTP_HOST": "smtp.comptoir.example",
+        "VAULT_BACKEND": "s3",
+        "VAULT_S3_BUCKET": "comptoir-vault",
+        "RATELIMIT_STORAGE_URI": "redis://cache.internal:6379/1",
+        "SESSION_STORE": "redis",
+        "SESSION_REDIS_URL": "redis://cache.internal:6379/2",
+        "NEXWAY_URL": "https://api.nexway.store",
+        "ARVATO_URL": "https://api.arvato.example",
+    }
+
+
+def _refusal(settings: dict) -> str:
+    with pytest.raises(ConfigurationError) as caught:
+        create_app(settings)
+    return str(caught.value)
+
+
+def test_a_complete_production_configuration_starts(production):
+    app = create_app(production)
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-comptoir"
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"MAIL_BACKEND": "capture"}, "COMPTOIR_MAIL_BACKEND"),
+        ({"VAULT_BACKEND": "disk"}, "COMPTOIR_VAULT_BACKEND"),
+        ({"NEXWAY_URL": "http://127.0.0.1:8701"}, "COMPTOIR_NEXWAY_URL"),
+        ({"ARVATO_URL": "http://localhost:8702"}, "COMPTOIR_ARVATO_URL"),
+        ({"ARVATO_URL": "http://[::1]:8702"}, "COMPTOIR_ARVATO_URL"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "COMPTOIR_RATELIMIT_STORAGE_URI"),
+        ({"SESSION_STORE": "filesystem"}, "COMPTOIR_SESSION_STORE"),
+        ({"PAYMENT_GATEWAY": "test"}, "COMPTOIR_PAYMENT_GATEWAY"),
+        ({"TASKS_EAGER": True}, "COMPTOIR_TASKS_EAGER"),
+        ({"PUBLIC_URL": "http://shop.comptoir.example"}, "COMPTOIR_PUBLIC_URL"),
+        ({"SECRET_KEY": "change-me-please"}, "COMPTOIR_SECRET_KEY"),
+        ({"SECRET_KEY": "a" * 64}, "COMPTOIR_SECRET_KEY"),
+        ({"NEXWAY_CALLBACK_SECRET": secrets.token_urlsafe(16)}, "COMPTOIR_NEXWAY_CALLBACK_SECRET"),
+        ({"PRODUCT_KEYS_KEY": base64.urlsafe_b64encode(bytes(32)).decode()},
+         "COMPTOIR_PRODUCT_KEYS_KEY"),
+        ({"VAULT_KEY": "v1:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()},
+         "COMPTOIR_VAULT_KEY"),
+    ],
+)
+def test_production_refuses_each_demo_default_and_names_it(production, change, named):
+    message = _refusal({**production, **change})
+    assert named in message
+    assert message.count("\n  - ") == 1, message
+
+
+def test_production_refuses_a_broker_left_at_its_default(production):
+    settings = {k: v for k, v in production.items() if k != "CELERY_BROKER_URL"}
+    assert "COMPTOIR_CELERY_BROKER_URL is left at the demo's default" in _refusal(settings)
+
+
+def test_production_names_every_problem_in_one_error(production):
+    message = _refusal({**production, "MAIL_BACKEND": "capture", "VAULT_BACKEND": "disk",
+                        "RATELIMIT_STORAGE_URI": "memory://", "SECRET_KEY": None})
+    for named in ("COMPTOIR_MAIL_BACKEND", "COMPTOIR_VAULT_BACKEND",
+                  "COMPTOIR_RATELIMIT_STORAGE_URI", "missing setting COMPTOIR_SECRET_KEY"):
+        assert named in message
+    assert message.startswith("production refuses to start:")
+
+
+def test_the_refusal_never_shows_a_secret(production):
+    weak = "short-but-secret-value"
+    message = _refusal({**production, "SECRET_KEY": weak})
+    assert weak not in message
+
+
+def test_a_mail_sender_with_a_line_break_is_refused_naming_the_setting(tmp_path):
+    with pytest.raises(ConfigurationError, match="COMPTOIR_MAIL_SENDER"):
+        create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
+                    "MAIL_SENDER": "Shop <a@example.com>\r\nBcc: victim@example.com"})
+
+
+@pytest.mark.parametrize(
+    ("value", "enough"),
+    [
+        (secrets.token_urlsafe(32), True),
+        (secrets.token_hex(32), True),
+        (_key(), True),
+        (secrets.token_urlsafe(48), True),
+        (secrets.token_urlsafe(20), False),
+        ("x" * 100, False),
+        ("abcd" * 20, False),
+        ("correct horse battery staple", False),
+    ],
+)
+def test_random_bytes_are_estimated_from_what_a_secret_really_holds(value, enough):
+    assert (random_bytes_in(value) >= 32) is enough
