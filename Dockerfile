@@ -1,6 +1,8 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 COMPTOIR_ENV=production PORT=8000
+# PYTHONFAULTHANDLER: a crash in C code (libpq, OpenSSL) still logs every thread's traceback.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONFAULTHANDLER=1 COMPTOIR_ENV=production \
+    PORT=8000
 WORKDIR /app
 RUN useradd --create-home --uid 10001 comptoir
 
@@ -18,4 +20,5 @@ RUN pip install --no-cache-dir -e . && pybabel compile -d translations
 
 USER comptoir
 EXPOSE 8000
-CMD ["sh", "-c", "comptoir db upgrade && exec gunicorn --bind 0.0.0.0:${PORT} --workers 4 --worker-class gthread --threads 4 --access-logfile - 'app:create_app()'"]
+# `comptoir serve`: gunicorn gthread workers (4 threads each), set up per worker after the fork.
+CMD ["sh", "-c", "comptoir db upgrade && exec comptoir serve --host 0.0.0.0 --port \"${PORT}\" --workers 4"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import subprocess
@@ -93,7 +94,8 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
     """Serve the shop with gunicorn (and, in development, what the shop talks to)."""
     from gunicorn.app.base import BaseApplication
 
-    production = current_app.config["ENV"] == "production"
+    master_app = current_app._get_current_object()  # type: ignore[attr-defined]
+    production = master_app.config["ENV"] == "production"
     if embedded and production:
         raise click.ClickException(
             "the simulators and the in-process sweeper are refused in production"
@@ -112,6 +114,7 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 4)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("post_fork", lambda server, worker: _in_new_worker(master_app))
 
         def load(self) -> Flask:
             from app import create_app
@@ -125,6 +128,20 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
             process.terminate()
         for process in helpers:
             process.wait(10)
+
+
+def _in_new_worker(master_app: Flask) -> None:
+    """Right after fork: keep faulthandler on, and own no pooled connection of the master's."""
+    # A segfault in C code (libpq, OpenSSL) then still leaves every thread's traceback in the log.
+    faulthandler.enable(all_threads=True)
+    # The master built an app to read its settings; a connection it ever pooled must not be
+    # reused by a worker, which would share the socket with the master and its sibling workers.
+    # (Each worker builds its own app after the fork; see Server.load.)
+    from extensions import db
+
+    with master_app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
 
 
 def _start_embedded_helpers(sweep_interval: float) -> list[subprocess.Popen[bytes]]:
