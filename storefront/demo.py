@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from commerce.models import Partner, PartnerDomain, PartnerProduct, Product, ProductSku, Role, User
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
+from commerce.passwords import check_password, hash_password
 from extensions import db, utcnow
-from storefront.accounts.passwords import check_password, hash_password
 
 VAT = Decimal("20.00")
 

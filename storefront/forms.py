@@ -157,7 +157,7 @@ class StrongPassword:
     """
 
     def __call__(self, form: FlaskForm, field: PasswordField) -> None:
-        from storefront.accounts.passwords import password_problem
+        from commerce.passwords import password_problem
 
         inputs = tuple(
             str(form[name].data or "") for name in ("email", "name") if name in form

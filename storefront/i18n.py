@@ -6,7 +6,7 @@ picks English in the footer, so every buyer sees the same wording of legal texts
 
 from __future__ import annotations
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 
 SESSION_KEY = "lang"
 
@@ -16,6 +16,8 @@ def locales() -> list[str]:
 
 
 def select_locale() -> str:
+    if not has_request_context():  # a command or a job: the shop's default language
+        return str(current_app.config["DEFAULT_LOCALE"])
     available = locales()
     chosen = request.args.get("lang")
     if chosen in available:

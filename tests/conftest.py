@@ -253,7 +253,7 @@ def make_partner(db, make_product):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def make_user(db):  # type: ignore[no-untyped-def]
     from commerce.models import User
-    from storefront.accounts.passwords import hash_password
+    from commerce.passwords import hash_password
 
     counter = iter(range(1, 10_000))
 

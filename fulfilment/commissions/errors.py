@@ -19,5 +19,9 @@ class ResellerExists(CommissionError, ValueError):
     """A reseller code or login e-mail already taken."""
 
 
+class WeakPassword(CommissionError, ValueError):
+    """A reseller login's password too short or too common (staff: 12 characters at least)."""
+
+
 class InvalidAdjustment(CommissionError, ValueError):
     """An adjustment without a reason, an actor or an amount."""

@@ -7,13 +7,13 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from commerce.models import Partner, Role, User, utcnow
+from commerce.passwords import hash_password, password_problem
 from extensions import db
-from fulfilment.commissions.errors import ResellerExists, UnknownReseller
+from fulfilment.commissions.errors import ResellerExists, UnknownReseller, WeakPassword
 from fulfilment.commissions.models import Programme, ProgrammeVersion, Promotion, Reseller
 from fulfilment.commissions.rules import ActivePromotion, Rates
 
@@ -82,9 +82,12 @@ def create_reseller(
     if password is not None:
         if db.session.scalar(select(User).where(User.email == email)) is not None:
             raise ResellerExists(f"a login for {email} already exists")
-        # Same Argon2id encoding as storefront.accounts.passwords, which fulfilment may not import.
+        problem = password_problem(password, staff=True, user_inputs=(email, reseller.name))
+        if problem:
+            raise WeakPassword(problem)
+        # A reseller's address is the one the network's partner gave: confirmed with the login.
         user = User(email=email, name=reseller.name, role=Role.RESELLER,
-                    password_hash=PasswordHasher().hash(password))
+                    password_hash=hash_password(password), email_verified_at=utcnow())
         db.session.add(user)
         db.session.flush()
         reseller.user_id = user.id

@@ -35,6 +35,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "unknown_skus": [],  # SKUs answered as unknown although they match the pattern
     "already_activated": [],  # keys known as activated elsewhere
     "already_activated_next_n": 0,  # the next n keys issued are already activated elsewhere
+    "repeat_key_next_n": 0,  # the next n keys issued repeat the one before (a wholesaler's bug)
     "replacement_policy": "any",  # any | activated_only
     "download_validity_days": 21,
 }
@@ -112,6 +113,7 @@ class Simulator(ABC):
             self.purchases = 0
             self.activated: set[str] = set()
             self.issued: set[str] = set()
+            self.last_key: str | None = None
             self.downloads: dict[str, str] = {}
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,12 +244,16 @@ class Simulator(ABC):
 
     def new_key(self) -> str:
         """Return a random 5x5 key never issued before; maybe one activated elsewhere already."""
+        if self.config["repeat_key_next_n"] > 0 and self.last_key is not None:
+            self.config["repeat_key_next_n"] -= 1
+            return self.last_key
         while True:
             key = "-".join("".join(secrets.choice(KEY_ALPHABET) for _ in range(5))
                            for _ in range(5))
             if key not in self.issued:
                 break
         self.issued.add(key)
+        self.last_key = key
         if self.config["already_activated_next_n"] > 0:
             self.config["already_activated_next_n"] -= 1
             self.activated.add(key)

@@ -14,8 +14,8 @@ from sqlalchemy import and_, func, or_, select, update
 from commerce.links import LinkState
 from commerce.models import Order, Partner, Role, User
 from commerce.orders import hash_token
+from commerce.passwords import check_password, hash_password
 from extensions import db, utcnow
-from storefront.accounts.passwords import check_password, hash_password
 from storefront.security.models import EmailToken
 
 log = logging.getLogger("comptoir.security")

@@ -10,8 +10,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from commerce.models import Role, User
-from extensions import db
-from storefront.accounts.passwords import hash_password, password_problem
+from commerce.passwords import hash_password, password_problem
+from extensions import db, utcnow
 from storefront.accounts.services import normalise_email, user_by_email
 from storefront.security import factors, sessions, totp
 
@@ -132,10 +132,12 @@ def create_operator(email: str, name: str, password_stdin: bool, code: str | Non
     password = _read_password(password_stdin, email, name)
     user = User(email=email, name=name, role=Role.OPERATOR, password_hash=hash_password(password))
     db.session.add(user)
-    db.session.flush()
-    _enrol_totp(user, code)
-    from extensions import utcnow
-
+    try:
+        db.session.flush()
+        _enrol_totp(user, code)
+    except BaseException:
+        db.session.rollback()  # no operator without its second factor
+        raise
     user.email_verified_at = utcnow()
     db.session.commit()
     click.echo(f"operator {email} created with two-step sign-in")
@@ -150,7 +152,11 @@ def reset_totp(email: str, code: str | None) -> None:
     user = _user(email)
     if user.role != Role.OPERATOR:
         raise click.ClickException(f"{user.email} is not an operator")
-    _enrol_totp(user, code)
+    try:
+        _enrol_totp(user, code)
+    except BaseException:
+        db.session.rollback()
+        raise
     db.session.commit()
     sessions.end_all_sessions(user.id, "two-step secret replaced")
     click.echo(f"{user.email} has a new two-step secret; their sessions are ended")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from commerce.models import Role, User
 from commerce.orders import ADDON_BACKUP
+from commerce.passwords import check_password
 from fulfilment.commissions import (
     accrue_for_delivery,
     accrue_for_order,
@@ -23,7 +24,6 @@ from fulfilment.commissions import (
     run_payouts,
     seed_demo,
 )
-from storefront.accounts.passwords import check_password
 from storefront.api.keys import issue_api_key
 
 

@@ -235,3 +235,34 @@ def test_a_two_step_code_is_accepted_only_once(client, world, sign_in, form_toke
         response = client.post("/p/reseau-n/reseller/signin/code",
                                data={"csrf_token": token, "code": code})
         assert response.status_code == expected
+
+
+def test_once_the_code_is_on_a_session_without_it_opens_nothing(app, client, world, sign_in,
+                                                                 form_token):
+    """Another browser signed in with the password before two-step sign-in was turned on."""
+    older = app.test_client()
+    html = older.get("/p/reseau-n/reseller/signin").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    older.post("/p/reseau-n/reseller/signin", data={
+        "csrf_token": token, "email": "a@dupont.example", "password": PASSWORD})
+    assert older.get("/p/reseau-n/reseller/").status_code == 200
+    sign_in("reseau-n", "a@dupont.example")
+    before = client.get_cookie("comptoir_session").value
+    _enrol(client, form_token)
+    assert client.get_cookie("comptoir_session").value != before  # a new id with the factor
+    assert client.get("/p/reseau-n/reseller/").status_code == 200
+    assert older.get("/p/reseau-n/reseller/").status_code == 302
+
+
+def test_a_reseller_with_a_code_cannot_skip_it_at_the_buyer_door(client, world, sign_in,
+                                                                 form_token):
+    sign_in("reseau-n", "a@dupont.example")
+    _enrol(client, form_token)
+    client.post("/p/reseau-n/reseller/signout",
+                data={"csrf_token": form_token("/p/reseau-n/reseller/")})
+    token = form_token("/p/reseau-n/account/signin")
+    response = client.post("/p/reseau-n/account/signin", data={
+        "csrf_token": token, "email": "a@dupont.example", "password": PASSWORD})
+    assert response.status_code == 401
+    assert client.get("/p/reseau-n/reseller/").status_code == 302
+    assert client.get("/p/reseau-n/account/").status_code == 302

@@ -2,116 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
-
-from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
-
-
-@dataclass
-class Shops:
-    a: Any
-    b: Any
-    office: Any
-    windows: Any
-    visio: Any
-    backup: Any
-    install: Any
-
-
-@pytest.fixture
-def shops(make_partner, make_product) -> Shops:
-    office = make_product(
-        code="OFFICE-HOME-2024-WIN", name="Office Famille 2024", list_price_cents=14900
-    )
-    windows = make_product(
-        code="WIN11-PRO", family="windows", name="Windows 11 Pro", list_price_cents=25900
-    )
-    visio = make_product(
-        code="VISIO-STD-2024", family="visio", name="Visio Standard 2024", list_price_cents=57900
-    )
-    backup = make_product(
-        code=ADDON_BACKUP,
-        kind="addon",
-        family="addon",
-        name="Sauvegarde 2 ans",
-        list_price_cents=990,
-        skus={},
-    )
-    install = make_product(
-        code=ADDON_INSTALL,
-        kind="addon",
-        family="addon",
-        name="Installation",
-        list_price_cents=2900,
-        skus={},
-    )
-    a = make_partner(
-        slug="shop-a",
-        name="Shop A",
-        domains=["shop-a.example"],
-        products=[office, windows, backup, install],
-        prices={office.code: 13900},
-        primary_color="#0b5394",
-    )
-    b = make_partner(
-        slug="shop-b",
-        name="Shop B",
-        kind="oem",
-        domains=["shop-b.example"],
-        wholesaler_code="arvato",
-        products=[office, visio, backup],
-        prices={office.code: 12500, backup.code: 500},
-        primary_color="#5b21b6",
-    )
-    return Shops(a, b, office, windows, visio, backup, install)
-
-
-@pytest.fixture
-def add_to_cart(client, form_token):
-    """Add a product to a partner's cart through the product page's form."""
-
-    def add(slug: str, code: str, quantity: int = 1, **extra: Any):
-        token = form_token(f"/p/{slug}/products/{code}")
-        return client.post(
-            f"/p/{slug}/cart/add/{code}", data={"csrf_token": token, "quantity": quantity, **extra}
-        )
-
-    return add
-
-
-@pytest.fixture
-def checkout(client, form_token):
-    """Submit the checkout form of a partner's shop."""
-
-    def submit(slug: str, **overrides: Any):
-        token = form_token(f"/p/{slug}/checkout")
-        data = {
-            "csrf_token": token,
-            "email": "Camille@Example.com",
-            "name": "Camille Martin",
-            "billing_country": "FR",
-            "consent": "y",
-            **overrides,
-        }
-        return client.post(
-            f"/p/{slug}/checkout", data={k: v for k, v in data.items() if v is not None}
-        )
-
-    return submit
-
-
-@pytest.fixture
-def pay_with_test_card(client, form_token):
-    """Pay on the test gateway's card page that checkout redirected to."""
-
-    def pay(card_page: str, card: str = "4242 4242 4242 4242"):
-        token = form_token(card_page)
-        return client.post(card_page, data={"csrf_token": token, "card_number": card})
-
-    return pay
+from support.shops import (  # noqa: F401 - fixtures
+    add_to_cart,
+    checkout,
+    pay_with_test_card,
+    shops,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import socket
 import threading
@@ -117,6 +118,38 @@ def _new_session(data: dict[str, Any], base_url: str) -> dict[str, Any]:
     }
 
 
+# Stripe's idempotency, which localstripe lacks: the first answer to a key is replayed for the
+# same request, and a changed request under the same key is refused (docs.stripe.com, "Idempotent
+# requests"). Keyed by API key and Idempotency-Key; cleared with the store.
+_replays: dict[tuple[str, str], tuple[str, int, bytes]] = {}
+
+
+@web.middleware
+async def _idempotency(request: web.Request, handler: Any) -> web.StreamResponse:
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or not key or request.path.startswith("/_config/"):
+        return await handler(request)
+    scope = (request.headers.get("Authorization", ""), key)
+    fingerprint = hashlib.sha256(request.path.encode() + b"\0" + await request.read()).hexdigest()
+    if scope in _replays:
+        seen, status, body = _replays[scope]
+        if seen != fingerprint:
+            return web.json_response({"error": {
+                "type": "idempotency_error",
+                "message": "Keys for idempotent requests can only be used with the same "
+                           "parameters they were first used with."}}, status=400)
+        return web.Response(status=status, body=body, content_type="application/json",
+                            headers={"Idempotent-Replayed": "true"})
+    _, _, user_error, _ = _localstripe()
+    try:
+        response = await handler(request)
+    except user_error as exc:  # localstripe's own error middleware sits outside this one
+        response = exc.to_response()
+    if response.status < 400 or response.status == 402:  # Stripe keeps no validation failures
+        _replays[scope] = (fingerprint, response.status, response.body)
+    return response
+
+
 class LocalStripe:
     """One localstripe app served on 127.0.0.1:<free port> from a daemon thread."""
 
@@ -136,6 +169,8 @@ class LocalStripe:
             raise RuntimeError("localstripe keeps global state: only one instance at a time")
         server, store, _, _ = _localstripe()
         _install_checkout_routes(server.app)
+        if _idempotency not in server.app.middlewares:  # the app freezes at its first setup
+            server.app.middlewares.append(_idempotency)
         LocalStripe._running = self
         # localstripe pickles its whole store to a fixed /tmp file on every write; we never
         # load it back, and parallel test runs on one machine would race on that file.
@@ -174,6 +209,7 @@ class LocalStripe:
                 loop.close()
             _, store, _, _ = _localstripe()
             store.clear()
+            _replays.clear()
             if self._saved_dump is None:
                 store.__dict__.pop("dump_to_disk", None)
             else:
@@ -181,8 +217,21 @@ class LocalStripe:
             LocalStripe._running = None
 
     def reset(self) -> None:
-        """Wipe every object, through localstripe's own endpoint."""
+        """Wipe every object, through localstripe's own endpoint, and the idempotency keys."""
         requests.delete(f"{self.url}/_config/data", timeout=5).raise_for_status()
+        _replays.clear()
+
+    def refunds(self) -> list[dict[str, Any]]:
+        """Every refund localstripe holds, newest first."""
+        return self._get("/v1/refunds")["data"]
+
+    def refund(self, payment_intent: str, amount: int) -> dict[str, Any]:
+        """Refund at localstripe directly, as an operator would in Stripe's dashboard."""
+        headers = {"Authorization": f"Bearer {self.secret_key}"}
+        response = requests.post(f"{self.url}/v1/refunds", headers=headers, timeout=5,
+                                 data={"payment_intent": payment_intent, "amount": amount})
+        response.raise_for_status()
+        return response.json()
 
     def set_session_state(self, session_id: str, state: str) -> dict[str, Any]:
         """Move a session to paid, processing (completed, money pending) or expired."""

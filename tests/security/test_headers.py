@@ -1,0 +1,131 @@
+"""Headers on every answer: a strict CSP, HSTS and a __Host- cookie in production, no-store."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from commerce.models import Order
+
+PASSWORD = "a long enough password"  # noqa: S105 - a test account's
+
+
+def _csrf(client, url: str) -> str:
+    html = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+@pytest.mark.parametrize("path", ["/p/shop-a/", "/admin/login", "/healthz", "/api/v1/products"])
+def test_every_answer_carries_the_strict_policy(client, shops, path):
+    policy = client.get(path).headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "object-src 'none'", "base-uri 'none'",
+                      "frame-ancestors 'self'"):
+        assert directive in policy, (path, policy)
+    assert "Strict-Transport-Security" not in client.get(path).headers  # not over plain HTTP
+
+
+def test_production_sends_hsts_for_a_year_and_a_host_only_secure_cookie(
+    test_settings, _schema, tmp_path
+):
+    import base64
+    import secrets
+
+    from app import create_app
+    from extensions import db
+
+    key = lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()  # noqa: E731
+    app = create_app({
+        **test_settings, "ENV": "production", "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": secrets.token_urlsafe(48), "LICENSING_KEK": key(),
+        "VAULT_KEY": "v1:" + key(), "PRODUCT_KEYS_KEY": key(),
+        "NEXWAY_CALLBACK_SECRET": secrets.token_urlsafe(32), "PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
+        "TASKS_EAGER": False, "PUBLIC_URL": "https://comptoir.example", "MAIL_BACKEND": "smtp",
+        "VAULT_BACKEND": "s3", "VAULT_S3_BUCKET": "vault",
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/12", "SESSION_STORE": "redis",
+        "SESSION_REDIS_URL": "redis://127.0.0.1:6379/12",
+        "NEXWAY_URL": "https://api.nexway.example", "ARVATO_URL": "https://api.arvato.example",
+    })
+    with app.app_context():
+        client = app.test_client()
+        response = client.get("/?lang=en", base_url="https://localhost")
+        db.session.remove()
+        db.engine.dispose()
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("__Host-comptoir=")
+    assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
+    assert "Domain=" not in cookie
+
+
+def test_pages_with_keys_licences_backups_or_tokens_are_never_stored(
+    app, client, shops, add_to_cart, checkout, pay_with_test_card, db, make_user,
+    sign_in_operator
+):
+    add_to_cart("shop-a", "OFFICE-HOME-2024-WIN")
+    pay_with_test_card(checkout("shop-a").headers["Location"])
+    order = db.session.scalar(select(Order))
+    make_user(email="buyer@example.com", password=PASSWORD)
+    pages = [
+        f"/p/shop-a/orders/{order.id}",
+        f"/p/shop-a/checkout/return/{order.id}",
+        "/p/shop-a/backups/find",
+        "/p/shop-a/backups/link",
+        "/p/shop-a/account/verify",
+        "/p/shop-a/account/reset/new",
+        "/p/shop-a/orders/access/not-a-token",
+        "/.well-known/comptoir/licence-keys.json",
+    ]
+    for page in pages[:-1]:
+        assert client.get(page).headers.get("Cache-Control") == "no-store", page
+    # The public keys are meant to be cached; the shop's catalogue too, for a visitor.
+    assert client.get(pages[-1]).headers.get("Cache-Control") != "no-store"
+    anonymous = app.test_client()
+    assert anonymous.get("/p/shop-a/products").headers.get("Cache-Control") != "no-store"
+    # Once signed in, every page is that person's.
+    client.post("/p/shop-a/account/signin", data={
+        "csrf_token": _csrf(client, "/p/shop-a/account/signin"), "email": "buyer@example.com",
+        "password": PASSWORD})
+    assert client.get("/p/shop-a/account/").headers["Cache-Control"] == "no-store"
+    assert client.get("/p/shop-a/products").headers["Cache-Control"] == "no-store"
+    operator = app.test_client()
+    sign_in_operator(operator)
+    assert operator.get(f"/admin/orders/{order.id}").headers["Cache-Control"] == "no-store"
+
+
+def test_e_mail_header_values_with_line_breaks_are_refused_naming_the_field(
+    client, shops, sign_in_operator, db
+):
+    sign_in_operator(client)
+    page = client.get("/admin/partners/shop-a").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    before = (shops.a.name, shops.a.support_email)
+    for field, value in (("support_email", "help@shop-a.example\r\nBcc: all@example.com"),
+                         ("name", "Shop A\nBcc: all@example.com")):
+        data = {"csrf_token": token, "name": shops.a.name, "tagline": "",
+                "primary_color": "#0b5394", "secondary_color": "#f4f6f8",
+                "accent_color": "#c2410c", "font": "system", "logo_url": "",
+                "legal_notice": "Shop A SAS", "support_email": "help@shop-a.example",
+                "support_phone": "", field: value}
+        response = client.post("/admin/partners/shop-a", data=data)
+        assert response.status_code == 400, field
+        assert "line break" in response.get_data(as_text=True)
+    db.session.refresh(shops.a)
+    assert (shops.a.name, shops.a.support_email) == before
+
+
+@pytest.mark.parametrize(("field", "mail"), [
+    ("To", {"to": "a@example.com\r\nBcc: b@example.com"}),
+    ("Subject", {"subject": "Hello\nBcc: b@example.com"}),
+    ("Reply-To", {"reply_to": "help@example.com\rX: y"}),
+])
+def test_the_mailer_refuses_header_injection_and_sends_nothing(app, mailbox, field, mail):
+    from fulfilment.mail import Mail, MailHeaderError, send_mail
+
+    values = {"to": "a@example.com", "subject": "Hello", "text": "Body", **mail}
+    with pytest.raises(MailHeaderError) as caught:
+        send_mail(Mail(**values))
+    assert caught.value.field == field and field in str(caught.value)
+    assert mailbox.messages == []
