@@ -24,15 +24,18 @@ def test_new_key_then_list_keys(runner) -> None:  # type: ignore[no-untyped-def]
 def test_rotate_and_revoke_keys(runner, signing_key) -> None:  # type: ignore[no-untyped-def]
     rotated = runner.invoke(args=["licensing", "rotate-key"])
     assert rotated.exit_code == 0, rotated.output
+    # A kid is base64url and may begin with "-": options first, then "--" before the kid.
     revoked = runner.invoke(
-        args=["licensing", "revoke-key", signing_key.kid, "--reason", "compromise"]
+        args=["licensing", "revoke-key", "--reason", "compromise", "--", signing_key.kid]
     )
     assert revoked.exit_code == 0, revoked.output
     statuses = {info.kid: info.status for info in list_signing_keys()}
     assert statuses[signing_key.kid] is KeyStatus.REVOKED
     unknown = runner.invoke(args=["licensing", "revoke-key", "nope", "--reason", "compromise"])
     assert unknown.exit_code != 0 and "no signing key" in unknown.output
-    bad_reason = runner.invoke(args=["licensing", "revoke-key", signing_key.kid, "--reason", "x"])
+    bad_reason = runner.invoke(
+        args=["licensing", "revoke-key", "--reason", "x", "--", signing_key.kid]
+    )
     assert bad_reason.exit_code == 2
 
 

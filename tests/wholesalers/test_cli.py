@@ -28,8 +28,11 @@ def test_the_simulator_serves_with_the_apps_credentials(tmp_path: Path) -> None:
            "COMPTOIR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
            "COMPTOIR_ARVATO_USERNAME": "cli-user",
            "COMPTOIR_ARVATO_PASSWORD": "cli-password"}
-    command = [sys.executable, "-c", "from app import cli; cli()", "wholesaler-sim", "arvato",
-               "--port", "0"]
+    # Ctrl-C's default handling, even when the suite was started with SIGINT ignored (as a
+    # shell without job control starts background commands): ignored dispositions are inherited.
+    code = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+           "from app import cli; cli()"
+    command = [sys.executable, "-c", code, "wholesaler-sim", "arvato", "--port", "0"]
     root = Path(__file__).resolve().parents[2]
     with Child(command, env=env, cwd=root, stop_signal=signal.SIGINT) as process:
         url = process.wait_for_line(r"listening on (http://127\.0\.0\.1:\d+)").group(1)
