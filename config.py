@@ -155,10 +155,21 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
 
 
 def engine_options(url: str) -> dict[str, Any]:
-    """Engine options per backend: SQLite waits for its write lock instead of failing."""
+    """Engine options per backend.
+
+    SQLite waits for its write lock instead of failing. PostgreSQL through psycopg's binary
+    wheel: libpq tries GSSAPI (Kerberos) encryption first by default (gssencmode=prefer), and the
+    krb5 library bundled with it is neither thread- nor fork-safe: a fresh gunicorn worker opening
+    its first connections from several threads at once can die of SIGSEGV inside krb5
+    (psycopg/psycopg#1213, ged/ruby-pg#311). Comptoir never authenticates to PostgreSQL with
+    Kerberos, so GSSAPI is off unless the URL asks for it (`?gssencmode=prefer`).
+    """
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if "gssencmode=" not in url:
+        options["connect_args"] = {"gssencmode": "disable"}
+    return options
 
 
 def _check_production(app: Flask) -> None:

@@ -135,7 +135,8 @@ SESSION_STORE_LIFETIME = timedelta(days=14)  # an idle cart is forgotten after t
 def _init_sessions(app: Flask) -> None:
     """Keep sessions on the server: the cookie holds only a random id, so ending one is final."""
     store = app.config["SESSION_STORE"]
-    app.config.setdefault("PERMANENT_SESSION_LIFETIME", SESSION_STORE_LIFETIME)
+    if "PERMANENT_SESSION_LIFETIME" not in app.config.get("EXPLICIT_SETTINGS", ()):
+        app.config["PERMANENT_SESSION_LIFETIME"] = SESSION_STORE_LIFETIME
     app.config["SESSION_PERMANENT"] = True
     app.config["SESSION_REFRESH_EACH_REQUEST"] = False
     app.config["SESSION_KEY_PREFIX"] = "comptoir:session:"

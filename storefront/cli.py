@@ -66,6 +66,9 @@ def render_credentials(data: dict[str, Any], base: str) -> str:
         f"Buyer login:    {logins['buyer']['email']} / {logins['buyer']['password']}",
         f"Operator login: {logins['operator']['email']} / {logins['operator']['password']}"
         f"  -> {base}/admin/",
+        f"                then a two-step code: `comptoir users totp-code "
+        f"{logins['operator']['email']}` (or add the secret "
+        f"{logins['operator'].get('totp_secret') or '-'} to an authenticator app)",
         "Test card:      4242 4242 4242 4242 (4000 0000 0000 0002 is declined)",
         f"Caught e-mails: {base}/dev/mail",
     ]
@@ -114,6 +117,12 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 4)
             self.cfg.set("accesslog", "-")
+            # Link tokens (order, backup, confirmation links) never reach the access log.
+            self.cfg.set("logger_class", "storefront.security.redact.RedactingGunicornLogger")
+            # Forwarded headers are read by the app, through COMPTOIR_TRUSTED_PROXIES only.
+            self.cfg.set("forwarded_allow_ips", "")
+            # One control socket per user would be shared by every server on the machine.
+            self.cfg.set("control_socket_disable", True)
             self.cfg.set("post_fork", lambda server, worker: _in_new_worker(master_app))
 
         def load(self) -> Flask:
@@ -145,17 +154,19 @@ def _in_new_worker(master_app: Flask) -> None:
 
 
 def _start_embedded_helpers(sweep_interval: float) -> list[subprocess.Popen[bytes]]:
-    """Both wholesaler simulators and a sweeper loop, as child processes of the server."""
+    """Both wholesaler simulators and the sweeper loops, as child processes of the server."""
     command = [sys.executable, "-c", "from app import cli; cli()"]
     loop = str(min(sweep_interval, 10.0))
     arguments = (
         ["wholesaler-sim", "nexway"],
         ["wholesaler-sim", "arvato"],
         ["fulfilment", "sweep", "--loop", loop],
+        ["refunds", "retry", "--loop", loop],
     )
     helpers = [subprocess.Popen([*command, *args]) for args in arguments]  # noqa: S603 - our own CLI
     click.echo(
-        "development: wholesaler simulators and the fulfilment sweeper started beside the shop"
+        "development: wholesaler simulators, the fulfilment and refund sweepers started beside "
+        "the shop"
     )
     return helpers
 

@@ -129,3 +129,25 @@ def test_a_mail_sender_with_a_line_break_is_refused_naming_the_setting(tmp_path)
 )
 def test_random_bytes_are_estimated_from_what_a_secret_really_holds(value, enough):
     assert (random_bytes_in(value) >= 32) is enough
+
+
+def test_postgresql_connections_never_try_gssapi_unless_asked(tmp_path, database_url):
+    """libpq's bundled krb5 is not thread-safe: a worker's first connections could crash in it."""
+    from config import engine_options
+
+    assert engine_options("postgresql+psycopg://db/x")["connect_args"] == {"gssencmode": "disable"}
+    assert "connect_args" not in engine_options("postgresql+psycopg://db/x?gssencmode=prefer")
+    if not database_url.startswith("postgresql"):
+        return
+    from extensions import db
+
+    app = create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
+                      "DATABASE_URL": database_url})
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            options = {o.keyword: o.val for o in raw.driver_connection.pgconn.info}
+        finally:
+            raw.close()
+        db.engine.dispose()
+    assert options[b"gssencmode"] == b"disable"

@@ -7,8 +7,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Put the refund sweep on the beat schedule."""
+    """Put the refund sweep on the beat schedule; add `comptoir refunds`."""
     from extensions import celery
+    from storefront.payments import cli
     from storefront.payments.tasks import BEAT_SCHEDULE
 
+    cli.init_app(app)
     celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **BEAT_SCHEDULE}

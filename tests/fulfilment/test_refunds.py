@@ -335,3 +335,18 @@ def test_a_back_office_refund_by_an_operator_with_a_long_address_is_recorded(
     assert all(line.status == LineStatus.CANCELLED for line in lines)
     assert any(a.actor == f"operator:{long_address}" for line in lines
                for a in line.attempts_log)
+
+
+def test_refunds_from_the_command_line(wired, stripe_order, stripe, db):
+    order = stripe_order()
+    runner = wired.test_cli_runner()
+    bad = runner.invoke(args=["refunds", "order", "not-a-uuid", "--reason", "x", "--actor", "a"])
+    assert bad.exit_code != 0
+    result = runner.invoke(args=["refunds", "order", str(order.id), "--reason", "asked by phone",
+                                 "--actor", "operator:cli@comptoir.example"])
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output
+    assert runner.invoke(args=["refunds", "retry"]).exit_code == 0
+    db.session.refresh(order)
+    assert order.payment_status == PaymentStatus.REFUNDED
+    assert len(stripe.refunds()) == 1
