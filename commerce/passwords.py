@@ -29,6 +29,10 @@ MAX_LENGTH = 128
 # zxcvbn scores 0 (guessed at once) to 4; below 3 the password is on, or near, the common lists.
 MIN_SCORE = 3
 ZXCVBN_MAX_INPUT = 72  # the library refuses longer inputs; the rest adds length only
+# Words of this shop that make a password easy to guess here (ASVS 6.1.2), on top of the
+# person's own e-mail and name and the shop's name.
+CONTEXT_WORDS = ("comptoir", "microsoft", "office", "windows", "visio", "project", "licence",
+                 "license", "revendeur", "reseller", "boutique", "shop", "admin", "operateur")
 
 
 def password_problem(
@@ -47,7 +51,7 @@ def password_problem(
         return _("Use at least %(count)d characters.", count=minimum)
     if len(password) > MAX_LENGTH:
         return _("Use at most %(count)d characters.", count=MAX_LENGTH)
-    inputs = [part for value in user_inputs for part in _words(value)]
+    inputs = [*CONTEXT_WORDS, *(part for value in user_inputs for part in _words(value))]
     result = zxcvbn(password[:ZXCVBN_MAX_INPUT], user_inputs=inputs)
     if result["score"] < MIN_SCORE:
         return _("This password is too common or too easy to guess: choose a longer one, "

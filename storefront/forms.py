@@ -207,6 +207,12 @@ class EmailForm(FlaskForm):
     )
 
 
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"),
+                            validators=[InputRequired(_l("Enter your current password."))])
+    password, confirm = _new_password(_l("New password"), _l("New password again"))
+
+
 class NewPasswordForm(FlaskForm):
     password, confirm = _new_password(_l("New password"), _l("New password again"))
 

@@ -174,6 +174,29 @@ def reset_password(token: str, password: str) -> User | None:
     return user
 
 
+def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None) -> bool:
+    """Change a password on the current one; every other session of the account ends."""
+    from storefront.security.sessions import end_all_sessions, end_session
+
+    if not check_password(user.password_hash, current):
+        log.warning("security: password change for user %s refused: wrong current password",
+                    user.id)
+        return False
+    user.password_hash = hash_password(new)
+    db.session.commit()
+    from storefront.security.models import AuthSession
+
+    others = db.session.scalars(select(AuthSession.id).where(
+        AuthSession.user_id == user.id, AuthSession.ended_at.is_(None))).all()
+    if keep_session is None:
+        end_all_sessions(user.id, "password changed")
+    for record_id in others:
+        if record_id != keep_session:
+            end_session(user.id, record_id, "password changed")
+    log.info("security: password of user %s changed; other sessions ended", user.id)
+    return True
+
+
 def user_for_token(token: str, purpose: str) -> User | None:
     """The account a still-valid link is for (to greet them on the page), without using it."""
     row = db.session.scalar(select(EmailToken).where(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -12,7 +13,14 @@ from commerce.links import LinkState, shop_url
 from commerce.models import Partner, Role, User
 from extensions import limiter
 from storefront.accounts import services
-from storefront.forms import EmailForm, EmptyForm, NewPasswordForm, SignInForm, SignUpForm
+from storefront.forms import (
+    ChangePasswordForm,
+    EmailForm,
+    EmptyForm,
+    NewPasswordForm,
+    SignInForm,
+    SignUpForm,
+)
 from storefront.mailing import send_branded
 from storefront.security import links, sessions
 from storefront.security.doors import buyer_required, current_buyer, safe_next
@@ -202,6 +210,47 @@ def reset_password() -> Page:
     return redirect(url_for(target))
 
 
+@bp.route("/password", methods=["GET", "POST"])
+@limiter.limit("10/hour", methods=["POST"])
+@buyer_required
+def change_password() -> Page:
+    """Change the password on the current one; the account's other sessions end."""
+    return password_page("storefront/change_password.html", "accounts.orders")
+
+
+def password_page(template: str, done: str) -> Page:
+    """The change-password form of the signed-in person (buyer or reseller pages)."""
+    signed = sessions.current()
+    assert signed is not None
+    user = signed.user
+    form = ChangePasswordForm()
+    form.staff = user.is_staff  # type: ignore[attr-defined]
+    form.password_inputs = (user.email, user.name)  # type: ignore[attr-defined]
+    if form.validate_on_submit():
+        if services.change_password(user, form.current.data, form.password.data,
+                                    keep_session=signed.record_id):
+            sessions.regenerate()
+            flash(_("Your password is changed; your other sessions are closed."), "success")
+            return redirect(url_for(done))
+        form.current.errors = [_("This is not your current password.")]
+        return render_template(template, form=form, user=user), 400
+    status = 400 if request.method == "POST" else 200
+    return render_template(template, form=form, user=user), status
+
+
+@bp.post("/sessions/<uuid:record_id>/end")
+@buyer_required
+def end_session(record_id: uuid.UUID) -> Response:
+    """End one of the buyer's own sessions (a lost phone, a shared computer)."""
+    if not EmptyForm().validate():
+        abort(400)
+    user = current_buyer()
+    assert user is not None
+    if sessions.end_session(user.id, record_id, "ended by its owner"):
+        flash(_("That session is closed."), "success")
+    return redirect(url_for("accounts.orders"))
+
+
 @bp.post("/signout")
 def signout() -> Response:
     if not EmptyForm().validate():
@@ -223,4 +272,6 @@ def orders() -> str:
         signout_form=EmptyForm(),
         resend_form=EmptyForm(),
         user=user,
+        open_sessions=sessions.live_sessions(user.id),
+        this_session=sessions.current(),
     )

@@ -288,6 +288,16 @@ def _security_page(reseller: Reseller, form: CodeForm) -> str:
     return render_template("reseller/security.html", **context)
 
 
+@bp.route("/security/password", methods=["GET", "POST"])
+@limiter.limit("10/hour", methods=["POST"])
+@reseller_required
+def change_password(reseller: Reseller) -> Response | str | tuple[str, int]:
+    """Change the portal password on the current one; the other sessions end."""
+    from storefront.accounts.views import password_page
+
+    return password_page("reseller/change_password.html", "reseller.security")
+
+
 @bp.route("/security")
 @reseller_required
 def security(reseller: Reseller) -> str:

@@ -40,7 +40,8 @@ def apply(response: Any) -> Any:
             f"form-action 'self' https://checkout.stripe.com; frame-ancestors {ancestors.strip()}"
         )
     if current_app.config["ENV"] == "production":
-        headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
+        headers.setdefault("Strict-Transport-Security",
+                           f"max-age={HSTS_MAX_AGE}; includeSubDomains")
     if _must_not_store():
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"

@@ -266,3 +266,19 @@ def test_a_reseller_with_a_code_cannot_skip_it_at_the_buyer_door(client, world, 
     assert response.status_code == 401
     assert client.get("/p/reseau-n/reseller/").status_code == 302
     assert client.get("/p/reseau-n/account/").status_code == 302
+
+
+def test_a_reseller_changes_the_password_with_twelve_characters_at_least(client, world, sign_in,
+                                                                         form_token):
+    sign_in("reseau-n", "a@dupont.example")
+    url = "/p/reseau-n/reseller/security/password"
+    short = client.post(url, data={"csrf_token": form_token(url), "current": PASSWORD,
+                                   "password": "gX9!vq2#Lm4", "confirm": "gX9!vq2#Lm4"})
+    assert short.status_code == 400 and "12" in short.get_data(as_text=True)
+    done = client.post(url, data={"csrf_token": form_token(url), "current": PASSWORD,
+                                  "password": "a new reseller passphrase",
+                                  "confirm": "a new reseller passphrase"})
+    assert done.status_code == 302
+    client.post("/p/reseau-n/reseller/signout",
+                data={"csrf_token": form_token("/p/reseau-n/reseller/")})
+    assert sign_in("reseau-n", "a@dupont.example", "a new reseller passphrase").status_code == 302

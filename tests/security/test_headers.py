@@ -53,7 +53,7 @@ def test_production_sends_hsts_for_a_year_and_a_host_only_secure_cookie(
         response = client.get("/?lang=en", base_url="https://localhost")
         db.session.remove()
         db.engine.dispose()
-    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-comptoir=")
     assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/" in cookie
@@ -129,3 +129,8 @@ def test_the_mailer_refuses_header_injection_and_sends_nothing(app, mailbox, fie
         send_mail(Mail(**values))
     assert caught.value.field == field and field in str(caught.value)
     assert mailbox.messages == []
+
+
+def test_trace_is_not_answered(client, shops):
+    assert client.open("/p/shop-a/", method="TRACE").status_code == 405
+    assert client.open("/admin/login", method="TRACE").status_code == 405

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -229,3 +230,39 @@ def test_a_session_of_a_changed_role_is_dropped(client, shops, buyer, db):
     db.session.execute(update(User).where(User.id == buyer.id).values(role="reseller"))
     db.session.commit()
     assert not _signed_in(client)
+
+
+def test_changing_the_password_needs_the_current_one_and_ends_the_other_sessions(
+    app, client, shops, buyer, db
+):
+    other = app.test_client()
+    _sign_in_buyer(other)
+    _sign_in_buyer(client)
+    before = _cookie(client)
+    form = {"csrf_token": _csrf(client, "/p/shop-a/account/password"), "current": "wrong one",
+            "password": "a fresh long passphrase", "confirm": "a fresh long passphrase"}
+    assert client.post("/p/shop-a/account/password", data=form).status_code == 400
+    assert _signed_in(other)
+    form["current"] = PASSWORD
+    assert client.post("/p/shop-a/account/password", data=form).status_code == 302
+    assert _signed_in(client) and _cookie(client) != before
+    assert not _signed_in(other)
+    db.session.refresh(buyer)
+    from commerce.passwords import check_password
+
+    assert check_password(buyer.password_hash, "a fresh long passphrase")
+
+
+def test_a_buyer_sees_where_the_account_is_open_and_closes_a_session(app, client, shops, buyer):
+    phone = app.test_client()
+    _sign_in_buyer(phone)
+    _sign_in_buyer(client)
+    page = client.get("/p/shop-a/account/").get_data(as_text=True)
+    [other] = re.findall(r"/p/shop-a/account/sessions/([0-9a-f-]+)/end", page)
+    client.post(f"/p/shop-a/account/sessions/{other}/end",
+                data={"csrf_token": _csrf(client, "/p/shop-a/account/")})
+    assert not _signed_in(phone) and _signed_in(client)
+    # Another person's session id ends nothing.
+    stranger_page = client.post(f"/p/shop-a/account/sessions/{uuid.uuid4()}/end",
+                                data={"csrf_token": _csrf(client, "/p/shop-a/account/")})
+    assert stranger_page.status_code == 302 and _signed_in(client)
