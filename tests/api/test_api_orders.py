@@ -379,3 +379,22 @@ def test_creation_answer_never_holds_product_keys(api, app, catalogue, db):
     assert "AAAAA-BBBBB" not in db.session.scalar(select(ApiIdempotency.response_body))
     read = api("GET", f"/orders/{response.get_json()['id']}", catalogue.key_a).get_json()
     assert read["lines"][0]["units"][0]["product_key"] == "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE"
+
+
+def test_a_partly_refunded_order_reads_as_such(api, catalogue, db, handed_off):
+    """A partner-billed order refunded line by line: no gateway call, the API tells it."""
+    from storefront.payments import refunds
+
+    created = api("POST", "/orders", catalogue.key_a, order_body(
+        {"product": "OFFICE-HOME-2024-WIN", "quantity": 1},
+        {"product": "WIN11-PRO", "quantity": 1})).get_json()
+    order = db.session.get(Order, uuid.UUID(created["id"]))
+    first = next(line for line in order.lines if line.product_code == "WIN11-PRO")
+    refund = refunds.refund_order(order.id, [first.id], "operator:support", "partner asked")
+    assert refund.gateway_reference.startswith("partner-billed:")
+    response = api("GET", f"/orders/{created['id']}", catalogue.key_a)
+    assert response.status_code == 200
+    assert response.get_json()["payment_status"] == "partially_refunded"
+    refunds.refund_order(order.id, None, "operator:support", "the rest")
+    assert api("GET", f"/orders/{created['id']}", catalogue.key_a).get_json()[
+        "payment_status"] == "refunded"
