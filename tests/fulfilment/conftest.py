@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import Message
-from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
-from support.processes import PATIENCE, Changes
 from support.simulators import simulator_changes
+from support.smtp import Mailbox
 
 from commerce.models import Order
 from commerce.orders import ADDON_BACKUP, BuyerDetails, LineRequest, place_order
@@ -37,48 +31,16 @@ def simulators() -> Iterator[dict[str, SimulatorHandle]]:
         yield {"nexway": nexway, "arvato": arvato}
 
 
-@dataclass
-class Inbox:
-    """What the loopback SMTP server received; tests wait on its arrivals, not on the clock."""
-
-    messages: list[Message] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    arrivals: Changes = field(default_factory=Changes)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        self.arrivals.announce()
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[Message]:
-        with self.lock:
-            return [m for m in self.messages if m["To"] == address]
-
-    def wait_for(self, address: str, count: int = 1, timeout: float = PATIENCE) -> list[Message]:
-        """Wait until at least count messages to address have arrived; return them."""
-        return self.arrivals.wait_until(
-            lambda: (found := self.to(address)) and len(found) >= count and found,
-            timeout,
-            f"{count} e-mail(s) to {address}",
-        )
-
-
 @pytest.fixture(scope="session")
-def smtp_server() -> Iterator[tuple[Controller, Inbox]]:
-    inbox = Inbox()
-    with socket.socket() as probe:  # aiosmtpd's start-up self-check cannot connect to port 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+def smtp_server(smtp_mailbox: tuple[Controller, Mailbox]) -> tuple[Controller, Mailbox]:
+    """The loopback SMTP server (tests/support/smtp.py), shared by the whole run."""
+    return smtp_mailbox
 
 
 @pytest.fixture
-def inbox(smtp_server) -> Inbox:
-    smtp_server[1].messages.clear()
+def inbox(smtp_server) -> Mailbox:
+    with smtp_server[1].lock:
+        smtp_server[1].messages.clear()
     return smtp_server[1]
 
 
