@@ -11,7 +11,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
 
 from app import create_app
 from config import ConfigurationError
@@ -83,18 +82,10 @@ def test_migrations_upgrade_an_empty_sqlite_database_to_the_models(tmp_path):
 def test_migrations_upgrade_an_empty_postgres_database_to_the_models(
     tmp_path, database_url, postgres_only
 ):
-    base, _, name = database_url.rpartition("/")
-    scratch = f"{name}_migrations"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{scratch}"'))
-    try:
-        assert _migrate_and_compare(f"{base}/{scratch}", tmp_path) == []
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        admin.dispose()
+    from support.database import scratch_postgres
+
+    with scratch_postgres(database_url, "migrations") as url:
+        assert _migrate_and_compare(url, tmp_path) == []
 
 
 def test_demo_load_twice_changes_nothing(runner, db):

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pyotp
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from app import create_app
 from extensions import db
@@ -23,18 +23,10 @@ def _scratch_database(database_url: str, tmp_path):
     if not database_url.startswith("postgresql"):
         yield f"sqlite:///{tmp_path / 'before.db'}"
         return
-    base, _, name = database_url.rpartition("/")
-    scratch = f"{name}_migration_data"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{scratch}"'))
-    try:
-        yield f"{base}/{scratch}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        admin.dispose()
+    from support.database import scratch_postgres
+
+    with scratch_postgres(database_url, "migration_data") as url:
+        yield url
 
 
 def _old_seal(key: bytes, secret: str, reseller_id: uuid.UUID) -> str:

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 from support.shops import (  # noqa: F401 - fixtures
     add_to_cart,
     checkout,
+    handed_over,
     pay_with_test_card,
     shops,
 )
-
-
-@pytest.fixture(autouse=True)
-def handed_over(app) -> list:
-    """Record paid orders handed to fulfilment; these tests stop at that seam."""
-    received: list = []
-    app.extensions["comptoir.order_paid"] = received.append
-    return received

@@ -112,3 +112,11 @@ def pay_with_test_card(client, form_token):
         return client.post(card_page, data={"csrf_token": token, "card_number": card})
 
     return pay
+
+
+@pytest.fixture(autouse=True)
+def handed_over(app) -> list:
+    """Record paid orders handed to fulfilment; the shop's tests stop at that seam."""
+    received: list = []
+    app.extensions["comptoir.order_paid"] = received.append
+    return received
