@@ -64,7 +64,8 @@ def rotate_key(kid: str | None, actor: str) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
-@key_commands.command("revoke-key")
+# A key id is base64url and may begin with "-": read it as the argument, not as an option.
+@key_commands.command("revoke-key", context_settings={"ignore_unknown_options": True})
 @click.argument("kid")
 @click.option("--reason", required=True, type=click.Choice([r.value for r in KeyRevocationReason]))
 @click.option("--actor", default="cli", show_default=True)

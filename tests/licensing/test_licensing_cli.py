@@ -33,6 +33,8 @@ def test_rotate_and_revoke_keys(runner, signing_key) -> None:  # type: ignore[no
     assert statuses[signing_key.kid] is KeyStatus.REVOKED
     unknown = runner.invoke(args=["licensing", "revoke-key", "nope", "--reason", "compromise"])
     assert unknown.exit_code != 0 and "no signing key" in unknown.output
+    dashed = runner.invoke(args=["licensing", "revoke-key", "-Xy_kid", "--reason", "compromise"])
+    assert "no signing key" in dashed.output  # read as a key id, not as an unknown option
     bad_reason = runner.invoke(
         args=["licensing", "revoke-key", "--reason", "x", "--", signing_key.kid]
     )

@@ -184,6 +184,7 @@ def test_the_people_pages_are_for_operators_only(client, shops, buyer):
     assert client.post(f"/admin/people/{buyer.id}/disable").status_code in (400, 403)
 
 
+@pytest.mark.redis
 def test_sessions_live_in_redis_in_production_style(test_settings, _schema, make_partner,
                                                     make_user, tmp_path):
     problem = redis_problem()
