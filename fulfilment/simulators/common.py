@@ -214,10 +214,13 @@ class Simulator(ABC):
             self.sold[sku] += quantity
             self.purchases += 1
             order = SimOrder(reference=reference, sku=sku, quantity=quantity,
-                             callback_url=callback_url,
-                             order_id=f"{self.order_prefix}-{secrets.token_hex(6).upper()}")
+                             callback_url=callback_url, order_id=self.new_order_id())
             self.orders[reference] = order
             return order, True
+
+    def new_order_id(self) -> str:
+        """Return the wholesaler's number for a new order."""
+        return f"{self.order_prefix}-{secrets.token_hex(6).upper()}"
 
     def find(self, reference: str) -> SimOrder:
         """Return the order bought under reference or raise order_not_found."""

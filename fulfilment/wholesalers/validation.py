@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from urllib.parse import urlsplit
 
 from fulfilment.wholesalers.base import (
@@ -57,6 +57,21 @@ def parse_datetime(value: object, name: str) -> datetime:
     if parsed.tzinfo is None:
         raise MalformedAnswer(f"{name}: timestamp without a time zone: {text!r}")
     return parsed.astimezone(UTC)
+
+
+def parse_date_or_datetime(value: object, name: str) -> datetime:
+    """Parse a calendar date (YYYY-MM-DD, read as 00:00 UTC that day) or a zoned ISO 8601 time.
+
+    A bare date is read at the start of its day: for an expiry, the earliest moment it can mean.
+    """
+    text = require_str(value, name)
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            day = date.fromisoformat(text)
+        except ValueError as exc:
+            raise MalformedAnswer(f"{name}: not a calendar date: {text!r}") from exc
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return parse_datetime(text, name)
 
 
 def parse_url(value: object, name: str) -> str:
