@@ -24,7 +24,9 @@ from fulfilment.wholesalers import (
     SupplierOrderStatus,
 )
 from fulfilment.wholesalers.base import Customer
+from fulfilment.wholesalers.http import Answer
 from fulfilment.wholesalers.nexway import FALLBACK_CUSTOMER, NexwayAdapter, sign_callback
+from fulfilment.wholesalers.nexway import _read as read_answer
 
 Ref = Callable[[], str]
 SKU = "NX-OFF-HOME-24"
@@ -419,3 +421,33 @@ def test_a_wrong_client_secret_gets_no_token(token_sim: SimulatorHandle) -> None
             adapter.check_stock(SKU)
     assert caught.value.status == 401 and caught.value.code == "token"
     assert token_sim.state()["requests"] == {"token": 1}
+
+
+# -- how an answer is read, status by status ------------------------------------------------------
+
+
+def _answer(status: int, body: object, content_type: str = "application/json") -> Answer:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Answer(status, raw, content_type)
+
+
+def test_the_response_code_decides_whatever_the_http_status() -> None:
+    assert read_answer(_answer(200, {"responseCode": 0}), "x") == (0, {"responseCode": 0})
+    assert read_answer(_answer(404, {"responseCode": 1010}), "x")[0] == 1010
+    assert read_answer(_answer(200, {"responseCode": 1044}), "x")[0] == 1044
+
+
+@pytest.mark.parametrize(("answer", "error"), [
+    (_answer(409, {"responseCode": 0}), MalformedAnswer),  # an error status saying OK
+    (_answer(200, {"responseCode": True}), MalformedAnswer),
+    (_answer(200, {"responseMessage": "OK"}), MalformedAnswer),
+    (_answer(200, b"<html>", "text/html"), MalformedAnswer),
+    (_answer(302, {"responseCode": 0}), MalformedAnswer),
+    (_answer(403, b"Forbidden", "text/plain"), PermanentWholesalerError),
+    (_answer(401, {"error": "unauthorized"}), PermanentWholesalerError),
+])
+def test_an_unreadable_answer_is_refused(answer: Answer, error: type[Exception]) -> None:
+    with pytest.raises(error) as caught:
+        read_answer(answer, "x")
+    if error is PermanentWholesalerError:
+        assert caught.value.status == answer.status  # type: ignore[attr-defined]

@@ -153,6 +153,12 @@ def test_cancel_and_download_time_are_puts_with_their_codes(nexway_sim: Any) -> 
     assert looked_up.json()["responseCode"] == 1011
 
 
+def test_arvato_has_no_put_route(arvato_sim: Any) -> None:
+    answer = requests.put(arvato_sim.url + "/api/orders/CPT-1/cancel", timeout=2,
+                          auth=("comptoir", "sim-arvato-password"))
+    assert answer.status_code == 404 and b"<code>NOT_FOUND</code>" in answer.content
+
+
 def test_a_simulator_binds_loopback_only() -> None:
     with pytest.raises(ValueError):
         start_simulator("arvato", host="0.0.0.0", username="u", password="p")
