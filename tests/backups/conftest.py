@@ -11,9 +11,9 @@ import pytest
 from backups_support import bundle_for
 from test_translations import compiled_translations  # noqa: F401 - the French e-mail test
 
+from backups.vault import Backup, BackupRequest, store_backup
 from commerce.models import Order, OrderLine, Partner
 from commerce.orders import ADDON_BACKUP, BuyerDetails, LineRequest, place_order
-from licensing.vault import Backup, BackupRequest, store_backup
 
 
 @dataclass
@@ -65,6 +65,7 @@ def backed_order(db) -> Callable[..., Backed]:
         backup = store_backup(BackupRequest(
             partner=partner.slug, order_line_ref=str(line.id), buyer_ref=order.email,
             bundle=bundle_for(order, line, key), delivered_at=delivered_at))
+        db.session.commit()  # the vault leaves the commit to its caller
         return Backed(order, line, backup, key)
 
     return make

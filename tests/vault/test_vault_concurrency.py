@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import func, select
 
+from backups.vault import Backup, BackupRequest, BackupStatusChange, store_backup
 from extensions import db as _db
-from licensing.vault import Backup, BackupRequest, store_backup
 
 
 def test_concurrent_stores_of_one_order_line_make_one_backup(
@@ -25,6 +26,7 @@ def test_concurrent_stores_of_one_order_line_make_one_backup(
             try:
                 barrier.wait()
                 ids.append(store_backup(request).id)
+                _db.session.commit()  # the vault leaves the commit to its caller
             except BaseException as exc:  # reported below, in the test's thread
                 errors.append(exc)
             finally:
@@ -38,3 +40,6 @@ def test_concurrent_stores_of_one_order_line_make_one_backup(
     assert errors == []
     assert len(set(ids)) == 1
     assert db.session.scalar(select(func.count()).select_from(Backup)) == 1
+    assert db.session.scalar(select(func.count()).select_from(BackupStatusChange)) == 1
+    objects = [p for p in Path(app.config["VAULT_DIR"]).rglob("*") if p.is_file()]
+    assert len(objects) == 1  # the losers' objects were deleted

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from licensing.vault import (
+from backups.vault import (
     AccessOutcome,
     Actor,
     ActorKind,
@@ -26,7 +26,7 @@ from licensing.vault import (
     retry_pending_backups,
     store_backup,
 )
-from licensing.vault.models import BackupAccess
+from backups.vault.models import BackupAccess
 
 BUYER = Actor(ActorKind.BUYER, "user-1", "203.0.113.7")
 
@@ -97,7 +97,7 @@ def test_flipped_byte_on_disk_is_detected_and_alerted(
 def test_object_and_recorded_hash_both_rewritten_still_fail_authentication(
     app: Flask, db, make_request: Callable[..., BackupRequest]
 ) -> None:
-    from licensing.vault.crypto import sha256_hex
+    from backups.vault.crypto import sha256_hex
 
     backup = store_backup(make_request())
     path = object_path(app, backup)
@@ -146,11 +146,12 @@ def test_unwritable_vault_folder_leaves_backup_pending_then_retry_stores_it(
     backup = store_backup(request)
     assert backup.status == BackupStatus.PENDING
     assert backup.attempts == 1 and backup.last_error and backup.pending_object
+    db.session.commit()  # the vault leaves the commit to its caller
     assert open_backup(backup.id, BUYER).bundle == request.bundle  # readable from the row meanwhile
 
     app.config["VAULT_DIR"] = str(tmp_path / "vault-ok")
-    assert retry_pending_backups() == 0  # not due yet: backoff
-    assert retry_pending_backups(now=backup.next_attempt_at) == 1
+    assert retry_pending_backups().stored == 0  # not due yet: backoff
+    assert retry_pending_backups(now=backup.next_attempt_at).stored == 1
     db.session.refresh(backup)
     assert backup.status == BackupStatus.STORED and backup.pending_object is None
     assert backup.attempts == 2 and backup.last_error is None

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import select
 from vault_support import new_vault_key
 
-from licensing.vault import (
+from backups.vault import (
     AccessAction,
     Actor,
     ActorKind,
@@ -32,9 +32,10 @@ from licensing.vault import (
     open_backup,
     purge_expired,
     rotate_vault_key,
+    set_backup_status,
     store_backup,
 )
-from licensing.vault.models import BackupAccess
+from backups.vault.models import BackupAccess
 
 BUYER = Actor(ActorKind.BUYER, "user-1", "203.0.113.7")
 DELIVERED = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
@@ -68,6 +69,7 @@ def test_purge_dry_run_changes_nothing_and_logs_each_backup(
 ) -> None:
     old = store_backup(make_request(delivered_at=DELIVERED))
     store_backup(make_request(delivered_at=DELIVERED + timedelta(days=60)))
+    db.session.commit()  # the vault leaves the commit to its caller
     now = DELIVERED + timedelta(days=731)
     with caplog.at_level(logging.INFO, logger="comptoir.vault"):
         would = purge_expired(now=now, dry_run=True)
@@ -82,6 +84,7 @@ def test_purge_deletes_object_keeps_row_and_destroys_key(
 ) -> None:
     old = store_backup(make_request(delivered_at=DELIVERED))
     young = store_backup(make_request(delivered_at=DELIVERED + timedelta(days=60)))
+    db.session.commit()
     now = DELIVERED + timedelta(days=731)
     with caplog.at_level(logging.INFO, logger="comptoir.vault"):
         purged = purge_expired(now=now)
@@ -101,6 +104,7 @@ def test_purge_that_cannot_delete_keeps_backup_expired_until_next_run(
     app: Flask, db, make_request: Callable[..., BackupRequest], tmp_path: Path
 ) -> None:
     backup = store_backup(make_request(delivered_at=DELIVERED))
+    db.session.commit()
     now = DELIVERED + timedelta(days=731)
     vault_dir = app.config["VAULT_DIR"]
     app.config.update(VAULT_BACKEND="s3", VAULT_S3_BUCKET=None)  # storage misconfigured
@@ -140,6 +144,7 @@ def test_renewal_extends_expiry_and_rearms_the_reminder(
 
 def test_purged_backup_cannot_be_renewed(db, make_request: Callable[..., BackupRequest]) -> None:
     backup = store_backup(make_request(delivered_at=DELIVERED))
+    db.session.commit()
     now = DELIVERED + timedelta(days=731)
     purge_expired(now=now)
     with pytest.raises(InvalidExtension, match="purged"):
@@ -150,7 +155,7 @@ def test_renewal_of_an_expired_backup_whose_object_is_still_there(
     db, make_request: Callable[..., BackupRequest]
 ) -> None:
     backup = store_backup(make_request(delivered_at=DELIVERED))
-    backup.status = BackupStatus.EXPIRED
+    set_backup_status(backup, BackupStatus.EXPIRED, "past its expiry date")
     db.session.commit()
     until = DELIVERED + timedelta(days=1100)
     extend_backup(backup.id, until)

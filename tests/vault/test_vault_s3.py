@@ -13,7 +13,7 @@ from flask.testing import FlaskCliRunner
 from moto.server import ThreadedMotoServer
 from vault_support import free_port
 
-from licensing.vault import (
+from backups.vault import (
     Actor,
     ActorKind,
     BackupExpired,
@@ -28,7 +28,7 @@ from licensing.vault import (
     retry_pending_backups,
     store_backup,
 )
-from licensing.vault.storage import LIFECYCLE_RULE_ID, S3Store
+from backups.vault.storage import LIFECYCLE_RULE_ID, S3Store
 
 BUYER = Actor(ActorKind.BUYER, "user-1", "203.0.113.7")
 DELIVERED = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
@@ -76,17 +76,57 @@ def test_unreachable_endpoint_leaves_pending_then_retry_stores(
     backup = store_backup(request)  # no exception: delivery goes on
     assert backup.status == BackupStatus.PENDING
     assert backup.attempts == 1 and "Could not connect" in (backup.last_error or "")
+    db.session.commit()  # the vault leaves the commit to its caller
     assert open_backup(backup.id, BUYER).bundle == request.bundle
 
-    assert retry_pending_backups(now=backup.next_attempt_at) == 0  # still down
+    assert retry_pending_backups(now=backup.next_attempt_at).failed == 1  # still down
     assert backup.attempts == 2
 
     app.config["VAULT_S3_ENDPOINT"] = s3_endpoint
-    assert retry_pending_backups(now=backup.next_attempt_at) == 1
+    assert retry_pending_backups(now=backup.next_attempt_at).stored == 1
     assert backup.status == BackupStatus.STORED and backup.pending_object is None
     assert get_store().exists(backup.object_key)
     assert store.bucket == app.config["VAULT_S3_BUCKET"]
     assert open_backup(backup.id, BUYER).bundle == request.bundle
+
+
+def test_store_down_pending_store_back_retry_pending_stores_it_at_once(
+    app: Flask, db, runner: FlaskCliRunner, use_s3: UseS3, s3_endpoint: str,
+    make_request: Callable[..., BackupRequest],
+) -> None:
+    from backups.vault import status_history
+
+    use_s3(endpoint=f"http://127.0.0.1:{free_port()}")  # S3 unreachable
+    request = make_request()
+    backup = store_backup(request)
+    assert backup.status == BackupStatus.PENDING
+    db.session.commit()
+    assert backup.next_attempt_at > datetime.now(UTC)  # its backoff has not run out
+
+    app.config["VAULT_S3_ENDPOINT"] = s3_endpoint  # S3 is back
+    result = runner.invoke(args=["vault", "retry-pending"])
+    assert result.exit_code == 0, result.output
+    assert "pending backups: 1 stored, 0 failed, 0 still pending" in result.output
+    db.session.refresh(backup)
+    assert backup.status == BackupStatus.STORED and backup.pending_object is None
+    assert get_store().exists(backup.object_key)
+    assert open_backup(backup.id, BUYER).bundle == request.bundle
+    assert [(c.from_status, c.to_status) for c in status_history(backup)] == [
+        (None, "pending"), ("pending", "stored")]
+
+
+def test_retry_pending_while_s3_is_still_down_says_so(
+    app: Flask, db, runner: FlaskCliRunner, use_s3: UseS3,
+    make_request: Callable[..., BackupRequest],
+) -> None:
+    use_s3(endpoint=f"http://127.0.0.1:{free_port()}")
+    backup = store_backup(make_request())
+    db.session.commit()
+    result = runner.invoke(args=["vault", "retry-pending"])
+    assert result.exit_code == 0, result.output
+    assert "pending backups: 0 stored, 1 failed, 1 still pending" in result.output
+    db.session.refresh(backup)
+    assert backup.status == BackupStatus.PENDING and backup.attempts == 2
 
 
 def test_s3_server_stopped_then_restarted(
@@ -99,20 +139,22 @@ def test_s3_server_stopped_then_restarted(
         use_s3(endpoint=f"http://127.0.0.1:{port}")
         first = store_backup(make_request())
         assert first.status == BackupStatus.STORED
+        db.session.commit()
     finally:
         server.stop()
     backup = store_backup(make_request())
     assert backup.status == BackupStatus.PENDING
+    db.session.commit()
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()  # moto keeps its buckets in the process: the bucket is back
     try:
-        assert retry_pending_backups(now=backup.next_attempt_at) == 1
+        assert retry_pending_backups(now=backup.next_attempt_at).stored == 1
         assert backup.status == BackupStatus.STORED
         assert open_backup(first.id, BUYER).bundle
         assert open_backup(backup.id, BUYER).bundle
     finally:
-        from licensing.vault import close_store
+        from backups.vault import close_store
 
         close_store(app)
         server.stop()
@@ -184,6 +226,7 @@ def test_purge_on_locked_bucket_deletes_every_version(
 ) -> None:
     store = use_s3(object_lock=True)
     backup = store_backup(make_request(delivered_at=DELIVERED))
+    db.session.commit()
     # moto never enforces the dates: our purge decides by expires_at and bypasses GOVERNANCE.
     store.client.put_object(
         Bucket=store.bucket, Key=store.prefix + backup.object_key, Body=b"a second version",
@@ -224,6 +267,7 @@ def test_erasure_and_renewal_during_an_outage_catch_up_on_retry(
     store = use_s3(object_lock=True)
     erased = store_backup(make_request())
     renewed = store_backup(make_request(buyer_ref="dominique@example.com"))
+    db.session.commit()
     app.config["VAULT_S3_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
 
     assert erase_buyer("camille@example.com") == 1  # the key is destroyed even so
@@ -244,18 +288,21 @@ def test_erasure_and_renewal_during_an_outage_catch_up_on_retry(
 def test_a_replaced_bundle_is_a_new_version_read_back_and_checked(
     app: Flask, db, use_s3: UseS3, s3_endpoint: str, make_request: Callable[..., BackupRequest]
 ) -> None:
-    from licensing.vault import replace_bundle
+    from backups.vault import replace_bundle
 
     store = use_s3()
     request = make_request()
     backup = store_backup(request)
+    db.session.commit()
     newer = {**request.bundle, "units": [{"unit": 1, "product_key": "NEW-KEY"}]}
     app.config["VAULT_S3_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"  # storage down
     replaced = replace_bundle(request.order_line_ref, newer)
     assert replaced.id == backup.id and replaced.status == BackupStatus.PENDING
+    db.session.commit()
     assert open_backup(backup.id, BUYER).bundle == newer  # read from the row meanwhile
+    assert retry_pending_backups(now=replaced.next_attempt_at).failed == 1  # still down
     app.config["VAULT_S3_ENDPOINT"] = s3_endpoint
-    assert retry_pending_backups(now=replaced.next_attempt_at) == 1
+    assert retry_pending_backups(due_only=False).stored == 1
     assert replaced.status == BackupStatus.STORED and replaced.pending_object is None
     assert hashlib.sha256(store.get(backup.object_key)).hexdigest() == replaced.sha256
     assert open_backup(backup.id, BUYER).bundle == newer
