@@ -10,10 +10,14 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+import backups
+import commissions
 import config
+import events
 import extensions
 import fulfilment
 import licensing
+import payments
 import storefront
 
 
@@ -24,9 +28,13 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     config.load(app, overrides)
     extensions.init_app(app)
+    events.init_app(app)
     licensing.init_app(app)
+    backups.init_app(app)
     fulfilment.init_app(app)
+    commissions.init_app(app)
     storefront.init_app(app)
+    payments.init_app(app)
     return app
 
 

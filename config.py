@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_SENDER": "Comptoir <no-reply@comptoir.example>",
     "TASKS_EAGER": True,
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CELERY_QUEUE": "celery",  # the queue jobs go to and `comptoir worker` consumes
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
     # Server-side sessions: files in the instance folder by default, Redis in production.
@@ -55,6 +56,9 @@ DEFAULTS: dict[str, Any] = {
     "VAULT_S3_ENDPOINT": None,
     "VAULT_S3_REGION": "eu-west-3",
     "NEXWAY_URL": "http://127.0.0.1:8701",
+    "NEXWAY_CLIENT_SECRET": None,  # with NEXWAY_REALM: Connect's JWT on top of the secret header
+    "NEXWAY_REALM": None,
+    "NEXWAY_TOKEN_URL": None,  # default: NEXWAY_URL + /iam/tokens
     "ARVATO_URL": "http://127.0.0.1:8702",
     "WHOLESALER_TIMEOUT": 10.0,
     "BUYER_LINK_MAX_AGE": 3600,
@@ -65,7 +69,13 @@ DEFAULTS: dict[str, Any] = {
     "FULFILMENT_POLL_INTERVAL": 60.0,  # seconds between polls of an accepted asynchronous order
     "FULFILMENT_LEASE": 300.0,  # seconds a worker holds a line before another may take it
     "SWEEP_INTERVAL": 30.0,
-    "SWEEP_GRACE": 10.0,  # seconds a freshly paid order is left to its own hand-over job
+    "EVENTS_RELAY": True,  # hand each commit's events to Celery; false leaves them to the sweep
+    "EVENTS_RELAY_GRACE": 10.0,  # seconds a fresh event is left to its own task before the sweep
+    "EVENTS_RETRY_BASE": 5.0,  # seconds before a failed consumer's second try; doubles, capped
+    "EVENTS_RETRY_CAP": 3600.0,
+    "WHOLESALER_BREAKER_THRESHOLD": 5,  # consecutive temporary failures that open the circuit
+    "WHOLESALER_BREAKER_COOLDOWN": 30.0,  # seconds open before one probe may go
+    "BREAKER_REDIS_URL": None,  # circuit state shared by all workers; default SESSION_REDIS_URL
 }
 
 # Secrets: production refuses to start without each of them; development

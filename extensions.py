@@ -111,6 +111,19 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
         cursor.close()
 
 
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_begin_before_savepoint(connection: Any, name: str) -> None:
+    """Python's sqlite3 begins a transaction before the first write, never before a SAVEPOINT:
+    a savepoint opened first would be the outermost, and its RELEASE would commit the caller's
+    work. Begin first, so that savepoints nest inside the caller's transaction as on PostgreSQL.
+    (Reads before any write still see each commit, like PostgreSQL's READ COMMITTED.)"""
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        if raw is not None and not raw.in_transaction:
+            raw.execute("BEGIN")
+
+
 def init_app(app: Flask) -> None:
     """Bind every extension to the app."""
     db.init_app(app)
@@ -182,6 +195,7 @@ def _init_celery(app: Flask) -> None:
     eager = app.config["TASKS_EAGER"] in (True, "1", "true", "True")
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
+        task_default_queue=app.config.get("CELERY_QUEUE") or "celery",
         task_always_eager=eager,
         task_eager_propagates=False,
         task_store_eager_result=False,

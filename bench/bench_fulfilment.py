@@ -76,8 +76,8 @@ from fulfilment.models import (
 )
 from fulfilment.simulators import SimulatorHandle, start_simulator
 from licensing.keys import ensure_signing_key
-from storefront.payments.base import PaymentEvent, PaymentOutcome
-from storefront.payments.services import ConfirmResult, confirm_payment
+from payments.base import PaymentEvent, PaymentOutcome
+from payments.services import ConfirmResult, confirm_payment
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NEXWAY = {"api_key": "bench-nexway-key", "callback_secret": "bench-nexway-callback-secret"}

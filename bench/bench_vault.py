@@ -21,8 +21,7 @@ from typing import Any
 from flask import Flask
 from moto.server import ThreadedMotoServer
 
-from extensions import db
-from licensing.vault import (
+from backups.vault import (
     Actor,
     ActorKind,
     BackupRequest,
@@ -32,8 +31,9 @@ from licensing.vault import (
     open_backup,
     store_backup,
 )
-from licensing.vault.models import Backup, BackupAccess, VaultAlert
-from licensing.vault.storage import S3Store
+from backups.vault.models import Backup, BackupAccess, VaultAlert
+from backups.vault.storage import S3Store
+from extensions import db
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -7,10 +7,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register fulfilment's blueprints, commands and jobs."""
-    from fulfilment import commands, commissions, models, tasks  # noqa: F401 - models register their tables
+    from fulfilment import commands, consumers, models, tasks  # noqa: F401 - register themselves
     from fulfilment.cli import register_cli
 
     tasks.init_app(app)
     commands.init_app(app)
-    commissions.init_app(app)
     register_cli(app)

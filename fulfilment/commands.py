@@ -53,31 +53,54 @@ def fulfilment_group() -> None:
 )
 @with_appcontext
 def sweep_command(interval: float | None) -> None:
-    """Finish paid orders that were lost, crashed or are due for a retry."""
+    """Push on what is due: event deliveries, line retries and polls, callbacks, e-mails."""
     from fulfilment.services import sweep
 
     while True:
         report = sweep()
-        if report.orders_started or report.lines_tried or report.emails_sent or interval is None:
-            click.echo(
-                f"sweep: {report.orders_started} orders started, {report.lines_tried} lines tried "
-                f"{report.line_results}, {report.emails_sent} e-mails sent"
-            )
+        if report.lines_tried or report.events_delivered or report.events_failed or \
+                report.callbacks_applied or report.emails_sent or interval is None:
+            click.echo(_describe(report))
         db.session.remove()
         if interval is None:
             return
         time.sleep(interval)
 
 
-@fulfilment_group.command("retry")
-@click.argument("order_line_id")
-@with_appcontext
-def retry_command(order_line_id: str) -> None:
-    """Try a needs-attention line again now."""
-    from fulfilment.operations import retry_now
+def _describe(report) -> str:  # type: ignore[no-untyped-def]
+    results = ", ".join(f"{n} {status}" for status, n in sorted(report.line_results.items()))
+    return (f"sweep: {report.events_delivered} event deliveries done, {report.events_failed} "
+            f"failed; {report.lines_tried} lines tried{f' ({results})' if results else ''}; "
+            f"{report.callbacks_applied} callbacks applied; {report.emails_sent} e-mails sent")
 
-    status = retry_now(uuid.UUID(order_line_id), actor="cli")
-    click.echo(f"line {order_line_id}: {status}")
+
+@fulfilment_group.command("retry")
+@click.argument("order_line_id", required=False)
+@click.option("--due-only", is_flag=True,
+              help="Only what is due now (the periodic sweep's behaviour); default: everything.")
+@with_appcontext
+def retry_command(order_line_id: str | None, due_only: bool) -> None:
+    """Try waiting work again now: every open line and pending event delivery, or one line.
+
+    With ORDER_LINE_ID, a line waiting for an operator (needs attention) is tried again.
+    Without it, every line still on its way and every pending event delivery is tried now,
+    whatever its retry time, unless --due-only; then it prints how many still wait.
+    """
+    from fulfilment.operations import OperationError, retry_now
+    from fulfilment.services import retry_waiting
+
+    if order_line_id:
+        try:
+            status = retry_now(uuid.UUID(order_line_id), actor="cli")
+        except (ValueError, OperationError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"line {order_line_id}: {status}")
+        return
+    report = retry_waiting(due_only=due_only)
+    click.echo(_describe(report))
+    click.echo(f"still waiting: {report.lines_waiting} lines, {report.deliveries_waiting} event "
+               f"deliveries, {report.callbacks_waiting} callbacks, "
+               f"{report.attention} lines need an operator")
 
 
 def init_app(app: Flask) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from commerce.models import FulfilmentStatus, Order, OrderLine
-from commerce.status import FULFILMENT_TRANSITIONS, transition_fulfilment_atomically
+from commerce.status import FULFILMENT_TRANSITIONS, set_fulfilment_status
 from extensions import db
 from fulfilment.models import OPEN_STATUSES, DeliveredUnit, FulfilmentLine, LineStatus
 from fulfilment.secrets import key_digest, open_product_key, seal_product_key
@@ -83,7 +83,7 @@ def store_units(
             # Stored already (a retry), or another order took the same key at the same moment.
             _refuse_seen_keys(line, (item,), [number], generation)
             log.info("unit %s/%s of line %s already stored", number, generation, line.id)
-    db.session.commit()
+    db.session.flush()
 
 
 def _refuse_seen_keys(
@@ -146,7 +146,6 @@ def issue_unit_licences(line: FulfilmentLine) -> None:
             issued.number,
             issued.token,
         )
-        db.session.commit()
 
 
 def subscription_end(start: datetime, months: int | None) -> datetime:
@@ -159,28 +158,26 @@ def subscription_end(start: datetime, months: int | None) -> datetime:
 
 
 def refresh_order_status(order_id: uuid.UUID) -> FulfilmentStatus:
-    """Derive the order's fulfilment status from its lines; retried when another worker moved it.
+    """Derive the order's fulfilment status from its lines, in the caller's transaction.
 
-    The move is a conditional UPDATE from the status we read, so two workers finishing two lines
-    at once cannot leave the order behind: the loser reads again and derives again.
+    The line that changed is written first (flush), then the order's row is locked (FOR UPDATE
+    on PostgreSQL; SQLite's single writer already holds the database) before the lines are read:
+    two workers finishing two lines of one order at once are serialised on the order, and the
+    second one reads the first one's line.
     """
-    for _ in range(5):
-        db.session.commit()  # start from a fresh snapshot (SQLite has no row locks to wait on)
-        current = db.session.scalar(select(Order.fulfilment_status).where(Order.id == order_id))
-        assert current is not None
-        statuses = list(
-            db.session.scalars(
-                select(FulfilmentLine.status).where(FulfilmentLine.order_id == order_id)
-            )
-        )
-        target = derive_status(statuses)
-        if target == current or target not in FULFILMENT_TRANSITIONS[FulfilmentStatus(current)]:
-            return FulfilmentStatus(current)
-        reason = "line statuses: " + ", ".join(sorted(map(str, statuses)))
-        if transition_fulfilment_atomically(order_id, FulfilmentStatus(current), target, reason):
-            db.session.commit()
-            return target
-    raise RuntimeError(f"order {order_id}: fulfilment status kept moving")
+    db.session.flush()
+    stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    if db.engine.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    order = db.session.scalars(stmt).one()
+    statuses = [LineStatus(s) for s in db.session.scalars(
+        select(FulfilmentLine.status).where(FulfilmentLine.order_id == order_id))]
+    current = FulfilmentStatus(order.fulfilment_status)
+    target = derive_status(statuses)
+    if target == current or target not in FULFILMENT_TRANSITIONS[current]:
+        return current
+    set_fulfilment_status(order, target, "line statuses: " + ", ".join(sorted(map(str, statuses))))
+    return target
 
 
 def derive_status(statuses: list[LineStatus]) -> FulfilmentStatus:

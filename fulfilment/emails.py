@@ -1,16 +1,20 @@
-"""Delivery e-mails: owed once (unique key), sent by whoever gets the lease, retried until sent."""
+"""Buyer e-mails: each sent once under a unique key, by the outbox consumer that owes it.
+
+E-mails owed before the outbox (rows still pending) are sent by the sweep (`send_due`).
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce.access import access_url
@@ -19,35 +23,58 @@ from commerce.models import Order, utcnow
 from extensions import db
 from fulfilment.delivery import line_deliveries
 from fulfilment.mail import Mail, send_mail
-from fulfilment.models import FulfilmentLine, LineStatus, OutgoingEmail
+from fulfilment.models import OPEN_STATUSES, FulfilmentLine, LineStatus, OutgoingEmail
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
 
 
-def owe_delivery_email(order_id: uuid.UUID, line: FulfilmentLine) -> None:
-    """Owe the order's delivery e-mail once; a line delivered after it gets an e-mail of its own.
+def line_settled(order_id: uuid.UUID, line_id: uuid.UUID) -> None:
+    """A line was delivered or needs attention: e-mail the buyer once nothing is on its way.
 
-    Each delivered line is announced once: owing an e-mail and marking the lines it carries happen
-    in one transaction, and the marking is a conditional UPDATE, so two workers finishing two lines
-    at the same moment cannot both announce the same line.
+    The first e-mail of an order waits until no line is still open, then carries every delivered
+    line and says which items are delayed. A line delivered after it (an operator's retry, a late
+    delivery) gets an e-mail of its own. Each delivered line is announced once: marking it is a
+    conditional UPDATE in the same transaction as the e-mail's unique key, so two relays finishing
+    two lines at once cannot both announce it. Runs in the caller's transaction.
     """
+    open_lines = db.session.scalar(
+        select(func.count()).select_from(FulfilmentLine).where(
+            FulfilmentLine.order_id == order_id, FulfilmentLine.status.in_(OPEN_STATUSES))
+    )
+    if open_lines:
+        return  # the last line's event sends it
     now = utcnow()
+    first = db.session.scalar(select(OutgoingEmail.id).where(
+        OutgoingEmail.key == f"delivery:{order_id}"))
+    if first is None:
+        send_once(f"delivery:{order_id}", order_id, "delivery",
+                  before_send=lambda: _announce(FulfilmentLine.order_id == order_id, now))
+        return
+    line_status = db.session.scalar(select(FulfilmentLine.status).where(
+        FulfilmentLine.id == line_id))
+    if line_status == LineStatus.DELIVERED and _announce(FulfilmentLine.id == line_id, now):
+        send_once(f"line-delivered:{line_id}", order_id, "line_delivered")
+
+
+def send_once(key: str, order_id: uuid.UUID, kind: str,
+              before_send: Callable[[], object] | None = None) -> bool:
+    """Send the e-mail owed under `key` now, once; False if it went before. Caller commits.
+
+    The unique key is written first, so a second relay waits on it and learns it went; the send
+    follows, and a failure raises, which rolls the key back for the next try.
+    """
+    email = OutgoingEmail(key=key, order_id=order_id, kind=kind, status="sending", attempts=1)
     try:
         with db.session.begin_nested():
-            db.session.add(
-                OutgoingEmail(key=f"delivery:{order_id}", order_id=order_id, kind="delivery")
-            )
-        _announce(FulfilmentLine.order_id == order_id, now)
+            db.session.add(email)
     except IntegrityError:
-        if line.status == LineStatus.DELIVERED and _announce(FulfilmentLine.id == line.id, now):
-            db.session.add(
-                OutgoingEmail(
-                    key=f"line-delivered:{line.id}", order_id=order_id, kind="line_delivered"
-                )
-            )
-    db.session.commit()
-    send_due(utcnow(), order_id=order_id)
+        return False
+    if before_send is not None:
+        before_send()
+    send_mail(render_email(email))
+    email.status, email.sent_at = "sent", utcnow()
+    return True
 
 
 def _announce(which: Any, now: datetime) -> int:
@@ -66,7 +93,7 @@ def _announce(which: Any, now: datetime) -> int:
 
 
 def owe_email(key: str, order_id: uuid.UUID, kind: str) -> bool:
-    """Owe any e-mail under a unique key and try to send it now."""
+    """Owe any e-mail under a unique key, commit, and try to send it now."""
     created = _owe(key, order_id, kind)
     send_due(utcnow(), order_id=order_id)
     return created
@@ -132,6 +159,10 @@ def render_email(email: OutgoingEmail) -> Mail:
     order = db.session.get(Order, email.order_id)
     assert order is not None
     deliveries = line_deliveries(order)
+    delivered = sum(1 for line, _units in deliveries.values()
+                    if line.status == LineStatus.DELIVERED)
+    delayed = sum(1 for line, _units in deliveries.values()
+                  if line.status in (LineStatus.NEEDS_ATTENTION, *OPEN_STATUSES))
     only_line = None
     if email.kind == "line_delivered":
         only_line = db.session.scalar(
@@ -146,11 +177,20 @@ def render_email(email: OutgoingEmail) -> Mail:
             "deliveries": deliveries,
             "kind": email.kind,
             "only_line": only_line,
+            "delivered": delivered,
+            "delayed": delayed,
             "shop_url": shop_url(order.partner),
             "order_url": access_url(order),
         }
+        if email.kind == "delivery" and delayed and not delivered:
+            delivery_subject = _("Your order %(number)s is delayed", number=order.number)
+        elif email.kind == "delivery" and delayed:
+            delivery_subject = _("Your order %(number)s: your licences (%(count)d item delayed)",
+                                 number=order.number, count=delayed)
+        else:
+            delivery_subject = _("Your order %(number)s: your licences", number=order.number)
         subject = {
-            "delivery": _("Your order %(number)s: your licences", number=order.number),
+            "delivery": delivery_subject,
             "line_delivered": _(
                 "Your order %(number)s: the rest of your licences", number=order.number
             ),

@@ -26,6 +26,12 @@ class LineStatus(StrEnum):
 OPEN_STATUSES = (LineStatus.PENDING, LineStatus.ORDERED)
 
 
+class UnitStatus(StrEnum):
+    ACTIVE = "active"
+    REPLACED = "replaced"  # reported as already activated; a new generation took its place
+    REVOKED = "revoked"  # refunded: its licence is revoked
+
+
 class FulfilmentLine(db.Model):  # type: ignore[name-defined]
     """A software order line on its way through a wholesaler."""
 
@@ -109,10 +115,55 @@ class DeliveredUnit(db.Model):  # type: ignore[name-defined]
     licence_number: Mapped[str | None] = mapped_column(String(24))
     licence_token: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[UnitStatus] = mapped_column(String(16), default=UnitStatus.ACTIVE)
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     replacement_reason: Mapped[str | None] = mapped_column(String(80))
 
     line: Mapped[FulfilmentLine] = relationship(back_populates="units")
+
+
+class FulfilmentStatusChange(db.Model):  # type: ignore[name-defined]
+    """One audited move of a line's or a unit's status (fulfilment/status.py)."""
+
+    __tablename__ = "fulfilment_status_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    line_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("fulfilment_lines.id", ondelete="CASCADE"), index=True
+    )
+    unit_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("delivered_units.id", ondelete="CASCADE")
+    )
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CallbackStatus(StrEnum):
+    RECEIVED = "received"
+    APPLIED = "applied"
+    IGNORED = "ignored"  # nothing to apply: an unknown reference, or the line settled already
+
+
+class WholesalerCallback(db.Model):  # type: ignore[name-defined]
+    """A wholesaler's callback, recorded as received (answered 2xx at once), applied after."""
+
+    __tablename__ = "wholesaler_callbacks"
+    __table_args__ = (UniqueConstraint("wholesaler_code", "reference", "event"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    wholesaler_code: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(80))
+    event: Mapped[str] = mapped_column(String(40))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # as received, already authenticated
+    status: Mapped[CallbackStatus] = mapped_column(String(16), default=CallbackStatus.RECEIVED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class OutgoingEmail(db.Model):  # type: ignore[name-defined]

@@ -8,9 +8,11 @@ import uuid
 from sqlalchemy import select
 
 from commerce.models import FulfilmentStatus, Order, utcnow
+from commerce.orders import ADDON_BACKUP
 from commerce.status import set_fulfilment_status
+from events import BackupDue, KeyReplaced, LicenceRevoked, LineRefunded, emit
 from extensions import ACTOR_LENGTH, db
-from fulfilment import emails, services
+from fulfilment import services
 from fulfilment.delivery import (
     DuplicateProductKey,
     issue_unit_licences,
@@ -18,9 +20,16 @@ from fulfilment.delivery import (
     store_units,
     unit_context,
 )
-from fulfilment.models import DeliveredUnit, FulfilmentAttempt, FulfilmentLine, LineStatus
+from fulfilment.models import (
+    DeliveredUnit,
+    FulfilmentAttempt,
+    FulfilmentLine,
+    LineStatus,
+    UnitStatus,
+)
 from fulfilment.routing import NoRoute, failover_route
 from fulfilment.secrets import open_product_key
+from fulfilment.status import set_line_status, set_unit_status
 from fulfilment.wholesalers import WholesalerError
 from licensing.models import RevocationReason
 from licensing.services import revoke_licence
@@ -55,16 +64,17 @@ def _log(line: FulfilmentLine, action: str, actor: str, detail: str = "") -> Non
 
 
 def retry_now(order_line_id: uuid.UUID, actor: str) -> LineStatus | None:
-    """Put a needs-attention line back in the queue and try it at once."""
+    """Put a needs-attention line back in the queue and try it at once (commits)."""
     line = _line(order_line_id)
     if line.status != LineStatus.NEEDS_ATTENTION:
         raise OperationError(f"the line is {line.status}, not waiting for attention")
-    line.status = LineStatus.ORDERED if line.supplier_order_id else LineStatus.PENDING
+    target = LineStatus.ORDERED if line.supplier_order_id else LineStatus.PENDING
+    set_line_status(line, target, f"retry asked by {actor}", actor)
     line.attempts, line.next_attempt_at, line.lease_until = 0, utcnow(), None
     _log(line, "retry_now", actor)
-    db.session.commit()
     refresh_order_status(line.order_id)
-    return services.fulfil_line(line.id)
+    db.session.commit()
+    return services.attempt_line(line.id, force=True)
 
 
 def route_elsewhere(order_line_id: uuid.UUID, actor: str) -> LineStatus | None:
@@ -83,9 +93,10 @@ def route_elsewhere(order_line_id: uuid.UUID, actor: str) -> LineStatus | None:
     finally:
         partner.allow_failover = allow
     _log(line, "route_elsewhere", actor, route.reason)
-    services._reroute(line, route)
+    services._reroute(line, route, f"rerouted by {actor}")
     refresh_order_status(line.order_id)
-    return services.fulfil_line(line.id)
+    db.session.commit()
+    return services.attempt_line(line.id, force=True)
 
 
 def refund_lines(
@@ -94,8 +105,10 @@ def refund_lines(
 ) -> None:
     """Apply a refund that went through: cancel its lines, revoke their licences, claw back.
 
-    Safe to repeat: a cancelled line is not cancelled again, a revoked licence stays revoked,
-    and the commission ledger holds one clawback per line.
+    Written in the caller's transaction (payments/refunds.py commits it with the refund's
+    effects marked applied). Safe to repeat: a cancelled line is not cancelled again, a revoked
+    licence stays revoked, and each refunded line raises LineRefunded once, whose commission
+    consumer takes back the reseller's accrual once.
     """
     order = db.session.get(Order, order_id)
     if order is None:
@@ -110,24 +123,23 @@ def refund_lines(
             continue
         if line.status in (LineStatus.PENDING, LineStatus.ORDERED, LineStatus.NEEDS_ATTENTION):
             _cancel_at_wholesaler(line)
-        line.status = LineStatus.CANCELLED
+        set_line_status(line, LineStatus.CANCELLED, f"refunded: {reason}", actor)
         _log(line, "refund", actor, reason)
-    if whole_order and order.fulfilment_status != FulfilmentStatus.CANCELLED:
-        set_fulfilment_status(order, FulfilmentStatus.CANCELLED, f"refunded: {reason}", actor)
-    db.session.commit()
-    if not whole_order:
-        refresh_order_status(order_id)
-    for line in lines:
         for unit in line.active_units:
+            if unit.status == UnitStatus.ACTIVE:
+                set_unit_status(unit, UnitStatus.REVOKED, f"refunded: {reason}", actor)
             if unit.licence_id:
                 revoke_licence(unit.licence_id, RevocationReason.REFUND, actor)
-    from fulfilment import hooks
-
-    for line in lines:
-        hooks.line_refunded(line, reason)
+                emit(LicenceRevoked(order_id=order_id, licence_id=unit.licence_id,
+                                    reason=RevocationReason.REFUND.value))
+        emit(LineRefunded(order_id=order_id, order_line_id=line.order_line_id, reason=reason))
     for renewal in (ol for ol in order.lines if ol.renews_backup_id is not None
                     and ol.id in wanted):
-        hooks.renewal_refunded(renewal.id, reason)
+        emit(LineRefunded(order_id=order_id, order_line_id=renewal.id, reason=reason))
+    if whole_order and order.fulfilment_status != FulfilmentStatus.CANCELLED:
+        set_fulfilment_status(order, FulfilmentStatus.CANCELLED, f"refunded: {reason}", actor)
+    elif not whole_order:
+        refresh_order_status(order_id)
 
 
 def _cancel_at_wholesaler(line: FulfilmentLine) -> None:
@@ -143,9 +155,13 @@ def _cancel_at_wholesaler(line: FulfilmentLine) -> None:
 
 
 def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> DeliveredUnit:
-    """Replace a key reported as already activated; revoke the old licence, send the new one."""
+    """Replace a key reported as already activated; revoke the old licence, send the new one.
+
+    Owns its transaction: the replacement, the revocation and the KeyReplaced event (whose
+    consumers e-mail the buyer and refresh the backup) commit together.
+    """
     unit = db.session.get(DeliveredUnit, unit_id)
-    if unit is None or unit.replaced_at is not None or unit.line.order_id != order.id:
+    if unit is None or unit.status != UnitStatus.ACTIVE or unit.line.order_id != order.id:
         raise OperationError("this key cannot be replaced")
     line = unit.line
     old_key = open_product_key(
@@ -161,21 +177,19 @@ def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> Delive
     try:
         store_units(line, (new_item,), generation=generation, units=[unit.unit])
     except DuplicateProductKey as exc:
-        db.session.rollback()
         _log(line, "replacement_refused", "system", str(exc))
         db.session.commit()
         log.error("replacement for order line %s refused: %s", line.order_line_id, exc)
         raise WholesalerError(f"replacement refused: {exc}") from exc
     unit.replaced_at, unit.replacement_reason = utcnow(), "already_activated"
+    set_unit_status(unit, UnitStatus.REPLACED, f"reported as already activated by {actor}", actor)
     _log(line, "replacement", actor, f"unit {unit.unit}")
-    db.session.commit()
     if unit.licence_id:
         revoke_licence(unit.licence_id, RevocationReason.REPLACEMENT, actor)
-    issue_unit_licences(line)
+        emit(LicenceRevoked(order_id=order.id, licence_id=unit.licence_id,
+                            reason=RevocationReason.REPLACEMENT.value))
     db.session.refresh(line)
-    from fulfilment import hooks
-
-    hooks.key_replaced(line)
+    issue_unit_licences(line)
     new_unit = db.session.scalar(
         select(DeliveredUnit).where(
             DeliveredUnit.fulfilment_line_id == line.id,
@@ -184,5 +198,9 @@ def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> Delive
         )
     )
     assert new_unit is not None
-    emails.owe_email(f"replacement:{new_unit.id}", order.id, "replacement")
+    emit(KeyReplaced(order_id=order.id, line_id=line.id, unit_id=new_unit.id))
+    if line.order_line.has_addon(ADDON_BACKUP):
+        emit(BackupDue(order_id=order.id, line_id=line.id, order_line_id=line.order_line_id,
+                       replacement=True))
+    db.session.commit()
     return new_unit

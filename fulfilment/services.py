@@ -1,31 +1,61 @@
-"""Paid order -> wholesaler -> delivered units, exactly once, whatever fails on the way."""
+"""Paid order -> wholesaler -> delivered units, exactly once, whatever fails on the way.
+
+Nothing in this module commits on a caller's behalf, except the entry points that own their
+transaction:
+- the `OrderPaid` consumer (fulfilment/consumers.py) runs `start_fulfilment` and the first try
+  of each line inside the outbox relay's transaction;
+- `attempt_line` (a scheduled retry or poll, the sweep, an operator's retry) takes the line's
+  lease in a short transaction of its own before it calls the wholesaler, then commits the
+  outcome;
+- `receive_callback` records a wholesaler's callback in the inbox and commits it at once;
+  `apply_callback` applies it in a transaction of its own.
+
+A wholesaler is called once per try, never in a loop: a retry is a new attempt scheduled for
+later (a Celery task with a countdown, and the sweep behind it), so that no worker waits.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commerce.models import FulfilmentStatus, Order, OrderLine, PaymentStatus, ProductKind, utcnow
-from commerce.status import transition_fulfilment_atomically
+from commerce.orders import ADDON_BACKUP
+from commerce.status import set_fulfilment_status
+from events import BackupDue, LineDelivered, LineNeedsAttention, emit
+from events.outbox import after_commit
 from extensions import db
-from fulfilment import emails, renewals
+from fulfilment import renewals
+from fulfilment.breaker import Decision, breaker
 from fulfilment.delivery import (
     DuplicateProductKey,
     issue_unit_licences,
     refresh_order_status,
     store_units,
 )
-from fulfilment.models import OPEN_STATUSES, FulfilmentAttempt, FulfilmentLine, LineStatus
+from fulfilment.models import (
+    OPEN_STATUSES,
+    CallbackStatus,
+    FulfilmentAttempt,
+    FulfilmentLine,
+    LineStatus,
+    WholesalerCallback,
+)
 from fulfilment.routing import NoRoute, Route, failover_route, select_wholesaler
+from fulfilment.secrets import open_product_key, seal_product_key
+from fulfilment.status import set_line_status
 from fulfilment.wholesalers import (
+    Customer,
+    DeliveredItem,
     MalformedAnswer,
     OutOfStock,
     PermanentWholesalerError,
@@ -45,49 +75,59 @@ def wholesaler(code: str) -> Wholesaler:
     return get_wholesaler(code, current_app.config)
 
 
-def start_fulfilment(order_id: uuid.UUID) -> list[uuid.UUID]:
-    """Create the fulfilment lines of a paid order (once) and return those still open."""
+# -- starting --------------------------------------------------------------------------------
+
+
+def start_fulfilment(order_id: uuid.UUID) -> list[FulfilmentLine]:
+    """Create the fulfilment lines of a paid order (once) and return those still open.
+
+    Renewals of licence backups in the order are applied here too. Nothing is committed.
+    """
     order = db.session.get(Order, order_id)
     if order is None or order.payment_status != PaymentStatus.PAID:
         return []
-    software = [
-        line.id
-        for line in order.lines
-        if line.parent_line_id is None and line.product.kind == ProductKind.SOFTWARE
-    ]
-    for order_line_id in software:
-        try:
-            with db.session.begin_nested():  # a concurrent start may have created it: theirs stands
-                db.session.add(FulfilmentLine(order_id=order_id, order_line_id=order_line_id))
-        except IntegrityError:
-            pass
-    db.session.commit()
-    transition_fulfilment_atomically(
-        order_id, FulfilmentStatus.AWAITING, FulfilmentStatus.IN_PROGRESS, "sent to fulfilment"
-    )
-    db.session.commit()
-    if renewals.apply_renewals(order_id):
-        emails.owe_email(f"renewal:{order_id}", order_id, "renewal")
-    return list(
-        db.session.scalars(
-            select(FulfilmentLine.id).where(
-                FulfilmentLine.order_id == order_id, FulfilmentLine.status.in_(OPEN_STATUSES)
-            )
+    existing = {
+        fl.order_line_id: fl
+        for fl in db.session.scalars(
+            select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
         )
-    )
+    }
+    for order_line in order.lines:
+        if (order_line.parent_line_id is None and order_line.product.kind == ProductKind.SOFTWARE
+                and order_line.id not in existing):
+            line = FulfilmentLine(id=uuid.uuid4(), order_id=order_id,
+                                  order_line_id=order_line.id, status=LineStatus.PENDING)
+            try:
+                with db.session.begin_nested():  # a concurrent start created it: theirs stands
+                    db.session.add(line)
+            except IntegrityError:
+                continue
+            existing[order_line.id] = line
+    if order.fulfilment_status == FulfilmentStatus.AWAITING and existing:
+        set_fulfilment_status(order, FulfilmentStatus.IN_PROGRESS, "sent to fulfilment")
+    renewals.apply_renewals(order)
+    return [fl for fl in existing.values() if fl.status in OPEN_STATUSES]
 
 
 def fulfil_order(order_id: uuid.UUID) -> FulfilmentStatus | None:
-    """Start and push every open line of a paid order as far as it goes now."""
-    for line_id in start_fulfilment(order_id):
-        fulfil_line(line_id)
+    """Start a paid order and try each of its open lines once; commit. (The consumer's work.)"""
+    now = utcnow()
+    for line in start_fulfilment(order_id):
+        work_line(line, now)
+    db.session.commit()
     order = db.session.get(Order, order_id)
-    return order.fulfilment_status if order else None
+    return FulfilmentStatus(order.fulfilment_status) if order else None
+
+
+# -- one try at one line ---------------------------------------------------------------------
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=float(current_app.config["FULFILMENT_LEASE"]))
 
 
 def _claim(line_id: uuid.UUID, now: datetime, force: bool = False) -> bool:
-    """Take the line's lease with a conditional update; False if settled or held by another."""
-    lease = timedelta(seconds=float(current_app.config["FULFILMENT_LEASE"]))
+    """Take the line's lease with a conditional update and commit it; False if not ours now."""
     conditions = [
         FulfilmentLine.id == line_id,
         FulfilmentLine.status.in_(OPEN_STATUSES),
@@ -98,17 +138,21 @@ def _claim(line_id: uuid.UUID, now: datetime, force: bool = False) -> bool:
     result = db.session.execute(
         update(FulfilmentLine)
         .where(*conditions)
-        .values(lease_until=now + lease)
+        .values(lease_until=now + _lease())
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def fulfil_line(
+def attempt_line(
     line_id: uuid.UUID, now: datetime | None = None, force: bool = False
 ) -> LineStatus | None:
-    """One step for one line: buy it, or ask how a purchase stands; None if not ours now."""
+    """One try for one line in its own transaction: buy it, or ask how it stands.
+
+    Returns the line's status after the try, or None when the line was not ours to try
+    (settled, held by another worker, or not due yet unless force).
+    """
     now = now or utcnow()
     if not _claim(line_id, now, force):
         return None
@@ -116,77 +160,147 @@ def fulfil_line(
     assert line is not None
     db.session.refresh(line)
     try:
-        if line.status == LineStatus.PENDING:
-            _place(line, now)
-        elif line.status == LineStatus.ORDERED:
-            _poll(line, now)
+        work_line(line, now)
     finally:
         line.lease_until = None
         db.session.commit()
-    after_line_changed(line)
-    return line.status
+    return LineStatus(line.status)
 
 
-def _place(line: FulfilmentLine, now: datetime) -> None:
+def work_line(line: FulfilmentLine, now: datetime) -> None:
+    """Push one line as far as the wholesaler takes it now, in the caller's transaction."""
+    before = LineStatus(line.status)
+    if before == LineStatus.PENDING:
+        _place(line, now, frozenset())
+    elif before == LineStatus.ORDERED:
+        _poll(line, now)
+    settle(line, before)
+
+
+def settle(line: FulfilmentLine, before: LineStatus) -> None:
+    """After a line moved: its events, its order's status, and its next try if it is open."""
+    status = LineStatus(line.status)
+    if status != before:
+        if status == LineStatus.DELIVERED:
+            emit(LineDelivered(order_id=line.order_id, line_id=line.id,
+                               order_line_id=line.order_line_id))
+            if line.order_line.has_addon(ADDON_BACKUP):
+                emit(BackupDue(order_id=line.order_id, line_id=line.id,
+                               order_line_id=line.order_line_id))
+        elif status == LineStatus.NEEDS_ATTENTION:
+            emit(LineNeedsAttention(order_id=line.order_id, line_id=line.id,
+                                    order_line_id=line.order_line_id,
+                                    reason=line.last_error or ""))
+        refresh_order_status(line.order_id)
+    if status in OPEN_STATUSES:
+        schedule_attempt(line.id, line.next_attempt_at)
+
+
+def schedule_attempt(line_id: uuid.UUID, at: datetime) -> None:
+    """Queue the line's next try for `at`, once this transaction commits.
+
+    With in-process jobs (TASKS_EAGER) nothing is queued: a countdown cannot wait there, so the
+    sweep (run by `comptoir serve`, or by hand) finds the line when it is due.
+    """
+    if _eager():
+        return
+    from fulfilment.tasks import attempt_line_task
+
+    countdown = max(0.0, (at - utcnow()).total_seconds())
+    after_commit(lambda: attempt_line_task.apply_async((str(line_id),), countdown=countdown))
+
+
+def _eager() -> bool:
+    return current_app.config["TASKS_EAGER"] in (True, "1", "true", "True")
+
+
+def _customer(order: Order) -> Customer:
+    first, _, last = (order.name or "").strip().partition(" ")
+    return Customer(email=order.email, language=(order.locale or "fr")[:2],
+                    country=(order.billing_country or "FR").upper(),
+                    first_name=first, last_name=last)
+
+
+def _place(line: FulfilmentLine, now: datetime, tried: frozenset[str]) -> None:
     order_line: OrderLine = line.order_line
+    order: Order = line.order
     try:
-        route = _route(line) if line.wholesaler_code is None else None
-        code = line.wholesaler_code or (route.wholesaler_code if route else "")
+        if line.wholesaler_code is None:
+            route = select_wholesaler(order.partner, order_line.product)
+            line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
+        code = line.wholesaler_code
+        assert code is not None
         sku = order_line.product.sku_for(code)
         if sku is None:
             raise NoRoute(f"{order_line.product_code} has no SKU at {code}")
-        adapter = wholesaler(code)
-        with adapter:
-            result = adapter.place_order(
-                SupplierOrderRequest(
-                    reference=_reference(line),
-                    sku=sku,
-                    quantity=order_line.quantity,
-                    callback_url=callback_url(code) if adapter.supports_callbacks else None,
-                )
-            )
+        decision = breaker().before_call(code)
+        if not decision.allowed:
+            _circuit_open(line, now, decision, tried)
+            return
+        request = SupplierOrderRequest(
+            reference=_reference(line),
+            sku=sku,
+            quantity=order_line.quantity,
+            callback_url=callback_url(code),
+            customer=_customer(order),
+            unit_price_cents=order_line.unit_price_cents,
+            currency=order.currency,
+            order_date=order.paid_at or now,
+        )
+        result = _call(code, decision, lambda adapter: adapter.place_order(request))
         _record(line, "place_order", result.status)
         _accept(line, result, now)
     except OutOfStock as exc:
         _record(line, "place_order", "out_of_stock", str(exc))
-        _fail_over(line, now, f"out of stock at {line.wholesaler_code}")
+        _fail_over(line, now, f"out of stock at {line.wholesaler_code}", tried)
     except NoRoute as exc:
         _record(line, "route", "no_route", str(exc))
         _needs_attention(line, str(exc))
-    except (TemporaryWholesalerError, MalformedAnswer) as exc:
-        _record(line, "place_order", type(exc).__name__, str(exc))
-        _retry_later(line, now, str(exc))
     except PermanentWholesalerError as exc:
         _record(line, "place_order", type(exc).__name__, str(exc))
         _needs_attention(line, str(exc))
-    except WholesalerError as exc:
+    except WholesalerError as exc:  # temporary, malformed, or anything else: a later try
         _record(line, "place_order", type(exc).__name__, str(exc))
-        _retry_later(line, now, str(exc))
+        failing = breaker().state(line.wholesaler_code or "") == "open"
+        if failing and line.order.partner.allow_failover:
+            _fail_over(line, now, f"{line.wholesaler_code} is failing ({exc})", tried)
+        else:
+            _retry_later(line, now, str(exc))
 
 
-def _route(line: FulfilmentLine) -> Route:
-    """Choose the wholesaler, record the choice and its reason, then check stock before buying."""
-    partner, product = line.order.partner, line.order_line.product
-    route = select_wholesaler(partner, product)
-    line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
-    db.session.commit()
-    with wholesaler(route.wholesaler_code) as adapter:
+def _call(code: str, decision: Decision, action):  # type: ignore[no-untyped-def]
+    """Make one call through the breaker: temporary failures count, answers of any kind close it."""
+    try:
+        with wholesaler(code) as adapter:
+            result = action(adapter)
+    except (TemporaryWholesalerError, MalformedAnswer):
+        breaker().failed(code, decision)
+        raise
+    except WholesalerError:
+        breaker().succeeded(code, decision)  # a refusal is an answer: the wholesaler is up
+        raise
+    breaker().succeeded(code, decision)
+    return result
+
+
+def _circuit_open(line: FulfilmentLine, now: datetime, decision: Decision,
+                  tried: frozenset[str]) -> None:
+    """The line's wholesaler is off: fail over where allowed, else wait for the probe."""
+    code = line.wholesaler_code or ""
+    _record(line, "circuit", "open", f"{code} circuit is open")
+    if line.order.partner.allow_failover and line.supplier_order_id is None:
         try:
-            stock = adapter.check_stock(route.sku)
-            available = stock.available and stock.quantity >= line.order_line.quantity
-        except OutOfStock:
-            available = False
-    if not available:
-        _record(line, "check_stock", "out_of_stock", route.sku)
-        route = failover_route(
-            partner,
-            product,
-            frozenset({route.wholesaler_code}),
-            f"out of stock at {route.wholesaler_code}",
-        )
-        line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
-        db.session.commit()
-    return route
+            route = failover_route(line.order.partner, line.order_line.product,
+                                   tried | {code}, f"{code} circuit open")
+        except NoRoute:
+            pass
+        else:
+            _reroute(line, route)
+            _place(line, now, tried | {code})
+            return
+    wait_until = datetime.fromtimestamp(decision.retry_at, UTC)
+    line.next_attempt_at = max(wait_until, now)
+    line.last_error = f"{code} is unavailable (circuit open); next try after the cooldown"
 
 
 def _reference(line: FulfilmentLine) -> str:
@@ -195,7 +309,6 @@ def _reference(line: FulfilmentLine) -> str:
         line.supplier_reference = (
             f"{line.order.number}-{line.order_line.position:02d}-R{line.route_generation}"
         )
-        db.session.commit()
     return line.supplier_reference
 
 
@@ -209,44 +322,73 @@ def _accept(line: FulfilmentLine, result: SupplierOrder, now: datetime) -> None:
     if result.status == SupplierOrderStatus.DELIVERED:
         _deliver(line, result)
     elif result.status == SupplierOrderStatus.ACCEPTED:
-        line.status = LineStatus.ORDERED
+        set_line_status(line, LineStatus.ORDERED, "bought; the wholesaler delivers later")
         line.next_attempt_at = now + timedelta(
             seconds=float(current_app.config["FULFILMENT_POLL_INTERVAL"])
         )
-        db.session.commit()
+        _take_early_callback(line, now)
     else:
         _needs_attention(line, result.error or f"wholesaler answered {result.status}")
 
 
+def _take_early_callback(line: FulfilmentLine, now: datetime) -> None:
+    """Apply a delivery callback that reached the inbox before this purchase was committed."""
+    early = db.session.scalar(
+        select(WholesalerCallback).where(
+            WholesalerCallback.wholesaler_code == line.wholesaler_code,
+            WholesalerCallback.reference == line.supplier_reference,
+            WholesalerCallback.status == CallbackStatus.RECEIVED,
+        ).order_by(WholesalerCallback.received_at).limit(1)
+    )
+    if early is None:
+        return
+    result = _load(open_product_key(early.body, f"callback:{early.wholesaler_code}"))
+    if result.status == SupplierOrderStatus.ACCEPTED:
+        return
+    _record(line, "callback", result.status, "received while the purchase was being recorded")
+    early.status, early.applied_at, early.attempts = CallbackStatus.APPLIED, now, early.attempts + 1
+    _accept(line, result, now)
+
+
 def _poll(line: FulfilmentLine, now: datetime) -> None:
-    assert line.wholesaler_code and line.supplier_reference
+    code, reference = line.wholesaler_code, line.supplier_reference
+    assert code and reference
+    decision = breaker().before_call(code)
+    if not decision.allowed:
+        _record(line, "circuit", "open", f"{code} circuit is open")
+        line.next_attempt_at = max(now, datetime.fromtimestamp(decision.retry_at, UTC))
+        return
     try:
-        with wholesaler(line.wholesaler_code) as adapter:
-            result = adapter.fetch_order(line.supplier_reference)
+        result = _call(code, decision, lambda adapter: adapter.fetch_order(reference))
     except WholesalerError as exc:
         _record(line, "fetch_order", type(exc).__name__, str(exc))
-        _retry_later(line, now, str(exc), keep_status=True)
+        _retry_later(line, now, str(exc))
         return
     if result is None:
         _record(line, "fetch_order", "unknown", "the wholesaler has no such order: buying again")
-        line.status = LineStatus.PENDING
-        db.session.commit()
+        set_line_status(line, LineStatus.PENDING, "unknown at the wholesaler: buying again")
+        line.next_attempt_at = now
         return
     _record(line, "fetch_order", result.status)
     _accept(line, result, now)
 
 
 def _deliver(line: FulfilmentLine, result: SupplierOrder) -> None:
+    wanted = line.order_line.quantity
+    if len(result.items) != wanted:  # never issue licences for keys we did not buy, or too few
+        detail = f"the wholesaler delivered {len(result.items)} keys for {wanted} units"
+        _record(line, "deliver", "wrong_quantity", detail)
+        _needs_attention(line, detail + ": nothing was issued")
+        return
     try:
         store_units(line, result.items)
     except DuplicateProductKey as exc:
-        db.session.rollback()
         _record(line, "deliver", "duplicate_key", str(exc))
         _needs_attention(line, str(exc))
         return
     issue_unit_licences(line)
-    line.status, line.delivered_at, line.last_error = LineStatus.DELIVERED, utcnow(), None
-    db.session.commit()
+    set_line_status(line, LineStatus.DELIVERED, "keys stored and licences signed")
+    line.delivered_at, line.last_error = utcnow(), None
 
 
 def _record(
@@ -261,12 +403,9 @@ def _record(
             detail=detail[:2000],
         )
     )
-    db.session.commit()
 
 
-def _retry_later(
-    line: FulfilmentLine, now: datetime, error: str, keep_status: bool = False
-) -> None:
+def _retry_later(line: FulfilmentLine, now: datetime, error: str) -> None:
     cfg = current_app.config
     line.attempts += 1
     line.last_error = error
@@ -278,133 +417,234 @@ def _retry_later(
         float(cfg["FULFILMENT_RETRY_BASE"]) * 2 ** (line.attempts - 1),
     )
     line.next_attempt_at = now + timedelta(seconds=random.uniform(delay / 2, delay))  # noqa: S311 - jitter
-    db.session.commit()
 
 
 def _needs_attention(line: FulfilmentLine, error: str) -> None:
-    line.status, line.last_error = LineStatus.NEEDS_ATTENTION, error
-    db.session.commit()
+    line.last_error = error
+    set_line_status(line, LineStatus.NEEDS_ATTENTION, error)
     log.error("order line %s needs attention: %s", line.order_line_id, error)
 
 
-def _fail_over(line: FulfilmentLine, now: datetime, why: str) -> None:
+def _fail_over(line: FulfilmentLine, now: datetime, why: str, tried: frozenset[str]) -> None:
+    code = line.wholesaler_code or ""
     try:
-        route = failover_route(
-            line.order.partner,
-            line.order_line.product,
-            frozenset({line.wholesaler_code or ""}),
-            why,
-        )
+        route = failover_route(line.order.partner, line.order_line.product, tried | {code}, why)
     except NoRoute as exc:
         _needs_attention(line, str(exc))
         return
     _reroute(line, route)
+    _place(line, now, tried | {code})
 
 
-def _reroute(line: FulfilmentLine, route: Route) -> None:
+def _reroute(line: FulfilmentLine, route: Route, reason: str = "") -> None:
     line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
     line.route_generation += 1
     line.supplier_reference, line.supplier_order_id = None, None
-    line.status, line.attempts, line.next_attempt_at = LineStatus.PENDING, 0, utcnow()
-    db.session.commit()
+    if line.status != LineStatus.PENDING:
+        set_line_status(line, LineStatus.PENDING, reason or route.reason)
+    line.attempts, line.next_attempt_at = 0, utcnow()
 
 
-def after_line_changed(line: FulfilmentLine) -> None:
-    """Bring the order's status up to date and owe the buyer an e-mail once the order settles."""
-    status = refresh_order_status(line.order_id)
-    if line.status == LineStatus.DELIVERED:
-        from fulfilment import hooks
-
-        hooks.line_delivered(line)
-    if status in (
-        FulfilmentStatus.DELIVERED,
-        FulfilmentStatus.PARTIALLY_DELIVERED,
-        FulfilmentStatus.NEEDS_ATTENTION,
-    ) and not any(
-        fl.status in OPEN_STATUSES
-        for fl in db.session.scalars(
-            select(FulfilmentLine).where(FulfilmentLine.order_id == line.order_id)
-        )
-    ):
-        emails.owe_delivery_email(line.order_id, line)
+# -- callbacks: recorded at once, applied after ----------------------------------------------
 
 
-class LineBusy(Exception):
-    """A worker holds the line now; the caller should try again shortly."""
+class CallbackReceipt(str):
+    """What the callback endpoint answers: "recorded" or "duplicate"."""
 
 
-def handle_callback(code: str, body: bytes, headers: Mapping[str, str]) -> LineStatus | None:
-    """Apply a signed delivery callback; raises BadCallbackSignature when it cannot be trusted."""
+def receive_callback(code: str, body: bytes, headers: Mapping[str, str]) -> CallbackReceipt:
+    """Authenticate a callback, record it once in the inbox, commit, and queue its application.
+
+    Raises BadCallbackSignature (or another WholesalerError) when it cannot be trusted or read;
+    nothing is recorded then.
+    """
     with wholesaler(code) as adapter:
         result = adapter.handle_callback(body, headers)
+    record = WholesalerCallback(id=uuid.uuid4(), wholesaler_code=code,
+                                reference=result.reference[:80], event=str(result.status)[:40],
+                                body=seal_product_key(_dump(result), f"callback:{code}"))
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+    except IntegrityError:
+        db.session.commit()
+        return CallbackReceipt("duplicate")
+    _queue_callback(record.id, 0.0)
+    db.session.commit()
+    return CallbackReceipt("recorded")
+
+
+def _queue_callback(callback_id: uuid.UUID, countdown: float) -> None:
+    from fulfilment.tasks import apply_callback_task
+
+    if _eager() and countdown > 0:
+        return  # in-process: the sweep applies it when due
+    after_commit(lambda: apply_callback_task.apply_async((str(callback_id),), countdown=countdown))
+
+
+CALLBACK_BUSY_DELAY = 1.0  # seconds: a line being worked on is usually free again by then
+CALLBACK_UNKNOWN_TRIES = 8  # an unknown reference may belong to a purchase not yet committed
+
+
+def apply_callback(callback_id: uuid.UUID, now: datetime | None = None) -> CallbackStatus:
+    """Apply a recorded callback in a transaction of its own; later when the line is busy."""
+    now = now or utcnow()
+    record = db.session.get(WholesalerCallback, callback_id)
+    if record is None or record.status != CallbackStatus.RECEIVED:
+        return CallbackStatus(record.status) if record else CallbackStatus.IGNORED
+    record.attempts += 1
     line = db.session.scalar(
-        select(FulfilmentLine).where(
-            FulfilmentLine.supplier_reference == result.reference,
-            FulfilmentLine.wholesaler_code == code,
-        )
+        select(FulfilmentLine).where(FulfilmentLine.supplier_reference == record.reference,
+                                     FulfilmentLine.wholesaler_code == record.wholesaler_code)
     )
     if line is None:
-        log.warning("callback from %s for unknown reference %s", code, result.reference)
-        return None
-    if line.status in (LineStatus.DELIVERED, LineStatus.CANCELLED):
-        return line.status  # delivered already: a repeated callback is nothing new
-    if not _claim(line.id, utcnow(), force=True):
-        # The placing worker still holds the line: ask the wholesaler to send it again later.
-        raise LineBusy(f"line {line.id} is being worked on")
-    try:
-        db.session.refresh(line)
-        _record(line, "callback", result.status)
-        _accept(line, result, utcnow())
-    finally:
-        line.lease_until = None
-        db.session.commit()
-    after_line_changed(line)
-    return line.status
+        if record.attempts >= CALLBACK_UNKNOWN_TRIES:
+            return _callback_done(record, CallbackStatus.IGNORED, now, "unknown reference")
+        return _callback_later(record, now, timedelta(seconds=2 ** record.attempts),
+                               "no line under this reference (yet)")
+    if line.status not in OPEN_STATUSES and line.status != LineStatus.NEEDS_ATTENTION:
+        return _callback_done(record, CallbackStatus.IGNORED, now, f"line already {line.status}")
+    # Take the line for this transaction: the conditional UPDATE holds its row until we commit.
+    free = db.session.execute(
+        update(FulfilmentLine)
+        .where(FulfilmentLine.id == line.id,
+               or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now))
+        .values(lease_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if not free:
+        return _callback_later(record, now, timedelta(seconds=CALLBACK_BUSY_DELAY),
+                               "line busy with another worker")
+    db.session.refresh(line)
+    before = LineStatus(line.status)
+    if before == LineStatus.DELIVERED:
+        return _callback_done(record, CallbackStatus.IGNORED, now, "line already delivered")
+    result = _load(open_product_key(record.body, f"callback:{record.wholesaler_code}"))
+    _record(line, "callback", result.status)
+    _accept(line, result, now)
+    settle(line, before)
+    return _callback_done(record, CallbackStatus.APPLIED, now, None)
+
+
+def _callback_done(record: WholesalerCallback, status: CallbackStatus, now: datetime,
+                   note: str | None) -> CallbackStatus:
+    record.status, record.applied_at, record.last_error = status, now, note
+    db.session.commit()
+    return status
+
+
+def _callback_later(record: WholesalerCallback, now: datetime, delay: timedelta,
+                    why: str) -> CallbackStatus:
+    record.next_attempt_at, record.last_error = now + delay, why
+    _queue_callback(record.id, delay.total_seconds())
+    db.session.commit()
+    return CallbackStatus.RECEIVED
+
+
+def _dump(order: SupplierOrder) -> str:
+    return json.dumps({
+        "reference": order.reference, "supplier_order_id": order.supplier_order_id,
+        "status": str(order.status), "sku": order.sku, "quantity": order.quantity,
+        "error": order.error,
+        "items": [{"product_key": i.product_key, "download_url": i.download_url,
+                   "download_expires_at": i.download_expires_at.isoformat()} for i in order.items],
+    })
+
+
+def _load(text: str) -> SupplierOrder:
+    data = json.loads(text)
+    return SupplierOrder(
+        reference=data["reference"], supplier_order_id=data["supplier_order_id"],
+        status=SupplierOrderStatus(data["status"]), sku=data["sku"], quantity=data["quantity"],
+        error=data["error"],
+        items=tuple(DeliveredItem(i["product_key"], i["download_url"],
+                                  datetime.fromisoformat(i["download_expires_at"]))
+                    for i in data["items"]),
+    )
+
+
+# -- the sweep -------------------------------------------------------------------------------
 
 
 @dataclass
 class SweepReport:
-    orders_started: int = 0
     lines_tried: int = 0
+    callbacks_applied: int = 0
+    events_delivered: int = 0
+    events_failed: int = 0
     emails_sent: int = 0
     line_results: dict[str, int] = field(default_factory=dict)
+    # What still waits afterwards (filled by retry_waiting):
+    lines_waiting: int = 0
+    deliveries_waiting: int = 0
+    callbacks_waiting: int = 0
+    attention: int = 0
 
 
-def sweep(now: datetime | None = None, limit: int = 100) -> SweepReport:
-    """Find paid work that nobody finished (lost message, crash, retry due) and push it on."""
+def sweep(now: datetime | None = None, limit: int = 100, *, force: bool = False) -> SweepReport:
+    """Push on what is due: event deliveries, recorded callbacks (before polling their lines, as
+    they cost no call), line retries and polls, e-mails.
+
+    With force, everything waiting is tried now, whatever its retry time (`fulfilment retry`).
+    """
+    from events import relay
+    from fulfilment import emails
+
     now = now or utcnow()
     report = SweepReport()
-    # Orders paid a moment ago are being handed over right now: leave them to that job.
-    grace = timedelta(seconds=float(current_app.config["SWEEP_GRACE"]))
-    stranded = db.session.scalars(
-        select(Order.id)
-        .where(
-            Order.payment_status == PaymentStatus.PAID,
-            Order.fulfilment_status == FulfilmentStatus.AWAITING,
-            Order.paid_at <= now - grace,
-        )
+    events = relay.sweep(now, limit=limit, force=force)
+    report.events_delivered, report.events_failed = events.done, events.failed
+    now = max(now, utcnow())
+    callbacks = (
+        select(WholesalerCallback.id)
+        .where(WholesalerCallback.status == CallbackStatus.RECEIVED)
+        .order_by(WholesalerCallback.next_attempt_at)
         .limit(limit)
-    ).all()
-    for order_id in stranded:
-        if _safely(start_fulfilment, order_id) is not None:
-            report.orders_started += 1
-    now = max(now, utcnow())  # lines just started are due at once
-    due = db.session.scalars(
+    )
+    if not force:
+        callbacks = callbacks.where(WholesalerCallback.next_attempt_at <= now)
+    for callback_id in db.session.scalars(callbacks).all():
+        if _safely(apply_callback, callback_id, now) == CallbackStatus.APPLIED:
+            report.callbacks_applied += 1
+    lines = (
         select(FulfilmentLine.id)
         .where(
             FulfilmentLine.status.in_(OPEN_STATUSES),
-            FulfilmentLine.next_attempt_at <= now,
             or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now),
         )
         .order_by(FulfilmentLine.next_attempt_at)
         .limit(limit)
-    ).all()
-    for line_id in due:
-        result = _safely(fulfil_line, line_id, now)
+    )
+    if not force:
+        lines = lines.where(FulfilmentLine.next_attempt_at <= now)
+    for line_id in db.session.scalars(lines).all():
+        result = _safely(attempt_line, line_id, now, force)
         if result is not None:
             report.lines_tried += 1
             report.line_results[str(result)] = report.line_results.get(str(result), 0) + 1
     report.emails_sent = _safely(emails.send_due, now) or 0
+    return report
+
+
+def retry_waiting(*, due_only: bool = False) -> SweepReport:
+    """`comptoir fulfilment retry`: try everything waiting now (or only what is due), then count
+    what still waits."""
+    from sqlalchemy import func
+
+    from events import relay
+
+    report = sweep(force=not due_only)
+
+    def count(stmt) -> int:  # type: ignore[no-untyped-def]
+        return int(db.session.scalar(stmt) or 0)
+
+    report.lines_waiting = count(select(func.count()).select_from(FulfilmentLine)
+                                 .where(FulfilmentLine.status.in_(OPEN_STATUSES)))
+    report.attention = count(select(func.count()).select_from(FulfilmentLine)
+                             .where(FulfilmentLine.status == LineStatus.NEEDS_ATTENTION))
+    report.callbacks_waiting = count(select(func.count()).select_from(WholesalerCallback)
+                                     .where(WholesalerCallback.status == CallbackStatus.RECEIVED))
+    report.deliveries_waiting = relay.pending_count()
     return report
 
 

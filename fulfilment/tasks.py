@@ -1,4 +1,4 @@
-"""Background jobs: each runs inside an app context and is safe to run twice."""
+"""Background jobs: each runs in an app context, owns its transaction, and is safe to run twice."""
 
 from __future__ import annotations
 
@@ -11,27 +11,27 @@ from flask import Flask
 from fulfilment import services
 
 
-@shared_task(name="fulfilment.fulfil_order", ignore_result=True)
-def fulfil_order(order_id: str) -> None:
-    """Push a paid order's lines to their wholesalers."""
-    services.fulfil_order(uuid.UUID(order_id))
+@shared_task(name="fulfilment.attempt_line", ignore_result=True)
+def attempt_line_task(line_id: str) -> None:
+    """A line's scheduled next try: a retry after a failure, or a poll of an accepted purchase."""
+    services.attempt_line(uuid.UUID(line_id))
+
+
+@shared_task(name="fulfilment.apply_callback", ignore_result=True)
+def apply_callback_task(callback_id: str) -> None:
+    """Apply a wholesaler callback recorded in the inbox."""
+    services.apply_callback(uuid.UUID(callback_id))
 
 
 @shared_task(name="fulfilment.sweep", ignore_result=True)
 def sweep() -> None:
-    """Find and finish paid work that was lost, crashed or is due for a retry."""
+    """Find and finish what is due: event deliveries, line retries, callbacks, e-mails."""
     services.sweep()
-
-
-def hand_over(order_id: uuid.UUID) -> None:
-    """Queue a freshly paid order; if the queue is down, the sweep still finds the order."""
-    fulfil_order.delay(str(order_id))
 
 
 def init_app(app: Flask) -> None:
     from extensions import celery
 
-    app.extensions["comptoir.order_paid"] = hand_over
     celery.conf.beat_schedule = {
         **(celery.conf.beat_schedule or {}),
         "fulfilment-sweep": {

@@ -14,11 +14,9 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     """Register licensing's blueprint and its `licensing` and `licence` command groups."""
-    from licensing import vault
     from licensing.cli import key_commands, licence_commands
     from licensing.views import blueprint
 
     app.register_blueprint(blueprint)
-    vault.init_app(app)
     app.cli.add_command(key_commands)
     app.cli.add_command(licence_commands)

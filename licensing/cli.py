@@ -132,9 +132,11 @@ def verify_command(
 @click.option("--actor", default="cli", show_default=True)
 def revoke_command(licence: str, reason: str, actor: str) -> None:
     """Revoke LICENCE (an id or a CPT-... number)."""
+    from extensions import db
 
     try:
         issued = revoke_licence(licence, RevocationReason(reason), actor)
+        db.session.commit()
     except LicensingError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{issued.number} revoked at {issued.revoked_at:%Y-%m-%d %H:%M:%S} "

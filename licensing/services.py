@@ -147,7 +147,10 @@ def _check_request(request: LicenceRequest) -> None:
 def issue_licence(
     request: LicenceRequest, *, actor: str = "system", now: datetime | None = None
 ) -> IssuedLicence:
-    """Issue and sign the licence for (order line, unit); the same call again returns it."""
+    """Issue and sign the licence for (order line, unit); the same call again returns it.
+
+    The licence is written in a savepoint of the caller's transaction, which the caller commits.
+    """
     _check_request(request)
     existing = _by_line(request.order_line_ref, request.unit)
     if existing is not None:
@@ -192,22 +195,20 @@ def issue_licence(
             token=sign_licence(claims, private_key, key.kid),
         )
         try:
-            db.session.add(record)
-            db.session.flush()
-            db.session.add(
-                LicensingAudit(
-                    action=AuditAction.LICENCE_ISSUED,
-                    actor=actor,
-                    licence_id=licence_id,
-                    kid=key.kid,
-                    detail={"order_line_ref": request.order_line_ref, "unit": request.unit},
+            with db.session.begin_nested():
+                db.session.add(record)
+                db.session.add(
+                    LicensingAudit(
+                        action=AuditAction.LICENCE_ISSUED,
+                        actor=actor,
+                        licence_id=licence_id,
+                        kid=key.kid,
+                        detail={"order_line_ref": request.order_line_ref, "unit": request.unit},
+                    )
                 )
-            )
-            db.session.commit()
         except IntegrityError:
             # Either a concurrent call issued this line and unit first (return its licence),
             # or the random licence number was taken (draw another).
-            db.session.rollback()
             existing = _by_line(request.order_line_ref, request.unit)
             if existing is not None:
                 return _same_terms(existing, request)
@@ -251,7 +252,10 @@ def revoke_licence(
     *,
     now: datetime | None = None,
 ) -> IssuedLicence:
-    """Revoke a licence once; revoking it again returns the first revocation unchanged."""
+    """Revoke a licence once; revoking it again returns the first revocation unchanged.
+
+    Written in the caller's transaction, which the caller commits.
+    """
     reason = RevocationReason(reason)
     record = _find(ref)
     revoked_at = (now or utcnow()).replace(microsecond=0)
@@ -275,7 +279,7 @@ def revoke_licence(
                 detail={},
             )
         )
-    db.session.commit()
+    db.session.flush()
     db.session.refresh(record)
     return IssuedLicence.of(record)
 

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 from commerce.models import User
 from commerce.money import format_money
 from extensions import babel, db, login_manager
-from storefront import api, api_ledger, backups, i18n, labels, payments, security, tenancy
+from storefront import api, api_ledger, backups, i18n, labels, security, tenancy
 from storefront.brand import css_variables
 from storefront.reseller import init_app as init_reseller_portal
 from storefront.shop import referrals
@@ -51,7 +51,6 @@ def init_app(app: Flask) -> None:
     api_ledger.init_app(app)
     init_reseller_portal(app)
     backups.init_app(app)
-    payments.init_app(app)
 
 
 def _load_user(user_id: str) -> User | None:

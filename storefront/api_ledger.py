@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify
 
+from commissions import UnknownReseller, ledger_for
 from extensions import csrf
-from fulfilment.commissions import UnknownReseller, ledger_for
 from storefront.api.auth import partner_from_request
 
 bp = Blueprint("api_ledger", __name__, url_prefix="/api/v1")

@@ -357,7 +357,7 @@ def load() -> dict[str, int]:
     for role, login in LOGINS.items():
         _upsert_user(login, Role.OPERATOR if role == "operator" else Role.BUYER)
     db.session.commit()
-    from fulfilment.commissions import seed_demo
+    from commissions import seed_demo
     from licensing.keys import ensure_signing_key
     from storefront.api.keys import demo_api_key
 
@@ -526,7 +526,7 @@ def _operator_totp_secret() -> str | None:
 
 def credentials(base_url: str) -> dict[str, Any]:
     """The demo's partners, logins and keys, for a person or a script."""
-    from fulfilment.commissions import seed_demo
+    from commissions import seed_demo
     from storefront.api.keys import demo_api_key
 
     partners = db.session.scalars(select(Partner).order_by(Partner.name)).all()

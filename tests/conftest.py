@@ -66,6 +66,8 @@ def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         # One broker for the whole run (jobs run in-process unless a test starts a worker):
         # Kombu caches connections per process, so the broker is never switched mid-run.
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
+        # A queue of this run's own: two suites running at once (two checkouts) never share jobs.
+        "CELERY_QUEUE": f"comptoir-test-{os.getpid()}-{secrets.token_hex(4)}",
         # Tests that need a wholesaler start its simulator and point these at it.
         "NEXWAY_URL": "http://127.0.0.1:9",
         "ARVATO_URL": "http://127.0.0.1:9",

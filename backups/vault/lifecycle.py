@@ -117,22 +117,24 @@ def mark_reminded(backup_id: uuid.UUID, *, at: datetime | None = None) -> None:
 
 
 def extend_backup(backup_id: uuid.UUID, until: datetime, *, now: datetime | None = None) -> Backup:
-    """Keep a backup until a later date (a renewal purchase); repeating the same date is a no-op."""
+    """Keep a backup until a later date (a renewal purchase); repeating the same date is a no-op.
+
+    Locks the row and writes in the caller's transaction, which the caller commits (a renewal is
+    applied by the OrderPaid consumer, with the order's other effects). The object's retention in
+    the store is lengthened at once: a lock can only be lengthened, so if the caller then rolls
+    back, the object is merely kept locked longer than its row says, never shorter.
+    """
     now = now or utcnow()
     if until.tzinfo is None:
         raise ValueError("naive datetime: pass timezone-aware UTC")
     backup = _locked(backup_id)
     if backup is None:
-        db.session.rollback()
         raise BackupNotFound(backup_id)
     if backup.status in (BackupStatus.PURGED, BackupStatus.ERASED):
-        db.session.rollback()
         raise InvalidExtension(f"backup {backup_id} is {backup.status}: nothing left to extend")
     if until == backup.expires_at:
-        db.session.rollback()
         return backup
     if until < backup.expires_at:
-        db.session.rollback()
         raise InvalidExtension(f"backup {backup_id} already runs to {backup.expires_at:%Y-%m-%d}")
     if backup.status == BackupStatus.EXPIRED:
         _revive(backup)
@@ -140,9 +142,9 @@ def extend_backup(backup_id: uuid.UUID, until: datetime, *, now: datetime | None
     backup.extended_at = now
     backup.reminder_sent_at = None
     backup.retention_synced = backup.status == BackupStatus.PENDING
-    db.session.commit()
     if backup.status == BackupStatus.STORED:
-        _sync_retention(backup)
+        _retain(backup)
+    db.session.flush()
     log.info("vault: backup %s extended to %s", backup.id, until.isoformat())
     return backup
 
@@ -308,18 +310,24 @@ def _delete_erased(backup: Backup) -> bool:
     return True
 
 
-def _sync_retention(backup: Backup) -> bool:
+def _retain(backup: Backup) -> bool:
+    """Lengthen the object's retention to the backup's expiry; record the outcome (no commit)."""
     try:
         get_store().retain(backup.object_key, backup.expires_at)
     except (StorageError, VaultConfigError) as exc:
         backup.last_error = f"retention: {exc}"[:2000]
-        db.session.commit()
         log.warning("vault: retention of backup %s not updated yet: %s", backup.id, exc)
         return False
     backup.retention_synced = True
     backup.last_error = None
-    db.session.commit()
     return True
+
+
+def _sync_retention(backup: Backup) -> bool:
+    """The periodic job's part: one lagging retention, committed."""
+    synced = _retain(backup)
+    db.session.commit()
+    return synced
 
 
 def _sync_retentions(limit: int | None) -> None:

@@ -254,18 +254,7 @@ def _discard_object(key: str) -> None:
 
 
 def _savepoint() -> SessionTransaction:
-    """A SAVEPOINT inside the caller's transaction, on SQLite too.
-
-    Python's sqlite3 (legacy transaction control) sends no BEGIN before a SAVEPOINT, so a
-    savepoint opened before any write in the transaction would be the outermost one and its
-    RELEASE would commit. Beginning the transaction first keeps the insert the caller's to commit
-    or roll back, as on PostgreSQL.
-    """
-    connection = db.session.connection()
-    if connection.dialect.name == "sqlite":
-        raw = connection.connection.dbapi_connection
-        if raw is not None and not getattr(raw, "in_transaction", True):
-            connection.exec_driver_sql("BEGIN")
+    """A SAVEPOINT inside the caller's transaction (on SQLite too: see extensions.py)."""
     return db.session.begin_nested()
 
 

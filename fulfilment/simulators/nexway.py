@@ -30,7 +30,6 @@ from fulfilment.simulators.common import (
     SimOrder,
     Simulator,
 )
-from fulfilment.simulators.server import SimulatorRequestHandler
 
 REFERENCE_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -530,24 +529,6 @@ class NexwaySimulator(Simulator):
                 return
             if self.stopping.wait(self.config["callback_retry_ms"] / 1000):
                 return
-
-
-def _register_put() -> None:
-    """Let the shared request handler answer PUT: Connect cancels and extends with PUT.
-
-    server.py's handler knows GET and POST only (a PUT got a bare 501). This adds PUT there from
-    here, as server.py is not ours to change in this task; Arvato has no PUT route, so it now
-    answers a PUT with its usual 404 error document. Moving this method into server.py is due.
-    """
-    if not hasattr(SimulatorRequestHandler, "do_PUT"):
-        def do_put(handler: SimulatorRequestHandler) -> None:
-            handler.dispatch("PUT")
-
-        do_put.__doc__ = "Answer a PUT."
-        SimulatorRequestHandler.do_PUT = do_put  # type: ignore[attr-defined]
-
-
-_register_put()
 
 
 def _json_object(body: bytes, code: str) -> dict[str, Any]:

@@ -34,6 +34,10 @@ class SimulatorRequestHandler(BaseHTTPRequestHandler):
         """Answer a POST."""
         self.dispatch("POST")
 
+    def do_PUT(self) -> None:
+        """Answer a PUT (Nexway Connect cancels and extends downloads with PUT)."""
+        self.dispatch("PUT")
+
     def dispatch(self, method: str) -> None:
         """Answer one request, holding the answer back when the simulator plays a timeout."""
         simulator = self.server.simulator

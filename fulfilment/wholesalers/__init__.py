@@ -8,6 +8,7 @@ from typing import Any
 from fulfilment.wholesalers.arvato import ArvatoAdapter
 from fulfilment.wholesalers.base import (
     BadCallbackSignature,
+    Customer,
     DeliveredItem,
     MalformedAnswer,
     OutOfStock,
@@ -37,8 +38,9 @@ WHOLESALERS: dict[str, type[NexwayAdapter] | type[ArvatoAdapter]] = {
 }
 
 __all__ = [
-    "WHOLESALERS", "ArvatoAdapter", "BadCallbackSignature", "DeliveredItem", "MalformedAnswer",
-    "NexwayAdapter", "OutOfStock", "PermanentWholesalerError", "RetryPolicy", "StockInfo",
+    "WHOLESALERS", "ArvatoAdapter", "BadCallbackSignature", "Customer", "DeliveredItem",
+    "MalformedAnswer", "NexwayAdapter", "OutOfStock", "PermanentWholesalerError", "RetryPolicy",
+    "StockInfo",
     "SupplierOrder", "SupplierOrderRequest", "SupplierOrderStatus", "TemporaryWholesalerError",
     "UnknownSku", "UnsupportedOperation", "Wholesaler", "WholesalerConfigurationError",
     "WholesalerError", "get_wholesaler", "is_valid_product_key", "mask_product_key",
@@ -59,15 +61,21 @@ def get_wholesaler(code: str, config: Mapping[str, Any]) -> Wholesaler:
         "retry": retry_policy(config),
     }
     if code == "nexway":
+        # Connect's `secret` header always; its JWT (POST /iam/tokens) when the client secret and
+        # realm Nexway issued are set.
         return NexwayAdapter(api_key=_required(config, "NEXWAY_API_KEY"),
-                             callback_secret=_required(config, "NEXWAY_CALLBACK_SECRET"), **common)
+                             callback_secret=_required(config, "NEXWAY_CALLBACK_SECRET"),
+                             client_secret=config.get("NEXWAY_CLIENT_SECRET") or None,
+                             realm=config.get("NEXWAY_REALM") or None,
+                             token_url=config.get("NEXWAY_TOKEN_URL") or None, **common)
     return ArvatoAdapter(username=_required(config, "ARVATO_USERNAME"),
                          password=_required(config, "ARVATO_PASSWORD"), **common)
 
 
 def retry_policy(config: Mapping[str, Any]) -> RetryPolicy:
-    """Read WHOLESALER_RETRY_ATTEMPTS, _BASE and _CAP (seconds), with production defaults."""
-    return RetryPolicy(attempts=int(config.get("WHOLESALER_RETRY_ATTEMPTS", 4)),
+    """Read WHOLESALER_RETRY_ATTEMPTS (default 1), _BASE and _CAP (seconds)."""
+    # One try per call by default: fulfilment schedules its retries instead of waiting in a task.
+    return RetryPolicy(attempts=int(config.get("WHOLESALER_RETRY_ATTEMPTS", 1)),
                        base_delay=float(config.get("WHOLESALER_RETRY_BASE", 0.5)),
                        max_delay=float(config.get("WHOLESALER_RETRY_CAP", 8.0)))
 

@@ -34,11 +34,26 @@ class DeliveredItem:
 
 
 @dataclass(frozen=True, slots=True)
+class Customer:
+    """The end customer, as a wholesaler that invoices or registers the licence needs them."""
+
+    email: str
+    language: str  # ISO 639-1, "fr" or "en"
+    country: str  # ISO 3166-1 alpha-2 of the invoicing address
+    first_name: str = ""
+    last_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SupplierOrderRequest:
     reference: str  # our idempotency reference: the same reference never buys twice
     sku: str
     quantity: int
     callback_url: str | None = None  # where an asynchronous wholesaler posts the delivery
+    customer: Customer | None = None
+    unit_price_cents: int | None = None  # what the buyer pays per unit, tax included
+    currency: str = "EUR"
+    order_date: datetime | None = None  # when the buyer paid, timezone-aware UTC
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from backups.vault.models import Backup
 from commerce.models import Order, OrderLine, PartnerProduct
 from commerce.orders import ADDON_BACKUP
 from fulfilment.delivery import UnitView
-from licensing.vault.models import Backup
 
 CURRENCY = "EUR"
 

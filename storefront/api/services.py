@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from backups.vault.services import backups_for_lines
 from commerce.models import Order, Partner, PartnerProduct, Product, ProductKind
 from commerce.orders import (
     ADDON_BACKUP,
@@ -22,14 +23,13 @@ from commerce.orders import (
     offer_for,
     place_order,
 )
+from commissions import attribute_order
 from extensions import db
-from fulfilment.commissions import attribute_order
 from fulfilment.delivery import line_deliveries
-from licensing.vault.services import backups_for_lines
+from payments.base import PaymentEvent, PaymentOutcome
+from payments.services import ConfirmResult, confirm_payment
 from storefront.api.models import ApiIdempotency, ApiOrder
 from storefront.api.representation import LineDelivery, backup_ref, order_json, unit_json
-from storefront.payments.base import PaymentEvent, PaymentOutcome
-from storefront.payments.services import ConfirmResult, confirm_payment
 
 log = logging.getLogger(__name__)
 

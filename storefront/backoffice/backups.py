@@ -7,8 +7,9 @@ from datetime import datetime
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
-from commerce.models import Order
-from licensing.vault import (
+from backups import services, support
+from backups.services import BackupRow
+from backups.vault import (
     AccessEntry,
     Actor,
     ActorKind,
@@ -19,11 +20,10 @@ from licensing.vault import (
     VaultError,
     get_backup,
 )
-from licensing.vault.models import utcnow
+from backups.vault.models import utcnow
+from commerce.models import Order
 from storefront.backoffice.auth import current_operator, operator_required
 from storefront.backoffice.blueprint import bp
-from storefront.backups import services, support
-from storefront.backups.services import BackupRow
 from storefront.forms import EmptyForm
 
 Page = Response | str | tuple[str, int]

@@ -52,7 +52,7 @@ def order(order_id: uuid.UUID) -> str:
     lines = db.session.scalars(
         select(FulfilmentLine).where(FulfilmentLine.order_id == found.id)
     ).all()
-    from storefront.payments.refunds import open_lines, refunds_of
+    from payments.refunds import open_lines, refunds_of
 
     return render_template(
         "backoffice/order.html",
@@ -106,7 +106,7 @@ def line_action(order_line_id: uuid.UUID, action: str) -> Response:
 @operator_required
 def refund(order_id: uuid.UUID) -> Response:
     """Refund the whole order, or the lines ticked; one refund at a time per order."""
-    from storefront.payments import refunds
+    from payments import refunds
 
     if not EmptyForm().validate():
         abort(400)
@@ -249,3 +249,45 @@ def products() -> str:
 def operator_actor() -> str:
     """How the signed-in operator is named in audit rows."""
     return f"operator:{current_operator().email}"
+
+
+@bp.route("/events")
+@operator_required
+def events() -> str:
+    """Event deliveries still pending (failing consumers first), circuits and waiting callbacks."""
+    from events.models import EventDelivery, OutboxEvent
+    from fulfilment.breaker import breaker
+    from fulfilment.models import CallbackStatus, WholesalerCallback
+    from fulfilment.wholesalers import WHOLESALERS
+
+    rows = db.session.execute(
+        select(EventDelivery, OutboxEvent, Order.number)
+        .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+        .outerjoin(Order, Order.id == OutboxEvent.order_id)
+        .where(EventDelivery.done_at.is_(None))
+        .order_by(EventDelivery.attempts.desc(), EventDelivery.next_attempt_at)
+        .limit(PAGE_SIZE)
+    ).all()
+    callbacks = db.session.scalars(
+        select(WholesalerCallback).where(WholesalerCallback.status == CallbackStatus.RECEIVED)
+        .order_by(WholesalerCallback.received_at).limit(PAGE_SIZE)
+    ).all()
+    circuits = {code: breaker().state(code) for code in WHOLESALERS}
+    return render_template("backoffice/events.html", rows=rows, callbacks=callbacks,
+                           circuits=circuits, action_form=EmptyForm(), logout_form=EmptyForm())
+
+
+@bp.post("/events/<uuid:event_id>/retry")
+@operator_required
+def retry_event(event_id: uuid.UUID) -> Response:
+    """Run an event's pending deliveries now, whatever their retry time."""
+    from events.relay import deliver
+
+    if not EmptyForm().validate():
+        abort(400)
+    report = deliver([event_id])
+    if report.failed:
+        flash("Still failing: " + "; ".join(report.errors.values()), "error")
+    else:
+        flash(f"Done: {report.done} deliveries.", "success")
+    return redirect(url_for("backoffice.events"))

@@ -1,4 +1,4 @@
-"""Buyers and support finding a licence again from the vault; the expiry reminder job."""
+"""The backup pages: buyers and support finding a licence again from the vault."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the shop's backups pages, their template helpers, `vault remind` and the job."""
-    from extensions import celery
-    from licensing.vault.cli import vault_cli
-    from storefront.backups.cli import remind_command
+    """Register the shop's backups pages and their template helpers."""
+    from backups.mail import utc_date
     from storefront.backups.labels import LABELS
-    from storefront.backups.mail import utc_date
-    from storefront.backups.tasks import BEAT_SCHEDULE
     from storefront.backups.views import account_backups, bp
 
     app.register_blueprint(bp)
@@ -20,7 +16,3 @@ def init_app(app: Flask) -> None:
     for label in LABELS:
         app.add_template_global(label)
     app.add_template_filter(utc_date, "utc_date")
-    # `vault remind` sits beside the vault's own commands; the vault itself knows no shop.
-    if "remind" not in vault_cli.commands:
-        vault_cli.add_command(remind_command)
-    celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **BEAT_SCHEDULE}

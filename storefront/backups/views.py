@@ -23,12 +23,9 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from commerce.links import shop_url
-from commerce.models import Partner
-from commerce.orders import ADDON_BACKUP, BuyerDetails, offer_for, place_backup_renewal
-from extensions import db, limiter
-from fulfilment.commissions import attribute_order
-from licensing.vault import (
+from backups import links, services
+from backups.mail import send_access_link, utc_date
+from backups.vault import (
     Actor,
     ActorKind,
     BackupExpired,
@@ -38,11 +35,14 @@ from licensing.vault import (
     VaultError,
     get_backup,
 )
-from licensing.vault.models import BackupStatus, utcnow
-from licensing.vault.services import add_years
-from storefront.backups import links, services
+from backups.vault.models import BackupStatus, utcnow
+from backups.vault.services import add_years
+from commerce.links import shop_url
+from commerce.models import Partner
+from commerce.orders import ADDON_BACKUP, BuyerDetails, offer_for, place_backup_renewal
+from commissions import attribute_order
+from extensions import db, limiter
 from storefront.backups.forms import FindLicenceForm, RenewalForm
-from storefront.backups.mail import send_access_link, utc_date
 from storefront.forms import EmptyForm
 from storefront.security import links as secret_links
 from storefront.security import sessions

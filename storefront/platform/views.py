@@ -8,9 +8,9 @@ from sqlalchemy import select, text
 
 from commerce.models import CapturedMail, Partner
 from extensions import csrf, db
-from storefront.payments import refunds
-from storefront.payments.base import GatewayError, PaymentEvent, WebhookError
-from storefront.payments.services import confirm_payment, gateway_for
+from payments import refunds
+from payments.base import GatewayError, PaymentEvent, WebhookError
+from payments.services import confirm_payment, gateway_for
 
 bp = Blueprint("platform", __name__)
 
@@ -71,7 +71,7 @@ def stripe_webhook() -> ResponseReturnValue:
 @bp.post("/webhooks/wholesalers/<code>")
 @csrf.exempt
 def wholesaler_callback(code: str) -> ResponseReturnValue:
-    from fulfilment.services import LineBusy, handle_callback
+    from fulfilment.services import receive_callback
     from fulfilment.wholesalers import WHOLESALERS, BadCallbackSignature, WholesalerError
 
     if g.get("partner") is not None or code not in WHOLESALERS:
@@ -82,18 +82,15 @@ def wholesaler_callback(code: str) -> ResponseReturnValue:
             {"error": {"code": "payload_too_large", "message": "callback body too large"}}
         ), 413
     try:
-        status = handle_callback(code, payload, request.headers)
-    except LineBusy:
-        response = jsonify({"error": {"code": "busy", "message": "order line busy; send it again"}})
-        response.headers["Retry-After"] = "1"
-        return response, 503
+        receipt = receive_callback(code, payload, request.headers)
     except BadCallbackSignature as exc:
         current_app.logger.warning("%s callback refused: %s", code, exc)
         return jsonify({"error": {"code": "invalid_signature", "message": str(exc)}}), 400
     except WholesalerError as exc:
         current_app.logger.warning("%s callback malformed: %s", code, exc)
         return jsonify({"error": {"code": "invalid_callback", "message": str(exc)}}), 400
-    return jsonify({"received": True, "line_status": str(status) if status else None}), 200
+    # Recorded in the inbox: applied right after, whether or not its order line is busy now.
+    return jsonify({"received": True, "recorded": str(receipt)}), 202
 
 
 @bp.route("/dev/mail")

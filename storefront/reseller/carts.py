@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from commerce.links import shop_url
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, MAX_QUANTITY
-from fulfilment.commissions.models import Reseller
+from commissions.models import Reseller
 from storefront.forms import EmptyForm
 from storefront.reseller.views import bp, reseller_required
 from storefront.shop.catalogue import addon_offers, list_offers

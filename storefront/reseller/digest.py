@@ -20,8 +20,8 @@ from sqlalchemy.exc import IntegrityError
 
 from commerce.links import shop_url
 from commerce.models import Partner, utcnow
+from commissions.models import Reseller
 from extensions import db
-from fulfilment.commissions.models import Reseller
 from fulfilment.mail import Mail, send_mail
 from fulfilment.models import OutgoingEmail
 from storefront.reseller.services import Alerts, alerts_for

@@ -17,15 +17,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, func, or_, select
 
-from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role, User
-from extensions import db
-from fulfilment.commissions import Balances, balances, clients_of, orders_of, reseller_for_user
-from fulfilment.commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
-from fulfilment.delivery import line_deliveries, subscription_end
-from fulfilment.mail import Mail, send_mail
-from fulfilment.models import LineStatus
-from licensing.models import LicenceRecord
-from licensing.vault import (
+from backups.vault import (
     AccessAction,
     Actor,
     ActorKind,
@@ -40,6 +32,14 @@ from licensing.vault import (
     backups_for_lines,
     open_backup,
 )
+from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role, User
+from commissions import Balances, balances, clients_of, orders_of, reseller_for_user
+from commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
+from extensions import db
+from fulfilment.delivery import line_deliveries, subscription_end
+from fulfilment.mail import Mail, send_mail
+from fulfilment.models import LineStatus
+from licensing.models import LicenceRecord
 from storefront.accounts.services import authenticate
 from storefront.security import factors
 

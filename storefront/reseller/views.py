@@ -25,9 +25,9 @@ from flask_babel import gettext as _
 
 from commerce.links import shop_url
 from commerce.models import User, utcnow
+from commissions import UnknownReseller, commissions_csv, ledger_for
+from commissions.models import Reseller
 from extensions import db, limiter
-from fulfilment.commissions import UnknownReseller, commissions_csv, ledger_for
-from fulfilment.commissions.models import Reseller
 from storefront.forms import EmptyForm, SignInForm
 from storefront.reseller import services
 from storefront.reseller.forms import CodeForm

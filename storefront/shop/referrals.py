@@ -22,7 +22,7 @@ def _signer(salt: str) -> URLSafeTimedSerializer:
 
 
 def _window(partner: Partner) -> timedelta:
-    from fulfilment.commissions import attribution_window
+    from commissions import attribution_window
 
     return attribution_window(partner.id) or timedelta(days=30)
 

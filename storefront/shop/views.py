@@ -26,8 +26,11 @@ from commerce import access
 from commerce.links import LinkState
 from commerce.models import Order, PaymentStatus
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
+from commissions import attribute_order
 from extensions import db, limiter, utcnow
-from fulfilment.commissions import attribute_order
+from payments.base import GatewayError
+from payments.services import confirm_payment, gateway_for, start_payment
+from payments.test_gateway import TestGateway
 from storefront.accounts.services import claim_order as claim
 from storefront.accounts.services import owns_order
 from storefront.forms import (
@@ -39,9 +42,6 @@ from storefront.forms import (
     TestCardForm,
 )
 from storefront.mailing import send_branded
-from storefront.payments.base import GatewayError
-from storefront.payments.services import confirm_payment, gateway_for, start_payment
-from storefront.payments.test_gateway import TestGateway
 from storefront.security import links as secret_links
 from storefront.security import sessions
 from storefront.security.doors import current_buyer

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from support.outbox import PaidOrders, hold_events
 from werkzeug.test import TestResponse
 
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
@@ -54,11 +54,9 @@ def catalogue(make_partner, make_product) -> Catalogue:
 
 
 @pytest.fixture
-def handed_off(app: Flask) -> list[uuid.UUID]:
-    """Record the orders handed to fulfilment instead of running it."""
-    orders: list[uuid.UUID] = []
-    app.extensions["comptoir.order_paid"] = orders.append
-    return orders
+def handed_off(app: Flask) -> PaidOrders:
+    """The orders handed to fulfilment (their OrderPaid events), which does not run."""
+    return hold_events(app)
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from backups.vault import get_backup, purge_expired
+from backups.vault.services import add_years
 from commerce.models import CapturedMail, FulfilmentStatus, Order, OrderLine, PaymentStatus, utcnow
 from fulfilment import services
-from licensing.vault import get_backup, purge_expired
-from licensing.vault.services import add_years
-from storefront.payments.base import PaymentEvent, PaymentOutcome
-from storefront.payments.services import confirm_payment
+from payments.base import PaymentEvent, PaymentOutcome
+from payments.services import confirm_payment
 
 
 def _renew(client, form_token, backup_id, consent: bool = True):
@@ -128,14 +128,14 @@ def test_a_renewal_credits_the_buyers_reseller_once(
 ):
     from datetime import UTC, datetime
 
-    from fulfilment.commissions import (
+    from commissions import (
         Rates,
         attach_client,
         attribute_order,
         create_reseller,
         set_programme,
     )
-    from fulfilment.commissions.models import LedgerEntry
+    from commissions.models import LedgerEntry
 
     set_programme(
         shops.a,
@@ -161,6 +161,7 @@ def test_a_renewal_credits_the_buyers_reseller_once(
     backed.order.payment_status = PaymentStatus.PAID
     db.session.commit()
     attach_client(backed.order.id)
+    db.session.commit()  # attach_client writes in the caller's transaction
     sign_in("shop-a", "camille@example.com")
     pay_test_card(_renew(client, form_token, backed.backup.id).location)
     renewal = db.session.scalar(select(Order).where(Order.id != backed.order.id))

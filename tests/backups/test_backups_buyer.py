@@ -8,7 +8,7 @@ from pathlib import Path
 from backups_support import mails
 from sqlalchemy import select
 
-from licensing.vault import AccessOutcome, BackupAccess, VaultAlert
+from backups.vault import AccessOutcome, BackupAccess, VaultAlert
 
 
 def test_account_lists_own_backups_of_this_shop_only(

@@ -8,10 +8,10 @@ from datetime import timedelta
 from backups_support import link_path, mails
 from sqlalchemy import select
 
-from licensing.vault import BackupAccess
-from licensing.vault.models import utcnow
-from storefront.backups import links
-from storefront.backups.models import BackupAccessLink
+from backups import links
+from backups.models import BackupAccessLink
+from backups.vault import BackupAccess
+from backups.vault.models import utcnow
 
 
 def _ask(client, form_token, email: str, slug: str = "shop-a"):

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from backups_support import mails
 
-from licensing.vault import extend_backup, get_backup
-from licensing.vault.models import utcnow
-from storefront.backups.reminders import send_reminders
+from backups.reminders import send_reminders
+from backups.vault import extend_backup, get_backup
+from backups.vault.models import utcnow
 
 TWO_YEARS_AGO_PLUS_20_DAYS = timedelta(days=2 * 365 - 20)
 
@@ -41,6 +41,7 @@ def test_reminder_is_sent_again_after_a_renewal_nears_its_new_expiry(shops, back
     due = _expiring(backed_order, shops)
     send_reminders()
     extended = extend_backup(due.backup.id, due.backup.expires_at + timedelta(days=365))
+    db.session.commit()
     assert send_reminders() == []
     later = extended.expires_at - timedelta(days=10)
     assert [o.sent for o in send_reminders(now=later)] == [True]

@@ -8,9 +8,9 @@ from pathlib import Path
 from backups_support import mails
 from sqlalchemy import select
 
+from backups.vault import BackupAccess, VaultAlert, get_backup
+from backups.vault.services import add_years
 from commerce.models import StatusChange
-from licensing.vault import BackupAccess, VaultAlert, get_backup
-from licensing.vault.services import add_years
 
 
 def test_order_page_shows_each_lines_backup_with_actions(client, operator, shops, backed_order):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from commerce.models import Order, OrderLine
-from fulfilment.commissions import Rates
+from commissions import Rates
 
 RATES = Rates.from_json({
     "perpetual": {"office": "0.08", "windows": "0.05", "visio": "0.10", "project": "0.10",

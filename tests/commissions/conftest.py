@@ -9,16 +9,16 @@ import pytest
 from commission_helpers import PROGRAMME_START, RATES
 from flask import Flask
 
-import fulfilment.commissions.models  # noqa: F401  (tables for create_all until the lead wires us)
+import commissions.models  # noqa: F401  (tables for create_all until the lead wires us)
 from commerce.models import Order, Partner, PaymentStatus
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, LineRequest, place_order
-from fulfilment.commissions import (
+from commissions import (
     attribute_order,
     create_reseller,
     init_app,
     set_programme,
 )
-from fulfilment.commissions.models import Reseller
+from commissions.models import Reseller
 
 
 @pytest.fixture(autouse=True)

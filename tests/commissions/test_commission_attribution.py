@@ -5,15 +5,15 @@ from __future__ import annotations
 from commission_helpers import at
 
 from commerce.orders import BuyerDetails, LineRequest, place_order
-from fulfilment.commissions import (
+from commissions import (
     accrue_for_order,
     attach_client,
     attribute_order,
     attribution_for,
     set_client_reseller,
 )
-from fulfilment.commissions.attribution import attached_reseller
-from fulfilment.commissions.models import AttributionRule
+from commissions.attribution import attached_reseller
+from commissions.models import AttributionRule
 
 
 def _pending(network, email="client@example.com", source="shop"):  # type: ignore[no-untyped-def]
@@ -119,7 +119,7 @@ def test_unpaid_orders_attach_no_one(db, network, make_reseller, sell):
 def test_attribution_window_comes_from_the_programme(db, network, make_partner):
     from datetime import timedelta
 
-    from fulfilment.commissions import attribution_window
+    from commissions import attribution_window
 
     assert attribution_window(network.id) == timedelta(days=30)
     assert attribution_window(make_partner().id) is None

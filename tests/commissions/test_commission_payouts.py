@@ -10,8 +10,8 @@ from commission_helpers import at
 from sqlalchemy import func, select
 from support.processes import PATIENCE, join_all
 
-from fulfilment.commissions import accrue_for_order, adjust, balances, run_payouts
-from fulfilment.commissions.models import LedgerEntry, Payout
+from commissions import accrue_for_order, adjust, balances, run_payouts
+from commissions.models import LedgerEntry, Payout
 
 
 def test_entries_wait_for_the_holding_period(db, network, make_reseller, sell):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from commerce.models import Role, User
 from commerce.orders import ADDON_BACKUP
 from commerce.passwords import check_password
-from fulfilment.commissions import (
+from commissions import (
     accrue_for_delivery,
     accrue_for_order,
     add_promotion,

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from commission_helpers import RATES
 
-from fulfilment.commissions.rules import (
+from commissions.rules import (
     ActivePromotion,
     LineFacts,
     Rates,

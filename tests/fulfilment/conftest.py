@@ -7,14 +7,15 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
+from support.processes import serving
 from support.simulators import simulator_changes
 from support.smtp import Mailbox
 
 from commerce.models import Order
 from commerce.orders import ADDON_BACKUP, BuyerDetails, LineRequest, place_order
 from fulfilment.simulators import SimulatorHandle, start_simulator
-from storefront.payments.base import PaymentEvent, PaymentOutcome
-from storefront.payments.services import confirm_payment
+from payments.base import PaymentEvent, PaymentOutcome
+from payments.services import confirm_payment
 
 NEXWAY = {"api_key": "test-nexway-key", "callback_secret": "test-nexway-callback-secret"}
 ARVATO = {"username": "comptoir", "password": "test-arvato-password"}
@@ -118,13 +119,13 @@ def paid_order(db, catalogue):
 
     def make(
         partner_key: str = "arvato_shop",
-        lines: list[tuple[str, int]] | None = None,
+        lines: list[tuple[str, int] | tuple[str, int, tuple[str, ...]]] | None = None,
         email: str = "buyer@example.com",
         event_id: str | None = None,
     ) -> Order:
         partner = catalogue[partner_key]
         requests = [
-            LineRequest(code, qty) for code, qty in (lines or [("OFFICE-HOME-2024-WIN", 1)])
+            LineRequest(*spec) for spec in (lines or [("OFFICE-HOME-2024-WIN", 1)])
         ]
         order = place_order(partner, requests, BuyerDetails(email, "Camille Martin"))
         order.gateway_reference = f"test_{order.id.hex}"  # as start_payment records it
@@ -142,3 +143,11 @@ def paid_order(db, catalogue):
         return db.session.scalar(select(Order).where(Order.id == order.id))
 
     return make
+
+
+@pytest.fixture
+def live_app(wired):
+    """The app served over HTTP on loopback, so the simulator's callbacks really arrive."""
+    with serving(wired) as server:
+        wired.config["CALLBACK_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
+        yield wired

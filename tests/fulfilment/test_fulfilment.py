@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from commerce.models import FulfilmentStatus, Order, utcnow
+from events.models import EventDelivery
 from fulfilment import services
 from fulfilment.delivery import line_deliveries
 from fulfilment.models import DeliveredUnit, FulfilmentLine, LineStatus, RoutingRule
@@ -187,17 +188,21 @@ def test_a_partly_delivered_order_is_shown_as_it_is(wired, db, paid_order, sims,
     assert key in html and "This item is delayed" in html
 
 
-def test_a_lost_hand_over_is_found_by_the_sweep(wired, db, paid_order, sims, inbox):
-    def broken(order_id):
+def test_a_lost_hand_over_is_found_by_the_sweep(wired, db, paid_order, sims, inbox, monkeypatch):
+    """The broker is down when the payment commits: the OrderPaid event waits in the outbox."""
+    import events.tasks
+
+    def broker_down(event_ids):
         raise ConnectionError("broker down")
 
-    wired.extensions["comptoir.order_paid"] = broken
+    monkeypatch.setattr(events.tasks, "relay_events", broker_down)
     order = paid_order("arvato_shop")
     db.session.refresh(order)
     assert order.fulfilment_status == FulfilmentStatus.AWAITING
-    assert services.sweep().orders_started == 0  # just paid: its own hand-over may still come
+    assert services.sweep().events_delivered == 0  # just paid: its own hand-over may still come
+    monkeypatch.undo()
     report = services.sweep(now=utcnow() + timedelta(seconds=30))
-    assert report.orders_started == 1 and report.lines_tried == 1
+    assert report.events_delivered == 1 and report.events_failed == 0
     db.session.refresh(order)
     assert order.fulfilment_status == FulfilmentStatus.DELIVERED
     assert sims["arvato"].state()["purchases"] == 1 and len(inbox.to("buyer@example.com")) == 1
@@ -218,7 +223,14 @@ def test_an_email_that_fails_is_owed_and_sent_later_once(wired, db, paid_order, 
     assert inbox.to("buyer@example.com") == []
     db.session.refresh(order)
     assert order.fulfilment_status == FulfilmentStatus.DELIVERED
+    (owed,) = db.session.scalars(
+        select(EventDelivery).where(EventDelivery.consumer == "buyer-email")).all()
+    assert owed.done_at is None and owed.attempts == 1 and "Connection refused" in owed.last_error
     wired.config["SMTP_PORT"] = smtp_server[0].port
-    assert services.sweep().emails_sent == 1
-    assert services.sweep().emails_sent == 0
+    assert services.sweep().events_delivered == 0  # its backoff has not run out
+    later = utcnow() + timedelta(minutes=5)
+    assert services.sweep(now=later).events_delivered == 1
+    assert services.sweep(now=later + timedelta(hours=1)).events_delivered == 0
     assert len(inbox.to("buyer@example.com")) == 1
+    db.session.refresh(owed)
+    assert owed.done_at is not None and owed.attempts == 2 and owed.last_error is None

@@ -30,8 +30,8 @@ from extensions import utcnow
 from fulfilment.delivery import line_deliveries
 from fulfilment.models import FulfilmentLine, LineStatus
 from licensing.services import verify_licence_token
-from storefront.payments import refunds
-from storefront.payments.services import confirm_payment, gateway_for, start_payment
+from payments import refunds
+from payments.services import confirm_payment, gateway_for, start_payment
 
 WEBHOOK_SECRET = "whsec_refund_tests_" + "1" * 24
 

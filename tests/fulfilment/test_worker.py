@@ -27,8 +27,9 @@ def worker(wired, tmp_path):
         require("Redis on 127.0.0.1:6379", problem)
     import redis
 
+    queue = wired.config["CELERY_QUEUE"]  # this run's own (tests/conftest.py)
     with redis.Redis.from_url(BROKER) as broker:
-        broker.flushdb()
+        broker.delete(queue)
     names = ("DATABASE_URL", "SECRET_KEY", "LICENSING_KEK", "VAULT_KEY", "PRODUCT_KEYS_KEY",
              "NEXWAY_URL", "NEXWAY_API_KEY", "NEXWAY_CALLBACK_SECRET", "ARVATO_URL",
              "ARVATO_USERNAME", "ARVATO_PASSWORD", "SMTP_HOST", "SMTP_PORT", "MAIL_BACKEND",
@@ -36,12 +37,13 @@ def worker(wired, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
     env.update({f"COMPTOIR_{n}": str(wired.config[n]) for n in names})
     env.update(COMPTOIR_ENV="testing", COMPTOIR_TASKS_EAGER="false",
-               COMPTOIR_CELERY_BROKER_URL=BROKER, COMPTOIR_INSTANCE_PATH=str(tmp_path))
+               COMPTOIR_CELERY_BROKER_URL=BROKER, COMPTOIR_CELERY_QUEUE=queue,
+               COMPTOIR_INSTANCE_PATH=str(tmp_path))
     assert wired.config["CELERY_BROKER_URL"] == BROKER  # set for the whole run in tests/conftest.py
     from extensions import celery
 
     command = [sys.executable, "-c", "from app import cli; cli()", "worker", "-P", "solo",
-               "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", "celery"]
+               "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue]
     try:
         with Child(command, cwd=ROOT, env=env) as process:
             process.wait_for_line(r"\bready\.")  # connected to the broker, consuming
@@ -55,7 +57,7 @@ def worker(wired, tmp_path):
             print(process.output)  # noqa: T201 - opt-in debugging aid
     finally:
         with redis.Redis.from_url(BROKER) as broker:
-            broker.flushdb()
+            broker.delete(queue)
 
 
 def test_a_worker_on_redis_delivers_the_paid_order(worker, db, paid_order, sims, inbox):

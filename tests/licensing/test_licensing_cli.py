@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from extensions import db
 from licensing.keys import list_signing_keys
 from licensing.models import KeyStatus, RevocationReason
 from licensing.services import issue_licence, revoke_licence
@@ -45,6 +46,7 @@ def test_verify_offline_from_saved_key_set(  # type: ignore[no-untyped-def]
     runner, signing_key, make_request, tmp_path: Path
 ) -> None:
     issued = issue_licence(make_request())
+    db.session.commit()
     keys = tmp_path / "licence-keys.json"
     exported = runner.invoke(args=["licensing", "export-keys", str(keys)])
     assert exported.exit_code == 0, exported.output
@@ -62,7 +64,9 @@ def test_verify_offline_with_saved_revocations(  # type: ignore[no-untyped-def]
     runner, client, signing_key, make_request, tmp_path: Path
 ) -> None:
     issued = issue_licence(make_request())
+    db.session.commit()
     revoke_licence(issued.id, RevocationReason.REFUND, "test")
+    db.session.commit()
     keys, revoked = tmp_path / "keys.json", tmp_path / "revoked.json"
     keys.write_bytes(client.get("/.well-known/comptoir/licence-keys.json").get_data())
     revoked.write_bytes(client.get("/api/v1/licences/revoked").get_data())
@@ -80,6 +84,7 @@ def test_verify_online_and_revoke_by_number(  # type: ignore[no-untyped-def]
     runner, signing_key, make_request
 ) -> None:
     issued = issue_licence(make_request())
+    db.session.commit()
     assert runner.invoke(args=["licence", "verify", issued.token]).exit_code == 0
     revoked = runner.invoke(
         args=["licence", "revoke", issued.number, "--reason", RevocationReason.REPLACEMENT.value]

@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
+from extensions import db
 from licensing.keys import ensure_signing_key, rotate_signing_key
 from licensing.models import RevocationReason
 from licensing.revocations import parse_revocation_list
@@ -50,12 +51,14 @@ def test_verify_api_answers_with_the_verdict(  # type: ignore[no-untyped-def]
     client: FlaskClient, signing_key, make_request
 ) -> None:
     issued = issue_licence(make_request())
+    db.session.commit()
     response = client.post(VERIFY_URL, json={"licence": f"  {issued.token}\n"})
     assert response.status_code == 200
     body = response.get_json()
     assert (body["status"], body["reason"], body["kid"]) == ("valid", "ok", issued.kid)
     assert body["licence"]["number"] == issued.number
     revoke_licence(issued.id, RevocationReason.FRAUD, "test")
+    db.session.commit()
     body = client.post(VERIFY_URL, json={"licence": issued.token}).get_json()
     assert (body["status"], body["reason"]) == ("revoked", "licence_revoked")
     body = client.post(VERIFY_URL, json={"licence": "key/abc.def"}).get_json()
@@ -94,6 +97,7 @@ def test_revoked_list_is_signed_and_checks_offline(  # type: ignore[no-untyped-d
 ) -> None:
     first, second = issue_licence(make_request()), issue_licence(make_request())
     revoke_licence(first.id, RevocationReason.REFUND, "test")
+    db.session.commit()
     body = client.get("/api/v1/licences/revoked").get_json()
     ring = KeyRing.from_jwks(client.get(KEYS_URL).get_data())
     revoked = parse_revocation_list(body["document"], ring)

@@ -10,8 +10,8 @@ import pytest
 from support.localstripe_server import LocalStripe
 from support.stripe_signing import WEBHOOK_SECRET
 
-from storefront.payments.base import CheckoutLine, CheckoutRequest
-from storefront.payments.stripe_gateway import StripeGateway
+from payments.base import CheckoutLine, CheckoutRequest
+from payments.stripe_gateway import StripeGateway
 
 
 @pytest.fixture

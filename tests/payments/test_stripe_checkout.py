@@ -9,8 +9,8 @@ import pytest
 import stripe
 from support.localstripe_server import LocalStripe
 
-from storefront.payments.base import CheckoutRequest, GatewayError, PaymentOutcome
-from storefront.payments.stripe_gateway import StripeGateway
+from payments.base import CheckoutRequest, GatewayError, PaymentOutcome
+from payments.stripe_gateway import StripeGateway
 
 
 def test_start_checkout_creates_a_session_with_lines_amount_and_metadata(

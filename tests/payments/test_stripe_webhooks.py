@@ -13,8 +13,8 @@ import stripe
 from support.localstripe_server import LocalStripe
 from support.stripe_signing import WEBHOOK_SECRET, make_event, signature_header, signed_delivery
 
-from storefront.payments.base import CheckoutRequest, PaymentOutcome, WebhookError
-from storefront.payments.stripe_gateway import StripeGateway
+from payments.base import CheckoutRequest, PaymentOutcome, WebhookError
+from payments.stripe_gateway import StripeGateway
 
 ORDER_ID = uuid.UUID("0b6e5a8e-3f0c-4d7c-9a43-5f1d2c6e7a10")
 

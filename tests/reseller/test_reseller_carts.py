@@ -8,7 +8,7 @@ from sqlalchemy import select
 from support.links import shop_path
 
 from commerce.models import Order, Partner
-from fulfilment.commissions import attribution_for
+from commissions import attribution_for
 
 
 def _link(html: str) -> str:

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from backups.vault import BackupAccess
 from commerce.models import CapturedMail, utcnow
 from commerce.orders import ADDON_BACKUP
-from fulfilment.commissions.models import ResellerClient
-from licensing.vault import BackupAccess
+from commissions.models import ResellerClient
 
 
 def _client_id(db, email: str):  # type: ignore[no-untyped-def]
@@ -132,7 +132,7 @@ def test_a_tampered_backup_is_a_clear_error_never_a_licence(client, world, clien
                                                             app):
     from pathlib import Path
 
-    from licensing.vault import backup_for_line
+    from backups.vault import backup_for_line
 
     line = clients["camille"].product_lines[0]
     backup = backup_for_line(str(line.id))

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from commerce.models import utcnow
 from commerce.orders import ADDON_BACKUP
-from fulfilment.commissions import balances, run_payouts
-from fulfilment.commissions.models import LedgerEntry
+from commissions import balances, run_payouts
+from commissions.models import LedgerEntry
 
 
 def _figure(html: str, name: str) -> str:

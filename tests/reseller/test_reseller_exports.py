@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from commerce.models import CapturedMail, utcnow
 from commerce.orders import ADDON_BACKUP
-from fulfilment.commissions import adjust
+from commissions import adjust
 from fulfilment.emails import send_due
 from fulfilment.models import OutgoingEmail
 from storefront.reseller.digest import iso_week, send_digests

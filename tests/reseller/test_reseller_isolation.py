@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from backups.vault import BackupAccess
 from commerce.models import CapturedMail, utcnow
 from commerce.orders import ADDON_BACKUP
-from fulfilment.commissions.models import ResellerClient
-from licensing.vault import BackupAccess
+from commissions.models import ResellerClient
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_another_resellers_backup_cannot_be_re_sent(client, world, sales, sign_i
 
 def test_a_client_moved_to_another_reseller_leaves_the_first_ones_portal(
         client, world, sales, sign_in, form_token, db):
-    from fulfilment.commissions import set_client_reseller
+    from commissions import set_client_reseller
 
     set_client_reseller(world.n.id, "alice@example.com", "RP-BBBB", actor="operator")
     sign_in("reseau-n", "a@dupont.example")

@@ -9,7 +9,7 @@ import pyotp
 from sqlalchemy import select
 
 from commerce.models import User
-from fulfilment.commissions.models import Reseller
+from commissions.models import Reseller
 
 PASSWORD = "reseller password 2026"  # noqa: S105 - the login tests/reseller/conftest.py creates
 WRONG = "E-mail address or password is wrong."

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from commerce.models import FulfilmentStatus, Order, PaymentStatus, ProcessedEvent, StatusChange
-from storefront.payments.base import PaymentEvent, PaymentOutcome
-from storefront.payments.services import ConfirmResult, confirm_payment
+from payments.base import PaymentEvent, PaymentOutcome
+from payments.services import ConfirmResult, confirm_payment
 
 WEBHOOK_SECRET = "whsec_test_comptoir"
 
@@ -292,7 +292,7 @@ def test_webhook_endpoint_does_not_exist_without_stripe_settings(client, pending
 
 
 def test_test_gateway_is_refused_in_production():
-    from storefront.payments.test_gateway import TestGateway
+    from payments.test_gateway import TestGateway
 
     with pytest.raises(RuntimeError, match="production"):
         TestGateway(environment="production")

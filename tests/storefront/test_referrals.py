@@ -9,7 +9,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from commerce.models import Order
-from fulfilment.commissions import attribution_for, create_reseller
+from commissions import attribution_for, create_reseller
 from storefront.shop.referrals import COOKIE, cart_link_token
 
 
@@ -120,7 +120,7 @@ def test_a_prepared_cart_link_for_another_shop_or_tampered_is_refused(client, ap
 
 def test_a_returning_buyer_is_credited_to_their_reseller(app, resellers, db, shops):
     from commerce.orders import BuyerDetails, LineRequest, place_order
-    from fulfilment.commissions import attach_client, attribute_order
+    from commissions import attach_client, attribute_order
 
     first = place_order(
         shops.a, [LineRequest("OFFICE-HOME-2024-WIN", 1)], BuyerDetails("fidele@example.com", "F")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
+from support.outbox import PaidOrders, hold_events
 
 
 @dataclass
@@ -115,8 +116,6 @@ def pay_with_test_card(client, form_token):
 
 
 @pytest.fixture(autouse=True)
-def handed_over(app) -> list:
-    """Record paid orders handed to fulfilment; the shop's tests stop at that seam."""
-    received: list = []
-    app.extensions["comptoir.order_paid"] = received.append
-    return received
+def handed_over(app) -> PaidOrders:
+    """The paid orders whose OrderPaid event waits in the outbox; the shop's tests stop there."""
+    return hold_events(app)

@@ -15,9 +15,9 @@ from vault_support import S3_CREDENTIALS
 
 # Imported before the session schema fixture runs so that create_all makes the vault tables
 # even while licensing/__init__.py does not import the vault yet.
-import licensing.vault.models  # noqa: F401
-from licensing.vault import BackupRequest, close_store, get_store, init_app
-from licensing.vault.storage import S3Store
+import backups.vault.models  # noqa: F401
+from backups.vault import BackupRequest, close_store, get_store, init_app
+from backups.vault.storage import S3Store
 
 
 @pytest.fixture(scope="session")

@@ -189,6 +189,7 @@ def test_a_renewal_brings_an_expired_backup_back_to_stored(
     purge_expired(now=AFTER_EXPIRY)  # the delete fails: expired, object still there
     app.config.update(VAULT_BACKEND="disk", VAULT_DIR=vault_dir)
     extend_backup(backup.id, AFTER_EXPIRY + timedelta(days=365))
+    db.session.commit()
     assert moves(backup) == [(None, "stored"), ("stored", "expired"), ("expired", "stored")]
     [renewal] = status_history(backup)[-1:]
     assert "renewed" in renewal.reason

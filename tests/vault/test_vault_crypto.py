@@ -8,8 +8,8 @@ import uuid
 import pytest
 from vault_support import new_vault_key
 
-from licensing.vault.crypto import Keyring, OpenFailed, open_sealed, seal
-from licensing.vault.errors import UnknownVaultKey, VaultConfigError
+from backups.vault.crypto import Keyring, OpenFailed, open_sealed, seal
+from backups.vault.errors import UnknownVaultKey, VaultConfigError
 
 
 def test_first_key_of_the_keyring_is_active() -> None:

@@ -134,11 +134,13 @@ def test_renewal_extends_expiry_and_rearms_the_reminder(
     mark_reminded(backup.id)
     until = backup.expires_at + timedelta(days=365)
     extend_backup(backup.id, until)
+    db.session.commit()
     db.session.refresh(backup)
     assert backup.expires_at == until and backup.reminder_sent_at is None
     assert extend_backup(backup.id, until).expires_at == until  # a replayed renewal
     with pytest.raises(InvalidExtension):
         extend_backup(backup.id, until - timedelta(days=1))
+        db.session.commit()
     assert open_backup(backup.id, BUYER, now=until - timedelta(days=1))
 
 
@@ -149,6 +151,7 @@ def test_purged_backup_cannot_be_renewed(db, make_request: Callable[..., BackupR
     purge_expired(now=now)
     with pytest.raises(InvalidExtension, match="purged"):
         extend_backup(backup.id, now + timedelta(days=365))
+        db.session.commit()
 
 
 def test_renewal_of_an_expired_backup_whose_object_is_still_there(
@@ -159,6 +162,7 @@ def test_renewal_of_an_expired_backup_whose_object_is_still_there(
     db.session.commit()
     until = DELIVERED + timedelta(days=1100)
     extend_backup(backup.id, until)
+    db.session.commit()
     db.session.refresh(backup)
     assert backup.status == BackupStatus.STORED
     assert open_backup(backup.id, BUYER, now=until - timedelta(days=1)).bundle

@@ -213,6 +213,7 @@ def test_object_lock_bucket_gets_governance_retention_until_expiry(
 
     until = backup.expires_at + timedelta(days=365)
     extend_backup(backup.id, until)
+    db.session.commit()
     head = store.head(backup.object_key)
     assert abs(head["ObjectLockRetainUntilDate"] - until) < timedelta(seconds=1)
     tags = store.client.get_object_tagging(
@@ -275,6 +276,7 @@ def test_erasure_and_renewal_during_an_outage_catch_up_on_retry(
     assert erased.last_error and store.exists(erased.object_key)
     until = renewed.expires_at + timedelta(days=365)
     extend_backup(renewed.id, until)
+    db.session.commit()
     assert renewed.expires_at == until and renewed.retention_synced is False
 
     app.config["VAULT_S3_ENDPOINT"] = s3_endpoint

@@ -1,0 +1,36 @@
+"""Commissions' consumers of domain events: credit on delivery, take back on refund.
+
+Each runs in the outbox relay's transaction and never commits; the ledger's unique entries make a
+repeated delivery harmless. A failure stays pending on its delivery and is retried by the sweep,
+so an accrual that failed once is credited exactly once later.
+"""
+
+from __future__ import annotations
+
+from commissions.attribution import attach_client
+from commissions.services import accrue_for_delivery, accrue_for_line, clawback_for_refund
+from events import BackupRenewed, Event, LineDelivered, LineRefunded, consumer
+
+
+@consumer("commissions", LineDelivered)
+def credit_delivered_line(event: Event) -> None:
+    """Attach the buyer to their reseller and credit the line and its add-ons, once."""
+    from extensions import db
+    from fulfilment.models import FulfilmentLine
+
+    assert event.order_id is not None
+    line = db.session.get(FulfilmentLine, event.line_id)  # type: ignore[attr-defined]
+    delivered_at = line.delivered_at if line is not None else None
+    attach_client(event.order_id)
+    accrue_for_delivery(event.order_line_id, now=delivered_at)  # type: ignore[attr-defined]
+
+
+@consumer("commissions", BackupRenewed)
+def credit_backup_renewal(event: Event) -> None:
+    """A renewal is a backup sale: the buyer's reseller earns the add-on rate, once."""
+    accrue_for_line(event.order_line_id)  # type: ignore[attr-defined]
+
+
+@consumer("commissions", LineRefunded)
+def take_back_refunded_line(event: Event) -> None:
+    clawback_for_refund(event.order_line_id, event.reason)  # type: ignore[attr-defined]

@@ -1,0 +1,148 @@
+"""Running consumers: the one place where a consumer's transaction begins and ends.
+
+`deliver(event_ids)` takes the pending deliveries of those events, runs each consumer in a
+savepoint of one transaction, marks the ones that succeeded done and the ones that failed due
+again later (exponential backoff with jitter, the error kept), and commits once. A delivery is
+never dropped: it stays pending, visible in the back office, until its consumer succeeds.
+
+On PostgreSQL the deliveries are locked `FOR UPDATE SKIP LOCKED`, so two relays (Celery and the
+sweep) never run the same delivery at once. On SQLite the consumers' own idempotence (unique keys
+in the ledger, the vault and the e-mail log) makes a rare double run harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+
+from events.models import EventDelivery, OutboxEvent
+from events.outbox import consumer_for
+from events.types import EVENT_TYPES
+from extensions import db, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RelayReport:
+    done: int = 0
+    failed: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # "consumer@kind": last error
+
+
+def backoff(attempts: int) -> timedelta:
+    """The pause before try number attempts + 1: doubling from EVENTS_RETRY_BASE, capped."""
+    cfg = current_app.config
+    delay = min(float(cfg.get("EVENTS_RETRY_CAP", 3600)),
+                float(cfg.get("EVENTS_RETRY_BASE", 5)) * 2 ** max(attempts - 1, 0))
+    return timedelta(seconds=random.uniform(delay / 2, delay))  # noqa: S311 - jitter
+
+
+def deliver(event_ids: Iterable[uuid.UUID], *, now: datetime | None = None,
+            due_only: bool = False) -> RelayReport:
+    """Run the pending deliveries of these events; commit once. See the module's docstring."""
+    now = now or utcnow()
+    ids = list(event_ids)
+    report = RelayReport()
+    if not ids:
+        return report
+    stmt = (
+        select(EventDelivery, OutboxEvent)
+        .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+        .where(EventDelivery.event_id.in_(ids), EventDelivery.done_at.is_(None))
+        .order_by(OutboxEvent.created_at, EventDelivery.consumer)
+    )
+    if due_only:
+        stmt = stmt.where(EventDelivery.next_attempt_at <= now)
+    if db.engine.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=EventDelivery, skip_locked=True)
+    for delivery, event_row in db.session.execute(stmt).all():
+        _run(delivery, event_row, now, report)
+    db.session.commit()
+    return report
+
+
+def _run(delivery: EventDelivery, event_row: OutboxEvent, now: datetime,
+         report: RelayReport) -> None:
+    label = f"{delivery.consumer}@{event_row.kind}"
+    target = consumer_for(delivery.consumer, event_row.kind)
+    event_type = EVENT_TYPES.get(event_row.kind)
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    try:
+        if target is None or event_type is None:
+            raise LookupError(f"no consumer {delivery.consumer!r} for {event_row.kind} here")
+        event = event_type.from_payload(event_row.payload)
+        with db.session.begin_nested():
+            target.handler(event)
+    except Exception as exc:  # noqa: BLE001 - any failure: keep it pending, try again later
+        delivery.last_error = f"{type(exc).__name__}: {exc}"[:4000]
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+        report.failed += 1
+        report.errors[label] = delivery.last_error
+        log.warning("event %s %s: consumer %s failed (try %d), retried later: %s",
+                    event_row.kind, event_row.id, delivery.consumer, delivery.attempts,
+                    delivery.last_error, exc_info=not isinstance(exc, LookupError))
+        return
+    delivery.done_at, delivery.last_error = now, None
+    report.done += 1
+
+
+def due_event_ids(now: datetime | None = None, *, limit: int = 200,
+                  grace: timedelta | None = None, force: bool = False) -> list[uuid.UUID]:
+    """Events with a delivery due now: failed ones whose backoff passed, or lost hand-offs.
+
+    A delivery never tried is left alone for `grace` (EVENTS_RELAY_GRACE), the time its own
+    Celery task normally needs to run it. With force, every pending delivery is due.
+    """
+    now = now or utcnow()
+    if grace is None:
+        grace = timedelta(seconds=float(current_app.config.get("EVENTS_RELAY_GRACE", 30)))
+    stmt = (
+        select(EventDelivery.event_id, EventDelivery.attempts, OutboxEvent.created_at)
+        .join(OutboxEvent, OutboxEvent.id == EventDelivery.event_id)
+        .where(EventDelivery.done_at.is_(None))
+        .order_by(EventDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    if not force:
+        stmt = stmt.where(EventDelivery.next_attempt_at <= now)
+    seen: dict[uuid.UUID, None] = {}
+    for event_id, attempts, created_at in db.session.execute(stmt).all():
+        if force or attempts or created_at <= now - grace:
+            seen.setdefault(event_id)
+    return list(seen)
+
+
+def sweep(now: datetime | None = None, *, limit: int = 200, force: bool = False) -> RelayReport:
+    """Run every due delivery (the sweep's part: retries and lost hand-offs); all with force."""
+    now = now or utcnow()
+    ids = due_event_ids(now, limit=limit, force=force)
+    db.session.commit()
+    total = RelayReport()
+    for event_id in ids:
+        try:
+            report = deliver([event_id], now=now, due_only=not force)
+        except Exception:
+            db.session.rollback()
+            log.exception("relay of event %s failed; the next sweep tries again", event_id)
+            continue
+        total.done += report.done
+        total.failed += report.failed
+        total.errors.update(report.errors)
+    return total
+
+
+def pending_count() -> int:
+    from sqlalchemy import func
+
+    return int(db.session.scalar(
+        select(func.count()).select_from(EventDelivery).where(EventDelivery.done_at.is_(None))
+    ) or 0)

@@ -1,0 +1,244 @@
+"""The outbox seam, the circuit breakers, the callback inbox and the line state machine."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from commerce.models import FulfilmentStatus, Order, utcnow
+from commerce.orders import ADDON_BACKUP
+from commerce.status import InvalidTransition
+from events.models import EventDelivery, OutboxEvent
+from fulfilment import services
+from fulfilment.breaker import breaker
+from fulfilment.models import (
+    CallbackStatus,
+    DeliveredUnit,
+    FulfilmentLine,
+    FulfilmentStatusChange,
+    LineStatus,
+    UnitStatus,
+    WholesalerCallback,
+)
+from fulfilment.status import set_line_status, set_unit_status
+from fulfilment.wholesalers.nexway import sign_callback
+
+
+def _line(db, order) -> FulfilmentLine:
+    (line,) = db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.order_id == order.id))
+    db.session.refresh(line)
+    return line
+
+
+def _requests(sim, operation: str) -> int:
+    return sim.state()["requests"].get(operation, 0)
+
+
+# -- the outbox ------------------------------------------------------------------------------
+
+
+def test_payment_delivery_and_email_travel_as_events_each_done_once(wired, db, paid_order, inbox):
+    order = paid_order("arvato_shop", [("OFFICE-HOME-2024-WIN", 1, (ADDON_BACKUP,))])
+    kinds = db.session.scalars(select(OutboxEvent.kind).order_by(OutboxEvent.created_at)).all()
+    assert kinds == ["OrderPaid", "LineDelivered", "BackupDue"]
+    deliveries = db.session.execute(
+        select(OutboxEvent.kind, EventDelivery.consumer, EventDelivery.done_at,
+               EventDelivery.attempts).join(EventDelivery.event)
+    ).all()
+    assert sorted((k, c) for k, c, _, _ in deliveries) == [
+        ("BackupDue", "vault"), ("LineDelivered", "buyer-email"),
+        ("LineDelivered", "commissions"), ("OrderPaid", "fulfilment")]
+    assert all(done is not None and attempts == 1 for _, _, done, attempts in deliveries)
+    assert len(inbox.to("buyer@example.com")) == 1
+    db.session.refresh(order)
+    assert order.fulfilment_status == FulfilmentStatus.DELIVERED
+
+
+def test_an_event_rolled_back_with_its_change_is_never_delivered(wired, db, paid_order, sims):
+    from events import OrderPaid, emit
+
+    order = paid_order("arvato_shop")
+    emit(OrderPaid(order_id=order.id))
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(OutboxEvent)
+                             .where(OutboxEvent.kind == "OrderPaid")) == 1
+    assert sims["arvato"].state()["purchases"] == 1
+
+
+def test_a_failing_consumer_is_shown_in_the_back_office_with_its_error(
+    wired, db, paid_order, inbox, client, sign_in_operator
+):
+    sign_in_operator(client)
+    wired.config["SMTP_PORT"] = 9  # nothing listens there: the buyer's e-mail fails
+    order = paid_order("arvato_shop")
+    page = client.get("/admin/events").get_data(as_text=True)
+    assert "buyer-email" in page and "LineDelivered" in page and "Connection refused" in page
+    assert order.number in page
+
+
+# -- breakers --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def trips(wired):
+    wired.config.update(WHOLESALER_BREAKER_THRESHOLD=2, WHOLESALER_BREAKER_COOLDOWN=0.5,
+                        FULFILMENT_MAX_ATTEMPTS=10, WHOLESALER_RETRY_ATTEMPTS=1)
+    wired.extensions.pop("comptoir.breaker", None)  # a fresh, in-process circuit per test
+    return breaker(wired)
+
+
+def test_an_open_breaker_fails_over_where_the_partner_allows_it(
+    wired, db, paid_order, catalogue, sims, inbox, trips
+):
+    catalogue["nexway_shop"].allow_failover = True
+    db.session.commit()
+    sims["nexway"].configure(fail_next_n=100, fail_status=503)
+    first = paid_order("nexway_shop")
+    assert _line(db, first).status == LineStatus.PENDING  # one failure: a retry later
+    # The second failure in a row opens nexway's circuit: that line fails over at once...
+    second = paid_order("nexway_shop")
+    assert trips.state("nexway") == "open"
+    assert _line(db, second).status == LineStatus.DELIVERED
+    assert _line(db, second).wholesaler_code == "arvato"
+    calls = sum(sims["nexway"].state()["requests"].values())
+    # ...and a third order goes straight to arvato without a call to nexway.
+    third = paid_order("nexway_shop", email="third@example.com")
+    line = _line(db, third)
+    assert line.status == LineStatus.DELIVERED and line.wholesaler_code == "arvato"
+    assert "circuit open" in line.routing_reason
+    assert sum(sims["nexway"].state()["requests"].values()) == calls
+    # The waiting line fails over too at its next try, while the circuit is still open.
+    services.sweep(now=utcnow() + timedelta(hours=1))
+    assert {_line(db, o).wholesaler_code for o in (first, second)} == {"arvato"}
+    assert sims["nexway"].state()["purchases"] == 0 and sims["arvato"].state()["purchases"] == 3
+    assert len(inbox.to("third@example.com")) == 1 and len(inbox.to("buyer@example.com")) == 2
+
+
+def test_without_failover_lines_wait_for_the_probe_which_closes_the_circuit(
+    wired, db, paid_order, sims, inbox, trips
+):
+    sims["arvato"].configure(fail_next_n=2, fail_status=503, fault_scope=["create_order"])
+    waiting = [paid_order("arvato_shop", email=f"b{i}@example.com") for i in range(3)]
+    assert trips.state("arvato") == "open"
+    assert _requests(sims["arvato"], "create_order") == 2  # the third order made no call
+    third = _line(db, waiting[2])
+    assert third.status == LineStatus.PENDING and "circuit open" in third.last_error
+    assert third.attempts == 0  # waiting on a circuit is not the line's failure
+    time.sleep(0.6)  # the cooldown passes: the next try is the probe
+    services.sweep(now=utcnow() + timedelta(hours=1))
+    assert trips.state("arvato") == "closed"
+    assert all(_line(db, o).status == LineStatus.DELIVERED for o in waiting)
+    assert sims["arvato"].state()["purchases"] == 3
+    assert all(len(inbox.to(f"b{i}@example.com")) == 1 for i in range(3))
+
+
+def test_a_hung_wholesaler_holds_a_try_for_one_timeout_then_the_line_is_scheduled(
+    wired, db, paid_order, sims
+):
+    sims["arvato"].configure(timeout_next_n=5, timeout_ms=60_000, fault_scope=["create_order"])
+    wired.config.update(WHOLESALER_RETRY_ATTEMPTS=1)
+    started = time.monotonic()
+    order = paid_order("arvato_shop")
+    assert time.monotonic() - started < 0.5 * 3  # one read timeout (0.5 s), not a loop of them
+    line = _line(db, order)
+    assert line.status == LineStatus.PENDING and line.attempts == 1
+    assert line.next_attempt_at > utcnow()  # a new attempt, scheduled
+    assert _requests(sims["arvato"], "create_order") == 1
+
+
+# -- the callback inbox ----------------------------------------------------------------------
+
+
+def test_a_callback_for_a_busy_line_is_recorded_at_once_and_applied_after(
+    live_app, db, paid_order, sims, inbox
+):
+    sims["nexway"].configure(delivery_delay_ms=400)
+    live_app.config["FULFILMENT_POLL_INTERVAL"] = 3600.0  # no poll: only the callback delivers
+    order = paid_order("nexway_shop")
+    line = _line(db, order)
+    assert line.status == LineStatus.ORDERED
+    # A worker holds the line (a poll in progress) when the delivery notification arrives.
+    db.session.execute(update(FulfilmentLine).where(FulfilmentLine.id == line.id)
+                       .values(lease_until=utcnow() + timedelta(minutes=5)))
+    db.session.commit()
+    deadline = time.monotonic() + 10
+    while not sims["nexway"].state()["orders"][line.supplier_reference]["callbacks"]:
+        assert time.monotonic() < deadline, "no notification came"
+        time.sleep(0.05)
+    (answer,) = sims["nexway"].state()["orders"][line.supplier_reference]["callbacks"]
+    assert answer["status"] == 202  # answered at once: no 503, no retry by the wholesaler
+    record = db.session.scalar(select(WholesalerCallback))
+    assert record.status == CallbackStatus.RECEIVED and record.reference == line.supplier_reference
+    assert _line(db, order).status == LineStatus.ORDERED  # not applied under another's lease
+    # The worker lets go; the sweep applies the recorded callback, once.
+    db.session.execute(update(FulfilmentLine).where(FulfilmentLine.id == line.id)
+                       .values(lease_until=None))
+    db.session.commit()
+    report = services.sweep(now=utcnow() + timedelta(seconds=5))
+    assert report.callbacks_applied == 1
+    assert _line(db, order).status == LineStatus.DELIVERED
+    db.session.refresh(record)
+    assert record.status == CallbackStatus.APPLIED
+    assert services.sweep(now=utcnow() + timedelta(minutes=5)).callbacks_applied == 0
+    assert len(inbox.to("buyer@example.com")) == 1 and sims["nexway"].state()["purchases"] == 1
+    assert db.session.scalar(select(func.count()).select_from(DeliveredUnit)) == 1
+
+
+def test_the_same_callback_twice_is_recorded_once(live_app, db, paid_order, sims, client, inbox):
+    sims["nexway"].configure(delivery_delay_ms=100)
+    order = paid_order("nexway_shop")
+    inbox.wait_for("buyer@example.com")
+    line = _line(db, order)
+    (record,) = db.session.scalars(select(WholesalerCallback)).all()
+    assert record.status == CallbackStatus.APPLIED
+    # The wholesaler sends the very same notification again (its own retry, a replay).
+    simulator = sims["nexway"].simulator
+    body = json.dumps(simulator.notification(simulator.orders[line.supplier_reference])).encode()
+    headers = {"Nexway-Signature": sign_callback("test-nexway-callback-secret", body,
+                                                 int(time.time()))}
+    response = client.post("/webhooks/wholesalers/nexway", data=body, headers=headers)
+    assert response.status_code == 202 and response.get_json()["recorded"] == "duplicate"
+    services.sweep(now=utcnow() + timedelta(minutes=5))
+    assert db.session.scalar(select(func.count()).select_from(WholesalerCallback)) == 1
+    assert len(inbox.to("buyer@example.com")) == 1
+
+
+# -- state machines --------------------------------------------------------------------------
+
+
+def test_an_illegal_line_or_unit_transition_is_refused_and_changes_nothing(
+    wired, db, paid_order
+):
+    order = paid_order("arvato_shop")
+    line = _line(db, order)
+    audit = db.session.scalar(select(func.count()).select_from(FulfilmentStatusChange))
+    for illegal in (LineStatus.PENDING, LineStatus.ORDERED, LineStatus.NEEDS_ATTENTION):
+        with pytest.raises(InvalidTransition, match="delivered"):
+            set_line_status(line, illegal, "a bug")
+    assert line.status == LineStatus.DELIVERED
+    (unit,) = line.units
+    set_unit_status(unit, UnitStatus.REPLACED, "reported")
+    with pytest.raises(InvalidTransition):
+        set_unit_status(unit, UnitStatus.ACTIVE, "a bug")
+    db.session.commit()
+    db.session.refresh(unit)
+    assert unit.status == UnitStatus.REPLACED
+    assert db.session.scalar(select(func.count()).select_from(FulfilmentStatusChange)) == audit + 1
+
+
+def test_each_line_move_is_audited(wired, db, paid_order, sims):
+    sims["arvato"].configure(fail_next_n=1, fault_scope=["create_order"])
+    order = paid_order("arvato_shop")
+    services.sweep(now=utcnow() + timedelta(hours=1))
+    line = _line(db, order)
+    moves = db.session.execute(
+        select(FulfilmentStatusChange.from_status, FulfilmentStatusChange.to_status)
+        .where(FulfilmentStatusChange.line_id == line.id, FulfilmentStatusChange.unit_id.is_(None))
+        .order_by(FulfilmentStatusChange.at)
+    ).all()
+    assert [tuple(m) for m in moves] == [("pending", "delivered")]
+    assert db.session.get(Order, order.id).fulfilment_status == FulfilmentStatus.DELIVERED
