@@ -144,6 +144,7 @@ def test_concurrent_deliveries_accrue_once(app, db, postgres_only, network, make
             try:
                 barrier.wait(timeout=PATIENCE)
                 entry = accrue_for_line(line_id, now=at(3, 10))
+                db.session.commit()  # as the consumer\'s relay does
                 results.append(entry.id if entry else None)
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)

@@ -61,6 +61,7 @@ def test_concurrent_payout_runs_pay_once(app, db, postgres_only, network, make_r
     make_reseller(network, code="RP-RACE")
     for _ in range(3):
         accrue_for_order(sell(network, [("VISIO-STD-2024", 1)], code="RP-RACE").id, now=at(3, 2))
+        db.session.commit()
     db.session.remove()
     barrier = threading.Barrier(4)
     made: list[int] = []

@@ -280,6 +280,7 @@ def test_concurrent_issuance_for_one_line_gives_one_licence(  # type: ignore[no-
             try:
                 barrier.wait()
                 results.append(issue_licence(request))
+                db.session.commit()  # the caller owns the transaction
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
             finally:
