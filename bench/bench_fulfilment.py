@@ -219,23 +219,22 @@ def served(app: Flask) -> Iterator[str]:
 def watching_callbacks() -> Iterator[Counter[str]]:
     """Count what the app answered to each nexway callback (observes only, changes nothing).
 
-    A callback that finds its line still pending (the placing worker has not committed the
-    acceptance yet) or leased (it has not released the line yet) is answered 200 and dropped:
-    the wholesaler does not retry, and the line waits for a poll by the sweep.
+    Each callback is recorded in the inbox and answered 202 ("recorded", or "duplicate" for a
+    repeat); it is applied after, by its task or by the sweep when its line was busy.
     """
     seen: Counter[str] = Counter()
-    original = services.handle_callback
+    original = services.receive_callback
 
-    def observed(code: str, body: bytes, headers: Any) -> LineStatus | None:
-        status = original(code, body, headers)
-        seen[f"answered {status}"] += 1
-        return status
+    def observed(code: str, body: bytes, headers: Any) -> str:
+        receipt = original(code, body, headers)
+        seen[f"answered {receipt}"] += 1
+        return receipt
 
-    services.handle_callback = observed  # type: ignore[assignment]
+    services.receive_callback = observed  # type: ignore[assignment]
     try:
         yield seen
     finally:
-        services.handle_callback = original  # type: ignore[assignment]
+        services.receive_callback = original  # type: ignore[assignment]
 
 
 @contextmanager
@@ -254,7 +253,8 @@ def sweeping(app: Flask, interval: float) -> Iterator[Counter[str]]:
                     totals["failed"] += 1
                     continue
                 totals["lines_tried"] += report.lines_tried
-                totals["orders_started"] += report.orders_started
+                totals["events_delivered"] += report.events_delivered
+                totals["callbacks_applied"] += report.callbacks_applied
                 totals["emails_sent"] += report.emails_sent
 
     thread = threading.Thread(target=loop, name="sweeper")
@@ -579,8 +579,8 @@ def report(results: dict[str, Any]) -> None:
               f"  {by}")
     for r in results["runs"]:
         answers = ", ".join(f"{k} {v}" for k, v in sorted(r["nexway_callbacks"].items()))
-        print(f"{r['latency_ms']:>6}ms nexway callbacks: {answers} (answered pending/ordered: "
-              f"dropped, left to the sweep's poll)")
+        print(f"{r['latency_ms']:>6}ms nexway callbacks: {answers} (each recorded in the inbox "
+              f"and answered 202, applied after)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     text_ = json.dumps(results, indent=2) + "\n"
     for name in ("fulfilment.json", f"fulfilment-{results['database']}.json"):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable
 
 from celery import shared_task
 
 from events import relay
+from extensions import celery
 
 
 @shared_task(name="events.deliver", ignore_result=True)
@@ -21,6 +23,28 @@ def sweep_events() -> None:
     relay.sweep()
 
 
+_drain = threading.local()
+
+
 def relay_events(event_ids: Iterable[uuid.UUID]) -> None:
-    """Queue the events of a commit that just happened (in-process when TASKS_EAGER)."""
-    deliver_events.delay([str(i) for i in event_ids])
+    """Queue the events of a commit that just happened.
+
+    With in-process jobs (TASKS_EAGER) the relay runs here, after the commit, while the committing
+    session still holds its connection. Events raised by that relay's own commit are not run
+    inside it (one more connection per level): they wait in this thread's queue, and the outermost
+    call runs them one after the other, each relay having closed its session first.
+    """
+    ids = [str(i) for i in event_ids]
+    if not celery.conf.task_always_eager:
+        deliver_events.delay(ids)
+        return
+    pending: list[list[str]] | None = getattr(_drain, "pending", None)
+    if pending is not None:
+        pending.append(ids)
+        return
+    _drain.pending = [ids]
+    try:
+        while _drain.pending:
+            deliver_events.delay(_drain.pending.pop(0))
+    finally:
+        _drain.pending = None
