@@ -72,22 +72,62 @@ class ValueTooLong(ValueError):
         self.table, self.column, self.limit, self.length = table, column, limit, length
 
 
+def _limited_strings(mapper: Any) -> list[tuple[str, str, int]]:
+    """(attribute, column, length) of a mapper's bounded string columns, worked out once."""
+    cached = _LIMITS.get(mapper)
+    if cached is None:
+        cached = [
+            (attr.key, attr.columns[0].name, attr.columns[0].type.length)
+            for attr in mapper.column_attrs
+            if isinstance(attr.columns[0].type, String) and attr.columns[0].type.length
+        ]
+        _LIMITS[mapper] = cached
+    return cached
+
+
+_LIMITS: dict[Any, list[tuple[str, str, int]]] = {}
+
+
 @event.listens_for(Session, "before_flush")
 def _check_string_lengths(session: Session, flush_context: Any, instances: Any) -> None:
     """Refuse over-long strings on every backend, as PostgreSQL does, naming the column."""
     for obj in (*session.new, *session.dirty):
         state = inspect(obj)
+        limits = _limited_strings(state.mapper)
+        if not limits:
+            continue
         table = getattr(state.mapper.local_table, "name", "?")
-        for attr in state.mapper.column_attrs:
-            column = attr.columns[0]
-            limit = getattr(column.type, "length", None)
-            if not limit or not isinstance(column.type, String):
+        values = state.dict
+        for key, column, limit in limits:
+            value = values.get(key)
+            if not isinstance(value, str) or len(value) <= limit:
                 continue
-            if state.key is not None and not state.attrs[attr.key].history.added:
+            if state.key is not None and not state.attrs[key].history.added:
                 continue  # loaded and unchanged
-            value = state.attrs[attr.key].loaded_value
-            if isinstance(value, str) and len(value) > limit:
-                raise ValueTooLong(table, column.name, limit, len(value))
+            raise ValueTooLong(table, column, limit, len(value))
+
+
+def insert_once(model: Any, **values: Any) -> bool:
+    """INSERT a row unless one with the same unique key exists; True if this call inserted it.
+
+    One statement (`ON CONFLICT DO NOTHING`, on PostgreSQL and SQLite alike) in place of a
+    savepoint around an INSERT: the caller's transaction is never broken by the duplicate.
+    Strings are checked against their columns first, as a flush would; Core applies the columns'
+    Python-side defaults.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = model.__table__
+    for key, column, limit in _limited_strings(inspect(model)):
+        value = values.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            raise ValueTooLong(table.name, column, limit, len(value))
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # RETURNING says whether a row went in (the driver's rowcount is not to be trusted here).
+    key = next(iter(table.primary_key.columns))
+    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(key)
+    return db.session.execute(stmt).first() is not None
 
 
 db = SQLAlchemy(model_class=Base)

@@ -76,36 +76,49 @@ def _transition(order: Order, field: str, table: dict, new: str, reason: str, ac
 
 def transition_payment_atomically(
     order_id: object, new: PaymentStatus, reason: str, actor: str = "system",
-    *, from_statuses: frozenset[PaymentStatus] | None = None, **values: object
+    *, from_statuses: frozenset[PaymentStatus] | None = None,
+    fulfilment: tuple[FulfilmentStatus, FulfilmentStatus, str] | None = None, **values: object
 ) -> PaymentStatus | None:
     """Move payment status with a conditional UPDATE; return the old status, None if nobody moved.
 
     Two callers racing (the webhook and the return page) both issue the UPDATE;
     the database lets exactly one of them match the old status, so the order
     changes once and the loser learns it was already processed.
+
+    `fulfilment` (from, to, reason) moves the fulfilment status in the same UPDATE, from the status
+    the caller read; an order whose fulfilment stands elsewhere by then raises InvalidTransition,
+    which rolls the payment back with it (the gateway's retry meets the order as it is).
     """
-    from sqlalchemy import update
+    from sqlalchemy import case, update
 
     for current in (s for s, targets in PAYMENT_TRANSITIONS.items()
                     if new in targets and (from_statuses is None or s in from_statuses)):
-        result = db.session.execute(
-            update(Order)
-            .where(Order.id == order_id, Order.payment_status == current)
-            .values(payment_status=new, **values)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            db.session.add(
-                StatusChange(
-                    order_id=order_id,
-                    field="payment",
-                    from_status=current,
-                    to_status=new,
-                    reason=reason,
-                    actor=actor,
-                )
-            )
+        stmt = (update(Order).where(Order.id == order_id, Order.payment_status == current)
+                .values(payment_status=new, **values)
+                .execution_options(synchronize_session=False))
+        if fulfilment is None:
+            if db.session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            db.session.add(StatusChange(order_id=order_id, field="payment", from_status=current,
+                                        to_status=new, reason=reason, actor=actor))
             return current
+        was, to, why = fulfilment
+        if to in FULFILMENT_TRANSITIONS[was]:
+            stmt = stmt.values(fulfilment_status=case(
+                (Order.fulfilment_status == was, to), else_=Order.fulfilment_status))
+        stmt = stmt.returning(Order.fulfilment_status)
+        now_at = db.session.execute(stmt).scalar_one_or_none()
+        if now_at is None:
+            continue
+        if now_at != to:
+            raise InvalidTransition("fulfilment", now_at, to)
+        db.session.add_all([
+            StatusChange(order_id=order_id, field="payment", from_status=current, to_status=new,
+                         reason=reason, actor=actor),
+            StatusChange(order_id=order_id, field="fulfilment", from_status=was, to_status=to,
+                         reason=why, actor=actor),
+        ])
+        return current
     return None
 
 

@@ -7,12 +7,17 @@ so an accrual that failed once is credited exactly once later.
 
 from __future__ import annotations
 
-from commissions.attribution import attach_client
+from commissions.attribution import attach_client, attribution_for
 from commissions.services import accrue_for_delivery, accrue_for_line, clawback_for_refund
 from events import BackupRenewed, Event, LineDelivered, LineRefunded, consumer
 
 
-@consumer("commissions", LineDelivered)
+def _attributed(event: Event) -> bool:
+    """Did a reseller bring this order? If not, there is nothing to credit, nobody to attach."""
+    return event.order_id is not None and attribution_for(event.order_id) is not None
+
+
+@consumer("commissions", LineDelivered, wanted=_attributed)
 def credit_delivered_line(event: Event) -> None:
     """Attach the buyer to their reseller and credit the line and its add-ons, once."""
     from extensions import db

@@ -201,10 +201,10 @@ def accrue_for_order(
 
 
 def _with_addons(order_line_id: uuid.UUID) -> list[uuid.UUID]:
-    addons = db.session.scalars(
-        select(OrderLine.id).where(OrderLine.parent_line_id == order_line_id)
-        .order_by(OrderLine.position)).all()
-    return [order_line_id, *addons]
+    line = db.session.get(OrderLine, order_line_id)
+    if line is None:
+        return [order_line_id]
+    return [order_line_id, *(addon.id for addon in line.addons)]
 
 
 def accrue_for_delivery(

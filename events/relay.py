@@ -5,6 +5,10 @@ savepoint of one transaction, marks the ones that succeeded done and the ones th
 again later (exponential backoff with jitter, the error kept), and commits once. A delivery is
 never dropped: it stays pending, visible in the back office, until its consumer succeeds.
 
+The consumers' own follow-ups are chained (events/outbox.py): an event that a consumer emits is
+delivered in the same transaction, right after it, and its delivery rows are written once,
+already done or failed; a long chain stops at CHAIN_LIMIT events and the rest goes to Celery.
+
 On PostgreSQL the deliveries are locked `FOR UPDATE SKIP LOCKED`, so two relays (Celery and the
 sweep) never run the same delivery at once. On SQLite the consumers' own idempotence (unique keys
 in the ledger, the vault and the e-mail log) makes a rare double run harmless.
@@ -23,11 +27,21 @@ from flask import current_app
 from sqlalchemy import select
 
 from events.models import EventDelivery, OutboxEvent
-from events.outbox import consumer_for
-from events.types import EVENT_TYPES
+from events.outbox import (
+    Chained,
+    add_pending_deliveries,
+    chain_mark,
+    chained,
+    consumer_for,
+    consumers_of,
+    drop_chained,
+    take_chained,
+)
+from events.types import EVENT_TYPES, Event
 from extensions import db, utcnow
 
 log = logging.getLogger(__name__)
+CHAIN_LIMIT = 50  # events delivered in one transaction after its first; the rest via Celery
 
 
 @dataclass
@@ -63,36 +77,112 @@ def deliver(event_ids: Iterable[uuid.UUID], *, now: datetime | None = None,
         stmt = stmt.where(EventDelivery.next_attempt_at <= now)
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=EventDelivery, skip_locked=True)
-    for delivery, event_row in db.session.execute(stmt).all():
-        _run(delivery, event_row, now, report)
-    db.session.commit()
+    with chained():
+        rows = db.session.execute(stmt).all()
+        for delivery, event_row in rows:
+            try:
+                event = _event_of(delivery.consumer, event_row)
+            except LookupError as exc:
+                _failed(delivery, event_row, now, exc, report)
+                continue
+            if len(rows) == 1:
+                _run_alone(delivery, event_row, event, now, report)
+            else:
+                _run(delivery, event_row, event, now, report)
+        deliver_chained(now, report)
+        db.session.commit()
     return report
 
 
-def _run(delivery: EventDelivery, event_row: OutboxEvent, now: datetime,
-         report: RelayReport) -> None:
-    label = f"{delivery.consumer}@{event_row.kind}"
+def _run_alone(delivery: EventDelivery, event_row: OutboxEvent, event: Event, now: datetime,
+               report: RelayReport) -> None:
+    """The transaction's only delivery runs without a savepoint of its own: if it fails, the
+    transaction is rolled back whole and the failure recorded in a new one."""
     target = consumer_for(delivery.consumer, event_row.kind)
-    event_type = EVENT_TYPES.get(event_row.kind)
-    delivery.attempts += 1
-    delivery.last_attempt_at = now
+    assert target is not None
+    delivery_id, kind, event_id = delivery.id, event_row.kind, event_row.id
     try:
-        if target is None or event_type is None:
-            raise LookupError(f"no consumer {delivery.consumer!r} for {event_row.kind} here")
-        event = event_type.from_payload(event_row.payload)
+        target.handler(event)
+    except Exception as exc:  # noqa: BLE001 - any failure: keep it pending, try again later
+        db.session.rollback()
+        again = db.session.get(EventDelivery, delivery_id)
+        if again is None or again.done_at is not None:
+            log.warning("event %s %s: consumer failed, and its delivery is gone or done: %s",
+                        kind, event_id, exc)
+            return
+        _failed(again, again.event, now, exc, report)
+        return
+    _done(delivery, now, report)
+
+
+def deliver_chained(now: datetime | None = None, report: RelayReport | None = None) -> RelayReport:
+    """Run the consumers of the events this transaction's chain emitted, each in a savepoint,
+    and write their deliveries, done or failed. The caller commits."""
+    now = now or utcnow()
+    report = report if report is not None else RelayReport()
+    written: list[EventDelivery] = []
+    ran = 0
+    while waiting := take_chained():
+        for item in waiting:
+            if ran >= CHAIN_LIMIT:
+                _requeue(item)
+                continue
+            ran += 1
+            for c in consumers_of(item.row.kind):
+                delivery = EventDelivery(event_id=item.row.id, consumer=c.name, attempts=0)
+                _run(delivery, item.row, item.event, now, report)
+                written.append(delivery)
+    db.session.add_all(written)  # one INSERT for all, each row already done or failed
+    return report
+
+
+def _requeue(item: Chained) -> None:
+    add_pending_deliveries(db.session(), item.row)
+
+
+def _event_of(consumer: str, event_row: OutboxEvent) -> Event:
+    event_type = EVENT_TYPES.get(event_row.kind)
+    if consumer_for(consumer, event_row.kind) is None or event_type is None:
+        raise LookupError(f"no consumer {consumer!r} for {event_row.kind} here")
+    return event_type.from_payload(event_row.payload)
+
+
+def _run(delivery: EventDelivery, event_row: OutboxEvent, event: Event, now: datetime,
+         report: RelayReport) -> None:
+    target = consumer_for(delivery.consumer, event_row.kind)
+    assert target is not None
+    mark = chain_mark()
+    try:
+        if target.wanted is not None and not target.wanted(event):
+            _done(delivery, now, report)  # nothing to do for this one
+            return
         with db.session.begin_nested():
             target.handler(event)
     except Exception as exc:  # noqa: BLE001 - any failure: keep it pending, try again later
-        delivery.last_error = f"{type(exc).__name__}: {exc}"[:4000]
-        delivery.next_attempt_at = now + backoff(delivery.attempts)
-        report.failed += 1
-        report.errors[label] = delivery.last_error
-        log.warning("event %s %s: consumer %s failed (try %d), retried later: %s",
-                    event_row.kind, event_row.id, delivery.consumer, delivery.attempts,
-                    delivery.last_error, exc_info=not isinstance(exc, LookupError))
+        drop_chained(mark)  # what it emitted was rolled back with it
+        _failed(delivery, event_row, now, exc, report)
         return
-    delivery.done_at, delivery.last_error = now, None
+    _done(delivery, now, report)
+
+
+def _done(delivery: EventDelivery, now: datetime, report: RelayReport) -> None:
+    delivery.attempts = (delivery.attempts or 0) + 1
+    delivery.last_attempt_at = delivery.done_at = now
+    delivery.last_error = None
     report.done += 1
+
+
+def _failed(delivery: EventDelivery, event_row: OutboxEvent, now: datetime, exc: Exception,
+            report: RelayReport) -> None:
+    delivery.attempts = (delivery.attempts or 0) + 1
+    delivery.last_attempt_at = now
+    delivery.last_error = f"{type(exc).__name__}: {exc}"[:4000]
+    delivery.next_attempt_at = now + backoff(delivery.attempts)
+    report.failed += 1
+    report.errors[f"{delivery.consumer}@{event_row.kind}"] = delivery.last_error
+    log.warning("event %s %s: consumer %s failed (try %d), retried later: %s",
+                event_row.kind, event_row.id, delivery.consumer, delivery.attempts,
+                delivery.last_error, exc_info=not isinstance(exc, LookupError))
 
 
 def due_event_ids(now: datetime | None = None, *, limit: int = 200,

@@ -29,10 +29,10 @@ _drain = threading.local()
 def relay_events(event_ids: Iterable[uuid.UUID]) -> None:
     """Queue the events of a commit that just happened.
 
-    With in-process jobs (TASKS_EAGER) the relay runs here, after the commit, while the committing
-    session still holds its connection. Events raised by that relay's own commit are not run
-    inside it (one more connection per level): they wait in this thread's queue, and the outermost
-    call runs them one after the other, each relay having closed its session first.
+    With in-process jobs (TASKS_EAGER) the relay runs here, once the committing transaction has
+    given its connection back (events/outbox.py). Events raised by that relay's own commit are not
+    run inside it (one more level of the call stack each): they wait in this thread's queue, and
+    the outermost call runs them one after the other.
     """
     ids = [str(i) for i in event_ids]
     if not celery.conf.task_always_eager:

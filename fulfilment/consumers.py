@@ -22,9 +22,7 @@ from fulfilment import emails, services
 def start_paid_order(event: Event) -> None:
     """Create the order's lines and make each one's first try at its wholesaler."""
     assert event.order_id is not None
-    now = utcnow()
-    for line in services.start_fulfilment(event.order_id):
-        services.work_line(line, now)
+    services.fulfil_in_transaction(event.order_id, utcnow())
 
 
 @consumer("buyer-email", LineDelivered, LineNeedsAttention)

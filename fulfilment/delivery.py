@@ -8,11 +8,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
-from commerce.models import FulfilmentStatus, Order, OrderLine
-from commerce.status import FULFILMENT_TRANSITIONS, set_fulfilment_status
+from commerce.models import FulfilmentStatus, Order, OrderLine, utcnow
+from commerce.status import (
+    FULFILMENT_TRANSITIONS,
+    set_fulfilment_status,
+    transition_fulfilment_atomically,
+)
 from extensions import db
 from fulfilment.models import OPEN_STATUSES, DeliveredUnit, FulfilmentLine, LineStatus
 from fulfilment.secrets import key_digest, open_product_key, seal_product_key
@@ -62,28 +67,27 @@ def store_units(
     if len(numbers) != len(items):
         raise MalformedAnswer(f"expected {len(numbers)} keys, got {len(items)}")
     _refuse_seen_keys(line, items, numbers, generation)
+    stored = {(u.unit, u.generation) for u in line.units}
     for number, item in zip(numbers, items, strict=True):
-        try:
-            with db.session.begin_nested():
-                db.session.add(
-                    DeliveredUnit(
-                        fulfilment_line_id=line.id,
-                        unit=number,
-                        generation=generation,
-                        product_key_ciphertext=seal_product_key(
-                            item.product_key, unit_context(line, number, generation)
-                        ),
-                        product_key_sha256=key_digest(item.product_key),
-                        product_key_masked=mask_product_key(item.product_key),
-                        download_url=item.download_url,
-                        download_expires_at=item.download_expires_at,
-                    )
-                )
-        except IntegrityError:
-            # Stored already (a retry), or another order took the same key at the same moment.
-            _refuse_seen_keys(line, (item,), [number], generation)
+        if (number, generation) in stored:
             log.info("unit %s/%s of line %s already stored", number, generation, line.id)
-    db.session.flush()
+            continue
+        # Another order taking the same key at this very moment breaks this transaction on the
+        # key's unique hash: the try is made again, and _refuse_seen_keys names the order.
+        line.units.append(
+            DeliveredUnit(
+                fulfilment_line_id=line.id,
+                unit=number,
+                generation=generation,
+                product_key_ciphertext=seal_product_key(
+                    item.product_key, unit_context(line, number, generation)
+                ),
+                product_key_sha256=key_digest(item.product_key),
+                product_key_masked=mask_product_key(item.product_key),
+                download_url=item.download_url,
+                download_expires_at=item.download_expires_at,
+            )
+        )
 
 
 def _refuse_seen_keys(
@@ -94,11 +98,12 @@ def _refuse_seen_keys(
                for item, number in zip(items, numbers, strict=True)}
     if len(digests) != len(items):
         raise DuplicateProductKey("the wholesaler answered the same product key for two units")
-    seen = db.session.execute(
-        select(DeliveredUnit.product_key_sha256, DeliveredUnit.fulfilment_line_id,
-               DeliveredUnit.unit, DeliveredUnit.generation)
-        .where(DeliveredUnit.product_key_sha256.in_(digests))
-    ).all()
+    with db.session.no_autoflush:  # reads what is stored; this try's own units come later
+        seen = db.session.execute(
+            select(DeliveredUnit.product_key_sha256, DeliveredUnit.fulfilment_line_id,
+                   DeliveredUnit.unit, DeliveredUnit.generation)
+            .where(DeliveredUnit.product_key_sha256.in_(digests))
+        ).all()
     for digest, line_id, unit, unit_generation in seen:
         if (line_id, unit, unit_generation) == (line.id, digests[digest], generation):
             continue  # this very unit, stored by an earlier try
@@ -136,10 +141,12 @@ def issue_unit_licences(line: FulfilmentLine) -> None:
                 partner=order.partner.slug,
                 buyer_ref=order.email,
                 product_key_sha256=unit.product_key_sha256,
-                expires_at=subscription_end(order.paid_at or unit.created_at, product.term_months)
+                expires_at=subscription_end(order.paid_at or unit.created_at or utcnow(),
+                                            product.term_months)
                 if product.licence_type == "subscription"
                 else None,
-            )
+            ),
+            fresh=sa_inspect(unit).pending,  # a unit stored by this very try has no licence yet
         )
         unit.licence_id, unit.licence_number, unit.licence_token = (
             issued.id,
@@ -157,26 +164,57 @@ def subscription_end(start: datetime, months: int | None) -> datetime:
     return start.replace(year=year, month=month, day=day)
 
 
-def refresh_order_status(order_id: uuid.UUID) -> FulfilmentStatus:
+def refresh_order_status(order_id: uuid.UUID, *,
+                         lines: list[FulfilmentLine] | None = None) -> FulfilmentStatus:
     """Derive the order's fulfilment status from its lines, in the caller's transaction.
 
     The line that changed is written first (flush), then the order's row is locked (FOR UPDATE
     on PostgreSQL; SQLite's single writer already holds the database) before the lines are read:
     two workers finishing two lines of one order at once are serialised on the order, and the
-    second one reads the first one's line.
+    second one reads the first one's line. A caller that created every line of the order in
+    this transaction passes them as `lines`: nobody else can have changed them, so their
+    statuses are not read back.
     """
+    if lines is not None:
+        moved = _move_unlocked(order_id, lines)
+        if moved is not None:
+            return moved
     db.session.flush()
-    stmt = select(Order).where(Order.id == order_id).execution_options(populate_existing=True)
+    stmt = select(Order.fulfilment_status).where(Order.id == order_id)
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    order = db.session.scalars(stmt).one()
-    statuses = [LineStatus(s) for s in db.session.scalars(
-        select(FulfilmentLine.status).where(FulfilmentLine.order_id == order_id))]
+    locked = db.session.execute(stmt).scalar_one()
+    order = db.session.get(Order, order_id)
+    assert order is not None
+    if order.fulfilment_status != locked:  # moved since it was loaded: start from the row
+        set_committed_value(order, "fulfilment_status", locked)
+    if lines is not None:
+        statuses = [LineStatus(line.status) for line in lines]
+    else:
+        statuses = [LineStatus(s) for s in db.session.scalars(
+            select(FulfilmentLine.status).where(FulfilmentLine.order_id == order_id))]
     current = FulfilmentStatus(order.fulfilment_status)
     target = derive_status(statuses)
     if target == current or target not in FULFILMENT_TRANSITIONS[current]:
         return current
     set_fulfilment_status(order, target, "line statuses: " + ", ".join(sorted(map(str, statuses))))
+    return target
+
+
+def _move_unlocked(order_id: uuid.UUID, lines: list[FulfilmentLine]) -> FulfilmentStatus | None:
+    """With every line this transaction's own, the status they give is the order's: move it by
+    a conditional UPDATE from the status as loaded. None when the order moved meanwhile (an
+    operator, say): the caller then takes the row's lock and reads it again."""
+    order = db.session.get(Order, order_id)
+    assert order is not None
+    current = FulfilmentStatus(order.fulfilment_status)
+    target = derive_status([LineStatus(line.status) for line in lines])
+    if target == current or target not in FULFILMENT_TRANSITIONS[current]:
+        return None
+    reason = "line statuses: " + ", ".join(sorted(str(line.status) for line in lines))
+    if not transition_fulfilment_atomically(order_id, current, target, reason):
+        return None
+    set_committed_value(order, "fulfilment_status", target)
     return target
 
 
@@ -211,11 +249,14 @@ def unit_views(line: FulfilmentLine) -> list[UnitView]:
     ]
 
 
-def line_deliveries(order: Order) -> dict[uuid.UUID, tuple[FulfilmentLine, list[UnitView]]]:
-    """Each software line of an order with its fulfilment state and delivered units."""
-    lines = db.session.scalars(
-        select(FulfilmentLine).where(FulfilmentLine.order_id == order.id)
-    ).all()
+def line_deliveries(order: Order, lines: list[FulfilmentLine] | None = None,
+                    ) -> dict[uuid.UUID, tuple[FulfilmentLine, list[UnitView]]]:
+    """Each software line of an order with its fulfilment state and delivered units (`lines`:
+    the order's fulfilment lines, when the caller has loaded them)."""
+    if lines is None:
+        lines = list(db.session.scalars(
+            select(FulfilmentLine).where(FulfilmentLine.order_id == order.id)
+        ))
     return {
         line.order_line_id: (line, unit_views(line) if line.status == LineStatus.DELIVERED else [])
         for line in lines

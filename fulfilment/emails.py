@@ -14,13 +14,16 @@ from typing import Any
 from flask import render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from commerce.access import access_url
 from commerce.links import shop_url
 from commerce.models import Order, utcnow
-from extensions import db
+from events.outbox import after_commit
+from extensions import db, insert_once
 from fulfilment.delivery import line_deliveries
 from fulfilment.mail import Mail, send_mail
 from fulfilment.models import OPEN_STATUSES, FulfilmentLine, LineStatus, OutgoingEmail
@@ -38,43 +41,73 @@ def line_settled(order_id: uuid.UUID, line_id: uuid.UUID) -> None:
     conditional UPDATE in the same transaction as the e-mail's unique key, so two relays finishing
     two lines at once cannot both announce it. Runs in the caller's transaction.
     """
-    open_lines = db.session.scalar(
-        select(func.count()).select_from(FulfilmentLine).where(
-            FulfilmentLine.order_id == order_id, FulfilmentLine.status.in_(OPEN_STATUSES))
-    )
-    if open_lines:
+    lines = order_lines_with_units(order_id)
+    if any(line.status in OPEN_STATUSES for line in lines):
         return  # the last line's event sends it
     now = utcnow()
-    first = db.session.scalar(select(OutgoingEmail.id).where(
-        OutgoingEmail.key == f"delivery:{order_id}"))
-    if first is None:
-        send_once(f"delivery:{order_id}", order_id, "delivery",
-                  before_send=lambda: _announce(FulfilmentLine.order_id == order_id, now))
+    if send_once(f"delivery:{order_id}", order_id, "delivery",
+                 before_send=lambda: _announce(FulfilmentLine.order_id == order_id, now),
+                 lines=lines):
         return
-    line_status = db.session.scalar(select(FulfilmentLine.status).where(
-        FulfilmentLine.id == line_id))
-    if line_status == LineStatus.DELIVERED and _announce(FulfilmentLine.id == line_id, now):
-        send_once(f"line-delivered:{line_id}", order_id, "line_delivered")
+    line = next((line for line in lines if line.id == line_id), None)
+    if (line is not None and line.status == LineStatus.DELIVERED
+            and _announce(FulfilmentLine.id == line_id, now)):
+        send_once(f"line-delivered:{line_id}", order_id, "line_delivered", lines=lines)
+
+
+def order_lines_with_units(order_id: uuid.UUID) -> list[FulfilmentLine]:
+    """The order's fulfilment lines with their units: the units of lines this session already
+    holds are not read again, the others' in one query."""
+    lines = list(db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)))
+    unloaded = [line.id for line in lines if "units" in sa_inspect(line).unloaded]
+    if unloaded:
+        db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.id.in_(unloaded))
+                           .options(selectinload(FulfilmentLine.units))).all()
+    return lines
 
 
 def send_once(key: str, order_id: uuid.UUID, kind: str,
-              before_send: Callable[[], object] | None = None) -> bool:
-    """Send the e-mail owed under `key` now, once; False if it went before. Caller commits.
+              before_send: Callable[[], object] | None = None,
+              lines: list[FulfilmentLine] | None = None) -> bool:
+    """Owe the e-mail under `key` once, and send it as soon as this transaction commits; False
+    if it was owed before. Runs in the caller's transaction.
 
-    The unique key is written first, so a second relay waits on it and learns it went; the send
-    follows, and a failure raises, which rolls the key back for the next try.
+    The unique key is written first, so a second relay waits on it and learns it is owed. The
+    message is rendered now, from what this transaction holds, and sent only once the
+    transaction has committed: a buyer never receives a key or a licence that a failed commit
+    did not keep. The row is written leased ("sending"); if the send never happens (a crash
+    between the commit and the send) the lease runs out and the sweep sends it (`send_due`).
     """
-    email = OutgoingEmail(key=key, order_id=order_id, kind=kind, status="sending", attempts=1)
-    try:
-        with db.session.begin_nested():
-            db.session.add(email)
-    except IntegrityError:
+    now = utcnow()
+    email_id = uuid.uuid4()
+    if not insert_once(OutgoingEmail, id=email_id, key=key, order_id=order_id, kind=kind,
+                       status="sending", attempts=1, lease_until=now + LEASE):
         return False
     if before_send is not None:
         before_send()
-    send_mail(render_email(email))
-    email.status, email.sent_at = "sent", utcnow()
+    mail = render_email(OutgoingEmail(key=key, order_id=order_id, kind=kind), lines)
+    after_commit(lambda: _send_committed(email_id, mail))
     return True
+
+
+def _send_committed(email_id: uuid.UUID, mail: Mail) -> None:
+    """After the commit that owed it: send, then mark it sent (or owed again, for the sweep)."""
+    try:
+        send_mail(mail, after_commit=True)
+    except Exception as exc:  # noqa: BLE001 - any failure: keep it owed, the sweep tries again
+        log.warning("e-mail %s not sent yet: %s", email_id, exc)
+        _mark(email_id, status="pending", lease_until=None,
+              last_error=f"{type(exc).__name__}: {exc}")
+        return
+    _mark(email_id, status="sent", sent_at=utcnow(), lease_until=None)
+
+
+def _mark(email_id: uuid.UUID, **values: object) -> None:
+    """Write an e-mail's outcome on a connection of its own (the session's work is committed)."""
+    with db.engine.begin() as connection:
+        connection.execute(update(OutgoingEmail).where(
+            OutgoingEmail.id == email_id, OutgoingEmail.status == "sending").values(**values))
 
 
 def _announce(which: Any, now: datetime) -> int:
@@ -154,22 +187,21 @@ def send_email(email_id: uuid.UUID, now: datetime) -> bool:
     return True
 
 
-def render_email(email: OutgoingEmail) -> Mail:
-    """Render an owed e-mail in the buyer's language and the partner's brand."""
+def render_email(email: OutgoingEmail, lines: list[FulfilmentLine] | None = None) -> Mail:
+    """Render an owed e-mail in the buyer's language and the partner's brand (`lines`: the
+    order's fulfilment lines, when the caller has them)."""
     order = db.session.get(Order, email.order_id)
     assert order is not None
-    deliveries = line_deliveries(order)
+    deliveries = line_deliveries(order, lines)
     delivered = sum(1 for line, _units in deliveries.values()
                     if line.status == LineStatus.DELIVERED)
     delayed = sum(1 for line, _units in deliveries.values()
                   if line.status in (LineStatus.NEEDS_ATTENTION, *OPEN_STATUSES))
     only_line = None
     if email.kind == "line_delivered":
-        only_line = db.session.scalar(
-            select(FulfilmentLine.order_line_id).where(
-                FulfilmentLine.id == uuid.UUID(email.key.split(":", 1)[1])
-            )
-        )
+        line_id = uuid.UUID(email.key.split(":", 1)[1])
+        only_line = next((line.order_line_id for line, _units in deliveries.values()
+                          if line.id == line_id), None)
     with force_locale(order.locale or "fr"):
         context = {
             "order": order,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import smtplib
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -38,10 +40,20 @@ def check_header_values(mail: Mail, sender: str) -> None:
             raise MailHeaderError(field)
 
 
-def send_mail(mail: Mail) -> None:
-    """Send now through the configured backend; raise on failure so the caller can retry."""
+def send_mail(mail: Mail, *, after_commit: bool = False) -> None:
+    """Send now through the configured backend; raise on failure so the caller can retry.
+
+    after_commit: the caller's session has just committed (a send that waited for it); the
+    capture backend then writes on a connection of its own.
+    """
     check_header_values(mail, current_app.config["MAIL_SENDER"])
     backend = current_app.config["MAIL_BACKEND"]
+    if backend == "capture" and after_commit:
+        with db.engine.begin() as connection:
+            connection.execute(CapturedMail.__table__.insert().values(
+                id=uuid.uuid4(), to=mail.to, subject=mail.subject, text_body=mail.text,
+                html_body=mail.html or "", created_at=datetime.now(UTC)))
+        return
     if backend == "capture":
         db.session.add(
             CapturedMail(to=mail.to, subject=mail.subject, text_body=mail.text, html_body=mail.html)

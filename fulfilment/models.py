@@ -7,9 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
-from commerce.models import Order, OrderLine, UTCDateTime, utcnow
+from commerce.models import Order, OrderLine, Product, UTCDateTime, utcnow
 from extensions import ACTOR_LENGTH, db
 
 
@@ -58,7 +58,9 @@ class FulfilmentLine(db.Model):  # type: ignore[name-defined]
     announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an e-mail carries its keys
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    order: Mapped[Order] = relationship()
+    # Order.fulfilment_lines (read-only), so that fulfilment loads an order's lines with it.
+    order: Mapped[Order] = relationship(
+        backref=backref("fulfilment_lines", viewonly=True, overlaps="order"))
     order_line: Mapped[OrderLine] = relationship()
     attempts_log: Mapped[list[FulfilmentAttempt]] = relationship(
         back_populates="line", cascade="all, delete-orphan", order_by="FulfilmentAttempt.at"
@@ -140,6 +142,10 @@ class FulfilmentStatusChange(db.Model):  # type: ignore[name-defined]
     actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # Declared so that a flush writes the line and the unit before their audit rows.
+    line: Mapped[FulfilmentLine] = relationship()
+    unit: Mapped[DeliveredUnit | None] = relationship()
+
 
 class CallbackStatus(StrEnum):
     RECEIVED = "received"
@@ -198,3 +204,7 @@ class RoutingRule(db.Model):  # type: ignore[name-defined]
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     wholesaler_code: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(Text, default="")
+
+    # Product.routing_rules (read-only), so that fulfilment loads a product's rules with it.
+    product: Mapped[Product] = relationship(
+        backref=backref("routing_rules", viewonly=True), viewonly=True)

@@ -176,6 +176,7 @@ def report_activated_key(unit_id: uuid.UUID, order: Order, actor: str) -> Delive
     generation = unit.generation + 1
     try:
         store_units(line, (new_item,), generation=generation, units=[unit.unit])
+        db.session.flush()
     except DuplicateProductKey as exc:
         _log(line, "replacement_refused", "system", str(exc))
         db.session.commit()

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from commerce.models import Partner, Product
-from extensions import db
-from fulfilment.models import RoutingRule
 from fulfilment.wholesalers import WHOLESALERS
 
 
@@ -27,14 +23,9 @@ def select_wholesaler(
     partner: Partner, product: Product, exclude: frozenset[str] = frozenset()
 ) -> Route:
     """The partner's contracted wholesaler, unless a routing rule sends the product elsewhere."""
-    rule = db.session.scalar(
-        select(RoutingRule)
-        .where(
-            RoutingRule.product_id == product.id,
-            (RoutingRule.partner_id == partner.id) | RoutingRule.partner_id.is_(None),
-        )
-        .order_by(RoutingRule.partner_id.is_(None))  # a partner's own rule wins over a global one
-    )
+    rules = [r for r in product.routing_rules if r.partner_id in (partner.id, None)]
+    # A partner's own rule wins over a global one.
+    rule = min(rules, key=lambda r: r.partner_id is None, default=None)
     if rule is not None and rule.wholesaler_code not in exclude:
         code, reason = rule.wholesaler_code, f"routing rule: {rule.reason or 'product routed'}"
     elif partner.wholesaler_code not in exclude:

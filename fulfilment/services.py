@@ -26,14 +26,23 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
-from commerce.models import FulfilmentStatus, Order, OrderLine, PaymentStatus, ProductKind, utcnow
+from commerce.models import (
+    FulfilmentStatus,
+    Order,
+    OrderLine,
+    Partner,
+    PaymentStatus,
+    Product,
+    ProductKind,
+    utcnow,
+)
 from commerce.orders import ADDON_BACKUP
-from commerce.status import set_fulfilment_status
 from events import BackupDue, LineDelivered, LineNeedsAttention, emit
-from events.outbox import after_commit
-from extensions import db
+from events.outbox import after_commit, chained
+from events.relay import deliver_chained
+from extensions import db, insert_once
 from fulfilment import renewals
 from fulfilment.breaker import Decision, breaker
 from fulfilment.delivery import (
@@ -78,45 +87,105 @@ def wholesaler(code: str) -> Wholesaler:
 # -- starting --------------------------------------------------------------------------------
 
 
+def order_for_fulfilment(order_id: uuid.UUID) -> Order | None:
+    """The order with all that fulfilling it reads (partner and domains, lines, products, SKUs,
+    routing rules, add-ons), in one query, so that no lazy load follows."""
+    return db.session.scalars(
+        select(Order).where(Order.id == order_id).options(*_ORDER_LOADS)
+    ).unique().one_or_none()
+
+
+_ORDER_LOADS = (
+    joinedload(Order.partner).joinedload(Partner.domains),
+    joinedload(Order.fulfilment_lines),  # type: ignore[attr-defined]
+    joinedload(Order.lines).joinedload(OrderLine.product).joinedload(Product.skus),
+    joinedload(Order.lines).joinedload(OrderLine.product)
+    .joinedload(Product.routing_rules),  # type: ignore[attr-defined]
+    joinedload(Order.lines).joinedload(OrderLine.addons),
+)
+_LINE_LOADS = tuple(joinedload(FulfilmentLine.order).options(option) for option in _ORDER_LOADS)
+
+
+def line_for_fulfilment(line_id: uuid.UUID) -> FulfilmentLine | None:
+    """A line, read afresh, with its units and its order as order_for_fulfilment loads it."""
+    return db.session.scalars(
+        select(FulfilmentLine).where(FulfilmentLine.id == line_id)
+        .options(*_LINE_LOADS, joinedload(FulfilmentLine.units))
+        .execution_options(populate_existing=True)
+    ).unique().one_or_none()
+
+
+def _sole_line(line: FulfilmentLine) -> list[FulfilmentLine] | None:
+    """[line] when it is its order's only software line (then, held by this transaction, its
+    status is the order's to derive from, with nothing to read back), else None."""
+    software = [ol for ol in line.order.lines
+                if ol.parent_line_id is None and ol.product.kind == ProductKind.SOFTWARE]
+    return [line] if len(software) == 1 else None
+
+
 def start_fulfilment(order_id: uuid.UUID) -> list[FulfilmentLine]:
     """Create the fulfilment lines of a paid order (once) and return those still open.
 
-    Renewals of licence backups in the order are applied here too. Nothing is committed.
+    Each new line is routed to its wholesaler as it is created. Renewals of licence backups in
+    the order are applied here too. Nothing is committed, and the order's fulfilment status is
+    left to `refresh_order_status`, once the lines have been tried.
     """
-    order = db.session.get(Order, order_id)
+    lines, _all_new = _start(order_id)
+    return [fl for fl in lines if fl.status in OPEN_STATUSES]
+
+
+def _start(order_id: uuid.UUID) -> tuple[list[FulfilmentLine], bool]:
+    """Every fulfilment line of the order, created where missing; True if all are new."""
+    order = order_for_fulfilment(order_id)
     if order is None or order.payment_status != PaymentStatus.PAID:
-        return []
-    existing = {
-        fl.order_line_id: fl
-        for fl in db.session.scalars(
-            select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)
-        )
-    }
+        return [], False
+    existing = {fl.order_line_id: fl for fl in order.fulfilment_lines}  # type: ignore[attr-defined]
+    created = 0
     for order_line in order.lines:
         if (order_line.parent_line_id is None and order_line.product.kind == ProductKind.SOFTWARE
                 and order_line.id not in existing):
-            line = FulfilmentLine(id=uuid.uuid4(), order_id=order_id,
-                                  order_line_id=order_line.id, status=LineStatus.PENDING)
+            # A concurrent start creating the same line breaks this transaction on the unique
+            # key; the relay retries the delivery, which then finds the line.
+            line = FulfilmentLine(id=uuid.uuid4(), order_id=order_id, order=order,
+                                  order_line_id=order_line.id, order_line=order_line,
+                                  status=LineStatus.PENDING, routing_reason="",
+                                  route_generation=1, attempts=0, next_attempt_at=utcnow(),
+                                  units=[])  # written at the end of the try: defaults set here
             try:
-                with db.session.begin_nested():  # a concurrent start created it: theirs stands
-                    db.session.add(line)
-            except IntegrityError:
-                continue
+                route = select_wholesaler(order.partner, order_line.product)
+            except NoRoute:
+                pass  # _place records it and sends the line to an operator
+            else:
+                line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
+            db.session.add(line)
             existing[order_line.id] = line
-    if order.fulfilment_status == FulfilmentStatus.AWAITING and existing:
-        set_fulfilment_status(order, FulfilmentStatus.IN_PROGRESS, "sent to fulfilment")
+            created += 1
     renewals.apply_renewals(order)
-    return [fl for fl in existing.values() if fl.status in OPEN_STATUSES]
+    return list(existing.values()), created == len(existing)
 
 
 def fulfil_order(order_id: uuid.UUID) -> FulfilmentStatus | None:
     """Start a paid order and try each of its open lines once; commit. (The consumer's work.)"""
-    now = utcnow()
-    for line in start_fulfilment(order_id):
-        work_line(line, now)
-    db.session.commit()
-    order = db.session.get(Order, order_id)
-    return FulfilmentStatus(order.fulfilment_status) if order else None
+    with chained():
+        status = fulfil_in_transaction(order_id)
+        deliver_chained()
+        db.session.commit()
+    return status
+
+
+def fulfil_in_transaction(order_id: uuid.UUID,
+                          now: datetime | None = None) -> FulfilmentStatus | None:
+    """Start the order and try each open line once, then set the order's status; no commit."""
+    now = now or utcnow()
+    lines, all_new = _start(order_id)
+    if not lines:
+        order = db.session.get(Order, order_id)
+        return FulfilmentStatus(order.fulfilment_status) if order else None
+    for line in lines:
+        if line.status in OPEN_STATUSES:
+            work_line(line, now, refresh=False)
+    # Lines created here are this transaction's alone: their statuses need no reading back.
+    return refresh_order_status(order_id, lines=lines if all_new else None)
 
 
 # -- one try at one line ---------------------------------------------------------------------
@@ -151,33 +220,42 @@ def attempt_line(
     """One try for one line in its own transaction: buy it, or ask how it stands.
 
     Returns the line's status after the try, or None when the line was not ours to try
-    (settled, held by another worker, or not due yet unless force).
+    (settled, held by another worker, or not due yet unless force). What the try emits is
+    delivered in its transaction (a chain, events/outbox.py).
     """
     now = now or utcnow()
     if not _claim(line_id, now, force):
         return None
-    line = db.session.get(FulfilmentLine, line_id)
-    assert line is not None
-    db.session.refresh(line)
-    try:
-        work_line(line, now)
-    finally:
-        line.lease_until = None
-        db.session.commit()
+    with chained():
+        line = line_for_fulfilment(line_id)
+        assert line is not None
+        try:
+            work_line(line, now, lines=_sole_line(line))
+        finally:
+            line.lease_until = None
+            deliver_chained(now)
+            db.session.commit()
     return LineStatus(line.status)
 
 
-def work_line(line: FulfilmentLine, now: datetime) -> None:
-    """Push one line as far as the wholesaler takes it now, in the caller's transaction."""
+def work_line(line: FulfilmentLine, now: datetime, *, refresh: bool = True,
+              lines: list[FulfilmentLine] | None = None) -> None:
+    """Push one line as far as the wholesaler takes it now, in the caller's transaction.
+
+    refresh=False leaves the order's status to the caller (one refresh for all its lines);
+    `lines` is passed on to refresh_order_status.
+    """
     before = LineStatus(line.status)
-    if before == LineStatus.PENDING:
-        _place(line, now, frozenset())
-    elif before == LineStatus.ORDERED:
-        _poll(line, now)
-    settle(line, before)
+    with db.session.no_autoflush:  # the line is written once, as the try leaves it
+        if before == LineStatus.PENDING:
+            _place(line, now, frozenset())
+        elif before == LineStatus.ORDERED:
+            _poll(line, now)
+    settle(line, before, refresh=refresh, lines=lines)
 
 
-def settle(line: FulfilmentLine, before: LineStatus) -> None:
+def settle(line: FulfilmentLine, before: LineStatus, *, refresh: bool = True,
+           lines: list[FulfilmentLine] | None = None) -> None:
     """After a line moved: its events, its order's status, and its next try if it is open."""
     status = LineStatus(line.status)
     if status != before:
@@ -191,7 +269,8 @@ def settle(line: FulfilmentLine, before: LineStatus) -> None:
             emit(LineNeedsAttention(order_id=line.order_id, line_id=line.id,
                                     order_line_id=line.order_line_id,
                                     reason=line.last_error or ""))
-        refresh_order_status(line.order_id)
+        if refresh:
+            refresh_order_status(line.order_id, lines=lines)
     if status in OPEN_STATUSES:
         schedule_attempt(line.id, line.next_attempt_at)
 
@@ -326,28 +405,28 @@ def _accept(line: FulfilmentLine, result: SupplierOrder, now: datetime) -> None:
         line.next_attempt_at = now + timedelta(
             seconds=float(current_app.config["FULFILMENT_POLL_INTERVAL"])
         )
-        _take_early_callback(line, now)
+        code, reference = line.wholesaler_code, line.supplier_reference
+        assert code and reference
+        after_commit(lambda: _apply_early_callbacks(code, reference))
     else:
         _needs_attention(line, result.error or f"wholesaler answered {result.status}")
 
 
-def _take_early_callback(line: FulfilmentLine, now: datetime) -> None:
-    """Apply a delivery callback that reached the inbox before this purchase was committed."""
-    early = db.session.scalar(
-        select(WholesalerCallback).where(
-            WholesalerCallback.wholesaler_code == line.wholesaler_code,
-            WholesalerCallback.reference == line.supplier_reference,
+def _apply_early_callbacks(code: str, reference: str) -> None:
+    """Once a purchase has committed: apply the callbacks that reached the inbox before it did
+    (the wholesaler can answer before our transaction ends); nothing to do costs one read."""
+    waiting = db.session.scalars(
+        select(WholesalerCallback.id).where(
+            WholesalerCallback.wholesaler_code == code,
+            WholesalerCallback.reference == reference,
             WholesalerCallback.status == CallbackStatus.RECEIVED,
-        ).order_by(WholesalerCallback.received_at).limit(1)
-    )
-    if early is None:
+        ).order_by(WholesalerCallback.received_at)
+    ).all()
+    if not waiting:
+        db.session.rollback()  # a read: end it, without a commit
         return
-    result = _load(open_product_key(early.body, f"callback:{early.wholesaler_code}"))
-    if result.status == SupplierOrderStatus.ACCEPTED:
-        return
-    _record(line, "callback", result.status, "received while the purchase was being recorded")
-    early.status, early.applied_at, early.attempts = CallbackStatus.APPLIED, now, early.attempts + 1
-    _accept(line, result, now)
+    for callback_id in waiting:
+        _safely(apply_callback, callback_id)
 
 
 def _poll(line: FulfilmentLine, now: datetime) -> None:
@@ -460,16 +539,13 @@ def receive_callback(code: str, body: bytes, headers: Mapping[str, str]) -> Call
     """
     with wholesaler(code) as adapter:
         result = adapter.handle_callback(body, headers)
-    record = WholesalerCallback(id=uuid.uuid4(), wholesaler_code=code,
-                                reference=result.reference[:80], event=str(result.status)[:40],
-                                body=seal_product_key(_dump(result), f"callback:{code}"))
-    try:
-        with db.session.begin_nested():
-            db.session.add(record)
-    except IntegrityError:
+    record_id = uuid.uuid4()
+    if not insert_once(WholesalerCallback, id=record_id, wholesaler_code=code,
+                       reference=result.reference[:80], event=str(result.status)[:40],
+                       body=seal_product_key(_dump(result), f"callback:{code}")):
         db.session.commit()
         return CallbackReceipt("duplicate")
-    _queue_callback(record.id, 0.0)
+    _queue_callback(record_id, 0.0)
     db.session.commit()
     return CallbackReceipt("recorded")
 
@@ -487,43 +563,67 @@ CALLBACK_UNKNOWN_TRIES = 8  # an unknown reference may belong to a purchase not 
 
 
 def apply_callback(callback_id: uuid.UUID, now: datetime | None = None) -> CallbackStatus:
-    """Apply a recorded callback in a transaction of its own; later when the line is busy."""
+    """Apply a recorded callback in a transaction of its own; later when the line is busy.
+
+    What applying it emits (the line delivered) is delivered in the same transaction (a chain).
+    """
     now = now or utcnow()
     record = db.session.get(WholesalerCallback, callback_id)
     if record is None or record.status != CallbackStatus.RECEIVED:
         return CallbackStatus(record.status) if record else CallbackStatus.IGNORED
+    line = _take_line(record.wholesaler_code, record.reference, now)
     record.attempts += 1
-    line = db.session.scalar(
-        select(FulfilmentLine).where(FulfilmentLine.supplier_reference == record.reference,
-                                     FulfilmentLine.wholesaler_code == record.wholesaler_code)
-    )
     if line is None:
+        return _line_not_free(record, now)
+    with chained():
+        before = LineStatus(line.status)
+        if before not in OPEN_STATUSES and before != LineStatus.NEEDS_ATTENTION:
+            return _callback_done(record, CallbackStatus.IGNORED, now, f"line already {before}")
+        result = _load(open_product_key(record.body, f"callback:{record.wholesaler_code}"))
+        _record(line, "callback", result.status)
+        with db.session.no_autoflush:
+            _accept(line, result, now)
+        settle(line, before, lines=_sole_line(line))
+        record.status, record.applied_at, record.last_error = CallbackStatus.APPLIED, now, None
+        deliver_chained(now)
+        db.session.commit()
+    return CallbackStatus.APPLIED
+
+
+def _take_line(code: str, reference: str, now: datetime) -> FulfilmentLine | None:
+    """The line under this reference, held by this transaction until it commits, read afresh;
+    None when there is none, or another worker has it (a lease, or a row lock)."""
+    free = (FulfilmentLine.supplier_reference == reference,
+            FulfilmentLine.wholesaler_code == code,
+            or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now))
+    with db.session.no_autoflush:
+        if db.engine.dialect.name == "postgresql":  # one statement: lock it as it is read
+            return db.session.scalars(
+                select(FulfilmentLine).where(*free)
+                .options(*_LINE_LOADS, joinedload(FulfilmentLine.units))
+                .with_for_update(of=FulfilmentLine, skip_locked=True)
+                .execution_options(populate_existing=True)
+            ).unique().one_or_none()
+        # SQLite: the conditional UPDATE takes the database's write lock, then the line is read.
+        taken = db.session.execute(
+            update(FulfilmentLine).where(*free).values(lease_until=None)
+            .returning(FulfilmentLine.id).execution_options(synchronize_session=False)
+        ).scalar_one_or_none()
+    return line_for_fulfilment(taken) if taken is not None else None
+
+
+def _line_not_free(record: WholesalerCallback, now: datetime) -> CallbackStatus:
+    """No line could be taken under the callback's reference: unknown (yet), or busy."""
+    exists = db.session.scalar(
+        select(FulfilmentLine.id).where(FulfilmentLine.supplier_reference == record.reference,
+                                        FulfilmentLine.wholesaler_code == record.wholesaler_code))
+    if exists is None:
         if record.attempts >= CALLBACK_UNKNOWN_TRIES:
             return _callback_done(record, CallbackStatus.IGNORED, now, "unknown reference")
         return _callback_later(record, now, timedelta(seconds=2 ** record.attempts),
                                "no line under this reference (yet)")
-    if line.status not in OPEN_STATUSES and line.status != LineStatus.NEEDS_ATTENTION:
-        return _callback_done(record, CallbackStatus.IGNORED, now, f"line already {line.status}")
-    # Take the line for this transaction: the conditional UPDATE holds its row until we commit.
-    free = db.session.execute(
-        update(FulfilmentLine)
-        .where(FulfilmentLine.id == line.id,
-               or_(FulfilmentLine.lease_until.is_(None), FulfilmentLine.lease_until < now))
-        .values(lease_until=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    if not free:
-        return _callback_later(record, now, timedelta(seconds=CALLBACK_BUSY_DELAY),
-                               "line busy with another worker")
-    db.session.refresh(line)
-    before = LineStatus(line.status)
-    if before == LineStatus.DELIVERED:
-        return _callback_done(record, CallbackStatus.IGNORED, now, "line already delivered")
-    result = _load(open_product_key(record.body, f"callback:{record.wholesaler_code}"))
-    _record(line, "callback", result.status)
-    _accept(line, result, now)
-    settle(line, before)
-    return _callback_done(record, CallbackStatus.APPLIED, now, None)
+    return _callback_later(record, now, timedelta(seconds=CALLBACK_BUSY_DELAY),
+                           "line busy with another worker")
 
 
 def _callback_done(record: WholesalerCallback, status: CallbackStatus, now: datetime,

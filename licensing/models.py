@@ -19,7 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
 
@@ -145,3 +145,6 @@ class LicensingAudit(db.Model):  # type: ignore[name-defined]
     kid: Mapped[str | None] = mapped_column(String(43))
     reason: Mapped[str | None] = mapped_column(String(200))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # Declared so that a flush writes a licence before its audit row.
+    licence: Mapped[LicenceRecord | None] = relationship()

@@ -145,17 +145,24 @@ def _check_request(request: LicenceRequest) -> None:
 
 
 def issue_licence(
-    request: LicenceRequest, *, actor: str = "system", now: datetime | None = None
+    request: LicenceRequest, *, actor: str = "system", now: datetime | None = None,
+    fresh: bool = False,
 ) -> IssuedLicence:
     """Issue and sign the licence for (order line, unit); the same call again returns it.
 
     The licence is written in a savepoint of the caller's transaction, which the caller commits.
+    With fresh=True the caller vouches that no licence can exist yet for this line and unit (it
+    creates the unit in this very transaction): the licence joins the caller's transaction with
+    no look-up and no savepoint, and the unlikely clash of a licence number drawn twice fails
+    that transaction, to be tried again.
     """
     _check_request(request)
-    existing = _by_line(request.order_line_ref, request.unit)
-    if existing is not None:
-        return _same_terms(existing, request)
-    key, private_key = active_signer()
+    if not fresh:
+        existing = _by_line(request.order_line_ref, request.unit)
+        if existing is not None:
+            return _same_terms(existing, request)
+    with db.session.no_autoflush:  # the key's row is all it reads
+        key, private_key = active_signer()
     issued_at = (now or utcnow()).replace(microsecond=0)
     expires_at = request.expires_at.replace(microsecond=0) if request.expires_at else None
     for _ in range(_NUMBER_ATTEMPTS):
@@ -194,18 +201,19 @@ def issue_licence(
             kid=key.kid,
             token=sign_licence(claims, private_key, key.kid),
         )
+        audit = LicensingAudit(
+            action=AuditAction.LICENCE_ISSUED,
+            actor=actor,
+            licence_id=licence_id,
+            kid=key.kid,
+            detail={"order_line_ref": request.order_line_ref, "unit": request.unit},
+        )
+        if fresh:
+            db.session.add_all([record, audit])
+            return IssuedLicence.of(record, created=True)
         try:
             with db.session.begin_nested():
-                db.session.add(record)
-                db.session.add(
-                    LicensingAudit(
-                        action=AuditAction.LICENCE_ISSUED,
-                        actor=actor,
-                        licence_id=licence_id,
-                        kid=key.kid,
-                        detail={"order_line_ref": request.order_line_ref, "unit": request.unit},
-                    )
-                )
+                db.session.add_all([record, audit])
         except IntegrityError:
             # Either a concurrent call issued this line and unit first (return its licence),
             # or the random licence number was taken (draw another).

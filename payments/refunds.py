@@ -32,7 +32,7 @@ from commerce.models import (
     StatusChange,
 )
 from commerce.status import transition_payment_atomically
-from extensions import db, utcnow
+from extensions import db, insert_once, utcnow
 from payments.base import DisputeNotice, GatewayError, GatewayRefund, RefundNotice
 
 log = logging.getLogger("comptoir.refunds")
@@ -445,12 +445,7 @@ def _order_for_payment(reference: str | None) -> Order | None:
 
 
 def _claim_event(event_id: str, kind: str, order_id: uuid.UUID | None) -> bool:
-    try:
-        with db.session.begin_nested():
-            db.session.add(ProcessedEvent(id=event_id[:255], kind=kind[:80], order_id=order_id))
-    except IntegrityError:
-        return False
-    return True
+    return insert_once(ProcessedEvent, id=event_id[:255], kind=kind[:80], order_id=order_id)
 
 
 def _unapplied(order_id: uuid.UUID) -> list[uuid.UUID]:

@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from commerce.models import FulfilmentStatus, Order, PaymentStatus, ProcessedEvent
-from commerce.status import set_fulfilment_status, transition_payment_atomically
+from commerce.status import transition_payment_atomically
 from events import OrderPaid, emit
-from extensions import db
+from extensions import db, insert_once
 from payments.base import (
     CheckoutLine,
     CheckoutRedirect,
@@ -106,12 +105,7 @@ def _order_for(event: PaymentEvent) -> Order | None:
 
 def _claim_event(event_id: str, kind: str, order_id: uuid.UUID) -> bool:
     """Record the event id; False when it was processed before (unique primary key)."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(ProcessedEvent(id=event_id, kind=kind, order_id=order_id))
-    except IntegrityError:
-        return False
-    return True
+    return insert_once(ProcessedEvent, id=event_id, kind=kind, order_id=order_id)
 
 
 def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
@@ -131,11 +125,11 @@ def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
             actor,
             paid_at=datetime.now(UTC),
             payment_reference=event.payment_reference,
+            fulfilment=(FulfilmentStatus(order.fulfilment_status), FulfilmentStatus.AWAITING,
+                        "payment confirmed"),
         )
         if moved is None:
             return ConfirmResult.ALREADY_PROCESSED
-        db.session.refresh(order)
-        set_fulfilment_status(order, FulfilmentStatus.AWAITING, "payment confirmed", actor)
         emit(OrderPaid(order_id=order.id))  # fulfilment starts once this commits
         return ConfirmResult.PAID
     target = {

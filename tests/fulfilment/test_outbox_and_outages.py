@@ -13,7 +13,7 @@ from commerce.models import FulfilmentStatus, Order, utcnow
 from commerce.orders import ADDON_BACKUP
 from commerce.status import InvalidTransition
 from events.models import EventDelivery, OutboxEvent
-from fulfilment import services
+from fulfilment import emails, services
 from fulfilment.breaker import breaker
 from fulfilment.models import (
     CallbackStatus,
@@ -21,6 +21,7 @@ from fulfilment.models import (
     FulfilmentLine,
     FulfilmentStatusChange,
     LineStatus,
+    OutgoingEmail,
     UnitStatus,
     WholesalerCallback,
 )
@@ -70,13 +71,17 @@ def test_an_event_rolled_back_with_its_change_is_never_delivered(wired, db, paid
 
 
 def test_a_failing_consumer_is_shown_in_the_back_office_with_its_error(
-    wired, db, paid_order, inbox, client, sign_in_operator
+    wired, db, paid_order, inbox, client, sign_in_operator, monkeypatch
 ):
     sign_in_operator(client)
-    wired.config["SMTP_PORT"] = 9  # nothing listens there: the buyer's e-mail fails
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(emails, "render_email", broken)  # the buyer's e-mail cannot be made
     order = paid_order("arvato_shop")
     page = client.get("/admin/events").get_data(as_text=True)
-    assert "buyer-email" in page and "LineDelivered" in page and "Connection refused" in page
+    assert "buyer-email" in page and "LineDelivered" in page and "template exploded" in page
     assert order.number in page
 
 
@@ -242,3 +247,40 @@ def test_each_line_move_is_audited(wired, db, paid_order, sims):
     ).all()
     assert [tuple(m) for m in moves] == [("pending", "delivered")]
     assert db.session.get(Order, order.id).fulfilment_status == FulfilmentStatus.DELIVERED
+
+
+# -- chains and e-mails after the commit -----------------------------------------------------
+
+
+def test_the_follow_ups_of_a_delivery_run_in_its_own_transaction(wired, db, paid_order, inbox):
+    order = paid_order("arvato_shop")
+    rows = db.session.execute(
+        select(OutboxEvent.kind, EventDelivery.consumer, EventDelivery.done_at,
+               EventDelivery.attempts).join(EventDelivery.event)
+        .where(OutboxEvent.order_id == order.id)).all()
+    done = {(kind, consumer): (at, attempts) for kind, consumer, at, attempts in rows}
+    assert set(done) == {("OrderPaid", "fulfilment"), ("LineDelivered", "buyer-email"),
+                         ("LineDelivered", "commissions")}
+    # One relay: the line's consumers ran in the fulfilment's transaction, each delivery row
+    # written once, done at its first attempt, at the same moment as the one that caused them.
+    assert {attempts for _at, attempts in done.values()} == {1}
+    assert len({at for at, _attempts in done.values()}) == 1
+    assert len(inbox.to("buyer@example.com")) == 1
+
+
+def test_an_email_leaves_only_once_its_transaction_has_committed(wired, db, paid_order, inbox):
+    order = paid_order("arvato_shop")
+    assert len(inbox.to("buyer@example.com")) == 1
+    assert emails.send_once(f"replacement:test-{order.id}", order.id, "replacement")
+    db.session.rollback()  # the transaction that owed it failed: nothing owed, nothing sent
+    assert len(inbox.to("buyer@example.com")) == 1
+    assert db.session.scalar(select(func.count()).select_from(OutgoingEmail).where(
+        OutgoingEmail.key == f"replacement:test-{order.id}")) == 0
+    assert emails.send_once(f"replacement:test-{order.id}", order.id, "replacement")
+    db.session.commit()
+    inbox.wait_for("buyer@example.com", count=2)
+    owed = db.session.scalar(select(OutgoingEmail).where(
+        OutgoingEmail.key == f"replacement:test-{order.id}"))
+    db.session.refresh(owed)
+    assert owed.status == "sent" and owed.sent_at is not None and owed.lease_until is None
+    assert not emails.send_once(f"replacement:test-{order.id}", order.id, "replacement")

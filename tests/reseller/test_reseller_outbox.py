@@ -25,6 +25,7 @@ def _delivered_line(db, order) -> FulfilmentLine:
     line = FulfilmentLine(order_id=order.id, order_line_id=order_line.id, wholesaler_code="nexway",
                           status=LineStatus.DELIVERED, delivered_at=utcnow())
     db.session.add(line)
+    db.session.flush()
     store_units(line, (DeliveredItem("VK001X-7QPRT-M4HC2-WJ9KD-00001", "https://dl.example/1",
                                      utcnow() + timedelta(days=21)),))
     issue_unit_licences(line)
