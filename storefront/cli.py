@@ -23,7 +23,7 @@ def demo_group() -> None:
 @with_appcontext
 def demo_load() -> None:
     """Create or refresh the demo partners, catalogue and logins (idempotent)."""
-    from storefront import demo
+    import demo
 
     if current_app.config["ENV"] == "production":
         raise click.ClickException("demo data is refused in production")
@@ -42,7 +42,7 @@ def demo_load() -> None:
 @with_appcontext
 def demo_credentials(as_json: bool, base_url: str | None) -> None:
     """Print the demo partners, logins and keys."""
-    from storefront import demo
+    import demo
 
     base = base_url or f"http://127.0.0.1:{os.environ.get('PORT', '5000')}"
     data = demo.credentials(base)

@@ -124,7 +124,7 @@ def test_demo_credentials_json_has_the_documented_shape(runner):
 
 def test_demo_logins_work(client, runner, form_token):
     runner.invoke(args=["demo", "load"])
-    from storefront.demo import LOGINS
+    from demo import LOGINS
 
     token = form_token("/admin/login")
     response = client.post(

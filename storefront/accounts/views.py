@@ -10,6 +10,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from commerce.links import LinkState, shop_url
+from commerce.mailing import send_branded
 from commerce.models import Partner, Role, User
 from extensions import limiter
 from storefront.accounts import services
@@ -21,7 +22,6 @@ from storefront.forms import (
     SignInForm,
     SignUpForm,
 )
-from storefront.mailing import send_branded
 from storefront.security import links, sessions
 from storefront.security.doors import buyer_required, current_buyer, safe_next
 from storefront.security.factors import PASSWORD

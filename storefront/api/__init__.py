@@ -7,7 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the API blueprint and the `partners` commands."""
-    from storefront.api import cli
+    from partner_api import cli
     from storefront.api.views import bp
 
     app.register_blueprint(bp)

@@ -7,8 +7,8 @@ from typing import NoReturn
 from flask import abort, g, jsonify, request
 
 from commerce.models import Partner
-from storefront.api.keys import find_api_key
-from storefront.api.models import PartnerApiKey
+from partner_api.keys import find_api_key
+from partner_api.models import PartnerApiKey
 
 REALM = "comptoir"
 

@@ -15,11 +15,8 @@ from flask_limiter.util import get_remote_address
 from commerce.models import Partner
 from commerce.orders import BuyerDetails
 from extensions import csrf, limiter
-from storefront.api import schema
-from storefront.api.auth import bearer_token, partner_from_request
-from storefront.api.keys import hash_key
-from storefront.api.representation import product_json
-from storefront.api.services import (
+from partner_api.keys import hash_key
+from partner_api.services import (
     ApiError,
     LineCommand,
     OrderCommand,
@@ -29,6 +26,9 @@ from storefront.api.services import (
     place_api_order,
     request_hash,
 )
+from storefront.api import schema
+from storefront.api.auth import bearer_token, partner_from_request
+from storefront.api.representation import product_json
 
 log = logging.getLogger(__name__)
 

@@ -153,8 +153,8 @@ def send_link(order_id: uuid.UUID) -> Response:
     from flask_babel import gettext as _
 
     from commerce import access
+    from commerce.mailing import send_branded
     from extensions import utcnow
-    from storefront.mailing import send_branded
 
     if not EmptyForm().validate():
         abort(400)

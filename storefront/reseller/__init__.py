@@ -9,9 +9,9 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the portal's blueprint, `comptoir resellers digest` and the digest job."""
     from extensions import celery
+    from reseller.digest import digest_command
+    from reseller.tasks import BEAT_SCHEDULE
     from storefront.reseller import carts  # noqa: F401 - adds its routes to the portal's blueprint
-    from storefront.reseller.digest import digest_command
-    from storefront.reseller.tasks import BEAT_SCHEDULE
     from storefront.reseller.views import bp
 
     app.register_blueprint(bp)

@@ -28,8 +28,8 @@ from commerce.models import User, utcnow
 from commissions import UnknownReseller, commissions_csv, ledger_for
 from commissions.models import Reseller
 from extensions import db, limiter
+from reseller import services
 from storefront.forms import EmptyForm, SignInForm
-from storefront.reseller import services
 from storefront.reseller.forms import CodeForm
 from storefront.security import sessions, totp
 from storefront.security.doors import safe_next

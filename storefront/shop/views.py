@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from commerce import access
 from commerce.links import LinkState
+from commerce.mailing import send_branded
 from commerce.models import Order, PaymentStatus
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
 from commissions import attribute_order
@@ -41,7 +42,6 @@ from storefront.forms import (
     EmptyForm,
     TestCardForm,
 )
-from storefront.mailing import send_branded
 from storefront.security import links as secret_links
 from storefront.security import sessions
 from storefront.security.doors import current_buyer

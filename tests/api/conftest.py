@@ -32,7 +32,7 @@ class Catalogue:
 
 @pytest.fixture
 def catalogue(make_partner, make_product) -> Catalogue:
-    from storefront.api.keys import issue_api_key
+    from partner_api.keys import issue_api_key
 
     office = make_product(code="OFFICE-HOME-2024-WIN", name="Office Famille 2024",
                           list_price_cents=14900)

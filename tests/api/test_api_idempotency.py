@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from support.processes import PATIENCE, join_all
 
 from commerce.models import Order, PaymentStatus, ProcessedEvent
-from storefront.api import services
-from storefront.api.models import ApiIdempotency
+from partner_api import services
+from partner_api.models import ApiIdempotency
 
 
 def test_same_key_and_body_replays_the_same_answer(api, catalogue, count, handed_off):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from storefront.api.auth import partner_from_bearer
-from storefront.api.keys import (
+from partner_api.keys import (
     KEY_RE,
     ApiKeyRefused,
     demo_api_key,
@@ -15,7 +14,8 @@ from storefront.api.keys import (
     list_api_keys,
     revoke_api_key,
 )
-from storefront.api.models import PartnerApiKey
+from partner_api.models import PartnerApiKey
+from storefront.api.auth import partner_from_bearer
 
 
 def test_issued_key_is_stored_only_as_its_hash(db, make_partner):

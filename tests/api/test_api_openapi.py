@@ -86,7 +86,7 @@ def test_wrong_method_is_json(api, catalogue):
 
 def test_rate_limit_is_per_key(test_settings, catalogue, db):
     from app import create_app
-    from storefront.api.keys import issue_api_key
+    from partner_api.keys import issue_api_key
 
     limited = create_app({**test_settings, "RATELIMIT_ENABLED": True, "API_RATE_LIMIT": "2/minute"})
     key_c = issue_api_key(catalogue.a, "second integration")

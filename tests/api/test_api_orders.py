@@ -17,7 +17,7 @@ from commerce.models import (
     ProcessedEvent,
     StatusChange,
 )
-from storefront.api.models import ApiIdempotency, ApiOrder
+from partner_api.models import ApiIdempotency, ApiOrder
 
 
 def test_order_is_created_paid_and_handed_to_fulfilment(api, catalogue, db, handed_off):
@@ -95,7 +95,7 @@ def test_partner_with_backup_by_default_gets_it_unless_declined(api, catalogue, 
 
 
 def test_backup_by_default_without_the_addon_on_sale_adds_nothing(api, make_partner, catalogue):
-    from storefront.api.keys import issue_api_key
+    from partner_api.keys import issue_api_key
 
     partner = make_partner(products=[catalogue.office], backup_by_default=True)
     response = api("POST", "/orders", issue_api_key(partner), order_body())
@@ -104,7 +104,7 @@ def test_backup_by_default_without_the_addon_on_sale_adds_nothing(api, make_part
 
 @pytest.mark.parametrize("flag", ["backup", "install"])
 def test_addon_not_on_sale_is_refused(api, make_partner, catalogue, count, flag):
-    from storefront.api.keys import issue_api_key
+    from partner_api.keys import issue_api_key
 
     partner = make_partner(products=[catalogue.office])
     body = order_body({"product": "OFFICE-HOME-2024-WIN", "quantity": 1, flag: True})
@@ -227,7 +227,7 @@ def test_order_without_a_valid_key_is_401(api, catalogue, count, key):
 
 
 def test_revoked_key_cannot_order(api, catalogue, count, db):
-    from storefront.api.keys import list_api_keys, revoke_api_key
+    from partner_api.keys import list_api_keys, revoke_api_key
 
     revoke_api_key(catalogue.a, list_api_keys(catalogue.a)[0].id)
     response = api("POST", "/orders", catalogue.key_a, order_body())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from storefront.api.keys import hash_key, revoke_api_key
-from storefront.api.models import PartnerApiKey
+from partner_api.keys import hash_key, revoke_api_key
+from partner_api.models import PartnerApiKey
 
 
 def test_partner_sees_its_catalogue_at_its_prices(api, catalogue):

@@ -24,7 +24,7 @@ from commissions import (
     run_payouts,
     seed_demo,
 )
-from storefront.api.keys import issue_api_key
+from partner_api.keys import issue_api_key
 
 
 def _doubled_office_sale(network, make_reseller, sell):  # type: ignore[no-untyped-def]

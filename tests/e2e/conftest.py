@@ -67,9 +67,9 @@ def live_server(
     _require_browser_tools()
     from support.database import empty_tables
 
+    import demo
     from app import create_app
     from extensions import db
-    from storefront import demo
 
     app = create_app({**test_settings, "VAULT_DIR": str(tmp_path_factory.mktemp("e2e-vault"))})
     with app.app_context():

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from storefront import demo
+import demo
 
 pytestmark = pytest.mark.e2e
 

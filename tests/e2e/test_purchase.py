@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from storefront import demo
+import demo
 
 pytestmark = pytest.mark.e2e
 

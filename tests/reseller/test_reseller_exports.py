@@ -14,7 +14,7 @@ from commerce.orders import ADDON_BACKUP
 from commissions import adjust
 from fulfilment.emails import send_due
 from fulfilment.models import OutgoingEmail
-from storefront.reseller.digest import iso_week, send_digests
+from reseller.digest import iso_week, send_digests
 
 
 def test_commissions_csv_is_a_download_of_the_resellers_own_ledger(client, world, sell, deliver,

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from commerce.models import Partner
 from extensions import db
-from storefront.api.models import PartnerApiKey
+from partner_api.models import PartnerApiKey
 
 LIVE_PREFIX = "cpk_live_"
 TEST_PREFIX = "cpk_test_"

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from commerce.models import Partner
-from storefront.api.keys import issue_api_key, list_api_keys, revoke_api_key
+from partner_api.keys import issue_api_key, list_api_keys, revoke_api_key
 from storefront.tenancy import partner_by_slug
 
 

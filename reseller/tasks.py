@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery.schedules import crontab
 
 from extensions import celery
-from storefront.reseller.digest import send_digests
+from reseller.digest import send_digests
 
 
 @celery.task(name="comptoir.resellers.weekly_digest")

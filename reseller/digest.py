@@ -24,7 +24,7 @@ from commissions.models import Reseller
 from extensions import db
 from fulfilment.mail import Mail, send_mail
 from fulfilment.models import OutgoingEmail
-from storefront.reseller.services import Alerts, alerts_for
+from reseller.services import Alerts, alerts_for
 
 log = logging.getLogger("comptoir.reseller")
 

@@ -359,7 +359,7 @@ def load() -> dict[str, int]:
     db.session.commit()
     from commissions import seed_demo
     from licensing.keys import ensure_signing_key
-    from storefront.api.keys import demo_api_key
+    from partner_api.keys import demo_api_key
 
     ensure_signing_key(actor="demo")
     resellers = [r for slug in RESELLER_NETWORKS for r in seed_demo(slug)["resellers"]]
@@ -527,7 +527,7 @@ def _operator_totp_secret() -> str | None:
 def credentials(base_url: str) -> dict[str, Any]:
     """The demo's partners, logins and keys, for a person or a script."""
     from commissions import seed_demo
-    from storefront.api.keys import demo_api_key
+    from partner_api.keys import demo_api_key
 
     partners = db.session.scalars(select(Partner).order_by(Partner.name)).all()
     return {

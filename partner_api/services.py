@@ -26,9 +26,9 @@ from commerce.orders import (
 from commissions import attribute_order
 from extensions import db
 from fulfilment.delivery import line_deliveries
+from partner_api.models import ApiIdempotency, ApiOrder
 from payments.base import PaymentEvent, PaymentOutcome
 from payments.services import ConfirmResult, confirm_payment
-from storefront.api.models import ApiIdempotency, ApiOrder
 from storefront.api.representation import LineDelivery, backup_ref, order_json, unit_json
 
 log = logging.getLogger(__name__)
