@@ -43,7 +43,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -100,7 +100,7 @@ PARTNERS = {"arvato": "bench-oem", "nexway": "bench-retail"}
 
 
 class Inbox:
-    """aiosmtpd handler: when each message arrived (perf_counter), per recipient."""
+    """aiosmtpd handler: when each message arrived (time.time(), comparable across processes)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -108,7 +108,7 @@ class Inbox:
         self.changed = threading.Condition(self.lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
-        now = time.perf_counter()
+        now = time.time()
         with self.changed:
             for rcpt in envelope.rcpt_tos:
                 self.arrivals.setdefault(rcpt.lower(), []).append(now)
@@ -318,6 +318,116 @@ def sweeping(app: Flask, interval: float) -> Iterator[Counter[str]]:
             thread.join()
 
 
+# -- shop and worker processes ------------------------------------------------------------------
+
+
+def _payment(order_id: uuid.UUID, total_cents: int, currency: str) -> PaymentEvent:
+    return PaymentEvent(f"evt_{order_id.hex}", "checkout.session.completed", PaymentOutcome.PAID,
+                        order_id, None, total_cents, currency)
+
+
+def _payer_process(settings_: dict[str, object], jobs: Any, results: Any, threads: int) -> None:
+    """A shop-and-worker process: confirms the payments it is given; the relay, fulfilment and
+    e-mail run in it (TASKS_EAGER), as a Celery worker would run them."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app = create_app(settings_)
+
+    def work() -> None:
+        with app.app_context():
+            while (job := jobs.get()) is not None:
+                order_id, total, currency, due = job
+                if due:
+                    time.sleep(max(0.0, due - time.time()))
+                t0 = due or time.time()
+                try:
+                    result = str(confirm_payment(_payment(order_id, total, currency), "stripe"))
+                except BaseException as exc:  # noqa: BLE001 - reported by the parent
+                    result = f"raised {exc!r}"
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+                results.put((order_id, t0, result))
+
+    pool = [threading.Thread(target=work, name=f"payer-{i}") for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+
+
+def _server_process(settings_: dict[str, object], port: Any, stop: Any) -> None:
+    """The shop's web process for the wholesalers' callbacks (applied in it, TASKS_EAGER)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app = create_app(settings_)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    port.put(server.server_port)
+    stop.wait()
+    server.shutdown()
+    thread.join()
+
+
+def _cpu_of(pid: int) -> float:
+    """User and system CPU seconds of a live process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Processes:
+    """The shop and its workers in processes of their own, as in production: one web process for
+    callbacks and `count` payment processes of `threads` threads each (spawned, so nothing of this
+    process's threads is inherited). The simulators and the SMTP server stay in this process."""
+
+    def __init__(self, settings_: dict[str, object], count: int, threads: int) -> None:
+        import multiprocessing
+
+        self.ctx = multiprocessing.get_context("spawn")
+        self.settings, self.count, self.threads = dict(settings_), count, threads
+        self.jobs = self.ctx.Queue()
+        self.results = self.ctx.Queue()
+        self.stop = self.ctx.Event()
+        self.children: list[Any] = []
+
+    def __enter__(self) -> Processes:
+        port = self.ctx.Queue()
+        server = self.ctx.Process(target=_server_process, args=(self.settings, port, self.stop),
+                                  name="shop-web")
+        server.start()
+        self.children.append(server)
+        self.settings["CALLBACK_BASE_URL"] = f"http://127.0.0.1:{port.get(timeout=60)}"
+        for i in range(self.count):
+            child = self.ctx.Process(target=_payer_process, name=f"shop-worker-{i}",
+                                     args=(self.settings, self.jobs, self.results, self.threads))
+            child.start()
+            self.children.append(child)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for _ in range(self.count * self.threads):
+            self.jobs.put(None)
+        self.stop.set()
+        for child in self.children:
+            child.join(timeout=30)
+            if child.is_alive():
+                child.kill()
+
+    def cpu(self) -> float:
+        return sum(_cpu_of(c.pid) for c in self.children if c.is_alive())
+
+    def pay(self, placed: list[Placed], rate: float = 0.0) -> None:
+        """Hand every payment to the processes (due times with a rate) and wait for them all."""
+        start = time.time() + 0.05
+        by_id = {p.order_id: p for p in placed}
+        for i, p in enumerate(placed):
+            due = start + i / rate if rate else 0.0
+            self.jobs.put((p.order_id, p.total_cents, p.currency, due))
+        for _ in placed:
+            order_id, t0, result = self.results.get(timeout=300)
+            by_id[order_id].t0, by_id[order_id].result = t0, result
+
+
 # -- one run ------------------------------------------------------------------------------------
 
 
@@ -368,7 +478,7 @@ def pay_all(app: Flask, placed: list[Placed], concurrency: int, rate: float = 0.
     counts from then (an open loop: time spent waiting for a free thread counts too).
     """
     work: queue.Queue[tuple[Placed, float]] = queue.Queue()
-    start = time.perf_counter() + 0.05
+    start = time.time() + 0.05
     for i, p in enumerate(placed):
         work.put((p, start + i / rate if rate else 0.0))
     errors: list[BaseException] = []
@@ -381,11 +491,11 @@ def pay_all(app: Flask, placed: list[Placed], concurrency: int, rate: float = 0.
                 except queue.Empty:
                     return
                 if due:
-                    time.sleep(max(0.0, due - time.perf_counter()))
+                    time.sleep(max(0.0, due - time.time()))
                 payment = PaymentEvent(f"evt_{p.order_id.hex}", "checkout.session.completed",
                                        PaymentOutcome.PAID, p.order_id, None, p.total_cents,
                                        p.currency)
-                p.t0 = due or time.perf_counter()
+                p.t0 = due or time.time()
                 try:
                     p.result = str(confirm_payment(payment, "stripe"))
                 except BaseException as exc:  # noqa: BLE001 - reported after the run
@@ -413,9 +523,13 @@ def percentile(values: list[float], q: float) -> float:
 def run_once(app: Flask, sims: dict[str, SimulatorHandle], inbox: Inbox,
              partners: dict[str, uuid.UUID], latency_ms: int, n: int,
              args: argparse.Namespace, *, concurrency: int | None = None, rate: float = 0.0,
-             only: str | None = None) -> RunResult:
-    """Place, pay, wait for every e-mail, check, and measure."""
+             only: str | None = None, processes: Processes | None = None) -> RunResult:
+    """Place, pay, wait for every e-mail, check, and measure (in this process, or handing the
+    payments to `processes`: then the CPU is theirs and this one's, and statements are not
+    counted)."""
     concurrency = concurrency or args.concurrency
+    if processes is not None:
+        concurrency = processes.count * processes.threads
     for handle in sims.values():
         handle.reset()
         handle.configure(latency_ms=latency_ms, default_stock=1_000_000)
@@ -426,10 +540,16 @@ def run_once(app: Flask, sims: dict[str, SimulatorHandle], inbox: Inbox,
     load_before = os.getloadavg()
 
     with sweeping(app, args.sweep_interval) as sweeps, watching_callbacks() as callbacks:
+        children_cpu = processes.cpu() if processes else 0.0
         with Meter(db.engine) as meter:
-            pay_all(app, placed, concurrency, rate)
-            paid_done = time.perf_counter()
+            if processes is not None:
+                processes.pay(placed, rate)
+            else:
+                pay_all(app, placed, concurrency, rate)
+            paid_done = time.time()
             arrived = inbox.wait_for(recipients, args.timeout)
+        if processes is not None:
+            meter.cpu += processes.cpu() - children_cpu
         time.sleep(0.3)  # let a duplicate e-mail, if any, arrive before counting
     if not arrived:
         missing = recipients - inbox.snapshot().keys()
@@ -458,8 +578,9 @@ def run_once(app: Flask, sims: dict[str, SimulatorHandle], inbox: Inbox,
     result.timings = {
         "wholesalers": only or "both",
         "rate_per_s": rate or None,
-        "statements_per_order": round(meter.statements / n, 2),
-        "commits_per_order": round(meter.commits / n, 2),
+        "processes": (processes.count, processes.threads) if processes else None,
+        "statements_per_order": None if processes else round(meter.statements / n, 2),
+        "commits_per_order": None if processes else round(meter.commits / n, 2),
         "cpu_ms_per_order": round(meter.cpu * 1000 / n, 2),
         "load_average": [round(x, 2) for x in (*load_before, *os.getloadavg())],
         "wall_s": round(wall, 3),
@@ -558,7 +679,11 @@ def main() -> None:
     parser.add_argument("--orders", default="200,60",
                         help="orders per throughput run, for each latency (one number: all)")
     parser.add_argument("--latencies", default="0,200", help="simulator latencies in ms")
-    parser.add_argument("--concurrency", type=int, default=16, help="payment worker threads")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="payments in flight at once (threads, over all the processes)")
+    parser.add_argument("--processes", type=int, default=3,
+                        help="shop-and-worker processes for the throughput and offered-load "
+                             "phases, beside a web process for callbacks (0: all in this one)")
     parser.add_argument("--cost-orders", type=int, default=30,
                         help="single-line orders per wholesaler in the cost phase")
     parser.add_argument("--rate", type=float, default=50.0,
@@ -625,7 +750,9 @@ def run_database(database: str, url: str | None, args: argparse.Namespace,
                 url = f"sqlite:///{instance / 'bench.db'}"
             else:
                 reset_postgres(url)
-            app = create_app(settings(url, instance, controller.port, sims, args))
+            values = settings(url, instance, controller.port, sims, args)
+            app = create_app(values)
+            app.config["BENCH_SETTINGS"] = values  # the same keys for the child processes
             return bench(app, sims, inbox, args, latencies, counts)
     finally:
         controller.stop()
@@ -652,15 +779,22 @@ def bench(app: Flask, sims: dict[str, SimulatorHandle], inbox: Inbox, args: argp
                                                     args.cost_orders, args, concurrency=1,
                                                     only=code)))
                     print(f"  cost: {args.cost_orders} {code} orders checked", file=sys.stderr)
-                for latency, n in zip(latencies, counts, strict=True):
-                    out["throughput"].append(row(run_once(app, sims, inbox, partners, latency,
-                                                          n, args)))
-                    print(f"  {latency} ms: {n} orders checked", file=sys.stderr)
-                if args.rate > 0:
-                    n = max(1, round(args.rate * args.offered_seconds))
-                    out["offered"] = row(run_once(app, sims, inbox, partners, 0, n, args,
-                                                  rate=args.rate))
-                    print(f"  offered {args.rate:g}/s: {n} orders checked", file=sys.stderr)
+                with ExitStack() as stack:
+                    processes = None
+                    if args.processes > 0:
+                        processes = stack.enter_context(Processes(
+                            dict(app.config["BENCH_SETTINGS"]), args.processes,
+                            max(1, args.concurrency // args.processes)))
+                        run_once(app, sims, inbox, partners, 0, 20, args, processes=processes)
+                    for latency, n in zip(latencies, counts, strict=True):
+                        out["throughput"].append(row(run_once(
+                            app, sims, inbox, partners, latency, n, args, processes=processes)))
+                        print(f"  {latency} ms: {n} orders checked", file=sys.stderr)
+                    if args.rate > 0:
+                        n = max(1, round(args.rate * args.offered_seconds))
+                        out["offered"] = row(run_once(app, sims, inbox, partners, 0, n, args,
+                                                      rate=args.rate, processes=processes))
+                        print(f"  offered {args.rate:g}/s: {n} orders checked", file=sys.stderr)
         finally:
             db.session.remove()
             db.drop_all()
@@ -724,8 +858,11 @@ def report(results: dict[str, Any]) -> None:
             print(f"{c['wholesalers']:>12}{c['orders']:>8}{c['statements_per_order']:>12.1f}"
                   f"{c['commits_per_order']:>9.2f}{c['cpu_ms_per_order']:>9.1f}"
                   f"{c['all']['p50_ms']:>9.0f}")
-        print(f"throughput ({out['throughput'][0]['concurrency'] if out['throughput'] else 0} "
-              "payment threads, both wholesalers):")
+        first = out["throughput"][0] if out["throughput"] else {}
+        layout = (f"{first['processes'][0]} shop-and-worker processes of {first['processes'][1]} "
+                  "threads and a web process for callbacks" if first.get("processes")
+                  else f"{first.get('concurrency', 0)} threads in this process")
+        print(f"throughput ({layout}; both wholesalers; CPU of every process):")
         print(f"{'latency':>8}{'orders':>8}{'wall s':>8}{'orders/s':>10}{'p50 ms':>9}"
               f"{'p99 ms':>9}{'CPU ms/order':>14}  load average (1, 5, 15 min) before")
         runs = list(out["throughput"]) + ([out["offered"]] if out.get("offered") else [])
