@@ -1,9 +1,13 @@
 """Fulfilment benchmark: what one paid order costs, and how many go through per second.
 
 Both wholesaler simulators (arvato answers synchronously, nexway delivers later by signed
-callback to the app served on loopback) and an SMTP server run in this process, beside the shop
-and its jobs (TASKS_EAGER: the relay and its consumers run in the paying thread), so that the
-process's CPU time is the CPU of shop, worker and simulators together.
+callback to the app served on loopback) and an SMTP server run in this process. The cost phase
+runs the shop and its jobs here too (TASKS_EAGER: the relay and its consumers run in the paying
+thread), so that this process's CPU time is the CPU of shop, worker and simulators together. The
+throughput and offered-load phases run the shop as production does, in processes of its own
+(`--processes`, spawned): a web process that receives the callbacks, and shop-and-worker
+processes that confirm payments and run the relay, fulfilment and e-mail; their CPU, read from
+/proc, is added to this process's.
 
 For each database (PostgreSQL by default, SQLite as well), three phases:
 - cost: single-line orders paid one after another, for each wholesaler; counts the SQL
@@ -19,7 +23,7 @@ buyer, each simulator bought exactly once per line routed to it. The figures are
 with the goals (GOALS) and the script exits 1 when one is missed.
 
 Run: `.venv/bin/python bench/bench_fulfilment.py [--databases postgresql,sqlite]
-[--orders 200,60] [--concurrency 16] [--rate 50] [--database-url URL]`
+[--orders 200,60] [--concurrency 16] [--processes 3] [--rate 50] [--database-url URL]`
 (or COMPTOIR_BENCH_DATABASE_URL). Prints tables and writes JSON to bench/results/fulfilment.json.
 """
 
