@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import smtplib
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,10 +77,67 @@ def send_mail(mail: Mail, *, after_commit: bool = False) -> None:
     message.set_content(mail.text)
     if mail.html:
         message.add_alternative(mail.html, subtype="html")
+    smtp = _smtp_connection()
+    try:
+        smtp.send_message(message)
+    except BaseException:
+        _drop()  # its state is unknown now: the next message opens another
+        raise
+
+
+# One SMTP connection per thread, kept open between messages (a worker sends many): a session's
+# greeting, TLS and login are paid once. A kept connection is checked with NOOP before use, so
+# a message is only ever sent on a connection that answered; one the server dropped is replaced.
+SMTP_IDLE_SECONDS = 30.0  # a connection idle longer is closed, before servers drop it themselves
+
+
+class _Kept:
+    """A thread's SMTP connection; closed when the thread ends and lets go of it."""
+
+    def __init__(self, key: tuple[object, ...], smtp: smtplib.SMTP) -> None:
+        self.key, self.smtp, self.last_used = key, smtp, time.monotonic()
+
+    def __del__(self) -> None:
+        self.smtp.close()
+
+
+_connections = threading.local()
+
+
+def _smtp_connection() -> smtplib.SMTP:
     cfg = current_app.config
-    with smtplib.SMTP(cfg["SMTP_HOST"], int(cfg["SMTP_PORT"]), timeout=15) as smtp:
+    key = (cfg["SMTP_HOST"], int(cfg["SMTP_PORT"]), cfg["SMTP_STARTTLS"],
+           cfg.get("SMTP_USERNAME") or "")
+    kept: _Kept | None = getattr(_connections, "kept", None)
+    if kept is not None:
+        fresh = kept.key == key and time.monotonic() - kept.last_used < SMTP_IDLE_SECONDS
+        try:
+            if fresh and kept.smtp.noop()[0] == 250:
+                kept.last_used = time.monotonic()
+                return kept.smtp
+        except (smtplib.SMTPException, OSError):
+            pass
+        _drop()
+    smtp = smtplib.SMTP(key[0], key[1], timeout=15)
+    try:
         if cfg["SMTP_STARTTLS"] in (True, "1", "true", "True"):
             smtp.starttls()
         if cfg.get("SMTP_USERNAME"):
             smtp.login(cfg["SMTP_USERNAME"], cfg["SMTP_PASSWORD"] or "")
-        smtp.send_message(message)
+    except BaseException:
+        smtp.close()
+        raise
+    _connections.kept = _Kept(key, smtp)
+    return smtp
+
+
+def _drop() -> None:
+    """Close and forget this thread's kept connection, if any."""
+    kept: _Kept | None = getattr(_connections, "kept", None)
+    _connections.kept = None
+    if kept is not None:
+        try:
+            kept.smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        kept.smtp.close()

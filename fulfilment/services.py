@@ -495,7 +495,9 @@ def _retry_later(line: FulfilmentLine, now: datetime, error: str) -> None:
         float(cfg["FULFILMENT_RETRY_CAP"]),
         float(cfg["FULFILMENT_RETRY_BASE"]) * 2 ** (line.attempts - 1),
     )
-    line.next_attempt_at = now + timedelta(seconds=random.uniform(delay / 2, delay))  # noqa: S311 - jitter
+    # Counted from the end of this try (a call that hung for its timeout is not retried at once).
+    after = max(now, utcnow())
+    line.next_attempt_at = after + timedelta(seconds=random.uniform(delay / 2, delay))  # noqa: S311 - jitter
 
 
 def _needs_attention(line: FulfilmentLine, error: str) -> None:

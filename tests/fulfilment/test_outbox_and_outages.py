@@ -146,12 +146,13 @@ def test_a_hung_wholesaler_holds_a_try_for_one_timeout_then_the_line_is_schedule
 ):
     """One call per try: the hung request times out once, and the retry is a scheduled attempt."""
     sims["arvato"].configure(timeout_next_n=5, timeout_ms=5_000, fault_scope=["create_order"])
-    wired.config.update(WHOLESALER_RETRY_ATTEMPTS=1)
+    # A retry pause long enough that "scheduled for later" cannot depend on how busy we are.
+    wired.config.update(WHOLESALER_RETRY_ATTEMPTS=1, FULFILMENT_RETRY_BASE=60.0)
     order = paid_order("arvato_shop")
     line = _line(db, order)
     assert line.status == LineStatus.PENDING and line.attempts == 1
     assert "after 1 attempts" in line.last_error and "no answer in time" in line.last_error
-    assert line.next_attempt_at > utcnow()  # a new attempt, scheduled for later
+    assert line.next_attempt_at > utcnow() + timedelta(seconds=20)  # a new attempt, for later
     assert _requests(sims["arvato"], "create_order") == 1  # no loop of calls inside the task
 
 
