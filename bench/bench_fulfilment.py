@@ -7,7 +7,8 @@ thread), so that this process's CPU time is the CPU of shop, worker and simulato
 throughput and offered-load phases run the shop as production does, in processes of its own
 (`--processes`, spawned): a web process that receives the callbacks, and shop-and-worker
 processes that confirm payments and run the relay, fulfilment and e-mail; their CPU, read from
-/proc, is added to this process's.
+/proc, is added to this process's. With `--workers N` the jobs go through Redis to N Celery worker
+processes instead (threads pool), exactly as `comptoir worker` runs them.
 
 For each database (PostgreSQL by default, SQLite as well), three phases:
 - cost: single-line orders paid one after another, for each wholesaler; counts the SQL
@@ -23,7 +24,8 @@ buyer, each simulator bought exactly once per line routed to it. The figures are
 with the goals (GOALS) and the script exits 1 when one is missed.
 
 Run: `.venv/bin/python bench/bench_fulfilment.py [--databases postgresql,sqlite]
-[--orders 200,60] [--concurrency 16] [--processes 3] [--rate 50] [--database-url URL]`
+[--orders 200,60] [--concurrency 16] [--processes 3] [--workers 0] [--rate 50]
+[--database-url URL]`
 (or COMPTOIR_BENCH_DATABASE_URL). Prints tables and writes JSON to bench/results/fulfilment.json.
 """
 
@@ -86,6 +88,7 @@ from payments.services import ConfirmResult, confirm_payment
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/comptoir_bench"
+BROKER = "redis://127.0.0.1:6379/13"  # the bench's own Redis database, for --workers
 # The issue's goals: per single-line order, and for the whole path on this 2-core machine.
 GOALS = {
     "statements_per_order": ("<=", 30),
@@ -373,6 +376,17 @@ def _server_process(settings_: dict[str, object], port: Any, stop: Any) -> None:
     thread.join()
 
 
+def _worker_process(settings_: dict[str, object], threads: int) -> None:
+    """A Celery worker, as `comptoir worker` runs one, on the bench's own queue (threads pool)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    create_app(settings_)
+    from extensions import celery
+
+    celery.worker_main(["worker", "--loglevel=WARNING", "-P", "threads",
+                        f"--concurrency={threads}", "-Q", str(settings_["CELERY_QUEUE"]),
+                        "--without-gossip", "--without-mingle", "--without-heartbeat"])
+
+
 def _cpu_of(pid: int) -> float:
     """User and system CPU seconds of a live process, all its threads (from /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -384,11 +398,16 @@ class Processes:
     callbacks and `count` payment processes of `threads` threads each (spawned, so nothing of this
     process's threads is inherited). The simulators and the SMTP server stay in this process."""
 
-    def __init__(self, settings_: dict[str, object], count: int, threads: int) -> None:
+    def __init__(self, settings_: dict[str, object], count: int, threads: int,
+                 workers: int = 0, worker_threads: int = 4) -> None:
         import multiprocessing
 
         self.ctx = multiprocessing.get_context("spawn")
         self.settings, self.count, self.threads = dict(settings_), count, threads
+        self.workers, self.worker_threads = workers, worker_threads
+        if workers:  # the jobs go through Redis to Celery workers, as in production
+            self.settings.update(TASKS_EAGER=False, CELERY_BROKER_URL=BROKER,
+                                 CELERY_QUEUE=f"bench-{secrets.token_hex(4)}")
         self.jobs = self.ctx.Queue()
         self.results = self.ctx.Queue()
         self.stop = self.ctx.Event()
@@ -401,6 +420,11 @@ class Processes:
         server.start()
         self.children.append(server)
         self.settings["CALLBACK_BASE_URL"] = f"http://127.0.0.1:{port.get(timeout=60)}"
+        for i in range(self.workers):
+            worker = self.ctx.Process(target=_worker_process, name=f"celery-worker-{i}",
+                                      args=(self.settings, self.worker_threads))
+            worker.start()
+            self.children.append(worker)
         for i in range(self.count):
             child = self.ctx.Process(target=_payer_process, name=f"shop-worker-{i}",
                                      args=(self.settings, self.jobs, self.results, self.threads))
@@ -413,9 +437,16 @@ class Processes:
             self.jobs.put(None)
         self.stop.set()
         for child in self.children:
+            if child.name.startswith("celery-worker"):
+                child.terminate()  # a warm shutdown: it finishes what it holds
             child.join(timeout=30)
             if child.is_alive():
                 child.kill()
+        if self.workers:
+            import redis
+
+            with redis.Redis.from_url(BROKER) as broker:
+                broker.delete(str(self.settings["CELERY_QUEUE"]))
 
     def cpu(self) -> float:
         return sum(_cpu_of(c.pid) for c in self.children if c.is_alive())
@@ -583,6 +614,8 @@ def run_once(app: Flask, sims: dict[str, SimulatorHandle], inbox: Inbox,
         "wholesalers": only or "both",
         "rate_per_s": rate or None,
         "processes": (processes.count, processes.threads) if processes else None,
+        "celery_workers": ((processes.workers, processes.worker_threads)
+                           if processes and processes.workers else None),
         "statements_per_order": None if processes else round(meter.statements / n, 2),
         "commits_per_order": None if processes else round(meter.commits / n, 2),
         "cpu_ms_per_order": round(meter.cpu * 1000 / n, 2),
@@ -685,6 +718,11 @@ def main() -> None:
     parser.add_argument("--latencies", default="0,200", help="simulator latencies in ms")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="payments in flight at once (threads, over all the processes)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="Celery worker processes on Redis (threads pool) for the jobs of "
+                             "the throughput phases; 0: the jobs run in the shop's processes")
+    parser.add_argument("--worker-threads", type=int, default=4,
+                        help="threads of each Celery worker")
     parser.add_argument("--processes", type=int, default=3,
                         help="shop-and-worker processes for the throughput and offered-load "
                              "phases, beside a web process for callbacks (0: all in this one)")
@@ -788,7 +826,8 @@ def bench(app: Flask, sims: dict[str, SimulatorHandle], inbox: Inbox, args: argp
                     if args.processes > 0:
                         processes = stack.enter_context(Processes(
                             dict(app.config["BENCH_SETTINGS"]), args.processes,
-                            max(1, args.concurrency // args.processes)))
+                            max(1, args.concurrency // args.processes),
+                            args.workers, args.worker_threads))
                         run_once(app, sims, inbox, partners, 0, 20, args, processes=processes)
                     for latency, n in zip(latencies, counts, strict=True):
                         out["throughput"].append(row(run_once(
@@ -866,6 +905,10 @@ def report(results: dict[str, Any]) -> None:
         layout = (f"{first['processes'][0]} shop-and-worker processes of {first['processes'][1]} "
                   "threads and a web process for callbacks" if first.get("processes")
                   else f"{first.get('concurrency', 0)} threads in this process")
+        if first.get("celery_workers"):
+            layout = (f"{first['processes'][0]} shop processes of {first['processes'][1]} threads, "
+                      f"a web process, {first['celery_workers'][0]} Celery workers of "
+                      f"{first['celery_workers'][1]} threads on Redis")
         print(f"throughput ({layout}; both wholesalers; CPU of every process):")
         print(f"{'latency':>8}{'orders':>8}{'wall s':>8}{'orders/s':>10}{'p50 ms':>9}"
               f"{'p99 ms':>9}{'CPU ms/order':>14}  load average (1, 5, 15 min) before")
