@@ -10,6 +10,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+import accounts
 import backups
 import commissions
 import config
@@ -17,6 +18,7 @@ import events
 import extensions
 import fulfilment
 import licensing
+import partners
 import payments
 import storefront
 
@@ -28,6 +30,7 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     config.load(app, overrides)
     extensions.init_app(app)
+    accounts.init_app(app)
     events.init_app(app)
     licensing.init_app(app)
     backups.init_app(app)
@@ -35,6 +38,7 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     commissions.init_app(app)
     storefront.init_app(app)
     payments.init_app(app)
+    partners.init_app(app)
     return app
 
 

@@ -134,7 +134,7 @@ class BuyerBackups:
 def account_scope(user: User, partner: Partner) -> BuyerScope:
     """Return a signed-in buyer's scope: the lines of the orders their account reaches, and the
     backups of their address once it is proven (an unconfirmed address reaches nothing more)."""
-    from storefront.accounts.services import owned_orders_condition
+    from accounts.services import owned_orders_condition
 
     line_ids = db.session.scalars(
         select(OrderLine.id).join(Order).where(owned_orders_condition(user),

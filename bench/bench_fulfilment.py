@@ -243,7 +243,8 @@ def load_catalogue() -> dict[str, uuid.UUID]:
     ids = {}
     for code, slug in PARTNERS.items():
         kind = "oem" if code == "arvato" else "retail"
-        partner = Partner(slug=slug, name=f"Bench {code}", kind=kind, wholesaler_code=code,
+        partner = Partner(slug=slug, status="open", name=f"Bench {code}", kind=kind,
+                          wholesaler_code=code,
                           support_email=f"support@{slug}.example",
                           legal_notice=f"{slug} SAS, 1 rue de la Paix, 75002 Paris.")
         partner.domains = [PartnerDomain(host=f"shop.{slug}.example")]

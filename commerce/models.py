@@ -25,11 +25,27 @@ from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
 
 
 class PartnerKind(StrEnum):
-    RETAIL = "retail"
-    OEM = "oem"
-    TELECOM = "telecom"
-    CHANNEL = "channel"
-    DIRECT = "direct"
+    RETAIL = "retail"  # a tier-one retail site
+    OEM = "oem"  # a PC maker's store
+    TELECOM = "telecom"  # a telecom operator
+    CHANNEL = "channel"  # a channel partner, with its network of resellers
+    HISTORIC = "historic"  # a historic partner
+    DIRECT = "direct"  # the platform's own shop
+
+
+class PartnerStatus(StrEnum):
+    """A shop is open only once the operator opens it, which needs its legal identity."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    SUSPENDED = "suspended"
+
+
+class MerchantOfRecord(StrEnum):
+    """Who sells to the buyer, in whose name invoices are issued."""
+
+    PARTNER = "partner"
+    PLATFORM = "platform"
 
 
 class Partner(db.Model):  # type: ignore[name-defined]
@@ -55,7 +71,24 @@ class Partner(db.Model):  # type: ignore[name-defined]
     support_phone: Mapped[str] = mapped_column(String(40), default="")
     theme: Mapped[str | None] = mapped_column(String(40))
     embed_origins: Mapped[str] = mapped_column(Text, default="")
-    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[PartnerStatus] = mapped_column(String(16), default=PartnerStatus.DRAFT)
+    merchant_of_record: Mapped[MerchantOfRecord] = mapped_column(
+        String(16), default=MerchantOfRecord.PLATFORM
+    )
+    # The legal identity the shop's legal notice publishes (LCEN art. 6 III, Code de la
+    # consommation L.616-1): without all of it, the shop does not open (partners/validation.py).
+    legal_name: Mapped[str] = mapped_column(String(160), default="")
+    legal_form: Mapped[str] = mapped_column(String(40), default="")
+    siren: Mapped[str] = mapped_column(String(9), default="")
+    rcs_city: Mapped[str] = mapped_column(String(80), default="")
+    vat_number: Mapped[str] = mapped_column(String(20), default="")
+    registered_office: Mapped[str] = mapped_column(String(300), default="")
+    publication_director: Mapped[str] = mapped_column(String(120), default="")
+    host_details: Mapped[str] = mapped_column(String(300), default="")
+    mediator_name: Mapped[str] = mapped_column(String(160), default="")
+    mediator_url: Mapped[str] = mapped_column(String(300), default="")
+    # When the earliest scheduled price change not yet applied is due (partners/prices.py).
+    next_price_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     domains: Mapped[list[PartnerDomain]] = relationship(
@@ -64,6 +97,14 @@ class Partner(db.Model):  # type: ignore[name-defined]
     offers: Mapped[list[PartnerProduct]] = relationship(
         back_populates="partner", cascade="all, delete-orphan"
     )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == PartnerStatus.OPEN
+
+    @property
+    def embed_origin_list(self) -> list[str]:
+        return [o for o in self.embed_origins.split() if o]
 
     @property
     def primary_host(self) -> str | None:
@@ -183,7 +224,7 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     # Set once the owner opened the confirmation link sent to the address: until then the account
     # reaches only the orders it placed itself, never guest orders or backups of the address.
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # The TOTP second factor, sealed (storefront/security/totp.py), and the last 30-second step
+    # The TOTP second factor, sealed (accounts/totp.py), and the last 30-second step
     # used, so that a code is accepted once.
     totp_secret: Mapped[str | None] = mapped_column(String(100))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)

@@ -1,4 +1,5 @@
-"""`comptoir partners ...`: partner API keys from the command line."""
+"""`comptoir partners api-key|api-keys|revoke-api-key`: partner API keys from the command line,
+in the `partners` group of partners/cli.py."""
 
 from __future__ import annotations
 
@@ -7,21 +8,20 @@ import uuid
 import click
 from flask import Flask
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from commerce.models import Partner
+from extensions import db
 from partner_api.keys import issue_api_key, list_api_keys, revoke_api_key
-from storefront.tenancy import partner_by_slug
-
-
-@click.group("partners")
-def partners_group() -> None:
-    """Partners: API keys."""
+from partners.cli import partners_group
 
 
 def _partner(slug: str) -> Partner:
-    partner = partner_by_slug(slug)
+    """Any partner, open or not: keys can be prepared before a shop opens (they work once it is
+    open)."""
+    partner = db.session.scalar(select(Partner).where(Partner.slug == slug))
     if partner is None:
-        raise click.ClickException(f"no active partner {slug!r}")
+        raise click.ClickException(f"no partner {slug!r}")
     return partner
 
 
@@ -57,5 +57,5 @@ def revoke(slug: str, key_id: uuid.UUID) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register the `partners` command group."""
+    """Register the `partners` command group, with its API key commands."""
     app.cli.add_command(partners_group)

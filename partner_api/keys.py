@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import select
 
-from commerce.models import Partner
+from commerce.models import Partner, PartnerStatus
 from extensions import db
 from partner_api.models import PartnerApiKey
 
@@ -64,7 +64,7 @@ def find_api_key(key: str) -> PartnerApiKey | None:
         .where(
             PartnerApiKey.key_hash == hash_key(key),
             PartnerApiKey.revoked_at.is_(None),
-            Partner.is_active.is_(True),
+            Partner.status == PartnerStatus.OPEN,
         )
     )
 

@@ -27,9 +27,9 @@ from commissions import attribute_order
 from extensions import db
 from fulfilment.delivery import line_deliveries
 from partner_api.models import ApiIdempotency, ApiOrder
+from partner_api.representation import LineDelivery, backup_ref, order_json, unit_json
 from payments.base import PaymentEvent, PaymentOutcome
 from payments.services import ConfirmResult, confirm_payment
-from storefront.api.representation import LineDelivery, backup_ref, order_json, unit_json
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,8 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, func, or_, select
 
+from accounts import factors
+from accounts.services import authenticate
 from backups.vault import (
     AccessAction,
     Actor,
@@ -40,8 +42,6 @@ from fulfilment.delivery import line_deliveries, subscription_end
 from fulfilment.mail import Mail, send_mail
 from fulfilment.models import LineStatus
 from licensing.models import LicenceRecord
-from storefront.accounts.services import authenticate
-from storefront.security import factors
 
 log = logging.getLogger("comptoir.reseller")
 

@@ -13,8 +13,8 @@ from werkzeug.exceptions import HTTPException
 from commerce.models import User
 from commerce.money import format_money
 from extensions import babel, db, login_manager
+from partners.brand import css_variables
 from storefront import api, api_ledger, backups, i18n, labels, security, tenancy
-from storefront.brand import css_variables
 from storefront.reseller import init_app as init_reseller_portal
 from storefront.shop import referrals
 

@@ -9,8 +9,10 @@ from typing import Any
 from flask import Flask, abort, current_app, g, request
 from sqlalchemy import select
 
-from commerce.models import Partner, PartnerDomain
+from commerce.models import Partner, PartnerDomain, PartnerStatus
 from extensions import db
+from partners.lookup import partner_by_slug
+from partners.services import apply_partner_due_prices
 
 PREFIX_RE = re.compile(r"^/p/([^/]+)(/.*)?$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -56,7 +58,7 @@ def resolve_partner() -> None:
         partner = partner_by_slug(slug) if SLUG_RE.match(slug) else None
         if partner is None:
             abort(404)
-        g.partner = partner
+        g.partner = _with_due_prices(partner)
         return
     host = request_host()
     if host in platform_hosts():
@@ -64,17 +66,20 @@ def resolve_partner() -> None:
     partner = db.session.scalar(
         select(Partner)
         .join(PartnerDomain)
-        .where(PartnerDomain.host == host, Partner.is_active.is_(True))
+        .where(PartnerDomain.host == host, Partner.status == PartnerStatus.OPEN)
     )
     if partner is None:
         abort(404)
-    g.partner = partner
+    g.partner = _with_due_prices(partner)
 
 
-def partner_by_slug(slug: str) -> Partner | None:
-    return db.session.scalar(
-        select(Partner).where(Partner.slug == slug, Partner.is_active.is_(True))
-    )
+def _with_due_prices(partner: Partner) -> Partner:
+    """Apply the partner's scheduled prices that fell due since the job last ran, so that a
+    page never shows a price past its end."""
+    if apply_partner_due_prices(partner):
+        db.session.commit()
+    return partner
+
 
 
 def current_partner() -> Partner:

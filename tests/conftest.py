@@ -214,6 +214,17 @@ def make_product(db):  # type: ignore[no-untyped-def]
     return make
 
 
+# A complete legal identity (its SIREN and VAT number check out), for partners that sell.
+LEGAL_IDENTITY = {
+    "legal_name": "Partner SAS", "legal_form": "SAS", "siren": "732829320",
+    "rcs_city": "Paris", "vat_number": "FR44732829320",
+    "registered_office": "1 rue de la Paix, 75002 Paris", "publication_director": "Jeanne Martin",
+    "host_details": "Comptoir, 10 rue du Port, 75001 Paris, +33 1 00 00 00 00",
+    "mediator_name": "Médiateur de la consommation",
+    "mediator_url": "https://www.mediateur.example",
+}
+
+
 @pytest.fixture
 def make_partner(db, make_product):  # type: ignore[no-untyped-def]
     from commerce.models import Partner, PartnerDomain, PartnerProduct
@@ -231,6 +242,9 @@ def make_partner(db, make_product):  # type: ignore[no-untyped-def]
             "wholesaler_code": "nexway",
             "support_email": f"support@partner-{n}.example",
             "legal_notice": f"Partner {n} SAS, 1 rue de la Paix, 75002 Paris.",
+            "status": "open",
+            **LEGAL_IDENTITY,
+            "legal_name": f"Partner {n} SAS",
         }
         domains = overrides.pop("domains", [f"shop.partner-{n}.example"])
         fields.update(overrides)
@@ -284,9 +298,9 @@ def sign_in_operator(db, make_user):  # type: ignore[no-untyped-def]
     """Sign a client in at the operator door: password, then a current TOTP code."""
     import pyotp
 
+    from accounts import factors
+    from accounts.totp import new_secret
     from commerce.models import User
-    from storefront.security import factors
-    from storefront.security.totp import new_secret
 
     def sign_in(
         client: FlaskClient, email: str = "op@comptoir.example",

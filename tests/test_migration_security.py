@@ -71,8 +71,8 @@ def test_upgrading_moves_reseller_secrets_to_their_users_and_confirms_staff(
                     {"id": uid(reseller), "partner": uid(partner), "user": uid(user),
                      "sealed": _old_seal(key, secret, reseller)})
             upgrade()
+            from accounts.totp import open_secret
             from commerce.models import User
-            from storefront.security.totp import open_secret
 
             moved = db.session.get(User, user)
             assert open_secret(moved.totp_secret, str(user)) == secret

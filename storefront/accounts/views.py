@@ -9,11 +9,14 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from accounts import services
+from accounts import sessions as records
+from accounts.factors import PASSWORD
+from accounts.sessions import Door
 from commerce.links import LinkState, shop_url
 from commerce.mailing import send_branded
 from commerce.models import Partner, Role, User
 from extensions import limiter
-from storefront.accounts import services
 from storefront.forms import (
     ChangePasswordForm,
     EmailForm,
@@ -24,7 +27,6 @@ from storefront.forms import (
 )
 from storefront.security import links, sessions
 from storefront.security.doors import buyer_required, current_buyer, safe_next
-from storefront.security.factors import PASSWORD
 from storefront.security.throttle import sign_in_limits
 from storefront.tenancy import current_partner
 
@@ -49,7 +51,7 @@ def signin() -> Page:
     if form.validate_on_submit():
         user = services.authenticate(form.email.data, form.password.data, role=Role.BUYER)
         if user is not None:
-            sessions.begin(user, sessions.Door.BUYER, [PASSWORD])
+            sessions.begin(user, Door.BUYER, [PASSWORD])
             flash(_("You are signed in."), "success")
             return redirect(safe_next(url_for("accounts.orders")))
         log.info("security: buyer sign-in failed for %s from %s", form.email.data,
@@ -246,7 +248,7 @@ def end_session(record_id: uuid.UUID) -> Response:
         abort(400)
     user = current_buyer()
     assert user is not None
-    if sessions.end_session(user.id, record_id, "ended by its owner"):
+    if records.end_session(user.id, record_id, "ended by its owner"):
         flash(_("That session is closed."), "success")
     return redirect(url_for("accounts.orders"))
 
@@ -272,6 +274,6 @@ def orders() -> str:
         signout_form=EmptyForm(),
         resend_form=EmptyForm(),
         user=user,
-        open_sessions=sessions.live_sessions(user.id),
+        open_sessions=records.live_sessions(user.id),
         this_session=sessions.current(),
     )

@@ -7,8 +7,10 @@ from typing import NoReturn
 from flask import abort, g, jsonify, request
 
 from commerce.models import Partner
+from extensions import db
 from partner_api.keys import find_api_key
 from partner_api.models import PartnerApiKey
+from partners.services import apply_partner_due_prices
 
 REALM = "comptoir"
 
@@ -43,6 +45,8 @@ def partner_from_request() -> Partner:
     if record is None:
         _unauthorized(given=bool(header))
     g.api_key = record
+    if apply_partner_due_prices(record.partner):
+        db.session.commit()
     return record.partner
 
 

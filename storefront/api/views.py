@@ -16,6 +16,7 @@ from commerce.models import Partner
 from commerce.orders import BuyerDetails
 from extensions import csrf, limiter
 from partner_api.keys import hash_key
+from partner_api.representation import product_json
 from partner_api.services import (
     ApiError,
     LineCommand,
@@ -28,7 +29,6 @@ from partner_api.services import (
 )
 from storefront.api import schema
 from storefront.api.auth import bearer_token, partner_from_request
-from storefront.api.representation import product_json
 
 log = logging.getLogger(__name__)
 

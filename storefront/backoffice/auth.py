@@ -27,16 +27,18 @@ from flask import (
     url_for,
 )
 
+from accounts import factors
+from accounts import services as accounts
+from accounts import sessions as records
+from accounts.factors import PASSKEY, PASSWORD, TOTP, FactorError, RelyingParty
+from accounts.sessions import Door
 from commerce.models import Role, User
 from extensions import db, limiter
-from storefront.accounts import services as accounts
 from storefront.backoffice.blueprint import bp
 from storefront.forms import EmptyForm, SignInForm
 from storefront.reseller.forms import CodeForm
-from storefront.security import factors, sessions
+from storefront.security import sessions
 from storefront.security.doors import safe_next
-from storefront.security.factors import PASSKEY, PASSWORD, TOTP, FactorError, RelyingParty
-from storefront.security.sessions import Door
 from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
 
 log = logging.getLogger("comptoir.security")
@@ -207,7 +209,7 @@ def security() -> str:
     return render_template("backoffice/security.html", user=user,
                            passkeys=factors.passkeys_of(user), totp=factors.totp_enabled(user),
                            form=EmptyForm(), logout_form=EmptyForm(),
-                           sessions=sessions.live_sessions(user.id),
+                           sessions=records.live_sessions(user.id),
                            this_session=sessions.current())
 
 

@@ -7,12 +7,14 @@ import uuid
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from accounts import factors
+from accounts import sessions as records
 from commerce.models import User
 from extensions import db
 from storefront.backoffice.auth import current_operator, operator_required
 from storefront.backoffice.blueprint import bp
 from storefront.forms import EmptyForm
-from storefront.security import factors, sessions
+from storefront.security import sessions
 
 SEARCH_LIMIT = 50
 
@@ -39,7 +41,7 @@ def _person(user_id: uuid.UUID) -> User:
 def person(user_id: uuid.UUID) -> str:
     user = _person(user_id)
     return render_template("backoffice/person.html", person=user,
-                           sessions=sessions.live_sessions(user.id),
+                           sessions=records.live_sessions(user.id),
                            totp=factors.totp_enabled(user), passkeys=factors.passkey_count(user),
                            this_session=sessions.current(), form=EmptyForm(),
                            logout_form=EmptyForm())
@@ -51,7 +53,7 @@ def end_session(user_id: uuid.UUID, record_id: uuid.UUID) -> Response:
     if not EmptyForm().validate():
         abort(400)
     user = _person(user_id)
-    if sessions.end_session(user.id, record_id, f"ended by {current_operator().email}"):
+    if records.end_session(user.id, record_id, f"ended by {current_operator().email}"):
         flash("Session ended: it stops working at its next request.", "success")
     else:
         flash("This session had already ended.", "info")
@@ -64,7 +66,7 @@ def end_all_sessions(user_id: uuid.UUID) -> Response:
     if not EmptyForm().validate():
         abort(400)
     user = _person(user_id)
-    count = sessions.end_all_sessions(user.id, f"ended by {current_operator().email}")
+    count = records.end_all_sessions(user.id, f"ended by {current_operator().email}")
     flash(f"{count} session(s) ended.", "success")
     if user.id == current_operator().id:
         return redirect(url_for("backoffice.login"))
@@ -81,7 +83,7 @@ def set_active(user_id: uuid.UUID, action: str) -> Response:
     if user.id == operator.id:
         flash("You cannot disable your own account.", "error")
         return redirect(url_for("backoffice.person", user_id=user.id))
-    sessions.set_active(user, action == "enable", operator.email)
+    records.set_active(user, action == "enable", operator.email)
     flash(f"{user.email} is {'enabled' if action == 'enable' else 'disabled: its sessions ended'}.",
           "success")
     return redirect(url_for("backoffice.person", user_id=user.id))

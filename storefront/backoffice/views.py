@@ -11,8 +11,7 @@ from commerce.models import FulfilmentStatus, Order, Partner, PaymentStatus, Pro
 from extensions import db
 from storefront.backoffice.auth import current_operator, operator_required
 from storefront.backoffice.blueprint import bp
-from storefront.brand import FONTS, BrandError, Logo, apply_brand, validate_brand
-from storefront.forms import BrandForm, EmptyForm
+from storefront.forms import EmptyForm
 
 PAGE_SIZE = 50
 
@@ -170,68 +169,6 @@ def send_link(order_id: uuid.UUID) -> Response:
     else:
         flash(f"A new order link was sent to {found.email}.", "success")
     return redirect(url_for("backoffice.order", order_id=order_id))
-
-
-@bp.route("/partners")
-@operator_required
-def partners() -> str:
-    return render_template(
-        "backoffice/partners.html",
-        partners=db.session.scalars(select(Partner).order_by(Partner.name)).all(),
-        logout_form=EmptyForm(),
-    )
-
-
-@bp.route("/partners/<slug>", methods=["GET", "POST"])
-@operator_required
-def partner(slug: str) -> Response | str | tuple[str, int]:
-    found = db.session.scalar(select(Partner).where(Partner.slug == slug)) or abort(404)
-    form = BrandForm(obj=found)
-    form.font.choices = [(f, f) for f in FONTS]
-    if request.method == "GET":
-        return render_template(
-            "backoffice/partner.html", partner=found, form=form, logout_form=EmptyForm()
-        )
-    if not form.validate():
-        return render_template(
-            "backoffice/partner.html", partner=found, form=form, logout_form=EmptyForm()
-        ), 400
-    upload = request.files.get("logo")
-    logo = Logo(upload.read(), upload.mimetype) if upload and upload.filename else None
-    values = {
-        name: form[name].data or ""
-        for name in (
-            "name",
-            "tagline",
-            "primary_color",
-            "secondary_color",
-            "accent_color",
-            "font",
-            "logo_url",
-            "legal_notice",
-            "support_email",
-            "support_phone",
-        )
-    }
-    try:
-        clean = validate_brand(values, logo, max_logo_bytes=_logo_limit())
-    except BrandError as exc:
-        for field, message in exc.errors.items():
-            form[field].errors = [*form[field].errors, message]
-        db.session.rollback()
-        return render_template(
-            "backoffice/partner.html", partner=found, form=form, logout_form=EmptyForm()
-        ), 400
-    apply_brand(found, clean)
-    db.session.commit()
-    flash(f"{found.name}: brand saved.", "success")
-    return redirect(url_for("backoffice.partner", slug=found.slug))
-
-
-def _logo_limit() -> int:
-    from flask import current_app
-
-    return int(current_app.config["LOGO_MAX_BYTES"])
 
 
 @bp.route("/products")

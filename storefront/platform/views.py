@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, render_template, re
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 
-from commerce.models import CapturedMail, Partner
+from commerce.models import CapturedMail, Partner, PartnerStatus
 from extensions import csrf, db
 from payments import refunds
 from payments.base import GatewayError, PaymentEvent, WebhookError
@@ -31,7 +31,7 @@ def healthz() -> ResponseReturnValue:
 
 def platform_index() -> str:
     partners = db.session.scalars(
-        select(Partner).where(Partner.is_active.is_(True)).order_by(Partner.name)
+        select(Partner).where(Partner.status == PartnerStatus.OPEN).order_by(Partner.name)
     ).all()
     return render_template("platform/index.html", partners=partners)
 

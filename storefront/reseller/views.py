@@ -23,6 +23,9 @@ from flask import (
 from flask_babel import format_date
 from flask_babel import gettext as _
 
+from accounts import totp
+from accounts.factors import PASSWORD, TOTP
+from accounts.sessions import Door
 from commerce.links import shop_url
 from commerce.models import User, utcnow
 from commissions import UnknownReseller, commissions_csv, ledger_for
@@ -31,10 +34,8 @@ from extensions import db, limiter
 from reseller import services
 from storefront.forms import EmptyForm, SignInForm
 from storefront.reseller.forms import CodeForm
-from storefront.security import sessions, totp
+from storefront.security import sessions
 from storefront.security.doors import safe_next
-from storefront.security.factors import PASSWORD, TOTP
-from storefront.security.sessions import Door
 from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
 from storefront.tenancy import current_partner
 

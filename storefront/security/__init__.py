@@ -22,9 +22,6 @@ def init_app(app: Flask) -> None:
     app.after_request(headers.apply)
     app.context_processor(_context)
     redact.install((*redact.LOGGERS, app.logger.name))
-    from storefront.security import cli
-
-    cli.init_app(app)
 
 
 def _context() -> dict[str, Any]:

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 
 from flask import redirect, request, url_for
 
+from accounts.sessions import Door
 from commerce.models import User
-from storefront.security.sessions import Door, at_door
+from storefront.security.sessions import at_door
 
 
 def current_buyer() -> User | None:

@@ -13,18 +13,18 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from flask import current_app, flash, g, request, session
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from commerce.models import Role, User
+from accounts.factors import SECOND_FACTORS
+from accounts.models import AuthSession
+from accounts.sessions import DOOR_ROLE, Door, timeouts
+from commerce.models import User
 from extensions import db, utcnow
-from storefront.security.factors import SECOND_FACTORS
-from storefront.security.models import AuthSession
 
 log = logging.getLogger("comptoir.security")
 
@@ -32,31 +32,6 @@ AUTH_KEY = "_auth"
 # Keys that belong to a sign-in, dropped whenever a session begins or ends.
 SIGN_IN_KEYS = ("_user_id", "_fresh", "_id", AUTH_KEY)
 SEEN_RESOLUTION = timedelta(minutes=1)  # last-seen is written at most this often
-
-
-class Door(StrEnum):
-    """Where a person signed in; each role has its own."""
-
-    BUYER = "buyer"
-    RESELLER = "reseller"
-    OPERATOR = "operator"
-
-
-DOOR_ROLE = {Door.BUYER: Role.BUYER, Door.RESELLER: Role.RESELLER, Door.OPERATOR: Role.OPERATOR}
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    idle: timedelta
-    absolute: timedelta
-
-
-# Operators hold the most power and get the shortest sessions.
-TIMEOUTS = {
-    Door.OPERATOR: Timeouts(idle=timedelta(minutes=15), absolute=timedelta(hours=8)),
-    Door.RESELLER: Timeouts(idle=timedelta(minutes=30), absolute=timedelta(hours=12)),
-    Door.BUYER: Timeouts(idle=timedelta(hours=2), absolute=timedelta(days=14)),
-}
 
 
 @dataclass(frozen=True)
@@ -71,19 +46,6 @@ class SignedIn:
     @property
     def second_factor(self) -> bool:
         return bool(self.factors & SECOND_FACTORS)
-
-
-def timeouts(door: Door) -> Timeouts:
-    """The idle and absolute limits for a door (settings may shorten them, never lengthen)."""
-    base = TIMEOUTS[door]
-    cfg = current_app.config
-    idle = cfg.get(f"SESSION_IDLE_{door.upper()}")
-    absolute = cfg.get(f"SESSION_ABSOLUTE_{door.upper()}")
-    return Timeouts(
-        idle=min(base.idle, timedelta(seconds=float(idle))) if idle else base.idle,
-        absolute=min(base.absolute, timedelta(seconds=float(absolute)))
-        if absolute else base.absolute,
-    )
 
 
 def begin(user: User, door: Door, factors: Iterable[str]) -> AuthSession:
@@ -245,63 +207,6 @@ def _end_record(auth: Any, reason: str) -> None:
 def _forget_sign_in() -> None:
     for key in SIGN_IN_KEYS:
         session.pop(key, None)
-
-
-# --- a person's sessions, for operators ---------------------------------------------------------
-
-
-def live_sessions(user_id: uuid.UUID) -> list[AuthSession]:
-    """A person's sessions that are still open (not ended, within their limits), newest first."""
-    now = utcnow()
-    rows = db.session.scalars(
-        select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
-        .order_by(AuthSession.created_at.desc())
-    ).all()
-    live = []
-    for row in rows:
-        try:
-            limits = timeouts(Door(row.door))
-        except ValueError:
-            continue
-        if now - row.created_at <= limits.absolute and now - row.last_seen_at <= limits.idle:
-            live.append(row)
-    return live
-
-
-def end_session(user_id: uuid.UUID, record_id: uuid.UUID, reason: str) -> bool:
-    """End one of a person's sessions; it stops working at its next request."""
-    ended = db.session.execute(
-        update(AuthSession)
-        .where(AuthSession.id == record_id, AuthSession.user_id == user_id,
-               AuthSession.ended_at.is_(None))
-        .values(ended_at=utcnow(), end_reason=reason[:60])
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    db.session.commit()
-    return bool(ended)
-
-
-def end_all_sessions(user_id: uuid.UUID, reason: str) -> int:
-    """End every open session of a person (sign out everywhere, a disabled account)."""
-    ended = db.session.execute(
-        update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
-        .values(ended_at=utcnow(), end_reason=reason[:60])
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    db.session.commit()
-    log.info("security: %d session(s) of user %s ended: %s", ended, user_id, reason)
-    return int(ended or 0)
-
-
-def set_active(user: User, active: bool, actor: str) -> None:
-    """Disable or re-enable an account; disabling ends its sessions at once."""
-    user.active = active
-    db.session.commit()
-    if not active:
-        end_all_sessions(user.id, f"account disabled by {actor}")
-    log.info("security: account %s %s by %s", user.email, "enabled" if active else "disabled",
-             actor)
 
 
 def signed_in_user() -> User | None:

@@ -22,6 +22,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from accounts.services import claim_order as claim
+from accounts.services import owns_order
 from commerce import access
 from commerce.links import LinkState
 from commerce.mailing import send_branded
@@ -32,8 +34,6 @@ from extensions import db, limiter, utcnow
 from payments.base import GatewayError
 from payments.services import confirm_payment, gateway_for, start_payment
 from payments.test_gateway import TestGateway
-from storefront.accounts.services import claim_order as claim
-from storefront.accounts.services import owns_order
 from storefront.forms import (
     EU_COUNTRIES,
     AddToCartForm,

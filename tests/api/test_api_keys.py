@@ -63,7 +63,7 @@ def test_revoked_key_and_inactive_partner_name_nobody(db, make_partner):
     assert revoke_api_key(partner, record.id) is False
     assert partner_from_bearer(f"Bearer {revoked}") is None
     assert partner_from_bearer(f"Bearer {kept}") == partner
-    partner.is_active = False
+    partner.status = "suspended"
     db.session.commit()
     assert partner_from_bearer(f"Bearer {kept}") is None
 
@@ -124,5 +124,5 @@ def test_cli_issues_lists_and_revokes_keys(runner, make_partner):
 
 def test_cli_refuses_an_unknown_partner(runner, count):
     result = runner.invoke(args=["partners", "api-key", "nobody"])
-    assert result.exit_code != 0 and "no active partner" in result.output
+    assert result.exit_code != 0 and "no partner 'nobody'" in result.output
     assert count(PartnerApiKey) == 0

@@ -8,7 +8,8 @@ import pytest
 from api_support import order_body
 from openapi_spec_validator import validate
 
-from storefront.api import representation, schema
+from partner_api import representation
+from storefront.api import schema
 from storefront.api.views import ResponseSchemaError, bp
 
 

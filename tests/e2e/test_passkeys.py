@@ -19,12 +19,12 @@ PASSWORD = "operator passphrase 2026"  # noqa: S105 - a test account's
 @pytest.fixture
 def operator(live_server: Any) -> str:
     """An operator with TOTP, its secret returned for the first sign-in."""
+    from accounts.factors import set_totp_secret
+    from accounts.models import Passkey
+    from accounts.totp import new_secret
     from commerce.models import Role, User
     from commerce.passwords import hash_password
     from extensions import db, utcnow
-    from storefront.security.factors import set_totp_secret
-    from storefront.security.models import Passkey
-    from storefront.security.totp import new_secret
 
     secret = new_secret()
     with live_server.app.app_context():
@@ -78,8 +78,8 @@ def test_an_operator_registers_a_passkey_and_signs_in_with_it(
     page.get_by_role("button", name="Use my passkey").click()
     expect(page.get_by_role("heading", level=1, name="Orders")).to_be_visible()
 
+    from accounts.models import AuthSession
     from extensions import db
-    from storefront.security.models import AuthSession
 
     with live_server.app.app_context():
         latest = db.session.scalars(select(AuthSession).order_by(

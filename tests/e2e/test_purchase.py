@@ -123,9 +123,9 @@ def operator_code(live_server: Any, email: str) -> str:
     """The current code of the demo operator's authenticator (its secret is the demo's)."""
     import pyotp
 
+    from accounts.totp import open_secret
     from commerce.models import User
     from extensions import db
-    from storefront.security.totp import open_secret
 
     with live_server.app.app_context():
         user = db.session.scalar(select(User).where(User.email == email))

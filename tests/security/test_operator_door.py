@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import select
 from support.authenticator import SoftAuthenticator
 
+from accounts import factors
+from accounts.models import AuthSession, Passkey
+from accounts.totp import new_secret
 from commerce.models import User
-from storefront.security import factors
-from storefront.security.models import AuthSession, Passkey
-from storefront.security.totp import new_secret
 
 PASSWORD = "operator password 2026"  # noqa: S105 - a test account's
 
@@ -206,7 +206,7 @@ def _register_directly(db, user: User, authenticator: SoftAuthenticator) -> Pass
     """Register the authenticator's credential through the service, as the security page does."""
     from support.authenticator import b64url
 
-    from storefront.security.factors import RelyingParty, register_passkey
+    from accounts.factors import RelyingParty, register_passkey
 
     options = {"rp": {"id": "localhost"}, "challenge": b64url(b"registration-challenge")}
     passkey = register_passkey(user, RelyingParty("localhost", "http://localhost"),

@@ -59,7 +59,7 @@ def test_an_operator_is_created_with_a_strong_password_and_a_confirmed_second_fa
 
 def test_an_operator_created_on_the_command_line_signs_in_with_its_code(runner, client, db,
                                                                         monkeypatch):
-    from storefront.security import totp
+    from accounts import totp
 
     monkeypatch.setattr(totp, "new_secret", lambda: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
     code = pyotp.TOTP("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP").now()

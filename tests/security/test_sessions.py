@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select, update
 from support.environment import redis_problem, require
 
+from accounts.models import AuthSession
+from accounts.sessions import TIMEOUTS, Door
 from commerce.models import User
 from extensions import utcnow
-from storefront.security.models import AuthSession
-from storefront.security.sessions import TIMEOUTS, Door
 
 PASSWORD = "a long enough password"  # noqa: S105 - a test account's
 COOKIE = "comptoir_session"
@@ -87,7 +87,7 @@ def test_signing_in_gives_a_new_session_id_and_the_old_one_opens_nothing(
 def test_confirming_the_address_renews_the_session_id(
     client, shops, form_token, db, make_user, mailbox
 ):
-    from storefront.accounts.services import VERIFY, issue_token
+    from accounts.services import VERIFY, issue_token
 
     user = make_user(email="camille@example.com", password=PASSWORD, email_verified_at=None)
     _sign_in_buyer(client)

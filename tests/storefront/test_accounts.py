@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select, update
 from support.links import shop_path
 
+from accounts.models import EmailToken
 from commerce.models import Order, User
 from extensions import utcnow
-from storefront.security.models import EmailToken
 
 PASSWORD = "a long enough password"  # noqa: S105 - a test account's
 

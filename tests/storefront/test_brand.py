@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from storefront.brand import FONTS, BrandError, Logo, css_variables, readable_on, validate_brand
+from partners.brand import FONTS, BrandError, Logo, css_variables, readable_on, validate_brand
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 

@@ -88,7 +88,7 @@ def test_a_forged_referral_cookie_is_ignored(client, resellers, add_to_cart, che
 
 def test_a_cart_prepared_by_a_reseller_is_theirs(client, app, resellers, checkout, db):
     with app.test_request_context():
-        from storefront.tenancy import partner_by_slug
+        from partners.lookup import partner_by_slug
 
         token = cart_link_token(
             partner_by_slug("shop-a"),
@@ -109,7 +109,7 @@ def test_a_cart_prepared_by_a_reseller_is_theirs(client, app, resellers, checkou
 
 def test_a_prepared_cart_link_for_another_shop_or_tampered_is_refused(client, app, resellers):
     with app.test_request_context():
-        from storefront.tenancy import partner_by_slug
+        from partners.lookup import partner_by_slug
 
         token = cart_link_token(
             partner_by_slug("shop-b"), "RB-ONE", [{"code": "OFFICE-HOME-2024-WIN", "q": 1}]

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 
+from accounts.models import EmailToken
 from commerce.links import LinkState
 from commerce.models import Order, Partner, Role, User
 from commerce.orders import hash_token
 from commerce.passwords import check_password, hash_password
 from extensions import db, utcnow
-from storefront.security.models import EmailToken
 
 log = logging.getLogger("comptoir.security")
 
@@ -96,7 +96,7 @@ def issue_token(user: User, purpose: str, *, commit: bool = True) -> IssuedToken
     now = utcnow()
     live = db.session.scalar(select(func.count()).select_from(EmailToken).where(
         EmailToken.user_id == user.id, EmailToken.purpose == purpose,
-        EmailToken.used_at.is_(None), EmailToken.expires_at > now))
+        EmailToken.used_at.is_(None), EmailToken.expires_at > now)) or 0
     if live >= MAX_LIVE_TOKENS:
         log.info("security: no new %s link for user %s: %d live", purpose, user.id, live)
         return None
@@ -160,7 +160,7 @@ def verify_email(token: str) -> User | None:
 
 def reset_password(token: str, password: str) -> User | None:
     """Set a new password through a reset link: the address is proven, every session ends."""
-    from storefront.security.sessions import end_all_sessions
+    from accounts.sessions import end_all_sessions
 
     user = _redeem(token, RESET)
     if user is None:
@@ -176,7 +176,7 @@ def reset_password(token: str, password: str) -> User | None:
 
 def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None) -> bool:
     """Change a password on the current one; every other session of the account ends."""
-    from storefront.security.sessions import end_all_sessions, end_session
+    from accounts.sessions import end_all_sessions, end_session
 
     if not check_password(user.password_hash, current):
         log.warning("security: password change for user %s refused: wrong current password",
@@ -184,7 +184,7 @@ def change_password(user: User, current: str, new: str, keep_session: uuid.UUID 
         return False
     user.password_hash = hash_password(new)
     db.session.commit()
-    from storefront.security.models import AuthSession
+    from accounts.models import AuthSession
 
     others = db.session.scalars(select(AuthSession.id).where(
         AuthSession.user_id == user.id, AuthSession.ended_at.is_(None))).all()

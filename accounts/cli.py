@@ -9,11 +9,12 @@ import pyotp
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from accounts import factors, totp
+from accounts import sessions as records
+from accounts.services import normalise_email, user_by_email
 from commerce.models import Role, User
 from commerce.passwords import hash_password, password_problem
 from extensions import db, utcnow
-from storefront.accounts.services import normalise_email, user_by_email
-from storefront.security import factors, sessions, totp
 
 
 def _user(email: str) -> User:
@@ -38,7 +39,7 @@ def show(email: str) -> None:
                f"verified={'yes' if user.email_verified else 'no'}")
     click.echo(f"second factors: totp={'on' if factors.totp_enabled(user) else 'off'}  "
                f"passkeys={factors.passkey_count(user)}")
-    live = sessions.live_sessions(user.id)
+    live = records.live_sessions(user.id)
     click.echo(f"open sessions: {len(live)}")
     for row in live:
         click.echo(f"  {row.id}  {row.door:<8} {row.factors:<18} "
@@ -52,7 +53,7 @@ def show(email: str) -> None:
 def disable(email: str) -> None:
     """Disable an account: it cannot sign in, and its sessions end at once."""
     user = _user(email)
-    sessions.set_active(user, False, "command line")
+    records.set_active(user, False, "command line")
     click.echo(f"{user.email} is disabled; its sessions are ended")
 
 
@@ -62,7 +63,7 @@ def disable(email: str) -> None:
 def enable(email: str) -> None:
     """Let a disabled account sign in again."""
     user = _user(email)
-    sessions.set_active(user, True, "command line")
+    records.set_active(user, True, "command line")
     click.echo(f"{user.email} can sign in again")
 
 
@@ -72,7 +73,7 @@ def enable(email: str) -> None:
 def end_sessions(email: str) -> None:
     """End every open session of an account (it signs in again)."""
     user = _user(email)
-    count = sessions.end_all_sessions(user.id, "ended from the command line")
+    count = records.end_all_sessions(user.id, "ended from the command line")
     click.echo(f"{count} session(s) of {user.email} ended")
 
 
@@ -158,7 +159,7 @@ def reset_totp(email: str, code: str | None) -> None:
         db.session.rollback()
         raise
     db.session.commit()
-    sessions.end_all_sessions(user.id, "two-step secret replaced")
+    records.end_all_sessions(user.id, "two-step secret replaced")
     click.echo(f"{user.email} has a new two-step secret; their sessions are ended")
 
 

@@ -24,10 +24,10 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from accounts import totp
+from accounts.models import Passkey
 from commerce.models import User
 from extensions import db, utcnow
-from storefront.security import totp
-from storefront.security.models import Passkey
 
 log = logging.getLogger("comptoir.security")
 

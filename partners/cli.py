@@ -1,0 +1,270 @@
+"""`comptoir partners create|update|open|suspend|reopen|domains|price|embed|show|list|history`.
+
+Fields are given as `--set field=value` (repeatable), named as in the operator API's JSON, or
+all at once from a JSON file (`--from-file partner.json`). A refused change prints one line per
+field and exits 1, with nothing stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from commerce.models import Partner, PartnerStatus
+from extensions import db
+from partners import services
+from partners.validation import PartnerError, parse_moment, parse_price
+
+ACTOR = "cli"
+
+
+@click.group("partners")
+def partners_group() -> None:
+    """Partners: bring one on board, change it, open or suspend its shop, its prices and keys."""
+
+
+def _partner(slug: str) -> Partner:
+    partner = db.session.scalar(select(Partner).where(Partner.slug == slug))
+    if partner is None:
+        raise click.ClickException(f"no partner {slug!r}")
+    return partner
+
+
+def _pairs(items: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{item!r}: write field=value", param_hint="--set")
+        values[name.strip()] = value
+    return values
+
+
+def _from_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--from-file") from exc
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{path}: a JSON object is expected", param_hint="--from-file")
+    return data
+
+
+def _refused(exc: PartnerError) -> None:
+    db.session.rollback()
+    for field, message in exc.errors.items():
+        click.echo(f"{field}: {message}", err=True)
+    sys.exit(1)
+
+
+def _commit(message: str) -> None:
+    db.session.commit()
+    click.echo(message)
+
+
+@partners_group.command("create")
+@click.argument("slug")
+@click.option("--name", help="The shop's name, as buyers see it.")
+@click.option("--kind", help="retail, oem, telecom, channel, historic or direct.")
+@click.option("--wholesaler", "wholesaler_code", help="The contracted wholesaler's code.")
+@click.option("--domain", "domains", multiple=True, help="A host serving the shop (repeatable).")
+@click.option("--embed-origin", "origins", multiple=True,
+              help="A site allowed to frame the shop (repeatable).")
+@click.option("--set", "pairs", multiple=True, help="field=value (repeatable).")
+@click.option("--from-file", help="A JSON object of fields (domains and embed_origins too).")
+@with_appcontext
+def create(slug: str, name: str | None, kind: str | None, wholesaler_code: str | None,
+           domains: tuple[str, ...], origins: tuple[str, ...], pairs: tuple[str, ...],
+           from_file: str | None) -> None:
+    """Create the partner SLUG, in draft: `partners open SLUG` opens its shop."""
+    values = _from_file(from_file)
+    file_domains = values.pop("domains", [])
+    file_origins = values.pop("embed_origins", [])
+    values.update({k: v for k, v in (("name", name), ("kind", kind),
+                                     ("wholesaler_code", wholesaler_code)) if v is not None})
+    values.update(_pairs(pairs))
+    values["slug"] = slug
+    try:
+        partner = services.create_partner(
+            values, actor=ACTOR, domains=[*_hosts(file_domains), *domains],
+            embed_origins=[*file_origins, *origins])
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(f"created {partner.slug} (draft); to open it: comptoir partners open {partner.slug}")
+    _missing(partner)
+
+
+def _hosts(items: Any) -> list[str]:
+    return [d["host"] if isinstance(d, dict) else str(d) for d in items or []]
+
+
+def _missing(partner: Partner) -> None:
+    ready = services.readiness(partner)
+    if partner.status != PartnerStatus.OPEN and not ready.ready:
+        needs = [*ready.missing_legal, *([] if ready.has_offers else ["a product on sale"])]
+        click.echo("before it opens, it needs: " + ", ".join(needs))
+
+
+@partners_group.command("update")
+@click.argument("slug")
+@click.option("--set", "pairs", multiple=True, help="field=value (repeatable).")
+@click.option("--from-file", help="A JSON object of the fields to change.")
+@with_appcontext
+def update(slug: str, pairs: tuple[str, ...], from_file: str | None) -> None:
+    """Change fields of the partner SLUG; the running shop shows them at its next request."""
+    partner = _partner(slug)
+    values = {**_from_file(from_file), **_pairs(pairs)}
+    if not values:
+        raise click.UsageError("nothing to change: give --set field=value or --from-file")
+    try:
+        changes = services.update_partner(partner, values, actor=ACTOR)
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(f"{slug}: " + (", ".join(sorted(changes)) + " changed" if changes else "no change"))
+
+
+@partners_group.command("open")
+@click.argument("slug")
+@with_appcontext
+def open_shop(slug: str) -> None:
+    """Open the shop of a partner in draft (it needs its legal identity and a catalogue)."""
+    _status(slug, PartnerStatus.OPEN, "")
+
+
+@partners_group.command("suspend")
+@click.argument("slug")
+@click.option("--reason", required=True, help="Why, kept in the partner's history.")
+@with_appcontext
+def suspend(slug: str, reason: str) -> None:
+    """Suspend the shop: its pages answer 404 and its API keys stop working."""
+    _status(slug, PartnerStatus.SUSPENDED, reason)
+
+
+@partners_group.command("reopen")
+@click.argument("slug")
+@with_appcontext
+def reopen(slug: str) -> None:
+    """Reopen a suspended shop."""
+    _status(slug, PartnerStatus.OPEN, "")
+
+
+def _status(slug: str, to: PartnerStatus, reason: str) -> None:
+    partner = _partner(slug)
+    try:
+        action = services.change_status(partner, to, actor=ACTOR, reason=reason)
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(f"{slug}: {action}")
+
+
+@partners_group.command("domains")
+@click.argument("slug")
+@click.argument("hosts", nargs=-1)
+@click.option("--primary", help="The domain that links in e-mails use.")
+@with_appcontext
+def domains(slug: str, hosts: tuple[str, ...], primary: str | None) -> None:
+    """Set the domains of the partner SLUG (all of them: the ones not given are removed)."""
+    partner = _partner(slug)
+    try:
+        clean = services.set_domains(partner, list(hosts), actor=ACTOR, primary=primary)
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(f"{slug}: " + (", ".join(clean) or "no domain (served under /p/" + slug + "/)"))
+
+
+@partners_group.command("price")
+@click.argument("slug")
+@click.argument("product")
+@click.argument("price", required=False)
+@click.option("--at", "starts_at",
+              help="From when (ISO 8601, e.g. 2027-01-01T00:00; Paris time without an offset).")
+@click.option("--available/--unavailable", default=None, help="Put on sale, or take off sale.")
+@with_appcontext
+def price(slug: str, product: str, price: str | None, starts_at: str | None,
+          available: bool | None) -> None:
+    """Set the TTC PRICE in euros of PRODUCT on the partner's shop, now or --at a moment."""
+    partner = _partner(slug)
+    try:
+        cents = parse_price(price) if price is not None else None
+        if starts_at:
+            if cents is None:
+                raise PartnerError({"price": "a scheduled change needs its price"})
+            moment = parse_moment(starts_at)
+            services.schedule_price(partner, product, cents, moment, actor=ACTOR)
+            message = f"{slug}: {product} at {cents / 100:.2f} € from {moment.isoformat()}"
+        else:
+            if cents is None and available is None:
+                raise PartnerError({"price": "give a price, --available or --unavailable"})
+            offer = services.set_offer(partner, product, actor=ACTOR, price_cents=cents,
+                                       available=available)
+            message = (f"{slug}: {offer.product.code} at {offer.price_cents / 100:.2f} €, "
+                       + ("on sale" if offer.available else "off sale"))
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(message)
+
+
+@partners_group.command("embed")
+@click.argument("slug")
+@click.argument("origins", nargs=-1)
+@click.option("--clear", is_flag=True, help="No site may frame the shop.")
+@with_appcontext
+def embed(slug: str, origins: tuple[str, ...], clear: bool) -> None:
+    """Set the sites (origins like https://www.example.fr) allowed to embed the shop."""
+    if not origins and not clear:
+        raise click.UsageError("give the origins, or --clear")
+    partner = _partner(slug)
+    try:
+        clean = services.set_embed_origins(partner, [] if clear else list(origins), actor=ACTOR)
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(f"{slug}: " + (", ".join(clean) if clean else "cannot be embedded"))
+
+
+@partners_group.command("show")
+@click.argument("slug")
+@with_appcontext
+def show(slug: str) -> None:
+    """Print the partner SLUG as JSON."""
+    click.echo(json.dumps(services.snapshot(_partner(slug)), indent=2, ensure_ascii=False))
+
+
+@partners_group.command("list")
+@with_appcontext
+def list_partners() -> None:
+    """Every partner: slug, status, kind, wholesaler, name."""
+    for partner in db.session.scalars(select(Partner).order_by(Partner.slug)):
+        click.echo(f"{partner.slug:<24} {partner.status:<10} {partner.kind:<9} "
+                   f"{partner.wholesaler_code:<8} {partner.name}")
+
+
+@partners_group.command("history")
+@click.argument("slug")
+@click.option("--limit", default=50, show_default=True)
+@with_appcontext
+def history(slug: str, limit: int) -> None:
+    """The partner's changes, newest first: when, who, what, before → after."""
+    for change in services.history(_partner(slug), limit):
+        fields = "; ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in change.changes.items())
+        reason = f" ({change.reason})" if change.reason else ""
+        click.echo(f"{change.at:%Y-%m-%d %H:%M:%S} {change.actor} {change.action}{reason}: "
+                   f"{fields}")
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(partners_group)

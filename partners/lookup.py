@@ -1,0 +1,15 @@
+"""Looking partners up outside a request: by slug, for commands, jobs and the API."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from commerce.models import Partner, PartnerStatus
+from extensions import db
+
+
+def partner_by_slug(slug: str) -> Partner | None:
+    """The active partner with this slug, or None."""
+    return db.session.scalar(
+        select(Partner).where(Partner.slug == slug, Partner.status == PartnerStatus.OPEN)
+    )

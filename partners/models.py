@@ -1,0 +1,49 @@
+"""The audit of partner changes and the scheduled prices of partners' offers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from commerce.models import PartnerProduct
+from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
+
+
+class PartnerChange(db.Model):  # type: ignore[name-defined]
+    """Who changed what on a partner, when: each changed field with its value before and after."""
+
+    __tablename__ = "partner_changes"
+    __table_args__ = (Index("ix_partner_changes_partner_at", "partner_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    # {field: [before, after]}; secrets and binary values are never written here.
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduledPrice(db.Model):  # type: ignore[name-defined]
+    """A partner's price for one offer from a given moment; applied to the offer when due."""
+
+    __tablename__ = "partner_scheduled_prices"
+    __table_args__ = (UniqueConstraint("offer_id", "starts_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    offer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("partner_products.id", ondelete="CASCADE"), index=True
+    )
+    price_cents: Mapped[int] = mapped_column(Integer)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    offer: Mapped[PartnerProduct] = relationship()

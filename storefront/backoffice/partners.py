@@ -1,0 +1,261 @@
+"""Back office: partners listed, created, edited section by section, opened, suspended, reopened.
+
+Each section of a partner's page is its own form, posted to its own address; the partners
+service checks the values (one message per field) and writes the audit, and the view commits.
+A refused form is shown again with what was typed and the messages, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from commerce.models import (
+    MerchantOfRecord,
+    Partner,
+    PartnerKind,
+    PartnerProduct,
+    PartnerStatus,
+    Product,
+)
+from extensions import db
+from partners import services
+from partners.brand import FONTS, Logo
+from partners.validation import (
+    LEGAL_FIELDS,
+    LEGAL_FORMS,
+    PartnerError,
+    parse_moment,
+    parse_price,
+)
+from storefront.backoffice.auth import operator_required
+from storefront.backoffice.blueprint import bp
+from storefront.backoffice.views import operator_actor
+from storefront.forms import BrandForm, EmptyForm
+
+KIND_LABELS = {
+    PartnerKind.RETAIL: "Tier-one retail site", PartnerKind.OEM: "PC maker's store (OEM)",
+    PartnerKind.TELECOM: "Telecom operator", PartnerKind.CHANNEL: "Channel partner",
+    PartnerKind.HISTORIC: "Historic partner", PartnerKind.DIRECT: "Direct (the platform's shop)",
+}
+LEGAL_LABELS = {
+    "legal_name": "Company name", "legal_form": "Legal form", "siren": "SIREN",
+    "rcs_city": "RCS registry (city)", "vat_number": "VAT number",
+    "registered_office": "Registered office", "publication_director": "Publication director",
+    "host_details": "Host (name, address, phone)", "mediator_name": "Consumer mediator",
+    "mediator_url": "Consumer mediator's address (https)",
+}
+BRAND_FIELDS = ("name", "tagline", "primary_color", "secondary_color", "accent_color", "font",
+                "logo_url", "legal_notice", "support_email", "support_phone")
+
+
+def _found(slug: str) -> Partner:
+    partner = db.session.scalar(
+        select(Partner).where(Partner.slug == slug)
+        .options(selectinload(Partner.domains),
+                 selectinload(Partner.offers).selectinload(PartnerProduct.product)))
+    if partner is None:
+        abort(404)
+    return partner
+
+
+@bp.route("/partners")
+@operator_required
+def partners() -> str:
+    return render_template(
+        "backoffice/partners.html",
+        partners=db.session.scalars(
+            select(Partner).order_by(Partner.name)
+            .options(selectinload(Partner.domains), selectinload(Partner.offers))).all(),
+        kind_labels=KIND_LABELS, logout_form=EmptyForm(),
+    )
+
+
+@bp.route("/partners/new", methods=["GET", "POST"])
+@operator_required
+def new_partner() -> Response | str | tuple[str, int]:
+    form = EmptyForm()
+    values: dict[str, Any] = {"kind": "retail", "wholesaler_code": services.wholesaler_codes()[0],
+                              "merchant_of_record": "platform"}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if not form.validate():
+            abort(400)
+        values = {name: request.form.get(name, "") for name in (
+            "slug", "name", "kind", "wholesaler_code", "merchant_of_record", "support_email")}
+        values["allow_failover"] = "allow_failover" in request.form
+        domains = request.form.get("domains", "").split()
+        try:
+            partner = services.create_partner(values, actor=operator_actor(), domains=domains)
+        except PartnerError as exc:
+            db.session.rollback()
+            errors = exc.errors
+        else:
+            db.session.commit()
+            flash(f"{partner.name} created, in draft: complete its legal identity and catalogue,"
+                  " then open its shop.", "success")
+            return redirect(url_for("backoffice.partner", slug=partner.slug))
+        values["domains"] = request.form.get("domains", "")
+    page = render_template("backoffice/partner_new.html", form=form, values=values,
+                           errors=errors, kinds=KIND_LABELS,
+                           wholesalers=[(c, c.capitalize())
+                                        for c in services.wholesaler_codes()],
+                           merchants=[m.value for m in MerchantOfRecord],
+                           logout_form=EmptyForm())
+    return (page, 400) if errors else page
+
+
+def _page(partner: Partner, *, brand_form: BrandForm | None = None, section: str | None = None,
+          values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+          status: int = 200) -> tuple[str, int]:
+    if brand_form is None:
+        brand_form = BrandForm(obj=partner, formdata=None)
+    brand_form.font.choices = [(f, f) for f in FONTS]
+    sold = sorted(partner.offers, key=lambda o: o.position)
+    taken = {o.product_id for o in sold}
+    others = db.session.scalars(select(Product).where(Product.is_active.is_(True))
+                                .order_by(Product.name)).all()
+    return render_template(
+        "backoffice/partner.html", partner=partner, form=brand_form, csrf_form=EmptyForm(),
+        section=section, values=values or {}, errors=errors or {}, kinds=KIND_LABELS,
+        wholesalers=[(c, c.capitalize()) for c in services.wholesaler_codes()],
+        merchants=[m.value for m in MerchantOfRecord],
+        legal_fields=LEGAL_FIELDS, legal_labels=LEGAL_LABELS, legal_forms=LEGAL_FORMS,
+        readiness=services.readiness(partner), history=services.history(partner, 50),
+        scheduled=services.pending_prices(partner),
+        legal_form_options=[(form, form) for form in LEGAL_FORMS],
+        offer_options=[(o.product.code, f"{o.product.name} ({o.product.code}), sold")
+                       for o in sold]
+        + [(p.code, f"{p.name} ({p.code})") for p in others if p.id not in taken],
+        logout_form=EmptyForm(),
+    ), status
+
+
+@bp.route("/partners/<slug>", methods=["GET", "POST"])
+@operator_required
+def partner(slug: str) -> Response | str | tuple[str, int]:
+    """The partner's page; a POST here saves the brand."""
+    found = _found(slug)
+    if request.method == "GET":
+        return _page(found)
+    form = BrandForm()
+    form.font.choices = [(f, f) for f in FONTS]
+    if not form.validate():
+        return _page(found, brand_form=form, status=400)
+    upload = request.files.get("logo")
+    logo = Logo(upload.read(), upload.mimetype) if upload and upload.filename else None
+    values = {name: form[name].data or "" for name in BRAND_FIELDS}
+    try:
+        services.update_partner(found, values, actor=operator_actor(), logo=logo)
+    except PartnerError as exc:
+        db.session.rollback()
+        for field, message in exc.errors.items():
+            if field in form:
+                form[field].errors = [*form[field].errors, message]
+        return _page(_found(slug), brand_form=form, status=400)
+    db.session.commit()
+    flash(f"{found.name}: brand saved.", "success")
+    return redirect(url_for("backoffice.partner", slug=found.slug))
+
+
+def _section(slug: str, section: str, values: dict[str, Any], change: Any,
+             done: str) -> Response | tuple[str, int]:
+    """Run one section's change; on refusal show the page again with the section's messages."""
+    if not EmptyForm().validate():
+        abort(400)
+    found = _found(slug)
+    try:
+        change(found)
+    except PartnerError as exc:
+        db.session.rollback()
+        return _page(_found(slug), section=section, values=values, errors=exc.errors, status=400)
+    db.session.commit()
+    flash(f"{found.name}: {done}", "success")
+    return redirect(url_for("backoffice.partner", slug=slug, _anchor=section))
+
+
+@bp.post("/partners/<slug>/shop")
+@operator_required
+def partner_shop(slug: str) -> Response | tuple[str, int]:
+    values: dict[str, Any] = {name: request.form.get(name, "")
+                              for name in ("kind", "wholesaler_code", "merchant_of_record")}
+    values["allow_failover"] = "allow_failover" in request.form
+    values["backup_by_default"] = "backup_by_default" in request.form
+    return _section(slug, "shop", values,
+                    lambda p: services.update_partner(p, values, actor=operator_actor()),
+                    "shop settings saved.")
+
+
+@bp.post("/partners/<slug>/legal")
+@operator_required
+def partner_legal(slug: str) -> Response | tuple[str, int]:
+    values = {name: request.form.get(name, "") for name in LEGAL_FIELDS}
+    return _section(slug, "legal", values,
+                    lambda p: services.update_partner(p, values, actor=operator_actor()),
+                    "legal identity saved.")
+
+
+@bp.post("/partners/<slug>/domains")
+@operator_required
+def partner_domains(slug: str) -> Response | tuple[str, int]:
+    text = request.form.get("domains", "")
+    primary = request.form.get("primary", "").strip() or None
+    return _section(slug, "domains", {"domains": text, "primary": primary or ""},
+                    lambda p: services.set_domains(p, text.split(), actor=operator_actor(),
+                                                   primary=primary),
+                    "domains saved.")
+
+
+@bp.post("/partners/<slug>/embed")
+@operator_required
+def partner_embed(slug: str) -> Response | tuple[str, int]:
+    text = request.form.get("embed_origins", "")
+    return _section(slug, "embed", {"embed_origins": text},
+                    lambda p: services.set_embed_origins(p, text.split(),
+                                                         actor=operator_actor()),
+                    "embed origins saved.")
+
+
+@bp.post("/partners/<slug>/offers")
+@operator_required
+def partner_offer(slug: str) -> Response | tuple[str, int]:
+    """Sell a product at a price now, schedule a price, or take a product off sale."""
+    values = {name: request.form.get(name, "")
+              for name in ("product", "price", "starts_at", "availability")}
+
+    def change(found: Partner) -> None:
+        availability = {"on": True, "off": False}.get(values["availability"])
+        price = parse_price(values["price"]) if values["price"].strip() else None
+        if not values["product"].strip():
+            raise PartnerError({"product": "choose a product"})
+        if values["starts_at"].strip():
+            if price is None:
+                raise PartnerError({"price": "a scheduled change needs its price"})
+            services.schedule_price(found, values["product"], price,
+                                    parse_moment(values["starts_at"]), actor=operator_actor())
+            return
+        if price is None and availability is None:
+            raise PartnerError({"price": "give a price, or put the product on or off sale"})
+        services.set_offer(found, values["product"], actor=operator_actor(), price_cents=price,
+                           available=availability)
+
+    return _section(slug, "offers", values, change, "catalogue saved.")
+
+
+@bp.post("/partners/<slug>/status")
+@operator_required
+def partner_status(slug: str) -> Response | tuple[str, int]:
+    action = request.form.get("action", "")
+    reason = request.form.get("reason", "")
+    targets = {"open": PartnerStatus.OPEN, "reopen": PartnerStatus.OPEN,
+               "suspend": PartnerStatus.SUSPENDED}
+    if action not in targets:
+        abort(400)
+    return _section(slug, "status", {"reason": reason},
+                    lambda p: services.change_status(p, targets[action], actor=operator_actor(),
+                                                     reason=reason),
+                    {"open": "shop opened.", "reopen": "shop reopened.",
+                     "suspend": "shop suspended."}[action])
