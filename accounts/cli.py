@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 
 import click
 import pyotp
@@ -11,6 +12,7 @@ from flask.cli import with_appcontext
 
 from accounts import factors, totp
 from accounts import sessions as records
+from accounts.api_keys import issue_operator_key, operator_keys, revoke_operator_key
 from accounts.services import normalise_email, user_by_email
 from commerce.models import Role, User
 from commerce.passwords import hash_password, password_problem
@@ -161,6 +163,43 @@ def reset_totp(email: str, code: str | None) -> None:
     db.session.commit()
     records.end_all_sessions(user.id, "two-step secret replaced")
     click.echo(f"{user.email} has a new two-step secret; their sessions are ended")
+
+
+@operators_group.command("api-key")
+@click.argument("email")
+@click.option("--label", default="", help="What the key is for.")
+@with_appcontext
+def operator_api_key(email: str, label: str) -> None:
+    """Issue an operator API key to the operator EMAIL and print it (shown only this once)."""
+    user = _user(email)
+    try:
+        key = issue_operator_key(user, label)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(key)
+
+
+@operators_group.command("api-keys")
+@click.argument("email")
+@with_appcontext
+def operator_api_keys(email: str) -> None:
+    """List an operator's API keys (prefixes only)."""
+    for record in operator_keys(_user(email)):
+        state = f"revoked {record.revoked_at:%Y-%m-%d}" if record.revoked_at else "active"
+        click.echo(f"{record.id}  {record.prefix}…  {record.created_at:%Y-%m-%d}  {state}  "
+                   f"{record.label}")
+
+
+@operators_group.command("revoke-api-key")
+@click.argument("key_id", type=click.UUID)
+@with_appcontext
+def operator_revoke_api_key(key_id: uuid.UUID) -> None:
+    """Revoke the operator API key KEY_ID (from `operators api-keys`)."""
+    if revoke_operator_key(key_id) is None:
+        raise click.ClickException("no such active key")
+    db.session.commit()
+    click.echo("revoked")
 
 
 def init_app(app: Flask) -> None:

@@ -74,3 +74,22 @@ class Passkey(db.Model):  # type: ignore[name-defined]
     rp_id: Mapped[str] = mapped_column(String(253))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OperatorApiKey(db.Model):  # type: ignore[name-defined]
+    """An operator's key for the operator API: only its SHA-256 is kept, the clear key is shown
+    once. It works while its operator's account is enabled and the key is not revoked."""
+
+    __tablename__ = "operator_api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    prefix: Mapped[str] = mapped_column(String(20))  # e.g. "cok_live_Ab3dE9xQ"
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

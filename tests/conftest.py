@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from support.database import empty_tables
 from support.localstripe_server import localstripe, localstripe_server  # noqa: F401 - fixtures
+from support.partners import LEGAL_IDENTITY
 from support.smtp import mailbox, smtp_mailbox  # noqa: F401 - fixtures
 
 from app import create_app
@@ -212,17 +213,6 @@ def make_product(db):  # type: ignore[no-untyped-def]
         return product
 
     return make
-
-
-# A complete legal identity (its SIREN and VAT number check out), for partners that sell.
-LEGAL_IDENTITY = {
-    "legal_name": "Partner SAS", "legal_form": "SAS", "siren": "732829320",
-    "rcs_city": "Paris", "vat_number": "FR44732829320",
-    "registered_office": "1 rue de la Paix, 75002 Paris", "publication_director": "Jeanne Martin",
-    "host_details": "Comptoir, 10 rue du Port, 75001 Paris, +33 1 00 00 00 00",
-    "mediator_name": "Médiateur de la consommation",
-    "mediator_url": "https://www.mediateur.example",
-}
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Partner onboarding: status, merchant of record, legal identity, scheduled prices, audit
+"""Partner onboarding: status, merchant of record, legal identity, scheduled prices, audit,
+operator API keys
 
 Revision ID: c4d5e6f7a8b9
 Revises: 029c2ea00119
@@ -60,9 +61,26 @@ def upgrade():
     )
     with op.batch_alter_table('partner_scheduled_prices', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_partner_scheduled_prices_offer_id'), ['offer_id'], unique=False)
+    op.create_table('operator_api_keys',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('prefix', sa.String(length=20), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False),
+    sa.Column('label', sa.String(length=120), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_operator_api_keys_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_operator_api_keys')),
+    sa.UniqueConstraint('key_hash', name=op.f('uq_operator_api_keys_key_hash'))
+    )
+    with op.batch_alter_table('operator_api_keys', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_operator_api_keys_user_id'), ['user_id'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('operator_api_keys', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_operator_api_keys_user_id'))
+    op.drop_table('operator_api_keys')
     with op.batch_alter_table('partner_scheduled_prices', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_partner_scheduled_prices_offer_id'))
     op.drop_table('partner_scheduled_prices')

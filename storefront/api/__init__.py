@@ -6,9 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the API blueprint and the `partners` commands."""
+    """Register the partner API, the operator API and the `partners` commands."""
     from partner_api import cli
+    from storefront.api.operator import bp as operator_bp
     from storefront.api.views import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(operator_bp)
     cli.init_app(app)

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from support.partners import LEGAL_IDENTITY
 
 from commerce.models import Partner, PartnerDomain, PartnerStatus
-from conftest import LEGAL_IDENTITY, csrf_from
 from extensions import db as _db
 from extensions import utcnow
 from partners import services
@@ -116,7 +116,8 @@ def test_updates_are_checked_audited_before_and_after_and_seen_at_once(
     assert unknown.exit_code == 1 and "is_admin: is not a partner field" in unknown.output
 
     good = runner.invoke(args=["partners", "update", "rive", "--set", "name=Rive Droite",
-                               "--set", "allow_failover=yes", "--set", "merchant_of_record=partner"])
+                               "--set", "allow_failover=yes",
+                               "--set", "merchant_of_record=partner"])
     assert good.exit_code == 0, good.output
     assert "Rive Droite" in client.get("/p/rive/").get_data(as_text=True)
     change = services.history(_partner("rive"))[0]
@@ -133,7 +134,7 @@ def test_domains_are_normalised_unique_and_never_the_platforms(db, app, make_par
     for bad in ("localhost", "-bad.example", "shop..example", "1.2.3.4", "a" * 64 + ".fr"):
         with pytest.raises(PartnerError):
             normalise_host(bad)
-    first = make_partner(slug="first", domains=["shop.first.example"])
+    make_partner(slug="first", domains=["shop.first.example"])
     second = make_partner(slug="second", domains=["shop.second.example"])
     with app.test_request_context():
         with pytest.raises(PartnerError) as taken:
@@ -284,17 +285,22 @@ def test_show_prints_the_partner_as_json(db, runner, make_partner, office):
 # --- the back office --------------------------------------------------------------------------
 
 
-def _post(client, url: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
-    page = client.get(url.rsplit("/", 1)[0] if url.endswith(("/shop", "/legal", "/domains",
-                                                             "/offers", "/embed", "/status"))
-                      else url)
-    return client.post(url, data={"csrf_token": csrf_from(page.get_data(as_text=True)), **data})
+@pytest.fixture
+def post(client, form_token):  # type: ignore[no-untyped-def]
+    """Post a back-office form with the CSRF token of the page that shows it."""
+
+    def send(url: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
+        page = url.rsplit("/", 1)[0] if url.endswith(("/shop", "/legal", "/domains", "/offers",
+                                                      "/embed", "/status")) else url
+        return client.post(url, data={"csrf_token": form_token(page), **data})
+
+    return send
 
 
 def test_an_operator_brings_a_partner_on_board_in_the_back_office(
-        db, client, sign_in_operator, office):
+        db, client, post, sign_in_operator, office):
     sign_in_operator(client)
-    refused = _post(client, "/admin/partners/new", {"slug": "admin", "name": "",
+    refused = post("/admin/partners/new", {"slug": "admin", "name": "",
                                                     "kind": "retail", "wholesaler_code": "nexway",
                                                     "merchant_of_record": "platform"})
     assert refused.status_code == 400
@@ -302,22 +308,22 @@ def test_an_operator_brings_a_partner_on_board_in_the_back_office(
     assert "reserved by the platform" in page and "name</a>: is required" in page
     assert _count(Partner) == 0
 
-    created = _post(client, "/admin/partners/new", {
+    created = post("/admin/partners/new", {
         "slug": "ouest", "name": "Ouest Informatique", "kind": "channel",
         "wholesaler_code": "nexway", "merchant_of_record": "partner",
         "support_email": "aide@ouest.example", "domains": "boutique.ouest.example"})
     assert created.status_code == 302, created.get_data(as_text=True)
     assert created.location.endswith("/admin/partners/ouest")
 
-    legal = _post(client, "/admin/partners/ouest/legal", {**LEGAL_IDENTITY,
+    legal = post("/admin/partners/ouest/legal", {**LEGAL_IDENTITY,
                                                           "siren": "111111111"})
     assert legal.status_code == 400 and "valid SIREN" in legal.get_data(as_text=True)
     assert _partner("ouest").legal_name == ""
-    assert _post(client, "/admin/partners/ouest/legal", LEGAL_IDENTITY).status_code == 302
-    offered = _post(client, "/admin/partners/ouest/offers", {
+    assert post("/admin/partners/ouest/legal", LEGAL_IDENTITY).status_code == 302
+    offered = post("/admin/partners/ouest/offers", {
         "product": office.code, "price": "129.00", "starts_at": "", "availability": ""})
     assert offered.status_code == 302
-    opened = _post(client, "/admin/partners/ouest/status", {"action": "open"})
+    opened = post("/admin/partners/ouest/status", {"action": "open"})
     assert opened.status_code == 302
     assert _partner("ouest").status == PartnerStatus.OPEN
     assert client.get("/p/ouest/").status_code == 200
@@ -325,7 +331,7 @@ def test_an_operator_brings_a_partner_on_board_in_the_back_office(
     page = client.get("/admin/partners/ouest").get_data(as_text=True)
     assert "operator:op@comptoir.example" in page and "opened" in page
     assert "offers.OFFICE-HOME-2024-WIN" in page
-    suspended = _post(client, "/admin/partners/ouest/status", {"action": "suspend", "reason": ""})
+    suspended = post("/admin/partners/ouest/status", {"action": "suspend", "reason": ""})
     assert suspended.status_code == 400
     assert "say why" in suspended.get_data(as_text=True)
     assert _partner("ouest").status == PartnerStatus.OPEN
@@ -333,13 +339,13 @@ def test_an_operator_brings_a_partner_on_board_in_the_back_office(
     assert "Ouest Informatique" in listing and "Channel partner" in listing
 
 
-def test_the_partner_pages_need_an_operator(db, client, make_partner):
+def test_the_partner_pages_need_an_operator(db, client, form_token, make_partner):
     make_partner(slug="closed")
     for url in ("/admin/partners", "/admin/partners/new", "/admin/partners/closed"):
         response = client.get(url)
         assert response.status_code in (302, 401, 403), url
         assert "/admin/login" in response.headers.get("Location", "/admin/login")
-    token = csrf_from(client.get("/admin/login").get_data(as_text=True))
+    token = form_token("/admin/login")
     response = client.post("/admin/partners/closed/status",
                            data={"csrf_token": token, "action": "suspend", "reason": "x"})
     assert response.status_code in (302, 401, 403)
