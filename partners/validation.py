@@ -198,7 +198,8 @@ def normalise_host(value: Any) -> str:
 
 
 def normalise_origin(value: Any) -> str:
-    """An embedding site's origin: https://host[:port] (http only for localhost)."""
+    """An embedding site's origin: https://host[:port] (http only for localhost and
+    *.localhost, which browsers treat as secure, for development)."""
     text = str(value or "").strip().rstrip("/")
     parsed = urlparse(text)
     problem = {"embed_origins": f"'{value}' is not an origin like https://www.example.fr"}
@@ -206,7 +207,8 @@ def normalise_origin(value: Any) -> str:
             or parsed.query or parsed.fragment or parsed.username:
         raise PartnerError(problem)
     host = parsed.hostname
-    if parsed.scheme == "http" and host not in {"localhost", "127.0.0.1"}:
+    local = host in {"localhost", "127.0.0.1"} or host.endswith(".localhost")
+    if parsed.scheme == "http" and not local:
         raise PartnerError({"embed_origins": f"'{value}': only https:// origins may embed the "
                                              "shop (http:// for localhost only)"})
     if host not in {"localhost", "127.0.0.1"}:

@@ -1,4 +1,4 @@
-"""Which partner a request belongs to: its Host, or a /p/<slug>/ prefix."""
+"""Which partner a request belongs to: its Host, or a /p/<slug>/ (or /embed/<slug>/) prefix."""
 
 from __future__ import annotations
 
@@ -91,5 +91,9 @@ def current_partner() -> Partner:
 
 
 def init_app(app: Flask) -> None:
+    from storefront import embed
+
     app.wsgi_app = PartnerPrefixMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    embed.init_app(app, ENVIRON_KEY)  # /embed/<slug>/… outside /p/<slug>/…
     app.before_request(resolve_partner)
+    app.before_request(embed.remember_parent)

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import current_app, g, request
 
+from storefront.embed import frame_ancestors
+
 HSTS_MAX_AGE = 365 * 24 * 3600  # one year
 # Answers that show a product key, a licence, a backup or a token are never stored by a browser
 # or a proxy. Whole areas where every page is personal, and single pages elsewhere.
@@ -30,14 +32,17 @@ def apply(response: Any) -> Any:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if "Content-Security-Policy" not in headers:
-        partner = g.get("partner")
-        ancestors = (
-            "'self' " + " ".join(partner.embed_origins.split()) if partner is not None else "'self'"
-        )
+        ancestors = frame_ancestors()
+        # A payment begun in a frame ends on the partner's page that embeds the shop: the card
+        # page's form may lead there (form-action also governs the redirects after a post).
+        forms = "'self' https://checkout.stripe.com" + (
+            " " + ancestors if ancestors != "'none'" else "")
+        if ancestors == "'none'":
+            headers.setdefault("X-Frame-Options", "DENY")  # for browsers without CSP level 2
         headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
             "object-src 'none'; base-uri 'none'; "
-            f"form-action 'self' https://checkout.stripe.com; frame-ancestors {ancestors.strip()}"
+            f"form-action {forms}; frame-ancestors {ancestors}"
         )
     if current_app.config["ENV"] == "production":
         headers.setdefault("Strict-Transport-Security",

@@ -8,6 +8,7 @@ from flask import session
 
 from commerce.models import Partner
 from commerce.orders import ADDON_CODES, MAX_LINES, MAX_QUANTITY, LineRequest
+from storefront import embed
 from storefront.shop.catalogue import Offer, addon_offers, get_offer
 
 SESSION_KEY = "carts"
@@ -60,6 +61,7 @@ def _save(partner: Partner, raw: dict[str, dict]) -> None:  # type: ignore[type-
     else:
         carts.pop(str(partner.id), None)
     session[SESSION_KEY] = carts
+    embed.note_event("cart-changed")
 
 
 def add(partner: Partner, code: str, quantity: int, addons: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -12,6 +13,7 @@ from flask import (
     current_app,
     flash,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -34,6 +36,7 @@ from extensions import db, limiter, utcnow
 from payments.base import GatewayError
 from payments.services import confirm_payment, gateway_for, start_payment
 from payments.test_gateway import TestGateway
+from storefront import embed
 from storefront.forms import (
     EU_COUNTRIES,
     AddToCartForm,
@@ -235,6 +238,7 @@ def checkout() -> Response | str | tuple[str, int]:
             consent_at=datetime.now(UTC),
             consent_version=current_app.config["CONSENT_WORDING_VERSION"],
             gateway=current_app.config["PAYMENT_GATEWAY"],
+            source="embed" if embed.is_embedded() else "shop",
         )
         db.session.flush()
         attribute_order(
@@ -312,6 +316,8 @@ def test_pay(reference: str) -> Response | str | tuple[str, int]:
         ]
         return render_template("storefront/test_pay.html", order=order, form=form), 402
     current_app.logger.info("test payment for %s: %s", order.number, result)
+    if order.source == "embed":  # paid in a window of its own: back to the partner's page
+        return redirect(_embed_success_url(order, request.args.get("to")))
     return redirect(url_for("shop.checkout_return", order_id=order.id))
 
 
@@ -371,18 +377,71 @@ def _claim_context(order: Order) -> dict[str, object]:
 
 
 def pay(order: Order) -> Response | None:
-    """Send the buyer to the order's payment page; None when the gateway cannot be reached."""
+    """Send the buyer to the order's payment page; None when the gateway cannot be reached.
+
+    In a frame, payment cannot happen in place (Stripe Checkout refuses frames): the frame shows
+    a page that opens payment in a window of its own and follows the order until it is paid."""
+    framed = embed.is_embedded()
+    back = embed.return_page() if framed else None
     try:
         redirect_to = start_payment(
             order,
-            success_url=url_for("shop.checkout_return", order_id=order.id, _external=True)
-            + "?session_id={CHECKOUT_SESSION_ID}",
+            success_url=(_embed_success_url(order, back) if framed else
+                         url_for("shop.checkout_return", order_id=order.id, _external=True)
+                         + "?session_id={CHECKOUT_SESSION_ID}"),
             cancel_url=url_for("shop.checkout_cancel", order_id=order.id, _external=True),
         )
     except GatewayError:
         current_app.logger.exception("payment could not start for order %s", order.number)
         return None
+    if framed:
+        payment_url = redirect_to.url
+        if order.gateway == "test" and back:  # our own card page passes it on when paid
+            payment_url += ("&" if "?" in payment_url else "?") + urlencode({"to": back})
+        return Response(render_template("storefront/embed_pay.html", order=order,
+                                        payment_url=payment_url))
     return redirect(redirect_to.url)
+
+
+def _embed_success_url(order: Order, back: str | None) -> str:
+    """Where a payment begun in a frame comes back: the order, opened by its signed link in the
+    payment's own window, then the partner's page that embeds the shop (which that window's
+    session cannot know: it travels in the address, and is checked again on arrival)."""
+    back = embed.allowed_return(order.partner, back)
+    return url_for("shop.paid_return", token=access.access_token(order), _external=True,
+                   **({"to": back} if back else {}))
+
+
+@bp.get("/orders/paid/<token>")
+@limiter.limit("30/minute")
+def paid_return(token: str) -> Response | tuple[str, int]:
+    """The end of a payment begun in a frame: this window may see the order (by its signed
+    link); it goes back to the partner's page that embeds the shop, or to the order page."""
+    result = access.check(token)
+    order = result.order
+    if result.state != LinkState.VALID or order is None \
+            or order.partner_id != current_partner().id:
+        state = result.state if result.state != LinkState.VALID else LinkState.UNKNOWN
+        return render_template("storefront/order_link_refused.html", state=str(state)), \
+            state.http_status
+    remember_order(order)
+    back = embed.allowed_return(order.partner, request.args.get("to"))
+    if back is not None:
+        return redirect(f"{back.split('#', 1)[0]}#comptoir-order={order.id}")
+    return redirect(url_for("shop.order_page", order_id=order.id))
+
+
+@bp.get("/orders/<uuid:order_id>/status")
+def order_status(order_id: uuid.UUID) -> Response:
+    """An order's payment and delivery status as JSON, for pages that follow it."""
+    order = _visible_order(order_id)
+    return jsonify({
+        "number": order.number,
+        "payment_status": str(order.payment_status),
+        "fulfilment_status": str(order.fulfilment_status),
+        "paid": order.payment_status == PaymentStatus.PAID,
+        "confirmation_url": url_for("shop.checkout_return", order_id=order.id),
+    })
 
 
 def pay_or_retry_later(order: Order) -> Response:

@@ -21,8 +21,9 @@ def _csrf(client, url: str) -> str:
 def test_every_answer_carries_the_strict_policy(client, shops, path):
     policy = client.get(path).headers["Content-Security-Policy"]
     for directive in ("default-src 'self'", "object-src 'none'", "base-uri 'none'",
-                      "frame-ancestors 'self'"):
+                      "frame-ancestors 'none'"):
         assert directive in policy, (path, policy)
+    assert client.get(path).headers["X-Frame-Options"] == "DENY"
     assert "Strict-Transport-Security" not in client.get(path).headers  # not over plain HTTP
 
 
