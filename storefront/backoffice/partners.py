@@ -9,10 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from commerce.links import shop_url
 from commerce.models import (
     MerchantOfRecord,
     Partner,
@@ -125,6 +134,7 @@ def _page(partner: Partner, *, brand_form: BrandForm | None = None, section: str
         merchants=[m.value for m in MerchantOfRecord],
         legal_fields=LEGAL_FIELDS, legal_labels=LEGAL_LABELS, legal_forms=LEGAL_FORMS,
         readiness=services.readiness(partner), history=services.history(partner, 50),
+        shop_origin=_shop_origin(partner),
         scheduled=services.pending_prices(partner),
         legal_form_options=[(form, form) for form in LEGAL_FORMS],
         offer_options=[(o.product.code, f"{o.product.name} ({o.product.code}), sold")
@@ -132,6 +142,13 @@ def _page(partner: Partner, *, brand_form: BrandForm | None = None, section: str
         + [(p.code, f"{p.name} ({p.code})") for p in others if p.id not in taken],
         logout_form=EmptyForm(),
     ), status
+
+
+def _shop_origin(partner: Partner) -> str:
+    """Where embed.js and the frames are served from: the partner's own domain when it has one,
+    else the platform's address."""
+    base = shop_url(partner)
+    return base.removesuffix(f"/p/{partner.slug}")
 
 
 @bp.route("/partners/<slug>", methods=["GET", "POST"])

@@ -338,6 +338,15 @@ def test_an_operator_brings_a_partner_on_board_in_the_back_office(
     listing = client.get("/admin/partners").get_data(as_text=True)
     assert "Ouest Informatique" in listing and "Channel partner" in listing
 
+    embedded = post("/admin/partners/ouest/embed",
+                    {"embed_origins": "https://www.ouest.example\nhttp://evil.example"})
+    assert embedded.status_code == 400 and "only https://" in embedded.get_data(as_text=True)
+    assert post("/admin/partners/ouest/embed",
+                {"embed_origins": "https://www.ouest.example"}).status_code == 302
+    page = client.get("/admin/partners/ouest").get_data(as_text=True)
+    assert 'data-partner="ouest" data-product="OFFICE-HOME-2024-WIN"' in page.replace("&#34;", '"')
+    assert "http://boutique.ouest.example" in page and "/static/js/embed.js" in page
+
 
 def test_the_partner_pages_need_an_operator(db, client, form_token, make_partner):
     make_partner(slug="closed")
