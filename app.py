@@ -21,6 +21,7 @@ import licensing
 import partners
 import payments
 import storefront
+import webhooks
 
 
 def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
@@ -39,6 +40,7 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     storefront.init_app(app)
     payments.init_app(app)
     partners.init_app(app)
+    webhooks.init_app(app)
     return app
 
 

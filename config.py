@@ -76,6 +76,11 @@ DEFAULTS: dict[str, Any] = {
     "WHOLESALER_BREAKER_THRESHOLD": 5,  # consecutive temporary failures that open the circuit
     "WHOLESALER_BREAKER_COOLDOWN": 30.0,  # seconds open before one probe may go
     "BREAKER_REDIS_URL": None,  # circuit state shared by all workers; default SESSION_REDIS_URL
+    "WEBHOOK_QUEUE": "webhooks",  # partners' webhooks go out from a queue of their own
+    "WEBHOOK_TIMEOUT": 5.0,  # seconds an endpoint has to answer
+    # Outside production endpoints may be on this machine; in production they may not reach
+    # private addresses unless this is set.
+    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": False,
 }
 
 # Secrets: production refuses to start without each of them; development
@@ -87,6 +92,7 @@ SECRETS: dict[str, Callable[[], str]] = {
     "PRODUCT_KEYS_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "NEXWAY_API_KEY": lambda: secrets.token_urlsafe(24),
     "NEXWAY_CALLBACK_SECRET": lambda: secrets.token_urlsafe(32),
+    "WEBHOOK_SECRETS_KEY": lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     "ARVATO_USERNAME": lambda: "comptoir",
     "ARVATO_PASSWORD": lambda: secrets.token_urlsafe(24),
 }
@@ -106,7 +112,8 @@ class ConfigurationError(RuntimeError):
 
 
 # Secrets we choose ourselves: production wants at least this much randomness in each.
-STRONG_SECRETS = ("SECRET_KEY", "LICENSING_KEK", "PRODUCT_KEYS_KEY", "NEXWAY_CALLBACK_SECRET")
+STRONG_SECRETS = ("SECRET_KEY", "LICENSING_KEK", "PRODUCT_KEYS_KEY", "NEXWAY_CALLBACK_SECRET",
+                  "WEBHOOK_SECRETS_KEY")
 MIN_SECRET_BYTES = 32
 # Settings that production must be given explicitly: their defaults only suit the demo.
 EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL",)

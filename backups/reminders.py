@@ -95,6 +95,17 @@ def _claim(backup: Backup, now: datetime) -> bool:
     return bool(taken == 1)
 
 
+def _announce(backup: Backup) -> None:
+    """The backup expires soon: said once per expiry date, with the reminder's being marked sent,
+    which happens once per claim (the partner's webhooks hear it, docs/webhooks.md)."""
+    from backups.services import order_line_for
+    from events import BackupExpiring, emit
+
+    line = order_line_for(backup.order_line_ref)
+    emit(BackupExpiring(order_id=line.order_id if line is not None else None,
+                        backup_id=backup.id, expires_at=backup.expires_at.isoformat()))
+
+
 def _release(backup: Backup) -> None:
     db.session.execute(
         delete(BackupReminder)
@@ -105,12 +116,14 @@ def _release(backup: Backup) -> None:
 
 
 def _sent(backup: Backup, now: datetime) -> None:
-    db.session.execute(
+    marked = db.session.execute(
         update(BackupReminder)
-        .where(*_this_claim(backup))
+        .where(*_this_claim(backup), BackupReminder.sent_at.is_(None))
         .values(sent_at=now)
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount  # type: ignore[attr-defined]
+    if marked:
+        _announce(backup)
     db.session.commit()
 
 

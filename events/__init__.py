@@ -2,7 +2,8 @@
 
 The outbox table is the record (`events.models`), Celery the engine (`events.tasks`); each
 consumer runs in the relay's transaction (`events.relay`). Consumers live beside the code they
-drive: `fulfilment.consumers`, `backups.consumers`, `commissions.consumers`.
+drive: `fulfilment.consumers`, `backups.consumers`, `commissions.consumers`,
+`webhooks.consumers`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from flask import Flask
 from events.outbox import consumer, emit
 from events.types import (
     BackupDue,
+    BackupExpiring,
     BackupRenewed,
     Event,
     KeyReplaced,
@@ -19,12 +21,14 @@ from events.types import (
     LineDelivered,
     LineNeedsAttention,
     LineRefunded,
+    OrderDelivered,
     OrderPaid,
 )
 
 __all__ = [
-    "BackupDue", "BackupRenewed", "Event", "KeyReplaced", "LicenceRevoked", "LineDelivered",
-    "LineNeedsAttention", "LineRefunded", "OrderPaid", "consumer", "emit", "init_app",
+    "BackupDue", "BackupExpiring", "BackupRenewed", "Event", "KeyReplaced", "LicenceRevoked",
+    "LineDelivered", "LineNeedsAttention", "LineRefunded", "OrderDelivered", "OrderPaid",
+    "consumer", "emit", "init_app",
 ]
 
 

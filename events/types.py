@@ -42,6 +42,13 @@ class OrderPaid(Event):
 
 
 @dataclass(frozen=True)
+class OrderDelivered(Event):
+    """Every live line of an order is delivered (emitted once, where the order's status moves)."""
+
+    kind: ClassVar[str] = "OrderDelivered"
+
+
+@dataclass(frozen=True)
 class LineDelivered(Event):
     """A software line's keys and licences are stored."""
 
@@ -105,8 +112,17 @@ class BackupRenewed(Event):
     order_line_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class BackupExpiring(Event):
+    """A licence backup expires within the reminder window (emitted once per expiry date)."""
+
+    kind: ClassVar[str] = "BackupExpiring"
+    backup_id: uuid.UUID
+    expires_at: str  # ISO 8601
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (OrderPaid, LineDelivered, LineNeedsAttention, LineRefunded, LicenceRevoked,
-                KeyReplaced, BackupDue, BackupRenewed)
+    for cls in (OrderPaid, OrderDelivered, LineDelivered, LineNeedsAttention, LineRefunded,
+                LicenceRevoked, KeyReplaced, BackupDue, BackupRenewed, BackupExpiring)
 }

@@ -16,9 +16,20 @@ from extensions import celery, db
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @with_appcontext
 def worker(celery_args: tuple[str, ...]) -> None:
-    """Run a Celery worker on the configured broker (extra arguments go to Celery)."""
+    """Run a Celery worker on the configured broker (extra arguments go to Celery).
+
+    Without -Q it takes the jobs' queue and the webhooks' queue; production runs webhooks on
+    workers of their own (`comptoir worker -Q webhooks`, and `-Q celery` for the rest), so that a
+    slow partner endpoint never holds a worker that delivers licences."""
     _require_broker()
-    celery.worker_main(["worker", "--loglevel=INFO", *celery_args])
+    queues: list[str] = []
+    if not any(a in ("-Q", "--queues") or a.startswith(("-Q", "--queues=")) for a in celery_args):
+        from flask import current_app
+
+        queues = ["-Q", ",".join(dict.fromkeys([
+            str(current_app.config.get("CELERY_QUEUE") or "celery"),
+            str(current_app.config.get("WEBHOOK_QUEUE") or "webhooks")]))]
+    celery.worker_main(["worker", "--loglevel=INFO", *queues, *celery_args])
 
 
 @click.command("scheduler", context_settings={"ignore_unknown_options": True})

@@ -198,7 +198,18 @@ def refresh_order_status(order_id: uuid.UUID, *,
     if target == current or target not in FULFILMENT_TRANSITIONS[current]:
         return current
     set_fulfilment_status(order, target, "line statuses: " + ", ".join(sorted(map(str, statuses))))
+    _announce(order_id, target)
     return target
+
+
+def _announce(order_id: uuid.UUID, status: FulfilmentStatus) -> None:
+    """An order that has just become delivered says so, once: the move that says it is the
+    conditional change of its status, which only one transaction makes."""
+    if status == FulfilmentStatus.DELIVERED:
+        from events import emit
+        from events.types import OrderDelivered
+
+        emit(OrderDelivered(order_id=order_id))
 
 
 def _move_unlocked(order_id: uuid.UUID, lines: list[FulfilmentLine]) -> FulfilmentStatus | None:
@@ -215,6 +226,7 @@ def _move_unlocked(order_id: uuid.UUID, lines: list[FulfilmentLine]) -> Fulfilme
     if not transition_fulfilment_atomically(order_id, current, target, reason):
         return None
     set_committed_value(order, "fulfilment_status", target)
+    _announce(order_id, target)
     return target
 
 

@@ -7,7 +7,7 @@ import logging
 from backups.vault import VaultError, extend_backup
 from commerce.models import FulfilmentStatus, Order
 from commerce.status import FULFILMENT_TRANSITIONS, set_fulfilment_status
-from events import BackupRenewed, emit
+from events import BackupRenewed, OrderDelivered, emit
 from extensions import db
 
 log = logging.getLogger(__name__)
@@ -39,4 +39,6 @@ def apply_renewals(order: Order) -> int:
         current = FulfilmentStatus(order.fulfilment_status)
         if target != current and target in FULFILMENT_TRANSITIONS[current]:
             set_fulfilment_status(order, target, "; ".join(failures) or "licence backup renewed")
+            if target == FulfilmentStatus.DELIVERED:
+                emit(OrderDelivered(order_id=order.id))
     return len(lines) - len(failures)

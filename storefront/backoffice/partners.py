@@ -44,6 +44,8 @@ from storefront.backoffice.auth import operator_required
 from storefront.backoffice.blueprint import bp
 from storefront.backoffice.views import operator_actor
 from storefront.forms import BrandForm, EmptyForm
+from webhooks import services as webhook_services
+from webhooks.models import EVENT_TYPES
 
 KIND_LABELS = {
     PartnerKind.RETAIL: "Tier-one retail site", PartnerKind.OEM: "PC maker's store (OEM)",
@@ -135,6 +137,9 @@ def _page(partner: Partner, *, brand_form: BrandForm | None = None, section: str
         legal_fields=LEGAL_FIELDS, legal_labels=LEGAL_LABELS, legal_forms=LEGAL_FORMS,
         readiness=services.readiness(partner), history=services.history(partner, 50),
         shop_origin=_shop_origin(partner),
+        endpoints=webhook_services.endpoints_of(partner),
+        deliveries=webhook_services.deliveries_of(partner, 30),
+        webhook_events=EVENT_TYPES,
         scheduled=services.pending_prices(partner),
         legal_form_options=[(form, form) for form in LEGAL_FORMS],
         offer_options=[(o.product.code, f"{o.product.name} ({o.product.code}), sold")
@@ -276,3 +281,75 @@ def partner_status(slug: str) -> Response | tuple[str, int]:
                                                      reason=reason),
                     {"open": "shop opened.", "reopen": "shop reopened.",
                      "suspend": "shop suspended."}[action])
+
+
+@bp.post("/partners/<slug>/webhooks")
+@operator_required
+def partner_webhook_add(slug: str) -> Response | tuple[str, int]:
+    """Add an endpoint; its signing secret is shown once, in the answer's message."""
+    from webhooks import services as webhooks
+
+    if not EmptyForm().validate():
+        abort(400)
+    found = _found(slug)
+    url = request.form.get("url", "")
+    events = request.form.getlist("events")
+    try:
+        endpoint, secret = webhooks.create_endpoint(found, url, actor=operator_actor(),
+                                                    events=events,
+                                                    description=request.form.get("description",
+                                                                                 ""))
+    except webhooks.WebhookError as exc:
+        db.session.rollback()
+        return _page(_found(slug), section="webhooks", values={"url": url},
+                     errors=exc.errors, status=400)
+    db.session.commit()
+    flash(f"Endpoint {endpoint.url} added. Its signing secret, shown only now: {secret}",
+          "success")
+    return redirect(url_for("backoffice.partner", slug=slug, _anchor="webhooks"))
+
+
+@bp.post("/partners/<slug>/webhooks/<uuid:endpoint_id>")
+@operator_required
+def partner_webhook_change(slug: str, endpoint_id: Any) -> Response:
+    """Rotate an endpoint's secret, disable or enable it."""
+    from webhooks import services as webhooks
+    from webhooks.models import WebhookEndpoint
+
+    if not EmptyForm().validate():
+        abort(400)
+    found = _found(slug)
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.partner_id != found.id:
+        abort(404)
+    action = request.form.get("action")
+    if action == "rotate":
+        secret = webhooks.rotate_secret(endpoint)
+        message = (f"New signing secret for {endpoint.url}, shown only now: {secret}. The "
+                   "previous one still signs for 24 hours.")
+    elif action in ("disable", "enable"):
+        webhooks.set_active(endpoint, action == "enable")
+        message = f"{endpoint.url}: {action}d."
+    else:
+        abort(400)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("backoffice.partner", slug=slug, _anchor="webhooks"))
+
+
+@bp.post("/partners/<slug>/webhooks/deliveries/<uuid:delivery_id>/replay")
+@operator_required
+def partner_webhook_replay(slug: str, delivery_id: Any) -> Response:
+    from webhooks import services as webhooks
+    from webhooks.models import WebhookDelivery
+
+    if not EmptyForm().validate():
+        abort(400)
+    found = _found(slug)
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.endpoint.partner_id != found.id:
+        abort(404)
+    webhooks.replay(delivery)
+    db.session.commit()
+    flash(f"Delivery {delivery.event_type} to {delivery.endpoint.url} sent again.", "success")
+    return redirect(url_for("backoffice.partner", slug=slug, _anchor="webhooks"))

@@ -77,3 +77,35 @@ def test_reminder_job_is_on_the_beat_schedule(app):
     assert entry["task"] == "comptoir.backups.send_reminders"
     assert entry["schedule"] == 86_400.0
     assert utcnow().tzinfo is not None
+
+
+def test_an_expiring_backup_tells_the_partners_webhooks_once_per_expiry(app, shops, backed_order,
+                                                                         db):
+    import json
+
+    from sqlalchemy import select
+    from support.receiver import receiving
+
+    from events import relay
+    from events.models import OutboxEvent
+    from webhooks import services as webhooks
+    from webhooks.signing import verify
+
+    with receiving() as receiver:
+        _endpoint, secret = webhooks.create_endpoint(shops.a, receiver.url, actor="test",
+                                                     events=["backup.expiring"])
+        db.session.commit()
+        due = _expiring(backed_order, shops)
+        send_reminders()
+        send_reminders()  # the second run sends nothing, and says nothing either
+        events = db.session.scalars(select(OutboxEvent.id).where(
+            OutboxEvent.kind == "BackupExpiring")).all()
+        assert len(events) == 1
+        relay.deliver(events)
+        (received,) = receiver.wait_for(1)
+        body = json.loads(received.body)
+        assert body["type"] == "backup.expiring" and verify(secret, received.body,
+                                                            received.headers["Comptoir-Signature"])
+        assert body["data"]["backup"] == {"id": str(due.backup.id),
+                                          "expires_at": due.backup.expires_at.isoformat()}
+        assert body["data"]["order"]["number"] == due.order.number

@@ -350,3 +350,32 @@ def test_refunds_from_the_command_line(wired, stripe_order, stripe, db):
     db.session.refresh(order)
     assert order.payment_status == PaymentStatus.REFUNDED
     assert len(stripe.refunds()) == 1
+
+
+def test_a_refund_tells_the_partners_webhooks_once(stripe_order, stripe, db, catalogue):
+    import json
+
+    from support.receiver import receiving
+
+    from webhooks import services as webhooks
+    from webhooks.models import WebhookDelivery
+
+    with receiving() as receiver:
+        webhooks.create_endpoint(catalogue["arvato_shop"], receiver.url, actor="test",
+                                 events=["order.refunded", "licence.revoked"])
+        db.session.commit()
+        order = stripe_order()
+        refunds.refund_order(order.id, None, "operator:support", "changed their mind")
+        received = receiver.wait_for(2)
+        bodies = [json.loads(r.body) for r in received]
+        assert sorted(b["type"] for b in bodies) == ["licence.revoked", "order.refunded"]
+        refunded = next(b for b in bodies if b["type"] == "order.refunded")
+        assert refunded["data"]["reason"].endswith("changed their mind")
+        assert refunded["data"]["order"]["number"] == order.number
+        revoked = next(b for b in bodies if b["type"] == "licence.revoked")
+        assert revoked["data"]["licence"]["id"]
+        # the refund's events relayed again owe the partner nothing more
+        from events import relay
+
+        relay.sweep()
+        assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 2

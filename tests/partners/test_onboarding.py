@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import timedelta
 
@@ -290,8 +291,8 @@ def post(client, form_token):  # type: ignore[no-untyped-def]
     """Post a back-office form with the CSRF token of the page that shows it."""
 
     def send(url: str, data: dict[str, str]):  # type: ignore[no-untyped-def]
-        page = url.rsplit("/", 1)[0] if url.endswith(("/shop", "/legal", "/domains", "/offers",
-                                                      "/embed", "/status")) else url
+        section = re.match(r"(/admin/partners/[^/]+)/", url)
+        page = section.group(1) if section and not url.endswith("/new") else url
         return client.post(url, data={"csrf_token": form_token(page), **data})
 
     return send
@@ -359,3 +360,40 @@ def test_the_partner_pages_need_an_operator(db, client, form_token, make_partner
                            data={"csrf_token": token, "action": "suspend", "reason": "x"})
     assert response.status_code in (302, 401, 403)
     assert _partner("closed").status == PartnerStatus.OPEN
+
+
+def test_an_operator_adds_rotates_and_disables_a_webhook_endpoint(
+        db, client, post, sign_in_operator, make_partner):
+    from webhooks.models import WebhookEndpoint
+
+    make_partner(slug="hooked")
+    sign_in_operator(client)
+    refused = post("/admin/partners/hooked/webhooks", {"url": "http://hooks.example/in"})
+    assert refused.status_code == 400 and "https://" in refused.get_data(as_text=True)
+    assert _count(WebhookEndpoint) == 0
+    added = client.post("/admin/partners/hooked/webhooks", data={
+        "csrf_token": _token(client, "/admin/partners/hooked"),
+        "url": "https://hooks.example/in", "events": ["order.paid", "order.refunded"]})
+    assert added.status_code == 302
+    page = client.get("/admin/partners/hooked").get_data(as_text=True)
+    assert "whsec_" in page  # the secret, in the flash message, this once
+    assert "whsec_" not in client.get("/admin/partners/hooked").get_data(as_text=True)
+    endpoint = _db.session.scalar(select(WebhookEndpoint))
+    assert endpoint.events == ["order.paid", "order.refunded"]
+    before = endpoint.secret_sealed
+    assert post(f"/admin/partners/hooked/webhooks/{endpoint.id}",
+                {"action": "rotate"}).status_code == 302
+    assert post(f"/admin/partners/hooked/webhooks/{endpoint.id}",
+                {"action": "disable"}).status_code == 302
+    _db.session.expire_all()
+    endpoint = _db.session.get(WebhookEndpoint, endpoint.id)
+    assert endpoint.secret_sealed != before and endpoint.previous_secret_sealed == before
+    assert endpoint.active is False
+    other = make_partner(slug="other-hooked")
+    assert post(f"/admin/partners/{other.slug}/webhooks/{endpoint.id}",
+                {"action": "enable"}).status_code == 404  # not that partner's endpoint
+
+
+def _token(client, url: str) -> str:  # type: ignore[no-untyped-def]
+    html = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
