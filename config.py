@@ -142,6 +142,17 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
                 f"COMPTOIR_{name} contains a line break or control character: it goes into the "
                 "From header of every e-mail"
             )
+    for name, upper in (("WEBHOOK_TIMEOUT", 30.0), ("WHOLESALER_TIMEOUT", 120.0)):
+        value = app.config.get(name)
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not 0 < seconds <= upper:
+            raise ConfigurationError(
+                f"COMPTOIR_{name} must be a number of seconds above 0 and at most {upper:g}, "
+                f"not {value!r}")
+        app.config[name] = seconds
     env = app.config["ENV"]
     if env not in {"development", "production", "testing"}:
         raise ConfigurationError(

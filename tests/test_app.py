@@ -61,6 +61,13 @@ def test_settings_come_from_comptoir_environment_variables(tmp_path, monkeypatch
     assert app.config["PLATFORM_HOSTS"] == "admin.comptoir.example"
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "999"])
+def test_a_bad_timeout_setting_is_refused_naming_it(tmp_path, monkeypatch, value):
+    monkeypatch.setenv("COMPTOIR_WEBHOOK_TIMEOUT", value)
+    with pytest.raises(ConfigurationError, match="COMPTOIR_WEBHOOK_TIMEOUT must be a number"):
+        create_app({"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path)})
+
+
 def _migrate_and_compare(url: str, tmp_path: Path) -> list:
     app = create_app(
         {"ENV": "testing", "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": url}

@@ -40,7 +40,7 @@ def test_production_sends_hsts_for_a_year_and_a_host_only_secure_cookie(
     app = create_app({
         **test_settings, "ENV": "production", "INSTANCE_PATH": str(tmp_path),
         "SECRET_KEY": secrets.token_urlsafe(48), "LICENSING_KEK": key(),
-        "VAULT_KEY": "v1:" + key(), "PRODUCT_KEYS_KEY": key(),
+        "VAULT_KEY": "v1:" + key(), "PRODUCT_KEYS_KEY": key(), "WEBHOOK_SECRETS_KEY": key(),
         "NEXWAY_CALLBACK_SECRET": secrets.token_urlsafe(32), "PAYMENT_GATEWAY": "stripe",
         "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
         "TASKS_EAGER": False, "PUBLIC_URL": "https://comptoir.example", "MAIL_BACKEND": "smtp",
