@@ -22,6 +22,7 @@ import partners
 import payments
 import storefront
 import webhooks
+from storefront import themes
 
 
 def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
@@ -30,6 +31,7 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     instance_path = overrides.pop("INSTANCE_PATH", None) or os.environ.get("COMPTOIR_INSTANCE_PATH")
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     config.load(app, overrides)
+    themes.init_app(app)  # before anything builds the template environment
     extensions.init_app(app)
     accounts.init_app(app)
     events.init_app(app)

@@ -76,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "WHOLESALER_BREAKER_THRESHOLD": 5,  # consecutive temporary failures that open the circuit
     "WHOLESALER_BREAKER_COOLDOWN": 30.0,  # seconds open before one probe may go
     "BREAKER_REDIS_URL": None,  # circuit state shared by all workers; default SESSION_REDIS_URL
+    "THEMES_DIR": None,  # operator-installed themes; default: themes/ beside app.py
     "WEBHOOK_QUEUE": "webhooks",  # partners' webhooks go out from a queue of their own
     "WEBHOOK_TIMEOUT": 5.0,  # seconds an endpoint has to answer
     # Outside production endpoints may be on this machine; in production they may not reach

@@ -293,6 +293,7 @@ PARTNERS: list[dict[str, Any]] = [
         "secondary_color": "#f6f2fe",
         "accent_color": "#be185d",
         "font": "rounded",
+        "theme": "vitrine",  # the demo theme (themes/vitrine): another layout
         "tagline": "Vos logiciels Microsoft, réglés sur votre facture",
         "host": "logiciels.telcomobile.localhost",
         "support_email": "logiciels@telcomobile.example",
@@ -445,6 +446,7 @@ def _upsert_partner(spec: dict[str, Any], products: dict[str, Product]) -> Partn
     for field, value in _legal_identity(spec).items():
         setattr(partner, field, value)
     partner.allow_failover = spec.get("allow_failover", False)
+    partner.theme = spec.get("theme")
     partner.backup_by_default = spec.get("backup_by_default", False)
     partner.legal_notice = (
         f"{spec['name']} SAS, société de démonstration. Vente de logiciels en téléchargement "

@@ -56,6 +56,13 @@ def wholesaler_codes() -> list[str]:
     return sorted(WHOLESALERS)
 
 
+def theme_names() -> list[str]:
+    """The themes installed in THEMES_DIR (a folder each, docs/themes.md)."""
+    from partners.themes import available_themes
+
+    return list(available_themes())
+
+
 def _logo_limit() -> int:
     return int(current_app.config.get("LOGO_MAX_BYTES", 512 * 1024))
 
@@ -102,7 +109,7 @@ def create_partner(values: dict[str, Any], *, actor: str, domains: list[str] | N
     try:
         clean.update(validate_partner({k: v for k, v in values.items() if k != "slug"},
                                       wholesalers=wholesaler_codes(),
-                                      max_logo_bytes=_logo_limit()))
+                                      max_logo_bytes=_logo_limit(), themes=theme_names()))
     except PartnerError as exc:
         errors.update({k: v for k, v in exc.errors.items() if k not in errors})
     hosts: list[str] = []
@@ -141,7 +148,7 @@ def update_partner(partner: Partner, values: dict[str, Any], *, actor: str,
     clean: dict[str, Any] = {}
     try:
         clean = validate_partner(fields, wholesalers=wholesaler_codes(),
-                                 max_logo_bytes=_logo_limit())
+                                 max_logo_bytes=_logo_limit(), themes=theme_names())
     except PartnerError as exc:
         errors.update(exc.errors)
     if logo is not None:
@@ -414,8 +421,9 @@ def readiness(partner: Partner) -> Readiness:
 # their own operations).
 EDITABLE_FIELDS = {
     "name", "kind", "wholesaler_code", "allow_failover", "backup_by_default",
-    "merchant_of_record", "tagline", "primary_color", "secondary_color", "accent_color", "font",
-    "logo_url", "legal_notice", "support_email", "support_phone", "legal_name", "legal_form",
+    "merchant_of_record", "theme", "tagline", "primary_color", "secondary_color",
+    "accent_color", "font", "logo_url", "legal_notice", "support_email", "support_phone",
+    "legal_name", "legal_form",
     "siren", "rcs_city", "vat_number", "registered_office", "publication_director",
     "host_details", "mediator_name", "mediator_url",
 }

@@ -75,7 +75,8 @@ def _bool(value: Any) -> bool | None:
 
 
 def validate_partner(values: dict[str, Any], *, wholesalers: list[str],
-                     max_logo_bytes: int = 512 * 1024) -> dict[str, Any]:
+                     max_logo_bytes: int = 512 * 1024,
+                     themes: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Check the partner fields present in values; return their clean values.
 
     Only the fields given are checked and returned, so that an update sends what it changes."""
@@ -106,6 +107,13 @@ def validate_partner(values: dict[str, Any], *, wholesalers: list[str],
                 errors[field] = "must be true or false"
             else:
                 clean[field] = flag
+    if "theme" in values:
+        theme = str(values["theme"] or "").strip()
+        if theme and theme not in themes:
+            errors["theme"] = ("must be one of the installed themes: " + ", ".join(themes)
+                               if themes else "no theme is installed")
+        else:
+            clean["theme"] = theme or None
     _legal(values, clean, errors)
     brand_values = {k: v for k, v in values.items()
                     if k in {"name", "tagline", "primary_color", "secondary_color",

@@ -33,6 +33,7 @@ from commerce.models import (
 from extensions import db
 from partners import services
 from partners.brand import FONTS, Logo
+from partners.themes import available_themes
 from partners.validation import (
     LEGAL_FIELDS,
     LEGAL_FORMS,
@@ -142,6 +143,7 @@ def _page(partner: Partner, *, brand_form: BrandForm | None = None, section: str
         webhook_events=EVENT_TYPES,
         scheduled=services.pending_prices(partner),
         legal_form_options=[(form, form) for form in LEGAL_FORMS],
+        theme_options=[("", "The base layout"), *available_themes().items()],
         offer_options=[(o.product.code, f"{o.product.name} ({o.product.code}), sold")
                        for o in sold]
         + [(p.code, f"{p.name} ({p.code})") for p in others if p.id not in taken],
@@ -203,7 +205,8 @@ def _section(slug: str, section: str, values: dict[str, Any], change: Any,
 @operator_required
 def partner_shop(slug: str) -> Response | tuple[str, int]:
     values: dict[str, Any] = {name: request.form.get(name, "")
-                              for name in ("kind", "wholesaler_code", "merchant_of_record")}
+                              for name in ("kind", "wholesaler_code", "merchant_of_record",
+                                           "theme")}
     values["allow_failover"] = "allow_failover" in request.form
     values["backup_by_default"] = "backup_by_default" in request.form
     return _section(slug, "shop", values,
