@@ -384,6 +384,50 @@ def load() -> dict[str, int]:
     }
 
 
+# The catalogue's English texts (French is the products' own language).
+ENGLISH: dict[str, tuple[str, str]] = {
+    "OFFICE-HOME-2024-WIN": ("Office Home 2024", "Word, Excel, PowerPoint and OneNote for one "
+                                                 "PC, a perpetual licence."),
+    "OFFICE-HOME-2024-MAC": ("Office Home 2024 for Mac", "Word, Excel, PowerPoint and OneNote "
+                                                         "for one Mac, a perpetual licence."),
+    "OFFICE-HB-2024-WIN": ("Office Home & Business 2024",
+                           "The Office apps and Outlook for one PC, for business use too."),
+    "OFFICE-HB-2024-MAC": ("Office Home & Business 2024 for Mac",
+                           "The Office apps and Outlook for one Mac, for business use too."),
+    "M365-PERSONAL-1Y": ("Microsoft 365 Personal",
+                         "A one-year subscription for one person: the Office apps, 1 TB of "
+                         "OneDrive storage."),
+    "M365-FAMILY-1Y": ("Microsoft 365 Family",
+                       "A one-year subscription shared by up to six people, 1 TB of storage "
+                       "each."),
+    "M365-BASIC-1Y": ("Microsoft 365 Basic",
+                      "A one-year subscription: 100 GB of OneDrive storage and ad-free Outlook."),
+    "M365-BUSINESS-STD-1Y": ("Microsoft 365 Business Standard",
+                             "A one-year subscription per user: the Office apps, Teams, business "
+                             "e-mail."),
+    "WIN11-HOME": ("Windows 11 Home", "The Windows 11 operating system for one PC, to download."),
+    "WIN11-PRO": ("Windows 11 Pro", "Windows 11 with BitLocker, Remote Desktop and business "
+                                    "management."),
+    "VISIO-STD-2024": ("Visio Standard 2024", "Diagrams, org charts and drawings for one PC."),
+    "VISIO-PRO-2024": ("Visio Professional 2024", "Visio with collaboration and advanced "
+                                                  "templates."),
+    "PROJECT-STD-2024": ("Project Standard 2024", "Project planning and tracking for one PC."),
+    "PROJECT-PRO-2024": ("Project Professional 2024", "Project with resource management and "
+                                                      "collaboration."),
+    ADDON_BACKUP: ("Licence backup, 2 years",
+                   "We keep your licence, your key and your download links for two years."),
+    ADDON_INSTALL: ("Installation help",
+                    "A technician helps you install and activate your software."),
+}
+TAGLINES_EN = {
+    "numeriland": "Software to download, delivered in minutes",
+    "novatech": "The software for your Novatech PC",
+    "telcomobile": "Your Microsoft software, on your phone bill",
+    "reseaupro": "The network of local IT professionals",
+    "comptoir": "The official shop for downloadable Microsoft software",
+}
+
+
 def _upsert_product(row: tuple[Any, ...]) -> Product:
     code, family, name, edition, platform, seats, unit, kind, term, price, sku, description = row
     product = db.session.scalar(select(Product).where(Product.code == code)) or Product(code=code)
@@ -396,6 +440,9 @@ def _upsert_product(row: tuple[Any, ...]) -> Product:
     )
     product.term_months, product.list_price_cents, product.vat_rate = term, price, VAT
     product.description, product.image = description, f"img/products/{family}.svg"
+    if code in ENGLISH:
+        english_name, english_description = ENGLISH[code]
+        product.translations = {"en": {"name": english_name, "description": english_description}}
     _set_skus(product, {"nexway": f"NX-{sku}", "arvato": f"AR-{sku}"})
     db.session.add(product)
     return product
@@ -404,6 +451,9 @@ def _upsert_product(row: tuple[Any, ...]) -> Product:
 def _upsert_addon(code: str, name: str, price: int, description: str) -> Product:
     product = db.session.scalar(select(Product).where(Product.code == code)) or Product(code=code)
     product.kind, product.family, product.name, product.edition = "addon", "addon", name, ""
+    if code in ENGLISH:
+        english_name, english_description = ENGLISH[code]
+        product.translations = {"en": {"name": english_name, "description": english_description}}
     product.platform, product.seats, product.seat_unit, product.licence_type = (
         "multi",
         1,
@@ -447,6 +497,8 @@ def _upsert_partner(spec: dict[str, Any], products: dict[str, Product]) -> Partn
         setattr(partner, field, value)
     partner.allow_failover = spec.get("allow_failover", False)
     partner.theme = spec.get("theme")
+    if spec["slug"] in TAGLINES_EN:
+        partner.translations = {"en": {"tagline": TAGLINES_EN[spec["slug"]]}}
     partner.backup_by_default = spec.get("backup_by_default", False)
     partner.legal_notice = (
         f"{spec['name']} SAS, société de démonstration. Vente de logiciels en téléchargement "

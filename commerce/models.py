@@ -6,9 +6,11 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -22,6 +24,22 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
+
+
+def localised(row: Any, field: str) -> str:
+    """A text in the page's language: the row's translation for it, else the French text."""
+    french = str(getattr(row, field) or "")
+    translations = getattr(row, "translations", None) or {}
+    if not translations:
+        return french
+    from flask import has_request_context
+    from flask_babel import get_locale
+
+    if not has_request_context():
+        return french
+    locale = str(get_locale() or "fr")
+    text = (translations.get(locale) or {}).get(field)
+    return str(text) if text else french
 
 
 class PartnerKind(StrEnum):
@@ -87,7 +105,9 @@ class Partner(db.Model):  # type: ignore[name-defined]
     host_details: Mapped[str] = mapped_column(String(300), default="")
     mediator_name: Mapped[str] = mapped_column(String(160), default="")
     mediator_url: Mapped[str] = mapped_column(String(300), default="")
-    # When the earliest scheduled price change not yet applied is due (partners/prices.py).
+    # Texts in other languages than French: {"en": {"tagline": "…"}}.
+    translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # When the earliest scheduled price change not yet applied is due (partners/services.py).
     next_price_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -101,6 +121,10 @@ class Partner(db.Model):  # type: ignore[name-defined]
     @property
     def is_open(self) -> bool:
         return self.status == PartnerStatus.OPEN
+
+    @property
+    def display_tagline(self) -> str:
+        return localised(self, "tagline")
 
     @property
     def embed_origin_list(self) -> list[str]:
@@ -159,6 +183,8 @@ class Product(db.Model):  # type: ignore[name-defined]
     description: Mapped[str] = mapped_column(Text, default="")
     image: Mapped[str] = mapped_column(String(200), default="")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Texts in other languages than French: {"en": {"name": "…", "description": "…"}}.
+    translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     skus: Mapped[list[ProductSku]] = relationship(
         back_populates="product", cascade="all, delete-orphan"
@@ -168,6 +194,14 @@ class Product(db.Model):  # type: ignore[name-defined]
 
     def sku_for(self, wholesaler_code: str) -> str | None:
         return next((s.sku for s in self.skus if s.wholesaler_code == wholesaler_code), None)
+
+    @property
+    def display_name(self) -> str:
+        return localised(self, "name")
+
+    @property
+    def display_description(self) -> str:
+        return localised(self, "description")
 
 
 class ProductSku(db.Model):  # type: ignore[name-defined]

@@ -266,5 +266,46 @@ def history(slug: str, limit: int) -> None:
                    f"{fields}")
 
 
+@click.group("products")
+def products_group() -> None:
+    """The platform's catalogue: products and their texts in other languages."""
+
+
+@products_group.command("list")
+@with_appcontext
+def list_products() -> None:
+    from commerce.models import Product
+
+    for product in db.session.scalars(select(Product).order_by(Product.code)):
+        languages = ",".join(sorted(product.translations or {})) or "-"
+        click.echo(f"{product.code:<24} {product.list_price_cents / 100:>9.2f} €  "
+                   f"{'on sale' if product.is_active else 'withdrawn':<9}  {languages:<5} "
+                   f"{product.name}")
+
+
+@products_group.command("translate")
+@click.argument("code")
+@click.argument("locale")
+@click.option("--name", help="The product's name in that language (blank: remove).")
+@click.option("--description", help="Its description in that language (blank: remove).")
+@with_appcontext
+def translate(code: str, locale: str, name: str | None, description: str | None) -> None:
+    """Give the product CODE its name and description in LOCALE (e.g. en); French stays the
+    products' own language, shown wherever a translation is missing."""
+    from partners.catalogue import translate_product
+    from partners.services import other_locales
+
+    if name is None and description is None:
+        raise click.UsageError("give --name, --description or both")
+    try:
+        product = translate_product(code, locale, locales=other_locales(), name=name,
+                                    description=description)
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(f"{product.code} ({locale}): {(product.translations or {}).get(locale, {})}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(partners_group)
+    app.cli.add_command(products_group)

@@ -27,7 +27,7 @@ from commerce.models import (
 )
 from extensions import db, utcnow
 from fulfilment.wholesalers import WHOLESALERS
-from partners.brand import BrandError, Logo, validate_brand
+from partners.brand import BrandError, Logo, header_breaks, validate_brand
 from partners.models import PartnerChange, ScheduledPrice
 from partners.validation import (
     PartnerError,
@@ -141,6 +141,7 @@ def update_partner(partner: Partner, values: dict[str, Any], *, actor: str,
     if "slug" in values and values["slug"] != partner.slug:
         raise PartnerError({"slug": "a partner's slug cannot change: its links use it"})
     fields = {k: v for k, v in values.items() if k != "slug"}
+    translated = {k: fields.pop(k) for k in list(fields) if k in translated_fields()}
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
         raise PartnerError({name: "is not a partner field" for name in sorted(unknown)})
@@ -156,6 +157,12 @@ def update_partner(partner: Partner, values: dict[str, Any], *, actor: str,
             clean.update(validate_brand({}, logo, max_logo_bytes=_logo_limit()))
         except BrandError as exc:
             errors.update(exc.errors)
+    try:
+        translations = _translations(partner, translated)
+        if translations is not None:
+            clean["translations"] = translations
+    except PartnerError as exc:
+        errors.update(exc.errors)
     if errors:
         raise PartnerError(errors)
     if partner.status == PartnerStatus.OPEN:
@@ -166,6 +173,42 @@ def update_partner(partner: Partner, values: dict[str, Any], *, actor: str,
     if changes:
         _audit(partner, "updated", changes, actor)
     return changes
+
+
+# Partner texts that may have a version per language: `tagline_en` is the English tagline.
+TRANSLATABLE = ("tagline",)
+
+
+def other_locales() -> list[str]:
+    default = str(current_app.config.get("DEFAULT_LOCALE") or "fr")
+    return [code.strip() for code in str(current_app.config.get("LOCALES", "fr,en")).split(",")
+            if code.strip() and code.strip() != default]
+
+
+def translated_fields() -> set[str]:
+    return {f"{field}_{locale}" for field in TRANSLATABLE for locale in other_locales()}
+
+
+def _translations(partner: Partner, values: dict[str, Any]) -> dict[str, Any] | None:
+    """The partner's translations with these `<field>_<locale>` values set (blank: removed)."""
+    if not values:
+        return None
+    errors: dict[str, str] = {}
+    merged = {locale: dict(texts) for locale, texts in (partner.translations or {}).items()}
+    for name, value in values.items():
+        field, _, locale = name.rpartition("_")
+        text = " ".join(str(value or "").split())
+        if len(text) > 200:
+            errors[name] = "at most 200 characters"
+        elif header_breaks(text) or "<" in text or ">" in text:
+            errors[name] = "plain text only: no control characters, < or >"
+        elif text:
+            merged.setdefault(locale, {})[field] = text
+        else:
+            merged.get(locale, {}).pop(field, None)
+    if errors:
+        raise PartnerError(errors)
+    return {locale: texts for locale, texts in merged.items() if texts}
 
 
 def missing_legal_after(partner: Partner, clean: dict[str, Any]) -> list[str]:
@@ -438,6 +481,7 @@ def snapshot(partner: Partner) -> dict[str, Any]:
         "domains": [{"host": d.host, "primary": d.host == partner.primary_host}
                     for d in partner.domains],
         "embed_origins": partner.embed_origin_list,
+        "translations": partner.translations or {},
         "offers": [{"product": o.product.code, "price_cents": o.price_cents,
                     "available": o.available}
                    for o in sorted(partner.offers, key=lambda o: o.position)],

@@ -46,11 +46,19 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_money, "money")
     app.add_template_filter(_local_datetime, "local_dt")
     app.register_error_handler(HTTPException, _http_error)
+    app.after_request(_vary_on_language)
     cli.init_app(app)
     api.init_app(app)
     api_ledger.init_app(app)
     init_reseller_portal(app)
     backups.init_app(app)
+
+
+def _vary_on_language(response: Any) -> Any:
+    """A shop's page is in the browser's language until the buyer picks one."""
+    if g.get("partner") is not None:
+        response.vary.add("Accept-Language")
+    return response
 
 
 def _load_user(user_id: str) -> User | None:

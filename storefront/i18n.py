@@ -1,7 +1,9 @@
-"""Language choice: the buyer's explicit choice (?lang=, kept in the session), otherwise French.
+"""Language choice: the buyer's explicit choice (?lang=, kept in the session), else the
+browser's (Accept-Language, on a first visit), else French.
 
-The shops sell to the French market: a browser set to English still gets French until the buyer
-picks English in the footer, so every buyer sees the same wording of legal texts by default.
+A choice made in the footer is remembered for the session and beats the browser's; the
+browser's preference is read again at each request until then (so that an anonymous visit
+writes no session). Answers vary on Accept-Language (storefront/__init__.py).
 """
 
 from __future__ import annotations
@@ -25,4 +27,5 @@ def select_locale() -> str:
         return chosen
     if session.get(SESSION_KEY) in available:
         return str(session[SESSION_KEY])
-    return str(current_app.config["DEFAULT_LOCALE"])
+    preferred = request.accept_languages.best_match(available)
+    return str(preferred or current_app.config["DEFAULT_LOCALE"])

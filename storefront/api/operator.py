@@ -167,8 +167,9 @@ def get_partner(slug: str) -> Response:
 @bp.patch("/partners/<slug>")
 def update_partner(slug: str) -> Response:
     partner = _partner(slug)
-    changes = services.update_partner(partner, _fields(_body(), services.EDITABLE_FIELDS),
-                                      actor=g.operator_actor)
+    changes = services.update_partner(
+        partner, _fields(_body(), services.EDITABLE_FIELDS | services.translated_fields()),
+        actor=g.operator_actor)
     db.session.commit()
     return _answer(partner, changed=sorted(changes))
 

@@ -172,6 +172,9 @@ def partner(slug: str) -> Response | str | tuple[str, int]:
     upload = request.files.get("logo")
     logo = Logo(upload.read(), upload.mimetype) if upload and upload.filename else None
     values = {name: form[name].data or "" for name in BRAND_FIELDS}
+    for name in sorted(services.translated_fields()):
+        if name in request.form:
+            values[name] = request.form[name]
     try:
         services.update_partner(found, values, actor=operator_actor(), logo=logo)
     except PartnerError as exc:
@@ -179,7 +182,8 @@ def partner(slug: str) -> Response | str | tuple[str, int]:
         for field, message in exc.errors.items():
             if field in form:
                 form[field].errors = [*form[field].errors, message]
-        return _page(_found(slug), brand_form=form, status=400)
+        return _page(_found(slug), brand_form=form, section="brand", errors=exc.errors,
+                     values=dict(request.form), status=400)
     db.session.commit()
     flash(f"{found.name}: brand saved.", "success")
     return redirect(url_for("backoffice.partner", slug=found.slug))

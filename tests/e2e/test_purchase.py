@@ -151,10 +151,10 @@ def test_whole_purchase_on_two_partners_shops(new_page: Any, live_server: Any) -
     # Numériland, as a guest: Office Home 2024 with the licence backup, two licences.
     page = new_page()
     _open_shop(page, live_server, "numeriland")
-    _add_to_cart(page, "Office Famille 2024", quantity=2, backup=True)
+    _add_to_cart(page, "Office Home 2024", quantity=2, backup=True)
     cart = page.get_by_role("table", name="Items in your cart")
-    expect(cart).to_contain_text("Office Famille 2024")
-    expect(cart).to_contain_text("Sauvegarde de la licence, 2 ans")
+    expect(cart).to_contain_text("Office Home 2024")
+    expect(cart).to_contain_text("Licence backup, 2 years")
     # (139,90 € + 9,90 €) × 2, recomputed by the server (English page: English number format).
     expect(cart.locator(".total")).to_have_text("€299.60")
     _fill_checkout(page, "camille.guest@example.com", "Camille Invitée")
@@ -177,7 +177,7 @@ def test_whole_purchase_on_two_partners_shops(new_page: Any, live_server: Any) -
     page = new_page()
     _open_shop(page, live_server, "novatech")
     _sign_in_buyer(page, buyer)
-    _add_to_cart(page, "Windows 11 Professionnel")
+    _add_to_cart(page, "Windows 11 Pro")
     page.get_by_role("link", name="Checkout").click()
     # Signed in: e-mail and name come from the account.
     expect(page.get_by_label("E-mail address")).to_have_value(buyer["email"])
@@ -211,7 +211,7 @@ def test_whole_purchase_on_two_partners_shops(new_page: Any, live_server: Any) -
 def test_buying_needs_no_javascript(new_page: Any, live_server: Any) -> None:
     page = new_page(javascript=False)
     _open_shop(page, live_server, "novatech")
-    _add_to_cart(page, "Microsoft 365 Famille", quantity=3)
+    _add_to_cart(page, "Microsoft 365 Family", quantity=3)
     _fill_checkout(page, "sans.js@example.com", "Sacha Sans-Script")
     page.get_by_role("button", name="Order with obligation to pay").click()
     _pay(page, GOOD_CARD)
@@ -236,7 +236,7 @@ def test_each_shop_wears_its_partners_brand(new_page: Any, live_server: Any) -> 
         expect(page.get_by_role("link", name=brand["name"]).first).to_be_visible()
         assert brand["name"] in page.title()
         # The order button carries the brand too.
-        _add_to_cart(page, "Office Famille 2024")
+        _add_to_cart(page, "Office Home 2024")
         checkout = page.get_by_role("link", name="Checkout")
         assert checkout.evaluate("el => getComputedStyle(el).backgroundColor") == _rgb(
             brand["primary_color"]
@@ -249,7 +249,7 @@ def test_declined_card_shows_the_error_beside_the_field(
 ) -> None:
     page = browser_page
     _open_shop(page, live_server, "novatech")
-    _add_to_cart(page, "Office Famille 2024")
+    _add_to_cart(page, "Office Home 2024")
     _fill_checkout(page, "declined@example.com", "Dominique Refus")
     page.get_by_role("button", name="Order with obligation to pay").click()
     _pay(page, DECLINED_CARD)
@@ -269,7 +269,7 @@ def test_checkout_without_consent_shows_the_error_beside_the_checkbox(
 ) -> None:
     page = browser_page
     _open_shop(page, live_server, "numeriland")
-    _add_to_cart(page, "Windows 11 Famille")
+    _add_to_cart(page, "Windows 11 Home")
     _fill_checkout(page, "no.consent@example.com", "Alex Oubli", consent=False)
     page.get_by_role("button", name="Order with obligation to pay").click()
 

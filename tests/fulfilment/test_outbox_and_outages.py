@@ -45,14 +45,15 @@ def _requests(sim, operation: str) -> int:
 def test_payment_delivery_and_email_travel_as_events_each_done_once(wired, db, paid_order, inbox):
     order = paid_order("arvato_shop", [("OFFICE-HOME-2024-WIN", 1, (ADDON_BACKUP,))])
     kinds = db.session.scalars(select(OutboxEvent.kind).order_by(OutboxEvent.created_at)).all()
-    assert kinds == ["OrderPaid", "LineDelivered", "BackupDue"]
+    assert kinds == ["OrderPaid", "LineDelivered", "BackupDue", "OrderDelivered"]
     deliveries = db.session.execute(
         select(OutboxEvent.kind, EventDelivery.consumer, EventDelivery.done_at,
                EventDelivery.attempts).join(EventDelivery.event)
     ).all()
     assert sorted((k, c) for k, c, _, _ in deliveries) == [
         ("BackupDue", "vault"), ("LineDelivered", "buyer-email"),
-        ("LineDelivered", "commissions"), ("OrderPaid", "fulfilment")]
+        ("LineDelivered", "commissions"), ("OrderDelivered", "webhooks"),
+        ("OrderPaid", "fulfilment"), ("OrderPaid", "webhooks")]
     assert all(done is not None and attempts == 1 for _, _, done, attempts in deliveries)
     assert len(inbox.to("buyer@example.com")) == 1
     db.session.refresh(order)
@@ -260,8 +261,9 @@ def test_the_follow_ups_of_a_delivery_run_in_its_own_transaction(wired, db, paid
                EventDelivery.attempts).join(EventDelivery.event)
         .where(OutboxEvent.order_id == order.id)).all()
     done = {(kind, consumer): (at, attempts) for kind, consumer, at, attempts in rows}
-    assert set(done) == {("OrderPaid", "fulfilment"), ("LineDelivered", "buyer-email"),
-                         ("LineDelivered", "commissions")}
+    assert set(done) == {("OrderPaid", "fulfilment"), ("OrderPaid", "webhooks"),
+                         ("LineDelivered", "buyer-email"), ("LineDelivered", "commissions"),
+                         ("OrderDelivered", "webhooks")}
     # One relay: the line's consumers ran in the fulfilment's transaction, each delivery row
     # written once, done at its first attempt, at the same moment as the one that caused them.
     assert {attempts for _at, attempts in done.values()} == {1}
