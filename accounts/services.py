@@ -22,7 +22,9 @@ log = logging.getLogger("comptoir.security")
 
 VERIFY = "verify"
 RESET = "reset"
+INVITE = "invite"  # a partner's staff invited to its console
 RESET_LIFETIME = timedelta(hours=1)
+INVITE_LIFETIME = timedelta(hours=72)
 MAX_LIVE_TOKENS = 3  # per account and purpose: more requests send nothing (same answer)
 
 
@@ -101,7 +103,8 @@ def issue_token(user: User, purpose: str, *, commit: bool = True) -> IssuedToken
         log.info("security: no new %s link for user %s: %d live", purpose, user.id, live)
         return None
     lifetime = (timedelta(seconds=int(current_app.config["EMAIL_VERIFY_MAX_AGE"]))
-                if purpose == VERIFY else RESET_LIFETIME)
+                if purpose == VERIFY else INVITE_LIFETIME if purpose == INVITE
+                else RESET_LIFETIME)
     token = secrets.token_urlsafe(32)
     db.session.add(EmailToken(token_hash=hash_token(token), purpose=purpose, user_id=user.id,
                               email=user.email, created_at=now, expires_at=now + lifetime))
@@ -121,6 +124,11 @@ def token_state(token: str, purpose: str) -> LinkState:
     if row.expires_at <= utcnow():
         return LinkState.EXPIRED
     return LinkState.VALID
+
+
+def redeem_token(token: str, purpose: str) -> User | None:
+    """Use a single-use link now (the caller commits what it does with it)."""
+    return _redeem(token, purpose)
 
 
 def _redeem(token: str, purpose: str) -> User | None:

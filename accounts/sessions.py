@@ -29,9 +29,11 @@ class Door(StrEnum):
     BUYER = "buyer"
     RESELLER = "reseller"
     OPERATOR = "operator"
+    PARTNER = "partner"  # a partner's console
 
 
-DOOR_ROLE = {Door.BUYER: Role.BUYER, Door.RESELLER: Role.RESELLER, Door.OPERATOR: Role.OPERATOR}
+DOOR_ROLE = {Door.BUYER: Role.BUYER, Door.RESELLER: Role.RESELLER, Door.OPERATOR: Role.OPERATOR,
+             Door.PARTNER: Role.PARTNER}
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Timeouts:
 TIMEOUTS = {
     Door.OPERATOR: Timeouts(idle=timedelta(minutes=15), absolute=timedelta(hours=8)),
     Door.RESELLER: Timeouts(idle=timedelta(minutes=30), absolute=timedelta(hours=12)),
+    Door.PARTNER: Timeouts(idle=timedelta(minutes=30), absolute=timedelta(hours=12)),
     Door.BUYER: Timeouts(idle=timedelta(hours=2), absolute=timedelta(days=14)),
 }
 

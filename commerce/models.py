@@ -232,6 +232,10 @@ class PartnerProduct(db.Model):  # type: ignore[name-defined]
     )
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     price_cents: Mapped[int] = mapped_column(Integer)
+    # The range the partner's own staff may set the price in, fixed by the operator; without
+    # both, only the operator changes this price.
+    min_price_cents: Mapped[int | None] = mapped_column(Integer)
+    max_price_cents: Mapped[int | None] = mapped_column(Integer)
     available: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -243,6 +247,7 @@ class Role(StrEnum):
     BUYER = "buyer"
     OPERATOR = "operator"
     RESELLER = "reseller"
+    PARTNER = "partner"  # a partner's staff, in its console (partners/members.py)
 
 
 class User(UserMixin, db.Model):  # type: ignore[name-defined]

@@ -192,12 +192,26 @@ def domains(slug: str, hosts: tuple[str, ...], primary: str | None) -> None:
 @click.option("--at", "starts_at",
               help="From when (ISO 8601, e.g. 2027-01-01T00:00; Paris time without an offset).")
 @click.option("--available/--unavailable", default=None, help="Put on sale, or take off sale.")
+@click.option("--floor", help="The lowest price the partner's staff may set (with --ceiling).")
+@click.option("--ceiling", help="The highest price the partner's staff may set.")
+@click.option("--no-bounds", is_flag=True, help="Only the operator sets this price.")
 @with_appcontext
 def price(slug: str, product: str, price: str | None, starts_at: str | None,
-          available: bool | None) -> None:
-    """Set the TTC PRICE in euros of PRODUCT on the partner's shop, now or --at a moment."""
+          available: bool | None, floor: str | None, ceiling: str | None,
+          no_bounds: bool) -> None:
+    """Set the TTC PRICE in euros of PRODUCT on the partner's shop, now or --at a moment; and the
+    bounds the partner's own staff may set it within (--floor/--ceiling)."""
     partner = _partner(slug)
     try:
+        if floor is not None or ceiling is not None or no_bounds:
+            low = parse_price(floor, "floor") if floor is not None else None
+            high = parse_price(ceiling, "ceiling") if ceiling is not None else None
+            services.set_price_bounds(partner, product, low, high, actor=ACTOR)
+            if price is None and available is None:
+                _commit(f"{slug}: {product} bounds " + (
+                    f"{low / 100:.2f} € to {high / 100:.2f} €" if low is not None
+                    and high is not None else "removed"))
+                return
         cents = parse_price(price) if price is not None else None
         if starts_at:
             if cents is None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from commerce.models import PartnerProduct
+from commerce.models import PartnerProduct, User
 from extensions import ACTOR_LENGTH, UTCDateTime, db, utcnow
 
 
@@ -47,3 +47,24 @@ class ScheduledPrice(db.Model):  # type: ignore[name-defined]
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     offer: Mapped[PartnerProduct] = relationship()
+
+
+class PartnerMember(db.Model):  # type: ignore[name-defined]
+    """A person of a partner's staff, in its console: an admin (changes the brand, prices within
+    the operator's bounds, API keys, webhooks, the team) or a viewer (follows orders and sales).
+    An account belongs to one partner's console."""
+
+    __tablename__ = "partner_members"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # admin or viewer
+    invited_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

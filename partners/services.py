@@ -352,6 +352,41 @@ def set_offer(partner: Partner, product_code: str, *, actor: str, price_cents: i
     return offer
 
 
+def set_price_bounds(partner: Partner, product_code: str, floor_cents: int | None,
+                     ceiling_cents: int | None, *, actor: str) -> PartnerProduct:
+    """The range the partner's staff may set this offer's price in (both None: they may not)."""
+    product = _product(product_code)
+    offer = _offer(partner, product)
+    if offer is None:
+        raise PartnerError({"product": f"{product.code} is not in this partner's catalogue"})
+    if (floor_cents is None) != (ceiling_cents is None):
+        raise PartnerError({"floor": "give both a floor and a ceiling, or neither"})
+    if floor_cents is not None and ceiling_cents is not None and floor_cents > ceiling_cents:
+        raise PartnerError({"floor": "the floor is above the ceiling"})
+    before = [offer.min_price_cents, offer.max_price_cents]
+    if before != [floor_cents, ceiling_cents]:
+        offer.min_price_cents, offer.max_price_cents = floor_cents, ceiling_cents
+        _audit(partner, "price_bounds", {f"offers.{product.code}.bounds": [
+            before, [floor_cents, ceiling_cents]]}, actor)
+    return offer
+
+
+def set_price_within_bounds(partner: Partner, product_code: str, price_cents: int, *,
+                            actor: str) -> PartnerProduct:
+    """A price set by the partner's own staff: only inside the operator's bounds."""
+    product = _product(product_code)
+    offer = _offer(partner, product)
+    if offer is None:
+        raise PartnerError({"product": f"{product.code} is not in your catalogue"})
+    if offer.min_price_cents is None or offer.max_price_cents is None:
+        raise PartnerError({"price": "the platform sets this product's price: ask your "
+                                     "account manager"})
+    if not offer.min_price_cents <= price_cents <= offer.max_price_cents:
+        raise PartnerError({"price": f"must be between {offer.min_price_cents / 100:.2f} € and "
+                                     f"{offer.max_price_cents / 100:.2f} €"})
+    return set_offer(partner, product.code, actor=actor, price_cents=price_cents)
+
+
 def schedule_price(partner: Partner, product_code: str, price_cents: int, starts_at: datetime,
                    *, actor: str, now: datetime | None = None) -> ScheduledPrice:
     """A price that replaces the offer's from starts_at (in the future)."""
@@ -483,7 +518,9 @@ def snapshot(partner: Partner) -> dict[str, Any]:
         "embed_origins": partner.embed_origin_list,
         "translations": partner.translations or {},
         "offers": [{"product": o.product.code, "price_cents": o.price_cents,
-                    "available": o.available}
+                    "available": o.available,
+                    "bounds": ([o.min_price_cents, o.max_price_cents]
+                               if o.min_price_cents is not None else None)}
                    for o in sorted(partner.offers, key=lambda o: o.position)],
         "scheduled_prices": [{"product": s.offer.product.code, "price_cents": s.price_cents,
                               "starts_at": s.starts_at.isoformat()}

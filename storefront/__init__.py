@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
     from storefront import cli
     from storefront.accounts.views import bp as accounts_bp
     from storefront.backoffice import bp as backoffice_bp
+    from storefront.console import bp as console_bp
     from storefront.platform.views import bp as platform_bp
     from storefront.shop.views import bp as shop_bp
 
@@ -37,10 +38,11 @@ def init_app(app: Flask) -> None:
     referrals.init_app(app)
     labels.init_app(app)
     login_manager.login_view = "accounts.signin"
-    login_manager.blueprint_login_views = {"backoffice": "backoffice.login"}
+    login_manager.blueprint_login_views = {"backoffice": "backoffice.login",
+                                           "console": "console.login"}
     login_manager.login_message = None
     login_manager.user_loader(_load_user)
-    for blueprint in (platform_bp, shop_bp, accounts_bp, backoffice_bp):
+    for blueprint in (platform_bp, shop_bp, accounts_bp, backoffice_bp, console_bp):
         app.register_blueprint(blueprint)
     app.context_processor(_template_context)
     app.add_template_filter(_money, "money")

@@ -33,6 +33,7 @@ from commerce.models import (
 from extensions import db
 from partners import services
 from partners.brand import FONTS, Logo
+from partners.members import members_of
 from partners.themes import available_themes
 from partners.validation import (
     LEGAL_FIELDS,
@@ -141,6 +142,7 @@ def _page(partner: Partner, *, brand_form: BrandForm | None = None, section: str
         endpoints=webhook_services.endpoints_of(partner),
         deliveries=webhook_services.deliveries_of(partner, 30),
         webhook_events=EVENT_TYPES,
+        console_members=members_of(partner),
         scheduled=services.pending_prices(partner),
         legal_form_options=[(form, form) for form in LEGAL_FORMS],
         theme_options=[("", "The base layout"), *available_themes().items()],
@@ -253,13 +255,25 @@ def partner_embed(slug: str) -> Response | tuple[str, int]:
 def partner_offer(slug: str) -> Response | tuple[str, int]:
     """Sell a product at a price now, schedule a price, or take a product off sale."""
     values = {name: request.form.get(name, "")
-              for name in ("product", "price", "starts_at", "availability")}
+              for name in ("product", "price", "starts_at", "availability", "floor", "ceiling")}
 
     def change(found: Partner) -> None:
         availability = {"on": True, "off": False}.get(values["availability"])
         price = parse_price(values["price"]) if values["price"].strip() else None
         if not values["product"].strip():
             raise PartnerError({"product": "choose a product"})
+        if values["floor"].strip() or values["ceiling"].strip():
+            low = parse_price(values["floor"], "floor") if values["floor"].strip() else None
+            high = parse_price(values["ceiling"], "ceiling") if values["ceiling"].strip() \
+                else None
+            if _offer_of(found, values["product"]) is None and price is not None:
+                services.set_offer(found, values["product"], actor=operator_actor(),
+                                   price_cents=price, available=availability)
+                price = None
+            services.set_price_bounds(found, values["product"], low, high,
+                                      actor=operator_actor())
+            if price is None and availability is None:
+                return
         if values["starts_at"].strip():
             if price is None:
                 raise PartnerError({"price": "a scheduled change needs its price"})
@@ -272,6 +286,10 @@ def partner_offer(slug: str) -> Response | tuple[str, int]:
                            available=availability)
 
     return _section(slug, "offers", values, change, "catalogue saved.")
+
+
+def _offer_of(partner: Partner, code: str) -> PartnerProduct | None:
+    return next((o for o in partner.offers if o.product.code == code.strip().upper()), None)
 
 
 @bp.post("/partners/<slug>/status")
@@ -360,3 +378,34 @@ def partner_webhook_replay(slug: str, delivery_id: Any) -> Response:
     db.session.commit()
     flash(f"Delivery {delivery.event_type} to {delivery.endpoint.url} sent again.", "success")
     return redirect(url_for("backoffice.partner", slug=slug, _anchor="webhooks"))
+
+
+@bp.post("/partners/<slug>/members")
+@operator_required
+def partner_member_invite(slug: str) -> Response | tuple[str, int]:
+    """Invite a person of the partner's staff to its console."""
+    from partners import members
+
+    email = request.form.get("email", "")
+    role = request.form.get("role", "admin")
+    return _section(slug, "members", {"email": email},
+                    lambda p: members.invite(p, email, role, actor=operator_actor()),
+                    f"invitation sent to {email.strip()}: it works for 72 hours.")
+
+
+@bp.post("/partners/<slug>/members/<uuid:member_id>/revoke")
+@operator_required
+def partner_member_revoke(slug: str, member_id: Any) -> Response:
+    from partners import members
+    from partners.models import PartnerMember
+
+    if not EmptyForm().validate():
+        abort(400)
+    found = _found(slug)
+    member = db.session.get(PartnerMember, member_id)
+    if member is None or member.partner_id != found.id or member.revoked_at is not None:
+        abort(404)
+    members.revoke(member, actor=operator_actor())
+    db.session.commit()
+    flash(f"{member.user.email} no longer has access to the console.", "success")
+    return redirect(url_for("backoffice.partner", slug=slug, _anchor="members"))

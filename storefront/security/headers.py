@@ -12,7 +12,7 @@ HSTS_MAX_AGE = 365 * 24 * 3600  # one year
 # Answers that show a product key, a licence, a backup or a token are never stored by a browser
 # or a proxy. Whole areas where every page is personal, and single pages elsewhere.
 NO_STORE_BLUEPRINTS = frozenset({"accounts", "backups", "reseller", "backoffice", "api",
-                                 "api_ledger", "security"})
+                                 "api_ledger", "security", "console", "operator_api"})
 NO_STORE_ENDPOINTS = frozenset({
     "shop.order_page", "shop.order_status", "shop.checkout_return", "shop.checkout_cancel",
     "shop.order_access", "shop.order_access_expired", "shop.report_activated",

@@ -10,7 +10,8 @@ from gunicorn.glogging import Logger
 
 # The paths whose last segment is a secret (an e-mailed link), with or without a /p/<slug> prefix.
 TOKEN_PATH = re.compile(
-    r"(/(?:account/verify|account/reset|backups/link|orders/access|cart/from)/)"
+    r"(/(?:account/verify|account/reset|backups/link|orders/access|orders/paid|cart/from"
+    r"|partner/invite)/)"
     r"(?!expired\b|new\b)[^/?#\s\"']+"
 )
 REDACTED = "[redacted]"

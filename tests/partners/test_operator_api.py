@@ -62,7 +62,7 @@ def test_a_partner_is_created_completed_priced_opened_and_suspended_over_the_api
     priced = api("PUT", f"/partners/sud-telecom/offers/{office.code}", {"price": "129.90"})
     assert priced.status_code == 200, priced.get_json()
     assert priced.get_json()["offers"] == [
-        {"product": office.code, "price_cents": 12990, "available": True}]
+        {"product": office.code, "price_cents": 12990, "available": True, "bounds": None}]
     later = (utcnow() + timedelta(days=1)).replace(microsecond=0)
     scheduled = api("PUT", f"/partners/sud-telecom/offers/{office.code}",
                     {"price_cents": 11990, "starts_at": later.isoformat()})
