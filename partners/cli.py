@@ -247,7 +247,8 @@ def embed(slug: str, origins: tuple[str, ...], clear: bool) -> None:
     except PartnerError as exc:
         _refused(exc)
         return
-    _commit(f"{slug}: " + (", ".join(clean) if clean else "cannot be embedded"))
+    _commit(f"{slug}: " + ("may be embedded by " + ", ".join(clean) if clean
+                           else "may not be embedded by any site"))
 
 
 @partners_group.command("show")

@@ -17,6 +17,7 @@
   if (!script) { return; }
   var shopOrigin = new URL(script.src, window.location.href).origin;
   var ORDER_HASH = /(?:^#|&)comptoir-order=([0-9a-f-]{36})/;
+  var french = (document.documentElement.lang || "fr").slice(0, 2) !== "en";
   var frames = [];
 
   function frameUrl(partner, path) {
@@ -87,30 +88,52 @@
     var s = dialog.style;
     s.position = "fixed"; s.inset = "0"; s.zIndex = "2147483000"; s.display = "flex";
     s.alignItems = "center"; s.justifyContent = "center"; s.background = "rgba(15, 23, 42, 0.6)";
+    // On a phone the shop takes the whole screen under a toolbar that names it and closes it;
+    // elsewhere a large panel over the page, with a round close button above its corner.
+    var phone = window.matchMedia("(max-width: 640px)").matches;
+    s.flexDirection = "column";
     var panel = document.createElement("div");
     var p = panel.style;
-    p.background = "#fff"; p.width = "min(960px, 100vw)"; p.height = "min(92vh, 900px)";
-    p.display = "flex"; p.flexDirection = "column"; p.borderRadius = "8px"; p.overflow = "hidden";
-    var bar = document.createElement("div");
-    bar.style.display = "flex"; bar.style.justifyContent = "flex-end"; bar.style.padding = "4px";
+    p.background = "#fff"; p.overflow = "hidden"; p.display = "flex"; p.flexDirection = "column";
+    p.width = phone ? "100vw" : "min(960px, calc(100vw - 32px))";
+    p.height = phone ? "100dvh" : "min(86vh, 880px)";
+    p.borderRadius = phone ? "0" : "8px"; p.boxShadow = "0 20px 50px rgba(15, 23, 42, 0.35)";
     var close = document.createElement("button");
     close.type = "button";
-    close.textContent = "×";
-    close.setAttribute("aria-label", document.documentElement.lang === "fr" ? "Fermer" : "Close");
-    close.style.font = "24px/1 system-ui, sans-serif"; close.style.padding = "6px 12px";
-    close.style.border = "0"; close.style.background = "transparent"; close.style.cursor = "pointer";
-    close.addEventListener("click", closeDialog);
-    bar.appendChild(close);
+    close.setAttribute("aria-label", french ? "Fermer" : "Close");
+    var c = close.style;
+    c.cursor = "pointer"; c.font = "600 16px/1 system-ui, sans-serif"; c.color = "#0f172a";
+    c.background = "#fff"; c.border = "1px solid #cbd5e1";
     var frame = makeFrame(partner, path, label);
     frame.setAttribute("data-fixed", "");
-    frame.style.flex = "1"; frame.style.height = "100%"; frame.style.minHeight = "0";
-    panel.appendChild(bar);
+    frame.style.flex = "1"; frame.style.width = "100%"; frame.style.minHeight = "0";
+    if (phone) {
+      var bar = document.createElement("div");
+      var b = bar.style;
+      b.display = "flex"; b.alignItems = "center"; b.justifyContent = "space-between";
+      b.gap = "8px"; b.padding = "8px 12px"; b.background = "#f8fafc";
+      b.borderBottom = "1px solid #e2e8f0"; b.font = "600 15px/1.3 system-ui, sans-serif";
+      b.color = "#0f172a";
+      var title = document.createElement("span");
+      title.textContent = label;
+      close.textContent = french ? "Fermer ×" : "Close ×";
+      c.padding = "8px 12px"; c.borderRadius = "6px";
+      bar.appendChild(title);
+      bar.appendChild(close);
+      panel.appendChild(bar);
+    } else {
+      close.textContent = "×";
+      c.width = "40px"; c.height = "40px"; c.borderRadius = "50%"; c.font = "26px/1 system-ui, sans-serif";
+      c.boxShadow = "0 2px 6px rgba(15, 23, 42, 0.25)"; c.alignSelf = "flex-end";
+      c.margin = "0 calc((100vw - min(960px, calc(100vw - 32px))) / 2 - 20px) 8px 0";
+      dialog.appendChild(close);
+    }
     panel.appendChild(frame);
     dialog.appendChild(panel);
     dialog.addEventListener("click", function (e) { if (e.target === dialog) { closeDialog(); } });
     dialog.addEventListener("keydown", function (e) {
       if (e.key === "Escape") { e.preventDefault(); closeDialog(); return; }
-      if (e.key === "Tab") {  // keep the focus inside the dialog: the close button and the frame
+      if (e.key === "Tab") {  // keep the focus inside the dialog: the frame and the close button
         var inside = [close, frame];
         var at = inside.indexOf(document.activeElement);
         if (e.shiftKey && at <= 0) { e.preventDefault(); frame.focus(); }
@@ -138,7 +161,7 @@
     var button = document.createElement("button");
     button.type = "button";
     button.className = "comptoir-buy";
-    button.textContent = script.getAttribute("data-label") || "Acheter";
+    button.textContent = script.getAttribute("data-label") || (french ? "Acheter" : "Buy");
     button.setAttribute("data-comptoir-buy", "");
     button.setAttribute("data-partner", script.getAttribute("data-partner"));
     button.setAttribute("data-product", script.getAttribute("data-product"));
@@ -152,7 +175,8 @@
     var first = document.querySelector("[data-comptoir-buy]");
     if (returning && first && !document.querySelector("[data-comptoir-shop]")) {
       lastButton = first;  // back from paying in another window: show the order
-      openDialog(first.getAttribute("data-partner"), "checkout/return/" + returning[1], "Order");
+      openDialog(first.getAttribute("data-partner"), "checkout/return/" + returning[1],
+                 french ? "Votre commande" : "Your order");
     }
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); }

@@ -27,7 +27,9 @@ BLOCK_THIRD_PARTY = ["--test-third-party-cookie-phaseout",
 
 def _parent_page(shop: str, body: str) -> bytes:
     return f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>Le site du partenaire</title></head>
+<html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Le site du partenaire</title></head>
 <body><h1>Le site du partenaire</h1>
 <script>
   window.comptoirEvents = [];
