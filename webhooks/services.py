@@ -172,6 +172,32 @@ def set_active(endpoint: WebhookEndpoint, active: bool) -> None:
     endpoint.active = active
 
 
+def change_endpoint(endpoint: WebhookEndpoint, action: str) -> str:
+    """`rotate` the secret, `disable` or `enable` the endpoint; returns what to tell the person
+    (a new secret, this once). The caller commits."""
+    if action == "rotate":
+        secret = rotate_secret(endpoint)
+        return (f"New signing secret for {endpoint.url}, shown only now: {secret}. The previous "
+                f"one still signs for {int(ROTATION_OVERLAP.total_seconds() // 3600)} hours.")
+    if action in ("disable", "enable"):
+        set_active(endpoint, action == "enable")
+        return f"{endpoint.url}: {action}d."
+    raise WebhookError({"action": "must be rotate, disable or enable"})
+
+
+def endpoint_of(partner: Partner, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:
+    """One of this partner's endpoints, or None (another partner's is None too)."""
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    return endpoint if endpoint is not None and endpoint.partner_id == partner.id else None
+
+
+def delivery_of(partner: Partner, delivery_id: uuid.UUID) -> WebhookDelivery | None:
+    """One of the deliveries owed to this partner's endpoints, or None."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    return delivery if delivery is not None and delivery.endpoint.partner_id == partner.id \
+        else None
+
+
 def endpoints_of(partner: Partner) -> list[WebhookEndpoint]:
     return list(db.session.scalars(select(WebhookEndpoint).where(
         WebhookEndpoint.partner_id == partner.id).order_by(WebhookEndpoint.created_at)))

@@ -21,6 +21,7 @@ from accounts.api_keys import find_operator_key
 from commerce.models import Partner, PartnerProduct, PartnerStatus
 from extensions import csrf, db, limiter
 from partners import services
+from partners.lookup import partner_with_catalogue
 from partners.validation import BOOLEAN_FIELDS, PartnerError, parse_moment, parse_price
 from storefront.api.auth import bearer_token
 
@@ -120,10 +121,7 @@ def _fields(body: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
 
 
 def _partner(slug: str) -> Partner:
-    partner = db.session.scalar(
-        select(Partner).where(Partner.slug == slug)
-        .options(selectinload(Partner.domains),
-                 selectinload(Partner.offers).selectinload(PartnerProduct.product)))
+    partner = partner_with_catalogue(slug)
     if partner is None:
         raise OperatorApiError(404, "not_found", f"no partner {slug!r}")
     return partner

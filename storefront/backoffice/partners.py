@@ -33,6 +33,7 @@ from commerce.models import (
 from extensions import db
 from partners import services
 from partners.brand import FONTS, Logo
+from partners.lookup import partner_with_catalogue
 from partners.members import members_of
 from partners.themes import available_themes
 from partners.validation import (
@@ -66,10 +67,7 @@ BRAND_FIELDS = ("name", "tagline", "primary_color", "secondary_color", "accent_c
 
 
 def _found(slug: str) -> Partner:
-    partner = db.session.scalar(
-        select(Partner).where(Partner.slug == slug)
-        .options(selectinload(Partner.domains),
-                 selectinload(Partner.offers).selectinload(PartnerProduct.product)))
+    partner = partner_with_catalogue(slug)
     if partner is None:
         abort(404)
     return partner
@@ -339,23 +337,15 @@ def partner_webhook_add(slug: str) -> Response | tuple[str, int]:
 def partner_webhook_change(slug: str, endpoint_id: Any) -> Response:
     """Rotate an endpoint's secret, disable or enable it."""
     from webhooks import services as webhooks
-    from webhooks.models import WebhookEndpoint
 
     if not EmptyForm().validate():
         abort(400)
-    found = _found(slug)
-    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.partner_id != found.id:
+    endpoint = webhooks.endpoint_of(_found(slug), endpoint_id)
+    if endpoint is None:
         abort(404)
-    action = request.form.get("action")
-    if action == "rotate":
-        secret = webhooks.rotate_secret(endpoint)
-        message = (f"New signing secret for {endpoint.url}, shown only now: {secret}. The "
-                   "previous one still signs for 24 hours.")
-    elif action in ("disable", "enable"):
-        webhooks.set_active(endpoint, action == "enable")
-        message = f"{endpoint.url}: {action}d."
-    else:
+    try:
+        message = webhooks.change_endpoint(endpoint, request.form.get("action", ""))
+    except webhooks.WebhookError:
         abort(400)
     db.session.commit()
     flash(message, "success")
@@ -366,13 +356,11 @@ def partner_webhook_change(slug: str, endpoint_id: Any) -> Response:
 @operator_required
 def partner_webhook_replay(slug: str, delivery_id: Any) -> Response:
     from webhooks import services as webhooks
-    from webhooks.models import WebhookDelivery
 
     if not EmptyForm().validate():
         abort(400)
-    found = _found(slug)
-    delivery = db.session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.endpoint.partner_id != found.id:
+    delivery = webhooks.delivery_of(_found(slug), delivery_id)
+    if delivery is None:
         abort(404)
     webhooks.replay(delivery)
     db.session.commit()

@@ -30,7 +30,7 @@ from storefront.console.auth import (
 from storefront.console.blueprint import bp
 from storefront.forms import BrandForm, EmptyForm
 from webhooks import services as webhooks
-from webhooks.models import EVENT_TYPES, WebhookDelivery, WebhookEndpoint
+from webhooks.models import EVENT_TYPES
 
 BRAND_FIELDS = ("name", "tagline", "primary_color", "secondary_color", "accent_color", "font",
                 "logo_url", "support_email", "support_phone")
@@ -195,27 +195,16 @@ def webhook_endpoints() -> Response | str | tuple[str, int]:
     return (page, 400) if errors else page
 
 
-def _endpoint(endpoint_id: uuid.UUID) -> WebhookEndpoint:
-    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None or endpoint.partner_id != console_partner().id:
-        abort(404)
-    return endpoint
-
-
 @bp.post("/webhooks/<uuid:endpoint_id>")
 @console_required(admin=True)
 def webhook_change(endpoint_id: uuid.UUID) -> Response:
     _checked()
-    endpoint = _endpoint(endpoint_id)
-    action = request.form.get("action")
-    if action == "rotate":
-        secret = webhooks.rotate_secret(endpoint)
-        message = (f"New signing secret, shown only now: {secret}. The previous one still signs "
-                   "for 24 hours.")
-    elif action in ("disable", "enable"):
-        webhooks.set_active(endpoint, action == "enable")
-        message = f"{endpoint.url}: {action}d."
-    else:
+    endpoint = webhooks.endpoint_of(console_partner(), endpoint_id)
+    if endpoint is None:
+        abort(404)
+    try:
+        message = webhooks.change_endpoint(endpoint, request.form.get("action", ""))
+    except webhooks.WebhookError:
         abort(400)
     db.session.commit()
     flash(message, "success")
@@ -225,8 +214,8 @@ def webhook_change(endpoint_id: uuid.UUID) -> Response:
 @bp.get("/webhooks/deliveries/<uuid:delivery_id>")
 @console_required()
 def webhook_delivery(delivery_id: uuid.UUID) -> str:
-    delivery = db.session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.endpoint.partner_id != console_partner().id:
+    delivery = webhooks.delivery_of(console_partner(), delivery_id)
+    if delivery is None:
         abort(404)
     return _page("console/delivery.html", delivery=delivery,
                  attempts=webhooks.attempts_of(delivery))
@@ -236,8 +225,8 @@ def webhook_delivery(delivery_id: uuid.UUID) -> str:
 @console_required(admin=True)
 def webhook_replay(delivery_id: uuid.UUID) -> Response:
     _checked()
-    delivery = db.session.get(WebhookDelivery, delivery_id)
-    if delivery is None or delivery.endpoint.partner_id != console_partner().id:
+    delivery = webhooks.delivery_of(console_partner(), delivery_id)
+    if delivery is None:
         abort(404)
     webhooks.replay(delivery)
     db.session.commit()
