@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import time
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -38,14 +37,18 @@ from storefront.backoffice.blueprint import bp
 from storefront.forms import EmptyForm, SignInForm
 from storefront.reseller.forms import CodeForm
 from storefront.security import sessions
-from storefront.security.doors import safe_next
+from storefront.security.doors import (
+    mark_password_passed,
+    password_passed,
+    password_passed_key,
+    safe_next,
+)
 from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
 
 log = logging.getLogger("comptoir.security")
 
 PENDING_KEY = "operator_pending"  # password passed, second factor owed
 CHALLENGE_KEY = "operator_webauthn"
-PENDING_SECONDS = 300
 
 Page = Response | str | tuple[str, int]
 
@@ -97,30 +100,18 @@ def login() -> Page:
             log.warning("security: operator %s has no second factor: sign-in refused", user.email)
             return render_template("backoffice/login_no_factor.html", email=user.email), 403
         sessions.regenerate()
-        session[PENDING_KEY] = {"user": str(user.id), "at": int(time.time()),
-                                "next": safe_next(url_for("backoffice.orders"))}
+        mark_password_passed(PENDING_KEY, user, safe_next(url_for("backoffice.orders")))
         return redirect(url_for("backoffice.second_factor"))
     status = 400 if request.method == "POST" else 200
     return render_template("backoffice/login.html", form=form), status
 
 
 def _pending() -> tuple[User, str] | None:
-    marker = session.get(PENDING_KEY)
-    if not isinstance(marker, dict) or time.time() - float(marker.get("at", 0)) > PENDING_SECONDS:
-        session.pop(PENDING_KEY, None)
-        return None
-    try:
-        user = db.session.get(User, uuid.UUID(str(marker.get("user"))))
-    except ValueError:
-        return None
-    if user is None or not user.active or user.role != Role.OPERATOR:
-        return None
-    return user, str(marker.get("next") or url_for("backoffice.orders"))
+    return password_passed(PENDING_KEY, Role.OPERATOR, url_for("backoffice.orders"))
 
 
 def _pending_key() -> str:
-    marker = session.get(PENDING_KEY)
-    return "operator-pending:" + (str(marker.get("user")) if isinstance(marker, dict) else "none")
+    return password_passed_key(PENDING_KEY)
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])

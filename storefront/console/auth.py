@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -24,13 +22,17 @@ from storefront.console.blueprint import bp
 from storefront.forms import EmptyForm, SignInForm
 from storefront.reseller.forms import CodeForm
 from storefront.security import sessions
-from storefront.security.doors import safe_next
+from storefront.security.doors import (
+    mark_password_passed,
+    password_passed,
+    password_passed_key,
+    safe_next,
+)
 from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
 
 log = logging.getLogger("comptoir.security")
 PENDING_KEY = "console_pending"
 INVITE_KEY = "console_invite"
-PENDING_SECONDS = 300
 Page = Response | str | tuple[str, int]
 
 
@@ -88,30 +90,18 @@ def login() -> Page:
                                     "no access to a partner console."]
             return render_template("console/login.html", form=form), 401
         sessions.regenerate()
-        session[PENDING_KEY] = {"user": str(user.id), "at": int(time.time()),
-                                "next": safe_next(url_for("console.dashboard"))}
+        mark_password_passed(PENDING_KEY, user, safe_next(url_for("console.dashboard")))
         return redirect(url_for("console.second_factor"))
     return render_template("console/login.html", form=form), 400 if request.method == "POST" \
         else 200
 
 
 def _pending() -> tuple[User, str] | None:
-    marker = session.get(PENDING_KEY)
-    if not isinstance(marker, dict) or time.time() - float(marker.get("at", 0)) > PENDING_SECONDS:
-        session.pop(PENDING_KEY, None)
-        return None
-    try:
-        user = db.session.get(User, uuid.UUID(str(marker.get("user"))))
-    except ValueError:
-        return None
-    if user is None or not user.active or user.role != Role.PARTNER:
-        return None
-    return user, str(marker.get("next") or url_for("console.dashboard"))
+    return password_passed(PENDING_KEY, Role.PARTNER, url_for("console.dashboard"))
 
 
 def _pending_key() -> str:
-    marker = session.get(PENDING_KEY)
-    return "console-pending:" + (str(marker.get("user")) if isinstance(marker, dict) else "none")
+    return password_passed_key(PENDING_KEY)
 
 
 @bp.route("/login/verify", methods=["GET", "POST"])

@@ -41,3 +41,48 @@ def safe_next(default: str) -> str:
             and not parts.netloc and not parts.scheme:
         return target
     return default
+
+
+# --- the step between a staff door's password and its second factor ------------------------------
+
+PENDING_SECONDS = 300  # the second factor must follow the password within five minutes
+
+
+def mark_password_passed(key: str, user: User, target: str) -> None:
+    """Remember in the session that this person gave the right password, for the next step."""
+    import time
+
+    from flask import session
+
+    session[key] = {"user": str(user.id), "at": int(time.time()), "next": target}
+
+
+def password_passed(key: str, role: Any, fallback: str) -> tuple[User, str] | None:
+    """The person whose password passed at a staff door within five minutes, and where to go
+    once the second factor passes; None when there is none, too late, or not of that role."""
+    import time
+    import uuid
+
+    from flask import session
+
+    from extensions import db
+
+    marker = session.get(key)
+    if not isinstance(marker, dict) or time.time() - float(marker.get("at", 0)) > PENDING_SECONDS:
+        session.pop(key, None)
+        return None
+    try:
+        user = db.session.get(User, uuid.UUID(str(marker.get("user"))))
+    except ValueError:
+        return None
+    if user is None or not user.active or user.role != role:
+        return None
+    return user, str(marker.get("next") or fallback)
+
+
+def password_passed_key(key: str) -> str:
+    """What throttles the second step: the person whose password passed (else "none")."""
+    from flask import session
+
+    marker = session.get(key)
+    return f"{key}:" + (str(marker.get("user")) if isinstance(marker, dict) else "none")
