@@ -107,6 +107,9 @@ class Partner(db.Model):  # type: ignore[name-defined]
     mediator_url: Mapped[str] = mapped_column(String(300), default="")
     # Texts in other languages than French: {"en": {"tagline": "…"}}.
     translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Whether the partner has an active webhook endpoint, kept by webhooks/services.py: the
+    # outbox consumer reads it from the loaded order instead of asking the database each time.
+    webhooks_active: Mapped[bool] = mapped_column(Boolean, default=False)
     # When the earliest scheduled price change not yet applied is due (partners/services.py).
     next_price_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

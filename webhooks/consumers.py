@@ -44,7 +44,7 @@ def natural_key(event: Event) -> str:
 def _listened(event: Event) -> bool:
     from webhooks.services import partner_listens
 
-    return partner_listens(event.order_id, WEBHOOK_TYPE[event.kind])
+    return partner_listens(event.order_id)
 
 
 def _data(event: Event, order: Any) -> dict[str, Any]:

@@ -151,6 +151,7 @@ def create_endpoint(partner: Partner, url: str, *, actor: str, events: list[str]
                                created_by=actor)
     endpoint.secret_sealed = _seal(secret, endpoint.id)
     db.session.add(endpoint)
+    partner.webhooks_active = True
     log.info("webhooks: endpoint %s of %s created by %s", endpoint.id, partner.slug, actor)
     return endpoint, secret
 
@@ -170,6 +171,11 @@ def rotate_secret(endpoint: WebhookEndpoint, *, now: datetime | None = None,
 
 def set_active(endpoint: WebhookEndpoint, active: bool) -> None:
     endpoint.active = active
+    db.session.flush()
+    partner = db.session.get(Partner, endpoint.partner_id)
+    if partner is not None:
+        partner.webhooks_active = bool(db.session.scalar(select(exists().where(
+            WebhookEndpoint.partner_id == partner.id, WebhookEndpoint.active.is_(True)))))
 
 
 def change_endpoint(endpoint: WebhookEndpoint, action: str) -> str:
@@ -217,13 +223,21 @@ def attempts_of(delivery: WebhookDelivery) -> list[WebhookAttempt]:
 
 # --- owing deliveries ---------------------------------------------------------------------------
 
-def partner_listens(order_id: uuid.UUID | None, event_type: str) -> bool:
-    """Whether the order's partner has an active endpoint for this event (one query)."""
+def partner_listens(order_id: uuid.UUID | None) -> bool:
+    """Whether the order's partner has an active endpoint: read from the order and partner the
+    relay's transaction has loaded already (no statement then)."""
     if order_id is None:
         return False
-    return bool(db.session.scalar(select(exists().where(
-        WebhookEndpoint.partner_id == Order.partner_id, Order.id == order_id,
-        WebhookEndpoint.active.is_(True)))))
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.orm.util import identity_key
+
+    loaded = db.session.identity_map.get(identity_key(Order, order_id))
+    if loaded is not None:
+        state: Any = sa_inspect(loaded)
+        if "partner" not in state.unloaded and not state.expired:
+            return bool(loaded.partner.webhooks_active)
+    return bool(db.session.scalar(select(Partner.webhooks_active).join(
+        Order, Order.partner_id == Partner.id).where(Order.id == order_id)))
 
 
 def enqueue(order: Order, event_id: uuid.UUID, event_type: str, data: dict[str, Any],

@@ -16,6 +16,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('partners', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('webhooks_active', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     op.create_table('webhook_endpoints',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('partner_id', sa.Uuid(), nullable=False),
@@ -80,3 +83,8 @@ def downgrade():
     with op.batch_alter_table('webhook_endpoints', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_webhook_endpoints_partner_id'))
     op.drop_table('webhook_endpoints')
+    if op.get_bind().dialect.name == 'sqlite':
+        op.execute('ALTER TABLE partners DROP COLUMN webhooks_active')
+    else:
+        with op.batch_alter_table('partners', schema=None) as batch_op:
+            batch_op.drop_column('webhooks_active')
