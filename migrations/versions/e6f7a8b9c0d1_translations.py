@@ -16,10 +16,9 @@ depends_on = None
 
 
 def upgrade():
-    for table in ('products', 'partners'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('translations', sa.JSON(), nullable=False,
-                                          server_default='{}'))
+    for table in ('products', 'partners'):  # in place on SQLite too: others point at them
+        op.add_column(table, sa.Column('translations', sa.JSON(), nullable=False,
+                                       server_default='{}'))
 
 
 def downgrade():

@@ -32,9 +32,9 @@ def upgrade():
     )
     with op.batch_alter_table('partner_members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_partner_members_partner_id'), ['partner_id'], unique=False)
-    with op.batch_alter_table('partner_products', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('min_price_cents', sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column('max_price_cents', sa.Integer(), nullable=True))
+    # In place on SQLite too (no batch copy of a table other tables point at).
+    op.add_column('partner_products', sa.Column('min_price_cents', sa.Integer(), nullable=True))
+    op.add_column('partner_products', sa.Column('max_price_cents', sa.Integer(), nullable=True))
 
 
 def downgrade():
