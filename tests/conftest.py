@@ -305,7 +305,7 @@ def sign_in_operator(db, make_user):  # type: ignore[no-untyped-def]
         factors.set_totp_secret(user, secret)
         db.session.commit()
         response = client.post("/admin/login", data={
-            "csrf_token": csrf_from(client.get("/admin/login").get_data(as_text=True)),
+            "csrf_token": csrf_from(client.get("/admin/login?lang=en").get_data(as_text=True)),
             "email": email, "password": password})
         assert response.status_code == 302, response.status_code
         assert response.location.endswith("/admin/login/verify"), response.location

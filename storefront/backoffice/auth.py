@@ -25,6 +25,7 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import gettext as _
 
 from accounts import factors
 from accounts import services as accounts
@@ -93,7 +94,7 @@ def login() -> Page:
             log.warning("security: operator sign-in failed for %s from %s", form.email.data,
                         request.remote_addr)
             form.password.errors = [
-                "E-mail address or password is wrong, or this is not an operator account."
+                _("E-mail address or password is wrong, or this is not an operator account.")
             ]
             return render_template("backoffice/login.html", form=form), 401
         if not factors.has_second_factor(user):
@@ -121,7 +122,7 @@ def _pending_key() -> str:
 def second_factor() -> Page:
     pending = _pending()
     if pending is None:
-        flash("Sign in again: the second step must follow the password within five minutes.",
+        flash(_("Sign in again: the second step must follow the password within five minutes."),
               "error")
         return redirect(url_for("backoffice.login"))
     user, target = pending
@@ -133,7 +134,7 @@ def second_factor() -> Page:
             return _complete(user, TOTP, target)
         log.warning("security: operator %s gave a wrong two-step code from %s", user.email,
                     request.remote_addr)
-        form.code.errors = ["This code is wrong or has expired; enter the current one."]
+        form.code.errors = [_("This code is wrong or has expired; enter the current one.")]
         return render_template("backoffice/second_factor.html", **context), 401
     status = 400 if request.method == "POST" else 200
     return render_template("backoffice/second_factor.html", **context), status
@@ -151,7 +152,7 @@ def _complete(user: User, factor: str, target: str) -> Response:
 def passkey_options() -> Response | tuple[Response, int]:
     pending = _pending()
     if pending is None:
-        return jsonify({"error": "sign in with your password first"}), 401
+        return jsonify({"error": _("sign in with your password first")}), 401
     try:
         options, challenge = factors.authentication_options(pending[0], relying_party())
     except FactorError as exc:
@@ -166,11 +167,11 @@ def passkey_verify() -> Response | tuple[Response, int]:
     pending = _pending()
     challenge = session.pop(CHALLENGE_KEY, None)
     if pending is None or not isinstance(challenge, str):
-        return jsonify({"error": "sign in with your password first"}), 401
+        return jsonify({"error": _("sign in with your password first")}), 401
     user, target = pending
     credential = request.get_json(silent=True)
     if not isinstance(credential, dict):
-        return jsonify({"error": "the passkey answer is not JSON"}), 400
+        return jsonify({"error": _("the passkey answer is not JSON")}), 400
     try:
         factors.check_passkey(user, relying_party(), credential, base64.b64decode(challenge))
     except FactorError as exc:
@@ -218,10 +219,10 @@ def passkey_register() -> Response | tuple[Response, int]:
     challenge = session.pop(CHALLENGE_KEY, None)
     body = request.get_json(silent=True)
     if not isinstance(challenge, str) or not isinstance(body, dict):
-        return jsonify({"error": "start the registration again"}), 400
+        return jsonify({"error": _("start the registration again")}), 400
     credential = body.get("credential")
     if not isinstance(credential, dict):
-        return jsonify({"error": "the passkey answer is missing"}), 400
+        return jsonify({"error": _("the passkey answer is missing")}), 400
     try:
         factors.register_passkey(current_operator(), relying_party(), credential,
                                  base64.b64decode(challenge), str(body.get("name") or ""))
@@ -229,7 +230,7 @@ def passkey_register() -> Response | tuple[Response, int]:
         return jsonify({"error": str(exc)}), 400
     db.session.commit()
     sessions.regenerate()  # the account's factors changed: a new session id
-    flash("Passkey added: you can use it at your next sign-in.", "success")
+    flash(_("Passkey added: you can use it at your next sign-in."), "success")
     return jsonify({"redirect": url_for("backoffice.security")})
 
 
@@ -241,9 +242,9 @@ def passkey_remove(passkey_id: uuid.UUID) -> Response:
     try:
         removed = factors.remove_passkey(current_operator(), passkey_id)
     except FactorError as exc:
-        flash(f"Not removed: {exc}.", "error")
+        flash(_("Not removed: %(error)s.", error=exc), "error")
         return redirect(url_for("backoffice.security"))
     if not removed:
         abort(404)
-    flash("Passkey removed.", "success")
+    flash(_("Passkey removed."), "success")
     return redirect(url_for("backoffice.security"))

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from backups import services, support
 from backups.services import BackupRow
@@ -72,9 +73,10 @@ def backup_resend(backup_id: uuid.UUID) -> Page:
     except VaultError as exc:
         return _refusal(backup_id, exc)
     except Exception as exc:  # noqa: BLE001 - the mail server refused: tell the operator
-        flash(f"The licence was not sent: {type(exc).__name__}: {exc}", "error")
+        flash(_("The licence was not sent: %(kind)s: %(error)s", kind=type(exc).__name__,
+                error=exc), "error")
         return _back_to_order(backup_id)
-    flash(f"Licence re-sent to {to}.", "success")
+    flash(_("Licence re-sent to %(email)s.", email=to), "success")
     return _back_to_order(backup_id)
 
 
@@ -93,9 +95,10 @@ def backup_extend(backup_id: uuid.UUID) -> Response:
     except BackupNotFound:
         abort(404)
     except support.RenewalRefused as exc:
-        flash(f"Not extended: {exc}", "error")
+        flash(_("Not extended: %(error)s", error=exc), "error")
         return _back_to_order(backup_id)
-    flash(f"Backup extended to {backup.expires_at:%Y-%m-%d} (renewal paid).", "success")
+    flash(_("Backup extended to %(date)s (renewal paid).", date=f"{backup.expires_at:%Y-%m-%d}"),
+          "success")
     return _back_to_order(backup_id)
 
 
@@ -107,7 +110,7 @@ def backup_alert_acknowledge(alert_id: uuid.UUID) -> Response:
         support.acknowledge_alert(alert_id, current_operator().email)
     except LookupError:
         abort(404)
-    flash("Alert acknowledged.", "success")
+    flash(_("Alert acknowledged."), "success")
     return redirect(url_for("backoffice.backups"))
 
 

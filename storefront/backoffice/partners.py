@@ -18,6 +18,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -51,16 +53,19 @@ from webhooks import services as webhook_services
 from webhooks.models import EVENT_TYPES
 
 KIND_LABELS = {
-    PartnerKind.RETAIL: "Tier-one retail site", PartnerKind.OEM: "PC maker's store (OEM)",
-    PartnerKind.TELECOM: "Telecom operator", PartnerKind.CHANNEL: "Channel partner",
-    PartnerKind.HISTORIC: "Historic partner", PartnerKind.DIRECT: "Direct (the platform's shop)",
+    PartnerKind.RETAIL: _l("Tier-one retail site"),
+    PartnerKind.OEM: _l("PC maker's store (OEM)"),
+    PartnerKind.TELECOM: _l("Telecom operator"), PartnerKind.CHANNEL: _l("Channel partner"),
+    PartnerKind.HISTORIC: _l("Historic partner"),
+    PartnerKind.DIRECT: _l("Direct (the platform's shop)"),
 }
 LEGAL_LABELS = {
-    "legal_name": "Company name", "legal_form": "Legal form", "siren": "SIREN",
-    "rcs_city": "RCS registry (city)", "vat_number": "VAT number",
-    "registered_office": "Registered office", "publication_director": "Publication director",
-    "host_details": "Host (name, address, phone)", "mediator_name": "Consumer mediator",
-    "mediator_url": "Consumer mediator's address (https)",
+    "legal_name": _l("Company name"), "legal_form": _l("Legal form"), "siren": _l("SIREN"),
+    "rcs_city": _l("RCS registry (city)"), "vat_number": _l("VAT number"),
+    "registered_office": _l("Registered office"),
+    "publication_director": _l("Publication director"),
+    "host_details": _l("Host (name, address, phone)"), "mediator_name": _l("Consumer mediator"),
+    "mediator_url": _l("Consumer mediator's address (https)"),
 }
 BRAND_FIELDS = ("name", "tagline", "primary_color", "secondary_color", "accent_color", "font",
                 "logo_url", "legal_notice", "support_email", "support_phone")
@@ -106,8 +111,8 @@ def new_partner() -> Response | str | tuple[str, int]:
             errors = exc.errors
         else:
             db.session.commit()
-            flash(f"{partner.name} created, in draft: complete its legal identity and catalogue,"
-                  " then open its shop.", "success")
+            flash(_("%(partner)s created, in draft: complete its legal identity and catalogue,"
+                    " then open its shop.", partner=partner.name), "success")
             return redirect(url_for("backoffice.partner", slug=partner.slug))
         values["domains"] = request.form.get("domains", "")
     page = render_template("backoffice/partner_new.html", form=form, values=values,
@@ -143,8 +148,9 @@ def _page(partner: Partner, *, brand_form: BrandForm | None = None, section: str
         console_members=members_of(partner),
         scheduled=services.pending_prices(partner),
         legal_form_options=[(form, form) for form in LEGAL_FORMS],
-        theme_options=[("", "The base layout"), *available_themes().items()],
-        offer_options=[(o.product.code, f"{o.product.name} ({o.product.code}), sold")
+        theme_options=[("", _("The base layout")), *available_themes().items()],
+        offer_options=[(o.product.code, _("%(product)s (%(code)s), sold", product=o.product.name,
+                                          code=o.product.code))
                        for o in sold]
         + [(p.code, f"{p.name} ({p.code})") for p in others if p.id not in taken],
         logout_form=EmptyForm(),
@@ -185,7 +191,7 @@ def partner(slug: str) -> Response | str | tuple[str, int]:
         return _page(_found(slug), brand_form=form, section="brand", errors=exc.errors,
                      values=dict(request.form), status=400)
     db.session.commit()
-    flash(f"{found.name}: brand saved.", "success")
+    flash(_("%(partner)s: brand saved.", partner=found.name), "success")
     return redirect(url_for("backoffice.partner", slug=found.slug))
 
 
@@ -201,7 +207,8 @@ def _section(slug: str, section: str, values: dict[str, Any], change: Any,
         db.session.rollback()
         return _page(_found(slug), section=section, values=values, errors=exc.errors, status=400)
     db.session.commit()
-    flash(f"{found.name}: {done}", "success")
+    # TRANSLATORS: a partner's name, then what was done (e.g. "domains saved.")
+    flash(_("%(partner)s: %(done)s", partner=found.name, done=done), "success")
     return redirect(url_for("backoffice.partner", slug=slug, _anchor=section))
 
 
@@ -215,7 +222,7 @@ def partner_shop(slug: str) -> Response | tuple[str, int]:
     values["backup_by_default"] = "backup_by_default" in request.form
     return _section(slug, "shop", values,
                     lambda p: services.update_partner(p, values, actor=operator_actor()),
-                    "shop settings saved.")
+                    _("shop settings saved."))
 
 
 @bp.post("/partners/<slug>/legal")
@@ -224,7 +231,7 @@ def partner_legal(slug: str) -> Response | tuple[str, int]:
     values = {name: request.form.get(name, "") for name in LEGAL_FIELDS}
     return _section(slug, "legal", values,
                     lambda p: services.update_partner(p, values, actor=operator_actor()),
-                    "legal identity saved.")
+                    _("legal identity saved."))
 
 
 @bp.post("/partners/<slug>/domains")
@@ -235,7 +242,7 @@ def partner_domains(slug: str) -> Response | tuple[str, int]:
     return _section(slug, "domains", {"domains": text, "primary": primary or ""},
                     lambda p: services.set_domains(p, text.split(), actor=operator_actor(),
                                                    primary=primary),
-                    "domains saved.")
+                    _("domains saved."))
 
 
 @bp.post("/partners/<slug>/embed")
@@ -245,7 +252,7 @@ def partner_embed(slug: str) -> Response | tuple[str, int]:
     return _section(slug, "embed", {"embed_origins": text},
                     lambda p: services.set_embed_origins(p, text.split(),
                                                          actor=operator_actor()),
-                    "embed origins saved.")
+                    _("embed origins saved."))
 
 
 @bp.post("/partners/<slug>/offers")
@@ -259,7 +266,7 @@ def partner_offer(slug: str) -> Response | tuple[str, int]:
         availability = {"on": True, "off": False}.get(values["availability"])
         price = parse_price(values["price"]) if values["price"].strip() else None
         if not values["product"].strip():
-            raise PartnerError({"product": "choose a product"})
+            raise PartnerError({"product": _("choose a product")})
         if values["floor"].strip() or values["ceiling"].strip():
             low = parse_price(values["floor"], "floor") if values["floor"].strip() else None
             high = parse_price(values["ceiling"], "ceiling") if values["ceiling"].strip() \
@@ -274,16 +281,16 @@ def partner_offer(slug: str) -> Response | tuple[str, int]:
                 return
         if values["starts_at"].strip():
             if price is None:
-                raise PartnerError({"price": "a scheduled change needs its price"})
+                raise PartnerError({"price": _("a scheduled change needs its price")})
             services.schedule_price(found, values["product"], price,
                                     parse_moment(values["starts_at"]), actor=operator_actor())
             return
         if price is None and availability is None:
-            raise PartnerError({"price": "give a price, or put the product on or off sale"})
+            raise PartnerError({"price": _("give a price, or put the product on or off sale")})
         services.set_offer(found, values["product"], actor=operator_actor(), price_cents=price,
                            available=availability)
 
-    return _section(slug, "offers", values, change, "catalogue saved.")
+    return _section(slug, "offers", values, change, _("catalogue saved."))
 
 
 def _offer_of(partner: Partner, code: str) -> PartnerProduct | None:
@@ -302,8 +309,8 @@ def partner_status(slug: str) -> Response | tuple[str, int]:
     return _section(slug, "status", {"reason": reason},
                     lambda p: services.change_status(p, targets[action], actor=operator_actor(),
                                                      reason=reason),
-                    {"open": "shop opened.", "reopen": "shop reopened.",
-                     "suspend": "shop suspended."}[action])
+                    {"open": _("shop opened."), "reopen": _("shop reopened."),
+                     "suspend": _("shop suspended.")}[action])
 
 
 @bp.post("/partners/<slug>/webhooks")
@@ -327,8 +334,8 @@ def partner_webhook_add(slug: str) -> Response | tuple[str, int]:
         return _page(_found(slug), section="webhooks", values={"url": url},
                      errors=exc.errors, status=400)
     db.session.commit()
-    flash(f"Endpoint {endpoint.url} added. Its signing secret, shown only now: {secret}",
-          "success")
+    flash(_("Endpoint %(url)s added. Its signing secret, shown only now: %(secret)s",
+            url=endpoint.url, secret=secret), "success")
     return redirect(url_for("backoffice.partner", slug=slug, _anchor="webhooks"))
 
 
@@ -364,7 +371,8 @@ def partner_webhook_replay(slug: str, delivery_id: Any) -> Response:
         abort(404)
     webhooks.replay(delivery)
     db.session.commit()
-    flash(f"Delivery {delivery.event_type} to {delivery.endpoint.url} sent again.", "success")
+    flash(_("Delivery %(event)s to %(url)s sent again.", event=delivery.event_type,
+            url=delivery.endpoint.url), "success")
     return redirect(url_for("backoffice.partner", slug=slug, _anchor="webhooks"))
 
 
@@ -378,7 +386,8 @@ def partner_member_invite(slug: str) -> Response | tuple[str, int]:
     role = request.form.get("role", "admin")
     return _section(slug, "members", {"email": email},
                     lambda p: members.invite(p, email, role, actor=operator_actor()),
-                    f"invitation sent to {email.strip()}: it works for 72 hours.")
+                    _("invitation sent to %(email)s: it works for 72 hours.",
+                      email=email.strip()))
 
 
 @bp.post("/partners/<slug>/members/<uuid:member_id>/revoke")
@@ -395,5 +404,6 @@ def partner_member_revoke(slug: str, member_id: Any) -> Response:
         abort(404)
     members.revoke(member, actor=operator_actor())
     db.session.commit()
-    flash(f"{member.user.email} no longer has access to the console.", "success")
+    flash(_("%(email)s no longer has access to the console.", email=member.user.email),
+          "success")
     return redirect(url_for("backoffice.partner", slug=slug, _anchor="members"))

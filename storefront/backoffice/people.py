@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 
 from accounts import factors
@@ -54,9 +56,9 @@ def end_session(user_id: uuid.UUID, record_id: uuid.UUID) -> Response:
         abort(400)
     user = _person(user_id)
     if records.end_session(user.id, record_id, f"ended by {current_operator().email}"):
-        flash("Session ended: it stops working at its next request.", "success")
+        flash(_("Session ended: it stops working at its next request."), "success")
     else:
-        flash("This session had already ended.", "info")
+        flash(_("This session had already ended."), "info")
     return redirect(url_for("backoffice.person", user_id=user.id))
 
 
@@ -67,7 +69,7 @@ def end_all_sessions(user_id: uuid.UUID) -> Response:
         abort(400)
     user = _person(user_id)
     count = records.end_all_sessions(user.id, f"ended by {current_operator().email}")
-    flash(f"{count} session(s) ended.", "success")
+    flash(ngettext("%(num)s session ended.", "%(num)s sessions ended.", count), "success")
     if user.id == current_operator().id:
         return redirect(url_for("backoffice.login"))
     return redirect(url_for("backoffice.person", user_id=user.id))
@@ -81,9 +83,11 @@ def set_active(user_id: uuid.UUID, action: str) -> Response:
     user = _person(user_id)
     operator = current_operator()
     if user.id == operator.id:
-        flash("You cannot disable your own account.", "error")
+        flash(_("You cannot disable your own account."), "error")
         return redirect(url_for("backoffice.person", user_id=user.id))
     records.set_active(user, action == "enable", operator.email)
-    flash(f"{user.email} is {'enabled' if action == 'enable' else 'disabled: its sessions ended'}.",
-          "success")
+    if action == "enable":
+        flash(_("%(email)s is enabled.", email=user.email), "success")
+    else:
+        flash(_("%(email)s is disabled: its sessions ended.", email=user.email), "success")
     return redirect(url_for("backoffice.person", user_id=user.id))

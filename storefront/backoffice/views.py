@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from commerce.models import FulfilmentStatus, Order, Partner, PaymentStatus, Product
@@ -92,9 +93,11 @@ def line_action(order_line_id: uuid.UUID, action: str) -> Response:
         abort(404)
     try:
         status = actions[action](order_line_id, actor=operator_actor())
-        flash(f"Line {action}: now {status}.", "success")
+        flash({"retry": _("Line retry: now %(status)s.", status=status),
+               "reroute": _("Line reroute: now %(status)s.", status=status)}[action], "success")
     except (operations.OperationError, WholesalerError) as exc:
-        flash(f"Could not {action} the line: {exc}", "error")
+        flash({"retry": _("Could not retry the line: %(error)s", error=exc),
+               "reroute": _("Could not reroute the line: %(error)s", error=exc)}[action], "error")
     from commerce.models import OrderLine
 
     line = db.session.get(OrderLine, order_line_id) or abort(404)
@@ -118,13 +121,14 @@ def refund(order_id: uuid.UUID) -> Response:
     try:
         done = refunds.refund_order(order_id, line_ids, operator_actor(), reason)
     except refunds.RefundError as exc:
-        flash(f"Could not refund: {exc}.", "error")
+        flash(_("Could not refund: %(error)s.", error=exc), "error")
     except refunds.RefundDelayed as exc:
-        flash(f"The payment provider did not answer ({exc}). The refund is kept and asked "
-              "again automatically; nothing will be refunded twice.", "info")
+        flash(_("The payment provider did not answer (%(error)s). The refund is kept and asked "
+                "again automatically; nothing will be refunded twice.", error=exc), "info")
     else:
-        flash(f"Refunded {done.amount_cents / 100:.2f} {done.currency} ({done.gateway_reference})"
-              ": those lines are cancelled and their licences revoked.", "success")
+        flash(_("Refunded %(amount)s %(currency)s (%(reference)s): those lines are cancelled and "
+                "their licences revoked.", amount=f"{done.amount_cents / 100:.2f}",
+                currency=done.currency, reference=done.gateway_reference), "success")
     return redirect(url_for("backoffice.order", order_id=order_id))
 
 
@@ -139,7 +143,7 @@ def revoke_links(order_id: uuid.UUID) -> Response:
     db.session.get(Order, order_id) or abort(404)
     revoke(order_id)
     db.session.commit()
-    flash("Every link to this order sent so far no longer works.", "success")
+    flash(_("Every link to this order sent so far no longer works."), "success")
     return redirect(url_for("backoffice.order", order_id=order_id))
 
 
@@ -148,8 +152,6 @@ def revoke_links(order_id: uuid.UUID) -> Response:
 def send_link(order_id: uuid.UUID) -> Response:
     """E-mail the buyer a fresh order link (after withdrawing the old ones, or on request)."""
     from datetime import timedelta
-
-    from flask_babel import gettext as _
 
     from commerce import access
     from commerce.mailing import send_branded
@@ -165,9 +167,10 @@ def send_link(order_id: uuid.UUID) -> Response:
                      order=found, name=found.name, url=access.access_url(found),
                      expires_at=utcnow() + timedelta(seconds=access.max_age()))
     except Exception as exc:  # noqa: BLE001 - tell the operator; nothing else changed
-        flash(f"The e-mail could not be sent: {type(exc).__name__}: {exc}", "error")
+        flash(_("The e-mail could not be sent: %(kind)s: %(error)s", kind=type(exc).__name__,
+                error=exc), "error")
     else:
-        flash(f"A new order link was sent to {found.email}.", "success")
+        flash(_("A new order link was sent to %(email)s.", email=found.email), "success")
     return redirect(url_for("backoffice.order", order_id=order_id))
 
 
@@ -224,7 +227,7 @@ def retry_event(event_id: uuid.UUID) -> Response:
         abort(400)
     report = deliver([event_id])
     if report.failed:
-        flash("Still failing: " + "; ".join(report.errors.values()), "error")
+        flash(_("Still failing: %(errors)s", errors="; ".join(report.errors.values())), "error")
     else:
-        flash(f"Done: {report.done} deliveries.", "success")
+        flash(_("Done: %(count)s deliveries.", count=report.done), "success")
     return redirect(url_for("backoffice.events"))

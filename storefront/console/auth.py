@@ -8,6 +8,7 @@ from functools import wraps
 from typing import Any
 
 from flask import Response, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 
 from accounts import factors, totp
 from accounts import services as accounts
@@ -86,8 +87,8 @@ def login() -> Page:
                 or not factors.totp_enabled(user):
             log.warning("security: console sign-in failed for %s from %s", form.email.data,
                         request.remote_addr)
-            form.password.errors = ["E-mail address or password is wrong, or this account has "
-                                    "no access to a partner console."]
+            form.password.errors = [_("E-mail address or password is wrong, or this account has "
+                                      "no access to a partner console.")]
             return render_template("console/login.html", form=form), 401
         sessions.regenerate()
         mark_password_passed(PENDING_KEY, user, safe_next(url_for("console.dashboard")))
@@ -111,7 +112,8 @@ def _pending_key() -> str:
 def second_factor() -> Page:
     pending = _pending()
     if pending is None:
-        flash("Sign in again: the code must follow the password within five minutes.", "error")
+        flash(_("Sign in again: the code must follow the password within five minutes."),
+              "error")
         return redirect(url_for("console.login"))
     user, target = pending
     form = CodeForm()
@@ -122,7 +124,7 @@ def second_factor() -> Page:
             return redirect(target)
         log.warning("security: console member %s gave a wrong code from %s", user.email,
                     request.remote_addr)
-        form.code.errors = ["This code is wrong or has expired; enter the current one."]
+        form.code.errors = [_("This code is wrong or has expired; enter the current one.")]
         return render_template("console/second_factor.html", form=form), 401
     return render_template("console/second_factor.html", form=form), \
         400 if request.method == "POST" else 200
@@ -133,7 +135,7 @@ def logout() -> Response:
     if not EmptyForm().validate():
         abort(400)
     sessions.end("signed out")
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("console.login"))
 
 
@@ -163,7 +165,7 @@ def invite() -> Page:
             abort(400)
         password = request.form.get("password", "")
         if password != request.form.get("password_again", ""):
-            errors["password_again"] = "the two passwords differ"  # noqa: S105 - a message
+            errors["password_again"] = _("the two passwords differ")
         else:
             try:
                 members.accept(str(token), password, secret, request.form.get("code", ""))
@@ -174,7 +176,8 @@ def invite() -> Page:
                 db.session.commit()
                 session.pop(INVITE_KEY, None)
                 sessions.begin(member.user, Door.PARTNER, [PASSWORD, TOTP])
-                flash(f"Welcome to the {partner.name if partner else ''} console.", "success")
+                flash(_("Welcome to the %(partner)s console.",
+                        partner=partner.name if partner else ""), "success")
                 return redirect(url_for("console.dashboard"))
     uri = totp.provisioning_uri(secret, member.user.email, "Comptoir partner console")
     page = render_template("console/invite.html", invited=member, partner=partner, form=form,

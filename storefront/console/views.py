@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from commerce.links import shop_url
@@ -118,7 +119,7 @@ def brand() -> Response | str | tuple[str, int]:
                 form[field].errors = [*form[field].errors, message]
         return _page("console/brand.html", form=form, errors=exc.errors), 400
     db.session.commit()
-    flash("Brand saved: the shop shows it now.", "success")
+    flash(_("Brand saved: the shop shows it now."), "success")
     return redirect(url_for("console.brand"))
 
 
@@ -139,7 +140,7 @@ def prices() -> Response | str | tuple[str, int]:
             errors = {**exc.errors, "_product": code}
         else:
             db.session.commit()
-            flash(f"{code}: new price saved.", "success")
+            flash(_("%(code)s: new price saved.", code=code), "success")
             return redirect(url_for("console.prices"))
     offers = sorted(partner.offers, key=lambda o: o.position)
     page = _page("console/prices.html", offers=offers, errors=errors)
@@ -163,7 +164,7 @@ def revoke_key(key_id: uuid.UUID) -> Response:
     _checked()
     if not revoke_api_key(console_partner(), key_id):
         abort(404)
-    flash("The key is revoked: requests with it are refused from now on.", "success")
+    flash(_("The key is revoked: requests with it are refused from now on."), "success")
     return redirect(url_for("console.api_keys"))
 
 
@@ -186,8 +187,8 @@ def webhook_endpoints() -> Response | str | tuple[str, int]:
             errors = exc.errors
         else:
             db.session.commit()
-            flash(f"Endpoint {endpoint.url} added. Its signing secret, shown only now: {secret}",
-                  "success")
+            flash(_("Endpoint %(url)s added. Its signing secret, shown only now: %(secret)s",
+                    url=endpoint.url, secret=secret), "success")
             return redirect(url_for("console.webhook_endpoints"))
     page = _page("console/webhooks.html", endpoints=webhooks.endpoints_of(partner),
                  deliveries=webhooks.deliveries_of(partner, 50), events=EVENT_TYPES,
@@ -230,7 +231,8 @@ def webhook_replay(delivery_id: uuid.UUID) -> Response:
         abort(404)
     webhooks.replay(delivery)
     db.session.commit()
-    flash(f"{delivery.event_type} sent again to {delivery.endpoint.url}.", "success")
+    flash(_("%(event)s sent again to %(url)s.", event=delivery.event_type,
+            url=delivery.endpoint.url), "success")
     return redirect(url_for("console.webhook_delivery", delivery_id=delivery.id))
 
 
@@ -259,7 +261,7 @@ def team() -> Response | str | tuple[str, int]:
             errors = exc.errors
         else:
             db.session.commit()
-            flash("Invitation sent: it works for 72 hours.", "success")
+            flash(_("Invitation sent: it works for 72 hours."), "success")
             return redirect(url_for("console.team"))
     page = _page("console/team.html", members=members.members_of(partner), errors=errors,
                  email=request.form.get("email", ""))
@@ -274,9 +276,9 @@ def revoke_member(member_id: uuid.UUID) -> Response:
     if member is None or member.partner_id != console_partner().id or member.revoked_at:
         abort(404)
     if member.id == console_member().id:
-        flash("You cannot revoke your own access.", "error")
+        flash(_("You cannot revoke your own access."), "error")
         return redirect(url_for("console.team"))
     members.revoke(member, actor=console_actor())
     db.session.commit()
-    flash(f"{member.user.email} no longer has access.", "success")
+    flash(_("%(email)s no longer has access.", email=member.user.email), "success")
     return redirect(url_for("console.team"))

@@ -54,7 +54,7 @@ def _join(app, partner, email: str, role: str = "admin") -> tuple[Any, str]:  # 
     client = app.test_client()
     moved = client.get("/" + link.split("://", 1)[1].split("/", 1)[1])
     assert moved.status_code == 302 and moved.location.endswith("/partner/invite")
-    page = client.get("/partner/invite").get_data(as_text=True)
+    page = client.get("/partner/invite?lang=en").get_data(as_text=True)
     secret = re.search(r"Secret: <code>([A-Z2-7 ]+)</code>", page).group(1).replace(" ", "")
     joined = client.post("/partner/invite", data={
         "csrf_token": _token(page), "password": PASSWORD, "password_again": PASSWORD,
