@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import or_, select, update
 from webauthn import (
     generate_authentication_options,
@@ -159,7 +160,7 @@ def register_passkey(
             expected_origin=rp.origin, require_user_verification=True,
         )
     except (InvalidRegistrationResponse, ValueError, KeyError, TypeError) as exc:
-        raise FactorError(f"the passkey could not be registered: {exc}") from exc
+        raise FactorError(_("the passkey could not be registered: %(detail)s", detail=exc)) from exc
     transports = credential.get("response", {}).get("transports", []) \
         if isinstance(credential, dict) else []
     passkey = Passkey(
@@ -188,7 +189,7 @@ def authentication_options(user: User, rp: RelyingParty) -> tuple[str, bytes]:
         allowed.append(PublicKeyCredentialDescriptor(id=p.credential_id,
                                                      transports=transports or None))
     if not allowed:
-        raise FactorError("no passkey is registered for this address")
+        raise FactorError(_("no passkey is registered for this address"))
     options = generate_authentication_options(
         rp_id=rp.id, allow_credentials=allowed,
         user_verification=UserVerificationRequirement.REQUIRED,
@@ -205,12 +206,12 @@ def check_passkey(
     try:
         credential_id = base64url_to_bytes(str(credential.get("rawId") or credential.get("id")))
     except (ValueError, TypeError) as exc:
-        raise FactorError("the passkey answer names no credential") from exc
+        raise FactorError(_("the passkey answer names no credential")) from exc
     passkey = db.session.scalar(select(Passkey).where(
         Passkey.credential_id == credential_id, Passkey.user_id == user.id,
         Passkey.rp_id == rp.id))
     if passkey is None:
-        raise FactorError("this passkey is not registered for this address")
+        raise FactorError(_("this passkey is not registered for this address"))
     try:
         verified = verify_authentication_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp.id,
@@ -218,7 +219,8 @@ def check_passkey(
             credential_current_sign_count=passkey.sign_count, require_user_verification=True,
         )
     except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError) as exc:
-        raise FactorError(f"the passkey answer does not check out: {exc}") from exc
+        raise FactorError(_("the passkey answer does not check out: %(detail)s",
+                                    detail=exc)) from exc
     passkey.sign_count, passkey.last_used_at = verified.new_sign_count, utcnow()
     db.session.commit()
     return passkey
@@ -230,8 +232,8 @@ def remove_passkey(user: User, passkey_id: uuid.UUID) -> bool:
     if passkey is None or passkey.user_id != user.id:
         return False
     if not totp_enabled(user) and passkey_count(user) <= 1:
-        raise FactorError("keep at least one second factor: set up TOTP before removing this "
-                          "passkey")
+        raise FactorError(_("keep at least one second factor: set up TOTP before removing "
+                            "this passkey"))
     db.session.delete(passkey)
     db.session.commit()
     log.info("user %s removed a passkey", user.id)

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 from commerce.models import Partner
+from commerce.refusals import FieldErrors
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -31,12 +33,8 @@ LOGO_TYPES = {
 COLOUR_FIELDS = ("primary_color", "secondary_color", "accent_color")
 
 
-class BrandError(ValueError):
+class BrandError(FieldErrors):
     """Brand values refused; errors maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -49,25 +47,25 @@ def validate_brand(
     values: dict[str, Any], logo: Logo | None, max_logo_bytes: int
 ) -> dict[str, Any]:
     """Check brand values and return the clean ones; raise BrandError naming each bad field."""
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     clean: dict[str, Any] = {}
     for field in COLOUR_FIELDS:
         if field in values:
             value = str(values[field]).strip()
             if not HEX_COLOUR.match(value):
-                errors[field] = "must be a hex colour like #1a2b3c"
+                errors[field] = _l("must be a hex colour like #1a2b3c")
             else:
                 clean[field] = value.lower()
     if "font" in values:
         if values["font"] not in FONTS:
-            errors["font"] = "must be one of: " + ", ".join(FONTS)
+            errors["font"] = _l("must be one of: %(choices)s", choices=", ".join(FONTS))
         else:
             clean["font"] = values["font"]
     if values.get("logo_url"):
         url = str(values["logo_url"]).strip()
         parsed = urlparse(url)
         if parsed.scheme != "https" or not parsed.netloc or any(c in url for c in "\"'<>() \\"):
-            errors["logo_url"] = "must be an https:// address"
+            errors["logo_url"] = _l("must be an https:// address")
         else:
             clean["logo_url"] = url
     if logo is not None:
@@ -85,22 +83,22 @@ def validate_brand(
         if field in values:
             value = str(values[field]).strip()
             if len(value) > limit:
-                errors[field] = f"at most {limit} characters"
+                errors[field] = _l("at most %(limit)d characters", limit=limit)
             elif header_breaks(value):
                 # name and support address go into e-mail headers (From, Subject, Reply-To)
-                errors[field] = "must not contain a line break or control character"
+                errors[field] = _l("must not contain a line break or control character")
             elif "<" in value or ">" in value:
-                errors[field] = "must not contain < or >"
+                errors[field] = _l("must not contain < or >")
             elif field == "support_email" and value and not _is_email(value):
-                errors[field] = "must be an e-mail address like support@example.com"
+                errors[field] = _l("must be an e-mail address like support@example.com")
             else:
                 clean[field] = value
     if "legal_notice" in values:
         value = str(values["legal_notice"])
         if len(value) > 5000:
-            errors["legal_notice"] = "at most 5000 characters"
+            errors["legal_notice"] = _l("at most %(limit)d characters", limit=5000)
         elif re.search(r"<\s*/?\s*[a-zA-Z]", value):
-            errors["legal_notice"] = "plain text only: no HTML tags"
+            errors["legal_notice"] = _l("plain text only: no HTML tags")
         else:
             clean["legal_notice"] = value.strip()
     if errors:
@@ -123,18 +121,18 @@ def _is_email(value: str) -> bool:
     return True
 
 
-def _check_logo(logo: Logo, max_bytes: int) -> str | None:
+def _check_logo(logo: Logo, max_bytes: int) -> Any:
     if len(logo.data) == 0:
-        return "is empty"
+        return _l("is empty")
     if len(logo.data) > max_bytes:
-        return f"must be at most {max_bytes // 1024} KB"
+        return _l("must be at most %(size)d KB", size=max_bytes // 1024)
     magic = LOGO_TYPES.get(logo.mime)
     if magic is None:
-        return "must be a PNG, JPEG or WebP image"
+        return _l("must be a PNG, JPEG or WebP image")
     if not logo.data.startswith(magic) or (
         logo.mime == "image/webp" and logo.data[8:12] != b"WEBP"
     ):
-        return "is not the image type it claims to be"
+        return _l("is not the image type it claims to be")
     return None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from commerce.models import Product
@@ -19,20 +20,20 @@ def translate_product(code: str, locale: str, *, locales: list[str], name: str |
     """Set (or, with a blank text, remove) a product's name and description in a language other
     than French. The caller commits."""
     product = db.session.scalar(select(Product).where(Product.code == code.strip().upper()))
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     if product is None:
-        errors["product"] = f"no product {code!r} in the catalogue"
+        errors["product"] = _l("no product %(code)s in the catalogue", code=repr(code))
     if locale not in locales:
-        errors["locale"] = "must be one of: " + ", ".join(locales)
+        errors["locale"] = _l("must be one of: %(choices)s", choices=", ".join(locales))
     texts: dict[str, Any] = {}
     for field, value in (("name", name), ("description", description)):
         if value is None:
             continue
         text = " ".join(value.split()) if field == "name" else value.strip()
         if len(text) > LIMITS[field]:
-            errors[field] = f"at most {LIMITS[field]} characters"
+            errors[field] = _l("at most %(limit)d characters", limit=LIMITS[field])
         elif (header_breaks(text) and field == "name") or "<" in text or ">" in text:
-            errors[field] = "plain text only: no control characters, < or >"
+            errors[field] = _l("plain text only: no control characters, < or >")
         else:
             texts[field] = text
     if errors or product is None:

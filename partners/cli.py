@@ -61,7 +61,7 @@ def _from_file(path: str | None) -> dict[str, Any]:
 
 def _refused(exc: PartnerError) -> None:
     db.session.rollback()
-    for field, message in exc.errors.items():
+    for field, message in exc.english().items():
         click.echo(f"{field}: {message}", err=True)
     sys.exit(1)
 

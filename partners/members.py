@@ -6,8 +6,11 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from accounts import factors
@@ -45,17 +48,17 @@ def invite(partner: Partner, email: str, role: str, *, actor: str) -> Invitation
     commits. An address already used by another kind of account, or by another partner's
     console, is refused."""
     address = normalise_email(email or "")
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     if role not in ROLES:
-        errors["role"] = "must be admin or viewer"
+        errors["role"] = _l("must be admin or viewer")
     if "@" not in address or len(address) > 254 or any(c.isspace() for c in address):
-        errors["email"] = "must be an e-mail address"
+        errors["email"] = _l("must be an e-mail address")
     user = user_by_email(address) if "email" not in errors else None
     if user is not None and user.role != Role.PARTNER:
-        errors["email"] = "this address has another kind of account: use another one"
+        errors["email"] = _l("this address has another kind of account: use another one")
     existing = member_of(user) if user is not None else None
     if existing is not None and existing.partner_id != partner.id:
-        errors["email"] = "this address is in another partner's console"
+        errors["email"] = _l("this address is in another partner's console")
     if errors:
         raise PartnerError(errors)
     if user is None:
@@ -70,8 +73,8 @@ def invite(partner: Partner, email: str, role: str, *, actor: str) -> Invitation
     db.session.flush()
     issued = issue_token(user, INVITE, commit=False)
     if issued is None:
-        raise PartnerError({"email": "several invitations to this address are still open: "
-                                     "wait for one to be used or to expire"})
+        raise PartnerError({"email": _l("several invitations to this address are still open: "
+                                        "wait for one to be used or to expire")})
     base = str(current_app.config.get("PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
     link = f"{base}/partner/invite/{issued.token}"
     db.session.add(PartnerChange(partner_id=partner.id, action="member_invited", actor=actor,
@@ -87,8 +90,8 @@ def _mail_after_commit(partner: Partner, address: str, link: str) -> None:
     from fulfilment.mail import Mail, send_mail
 
     text = render_template("console/emails/invite.txt", partner=partner, link=link)
-    mail = Mail(to=address, subject=f"{partner.name}: your access to the partner console",
-                text=text)
+    subject = _("%(partner)s: your access to the partner console", partner=partner.name)
+    mail = Mail(to=address, subject=subject, text=text)
     after_commit(lambda: send_mail(mail))
 
 
@@ -104,20 +107,20 @@ def accept(token: str, password: str, totp_secret: str, code: str) -> PartnerMem
     """Join: set the password and the second factor, once, through the invitation's link."""
     member = pending_member(token)
     if member is None:
-        raise PartnerError({"token": "this invitation is used, expired or unknown"})
+        raise PartnerError({"token": _l("this invitation is used, expired or unknown")})
     user = member.user
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     problem = password_problem(password, staff=True, user_inputs=(user.email,))
     if problem:
         errors["password"] = problem
     from accounts import totp
 
     if totp.matching_step(totp_secret, code) is None:
-        errors["code"] = "this code does not match: enter the one your app shows now"
+        errors["code"] = _l("this code does not match: enter the one your app shows now")
     if errors:
         raise PartnerError(errors)
     if redeem_token(token, INVITE) is None:
-        raise PartnerError({"token": "this invitation is used, expired or unknown"})
+        raise PartnerError({"token": _l("this invitation is used, expired or unknown")})
     user.password_hash = hash_password(password)
     user.email_verified_at = user.email_verified_at or utcnow()
     factors.set_totp_secret(user, totp_secret)

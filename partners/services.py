@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +26,7 @@ from commerce.models import (
     PartnerStatus,
     Product,
 )
+from commerce.refusals import lazy_money
 from extensions import db, utcnow
 from fulfilment.wholesalers import WHOLESALERS
 from partners.brand import BrandError, Logo, header_breaks, validate_brand
@@ -96,14 +98,14 @@ def create_partner(values: dict[str, Any], *, actor: str, domains: list[str] | N
                    embed_origins: list[str] | None = None) -> Partner:
     """A new partner, in draft: it sells once opened (open_partner), which needs its legal
     identity and a catalogue."""
-    errors: dict[str, str] = {f: "is required" for f in REQUIRED_ON_CREATE
+    errors: dict[str, Any] = {f: _l("is required") for f in REQUIRED_ON_CREATE
                               if not str(values.get(f) or "").strip()}
     clean: dict[str, Any] = {}
     try:
         if "slug" not in errors:
             clean["slug"] = check_slug(values["slug"])
             if db.session.scalar(select(Partner.id).where(Partner.slug == clean["slug"])):
-                errors["slug"] = f"'{clean['slug']}' is already a partner's"
+                errors["slug"] = _l("'%(slug)s' is already a partner's", slug=clean["slug"])
     except PartnerError as exc:
         errors.update(exc.errors)
     try:
@@ -139,13 +141,13 @@ def update_partner(partner: Partner, values: dict[str, Any], *, actor: str,
                    logo: Logo | None = None) -> dict[str, Any]:
     """Change the fields given (and the logo, if one is sent); return what changed."""
     if "slug" in values and values["slug"] != partner.slug:
-        raise PartnerError({"slug": "a partner's slug cannot change: its links use it"})
+        raise PartnerError({"slug": _l("a partner's slug cannot change: its links use it")})
     fields = {k: v for k, v in values.items() if k != "slug"}
     translated = {k: fields.pop(k) for k in list(fields) if k in translated_fields()}
     unknown = set(fields) - EDITABLE_FIELDS
     if unknown:
-        raise PartnerError({name: "is not a partner field" for name in sorted(unknown)})
-    errors: dict[str, str] = {}
+        raise PartnerError({name: _l("is not a partner field") for name in sorted(unknown)})
+    errors: dict[str, Any] = {}
     clean: dict[str, Any] = {}
     try:
         clean = validate_partner(fields, wholesalers=wholesaler_codes(),
@@ -168,7 +170,7 @@ def update_partner(partner: Partner, values: dict[str, Any], *, actor: str,
     if partner.status == PartnerStatus.OPEN:
         emptied = [f for f in missing_legal_after(partner, clean)]
         if emptied:
-            raise PartnerError({f: "is required while the shop is open" for f in emptied})
+            raise PartnerError({f: _l("is required while the shop is open") for f in emptied})
     changes = _apply(partner, clean)
     if changes:
         _audit(partner, "updated", changes, actor)
@@ -193,15 +195,15 @@ def _translations(partner: Partner, values: dict[str, Any]) -> dict[str, Any] | 
     """The partner's translations with these `<field>_<locale>` values set (blank: removed)."""
     if not values:
         return None
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     merged = {locale: dict(texts) for locale, texts in (partner.translations or {}).items()}
     for name, value in values.items():
         field, _, locale = name.rpartition("_")
         text = " ".join(str(value or "").split())
         if len(text) > 200:
-            errors[name] = "at most 200 characters"
+            errors[name] = _l("at most %(limit)d characters", limit=200)
         elif header_breaks(text) or "<" in text or ">" in text:
-            errors[name] = "plain text only: no control characters, < or >"
+            errors[name] = _l("plain text only: no control characters, < or >")
         elif text:
             merged.setdefault(locale, {})[field] = text
         else:
@@ -229,7 +231,8 @@ def _check_hosts(hosts: list[str], partner: Partner | None) -> list[str]:
                 str(current_app.config.get("PLATFORM_HOSTS", "")).split(",") if h.strip()}
     taken = [h for h in clean if h in platform]
     if taken:
-        raise PartnerError({"domains": f"{taken[0]} is one of the platform's own hosts"})
+        raise PartnerError({"domains": _l("%(host)s is one of the platform's own hosts",
+                                          host=taken[0])})
     if clean:
         owner = db.session.execute(
             select(PartnerDomain.host, Partner.slug).join(Partner)
@@ -237,7 +240,8 @@ def _check_hosts(hosts: list[str], partner: Partner | None) -> list[str]:
                    *([PartnerDomain.partner_id != partner.id] if partner is not None else []))
         ).first()
         if owner is not None:
-            raise PartnerError({"domains": f"{owner[0]} already serves the partner {owner[1]}"})
+            raise PartnerError({"domains": _l("%(host)s already serves the partner %(partner)s",
+                                              host=owner[0], partner=owner[1])})
     return clean
 
 
@@ -247,8 +251,8 @@ def _flush_checking_hosts() -> None:
         with db.session.begin_nested():
             db.session.flush()
     except IntegrityError as exc:
-        raise PartnerError({"domains": "one of these domains was just given to another "
-                                       "partner, or the slug was just taken"}) from exc
+        raise PartnerError({"domains": _l("one of these domains was just given to another "
+                                          "partner, or the slug was just taken")}) from exc
 
 
 def set_domains(partner: Partner, hosts: list[str], *, actor: str,
@@ -257,7 +261,8 @@ def set_domains(partner: Partner, hosts: list[str], *, actor: str,
     clean = _check_hosts(hosts, partner)
     primary_host = normalise_host(primary) if primary else (clean[0] if clean else None)
     if primary_host is not None and primary_host not in clean:
-        raise PartnerError({"primary": f"{primary_host} is not among the partner's domains"})
+        raise PartnerError({"primary": _l("%(host)s is not among the partner's domains",
+                                          host=primary_host)})
     before = [d.host for d in partner.domains]
     before_primary = partner.primary_host
     existing = {d.host: d for d in partner.domains}
@@ -290,22 +295,25 @@ def change_status(partner: Partner, to: PartnerStatus, *, actor: str, reason: st
     current = PartnerStatus(partner.status)
     action = TRANSITIONS.get((current, to))
     if action is None:
-        raise PartnerError({"status": f"the shop is {current.value}: it cannot become "
-                                      f"{to.value}"})
+        raise PartnerError({"status": _l("the shop is %(current)s: it cannot become %(to)s",
+                                         current=current.value, to=to.value)})
     if to == PartnerStatus.OPEN:
-        problems = {f: "is required before the shop opens" for f in missing_legal(partner)}
+        problems: dict[str, Any] = {f: _l("is required before the shop opens")
+                                     for f in missing_legal(partner)}
         if not any(o.available for o in partner.offers):
-            problems["offers"] = "the shop needs at least one product on sale before it opens"
+            problems["offers"] = _l("the shop needs at least one product on sale before it "
+                                    "opens")
         if problems:
             raise PartnerError(problems)
     if to == PartnerStatus.SUSPENDED and not reason.strip():
-        raise PartnerError({"reason": "say why the shop is suspended"})
+        raise PartnerError({"reason": _l("say why the shop is suspended")})
     moved = db.session.execute(
         update(Partner).where(Partner.id == partner.id, Partner.status == current)
         .values(status=to).execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
     if not moved:
-        raise PartnerError({"status": "the shop's status changed meanwhile: reload and retry"})
+        raise PartnerError({"status": _l("the shop's status changed meanwhile: reload and "
+                                          "retry")})
     partner.status = to
     _audit(partner, action, {"status": [current.value, to.value]}, actor, reason)
     return action
@@ -314,7 +322,7 @@ def change_status(partner: Partner, to: PartnerStatus, *, actor: str, reason: st
 def _product(code: str) -> Product:
     product = db.session.scalar(select(Product).where(Product.code == str(code).strip().upper()))
     if product is None:
-        raise PartnerError({"product": f"no product {code!r} in the catalogue"})
+        raise PartnerError({"product": _l("no product %(code)s in the catalogue", code=repr(code))})
     return product
 
 
@@ -330,9 +338,11 @@ def set_offer(partner: Partner, product_code: str, *, actor: str, price_cents: i
     offer = _offer(partner, product)
     if offer is None:
         if not product.is_active:
-            raise PartnerError({"product": f"{product.code} is withdrawn from the catalogue"})
+            raise PartnerError({"product": _l("%(code)s is withdrawn from the catalogue",
+                                               code=product.code)})
         if price_cents is None:
-            raise PartnerError({"price": f"{product.code} is not sold yet: give its price"})
+            raise PartnerError({"price": _l("%(code)s is not sold yet: give its price",
+                                             code=product.code)})
         offer = PartnerProduct(product=product, price_cents=price_cents,
                                available=True if available is None else available,
                                position=len(partner.offers))
@@ -358,11 +368,12 @@ def set_price_bounds(partner: Partner, product_code: str, floor_cents: int | Non
     product = _product(product_code)
     offer = _offer(partner, product)
     if offer is None:
-        raise PartnerError({"product": f"{product.code} is not in this partner's catalogue"})
+        raise PartnerError({"product": _l("%(code)s is not in this partner's catalogue",
+                                           code=product.code)})
     if (floor_cents is None) != (ceiling_cents is None):
-        raise PartnerError({"floor": "give both a floor and a ceiling, or neither"})
+        raise PartnerError({"floor": _l("give both a floor and a ceiling, or neither")})
     if floor_cents is not None and ceiling_cents is not None and floor_cents > ceiling_cents:
-        raise PartnerError({"floor": "the floor is above the ceiling"})
+        raise PartnerError({"floor": _l("the floor is above the ceiling")})
     before = [offer.min_price_cents, offer.max_price_cents]
     if before != [floor_cents, ceiling_cents]:
         offer.min_price_cents, offer.max_price_cents = floor_cents, ceiling_cents
@@ -377,13 +388,14 @@ def set_price_within_bounds(partner: Partner, product_code: str, price_cents: in
     product = _product(product_code)
     offer = _offer(partner, product)
     if offer is None:
-        raise PartnerError({"product": f"{product.code} is not in your catalogue"})
+        raise PartnerError({"product": _l("%(code)s is not in your catalogue", code=product.code)})
     if offer.min_price_cents is None or offer.max_price_cents is None:
-        raise PartnerError({"price": "the platform sets this product's price: ask your "
-                                     "account manager"})
+        raise PartnerError({"price": _l("the platform sets this product's price: ask your "
+                                        "account manager")})
     if not offer.min_price_cents <= price_cents <= offer.max_price_cents:
-        raise PartnerError({"price": f"must be between {offer.min_price_cents / 100:.2f} € and "
-                                     f"{offer.max_price_cents / 100:.2f} €"})
+        raise PartnerError({"price": _l("must be between %(floor)s and %(ceiling)s",
+                                        floor=lazy_money(offer.min_price_cents),
+                                        ceiling=lazy_money(offer.max_price_cents))})
     return set_offer(partner, product.code, actor=actor, price_cents=price_cents)
 
 
@@ -392,17 +404,18 @@ def schedule_price(partner: Partner, product_code: str, price_cents: int, starts
     """A price that replaces the offer's from starts_at (in the future)."""
     now = now or utcnow()
     if starts_at <= now:
-        raise PartnerError({"starts_at": "must be in the future; set a price for now instead"})
+        raise PartnerError({"starts_at": _l("must be in the future; set a price for now "
+                                             "instead")})
     product = _product(product_code)
     offer = _offer(partner, product)
     if offer is None:
-        raise PartnerError({"product": f"{product.code} is not in this partner's catalogue: "
-                                       "set its current price first"})
+        raise PartnerError({"product": _l("%(code)s is not in this partner's catalogue: "
+                                          "set its current price first", code=product.code)})
     clash = db.session.scalar(select(ScheduledPrice.id).where(
         ScheduledPrice.offer_id == offer.id, ScheduledPrice.starts_at == starts_at,
         ScheduledPrice.applied_at.is_(None), ScheduledPrice.cancelled_at.is_(None)))
     if clash is not None:
-        raise PartnerError({"starts_at": "a price is already scheduled at that moment"})
+        raise PartnerError({"starts_at": _l("a price is already scheduled at that moment")})
     scheduled = ScheduledPrice(offer=offer, price_cents=price_cents, starts_at=starts_at,
                                actor=actor)
     db.session.add(scheduled)

@@ -13,7 +13,10 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
+from flask_babel import lazy_gettext as _l
+
 from commerce.models import MerchantOfRecord, PartnerKind
+from commerce.refusals import FieldErrors
 from partners.brand import BrandError, header_breaks, validate_brand
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -32,21 +35,17 @@ BOOLEAN_FIELDS = ("allow_failover", "backup_by_default")
 MAX_PRICE_CENTS = 1_000_000_00  # a million euros: anything above is a typing error
 
 
-class PartnerError(ValueError):
+class PartnerError(FieldErrors):
     """Partner values refused; errors maps each field to its message. Nothing was stored."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 def check_slug(value: Any) -> str:
     slug = str(value or "").strip().lower()
     if not SLUG.match(slug):
-        raise PartnerError({"slug": "2 to 40 lower-case letters, digits or hyphens, "
-                                    "not starting or ending with a hyphen"})
+        raise PartnerError({"slug": _l("2 to 40 lower-case letters, digits or hyphens, "
+                                       "not starting or ending with a hyphen")})
     if slug in RESERVED_SLUGS:
-        raise PartnerError({"slug": f"'{slug}' is reserved by the platform"})
+        raise PartnerError({"slug": _l("'%(slug)s' is reserved by the platform", slug=slug)})
     return slug
 
 
@@ -85,33 +84,36 @@ def validate_partner(values: dict[str, Any], *, wholesalers: list[str],
     if "kind" in values:
         kind = str(values["kind"] or "").strip().lower()
         if kind not in {k.value for k in PartnerKind}:
-            errors["kind"] = "must be one of: " + ", ".join(k.value for k in PartnerKind)
+            errors["kind"] = _l("must be one of: %(choices)s",
+                                choices=", ".join(k.value for k in PartnerKind))
         else:
             clean["kind"] = PartnerKind(kind)
     if "wholesaler_code" in values:
         code = str(values["wholesaler_code"] or "").strip().lower()
         if code not in wholesalers:
-            errors["wholesaler_code"] = "must be one of: " + ", ".join(wholesalers)
+            errors["wholesaler_code"] = _l("must be one of: %(choices)s",
+                                           choices=", ".join(wholesalers))
         else:
             clean["wholesaler_code"] = code
     if "merchant_of_record" in values:
         merchant = str(values["merchant_of_record"] or "").strip().lower()
         if merchant not in {m.value for m in MerchantOfRecord}:
-            errors["merchant_of_record"] = "must be 'partner' or 'platform'"
+            errors["merchant_of_record"] = _l("must be 'partner' or 'platform'")
         else:
             clean["merchant_of_record"] = MerchantOfRecord(merchant)
     for field in BOOLEAN_FIELDS:
         if field in values:
             flag = _bool(values[field])
             if flag is None:
-                errors[field] = "must be true or false"
+                errors[field] = _l("must be true or false")
             else:
                 clean[field] = flag
     if "theme" in values:
         theme = str(values["theme"] or "").strip()
         if theme and theme not in themes:
-            errors["theme"] = ("must be one of the installed themes: " + ", ".join(themes)
-                               if themes else "no theme is installed")
+            errors["theme"] = (_l("must be one of the installed themes: %(themes)s",
+                                   themes=", ".join(themes))
+                                if themes else _l("no theme is installed"))
         else:
             clean["theme"] = theme or None
     _legal(values, clean, errors)
@@ -120,7 +122,7 @@ def validate_partner(values: dict[str, Any], *, wholesalers: list[str],
                              "accent_color", "font", "logo_url", "legal_notice",
                              "support_email", "support_phone"}}
     if "name" in brand_values and not str(brand_values["name"] or "").strip():
-        errors["name"] = "is required"
+        errors["name"] = _l("is required")
         brand_values.pop("name")
     try:
         clean.update(validate_brand(brand_values, None, max_logo_bytes=max_logo_bytes))
@@ -136,37 +138,38 @@ def _legal(values: dict[str, Any], clean: dict[str, Any], errors: dict[str, str]
         if field in values:
             text = " ".join(str(values[field] or "").split())
             if len(text) > limit:
-                errors[field] = f"at most {limit} characters"
+                errors[field] = _l("at most %(limit)d characters", limit=limit)
             elif header_breaks(text) or "<" in text or ">" in text:
-                errors[field] = "plain text only: no control characters, < or >"
+                errors[field] = _l("plain text only: no control characters, < or >")
             else:
                 clean[field] = text
     if "legal_form" in values:
         form = str(values["legal_form"] or "").strip()
         match = next((f for f in LEGAL_FORMS if f.lower() == form.lower()), None)
         if form and match is None:
-            errors["legal_form"] = "must be one of: " + ", ".join(LEGAL_FORMS)
+            errors["legal_form"] = _l("must be one of: %(choices)s", choices=", ".join(LEGAL_FORMS))
         else:
             clean["legal_form"] = match or ""
     if "siren" in values:
         siren = re.sub(r"[\s.]", "", str(values["siren"] or ""))
         if siren and (not re.fullmatch(r"\d{9}", siren) or not luhn_ok(siren)):
-            errors["siren"] = "must be the 9 digits of a valid SIREN"
+            errors["siren"] = _l("must be the 9 digits of a valid SIREN")
         else:
             clean["siren"] = siren
     if "vat_number" in values:
         vat = re.sub(r"[\s.-]", "", str(values["vat_number"] or "")).upper()
         siren = clean.get("siren", "")
         if vat and not re.fullmatch(r"[A-Z]{2}[0-9A-Z]{2,12}", vat):
-            errors["vat_number"] = "must be an EU VAT number: a country code and 2 to 12 " \
-                                   "letters or digits, e.g. FR40303265045"
+            errors["vat_number"] = _l("must be an EU VAT number: a country code and 2 to 12 "
+                                      "letters or digits, e.g. FR40303265045")
         elif vat.startswith("FR") and not re.fullmatch(r"FR[0-9A-Z]{2}\d{9}", vat):
-            errors["vat_number"] = "a French VAT number is FR, a two-character key and the SIREN"
+            errors["vat_number"] = _l("a French VAT number is FR, a two-character key and the "
+                                      "SIREN")
         elif vat.startswith("FR") and siren and vat[4:] != siren:
-            errors["vat_number"] = "does not carry the SIREN given"
+            errors["vat_number"] = _l("does not carry the SIREN given")
         elif vat.startswith("FR") and vat[2:4].isdigit() and vat[2:4] != french_vat_key(vat[4:]):
-            errors["vat_number"] = f"the key of this number is {french_vat_key(vat[4:])}, " \
-                                   f"not {vat[2:4]}"
+            errors["vat_number"] = _l("the key of this number is %(key)s, not %(given)s",
+                                      key=french_vat_key(vat[4:]), given=vat[2:4])
         else:
             clean["vat_number"] = vat
     if "mediator_url" in values:
@@ -174,7 +177,7 @@ def _legal(values: dict[str, Any], clean: dict[str, Any], errors: dict[str, str]
         parsed = urlparse(url)
         if url and (parsed.scheme != "https" or not parsed.netloc or len(url) > 300
                     or any(c in url for c in "\"'<> \\")):
-            errors["mediator_url"] = "must be an https:// address"
+            errors["mediator_url"] = _l("must be an https:// address")
         else:
             clean["mediator_url"] = url
 
@@ -197,11 +200,13 @@ def normalise_host(value: Any) -> str:
     try:
         text = text.encode("idna").decode("ascii")
     except UnicodeError:
-        raise PartnerError({"domains": f"'{value}' is not a valid domain name"}) from None
+        raise PartnerError({"domains": _l("'%(value)s' is not a valid domain name",
+                                          value=value)}) from None
     labels = text.split(".")
     if (len(text) > 253 or len(labels) < 2 or not all(LABEL.match(label) for label in labels)
             or labels[-1].isdigit()):
-        raise PartnerError({"domains": f"'{value}' is not a domain name like shop.example.fr"})
+        raise PartnerError({"domains": _l("'%(value)s' is not a domain name like shop.example.fr",
+                                       value=value)})
     return text
 
 
@@ -210,15 +215,17 @@ def normalise_origin(value: Any) -> str:
     *.localhost, which browsers treat as secure, for development)."""
     text = str(value or "").strip().rstrip("/")
     parsed = urlparse(text)
-    problem = {"embed_origins": f"'{value}' is not an origin like https://www.example.fr"}
+    problem = {"embed_origins": _l("'%(value)s' is not an origin like https://www.example.fr",
+                                    value=value)}
     if parsed.scheme not in {"https", "http"} or not parsed.hostname or parsed.path \
             or parsed.query or parsed.fragment or parsed.username:
         raise PartnerError(problem)
     host = parsed.hostname
     local = host in {"localhost", "127.0.0.1"} or host.endswith(".localhost")
     if parsed.scheme == "http" and not local:
-        raise PartnerError({"embed_origins": f"'{value}': only https:// origins may embed the "
-                                             "shop (http:// for localhost only)"})
+        raise PartnerError({"embed_origins": _l("'%(value)s': only https:// origins may embed "
+                                                "the shop (http:// for localhost only)",
+                                                value=value)})
     if host not in {"localhost", "127.0.0.1"}:
         host = normalise_host(host)
     try:
@@ -236,11 +243,11 @@ def parse_price(value: Any, field: str = "price") -> int:
     else:
         text = str(value or "").strip().replace(",", ".").removesuffix("€").strip()
         if not re.fullmatch(r"\d{1,7}(\.\d{1,2})?", text):
-            raise PartnerError({field: "must be a price in euros, e.g. 149.90"})
+            raise PartnerError({field: _l("must be a price in euros, e.g. 149.90")})
         euros, _, fraction = text.partition(".")
         cents = int(euros) * 100 + int((fraction + "00")[:2])
     if not 0 < cents <= MAX_PRICE_CENTS:
-        raise PartnerError({field: "must be more than 0 and at most 1,000,000 euros"})
+        raise PartnerError({field: _l("must be more than 0 and at most 1,000,000 euros")})
     return cents
 
 
@@ -255,6 +262,7 @@ def parse_moment(value: Any, field: str = "starts_at") -> datetime:
         try:
             moment = datetime.fromisoformat(str(value or "").strip())
         except ValueError:
-            raise PartnerError({field: "must be a date and time like 2027-01-01T00:00:00+01:00"}
+            raise PartnerError({field: _l("must be a date and time like "
+                                               "2027-01-01T00:00:00+01:00")}
                                ) from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=SHOP_ZONE)).astimezone(UTC)

@@ -50,7 +50,7 @@ def add(slug: str, url: str, events: tuple[str, ...], description: str) -> None:
                                                     description=description)
     except services.WebhookError as exc:
         db.session.rollback()
-        for field, message in exc.errors.items():
+        for field, message in exc.english().items():
             click.echo(f"{field}: {message}", err=True)
         sys.exit(1)
     db.session.commit()

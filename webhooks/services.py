@@ -31,9 +31,12 @@ import requests
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, exists, or_, select, update
 
 from commerce.models import Order, Partner
+from commerce.refusals import FieldErrors
 from events.outbox import after_commit
 from extensions import db, insert_once, utcnow
 from webhooks import signing
@@ -56,12 +59,8 @@ MAX_ENDPOINTS = 10
 _pool: ThreadPoolExecutor | None = None
 
 
-class WebhookError(ValueError):
+class WebhookError(FieldErrors):
     """A refused endpoint change; errors maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
-        self.errors = errors
 
 
 # --- secrets at rest ----------------------------------------------------------------------------
@@ -108,10 +107,10 @@ def check_url(url: str) -> str:
     production = current_app.config["ENV"] == "production"
     if len(text) > 500 or parts.scheme not in {"https", "http"} or not parts.hostname \
             or parts.username or parts.password or any(c.isspace() for c in text):
-        raise WebhookError({"url": "must be an https:// address"})
+        raise WebhookError({"url": _l("must be an https:// address")})
     if parts.scheme == "http" and (production or not _local(parts.hostname)):
-        raise WebhookError({"url": "must be an https:// address (http:// only to this machine, "
-                                   "outside production)"})
+        raise WebhookError({"url": _l("must be an https:// address (http:// only to this "
+                                      "machine, outside production)")})
     return text
 
 
@@ -119,15 +118,16 @@ def check_events(events: list[str] | None) -> list[str]:
     chosen = list(EVENT_TYPES) if not events else [str(e).strip() for e in events]
     unknown = [e for e in chosen if e not in EVENT_TYPES]
     if unknown:
-        raise WebhookError({"events": f"unknown: {', '.join(unknown)}; one of "
-                                      + ", ".join(EVENT_TYPES)})
+        raise WebhookError({"events": _l("unknown: %(unknown)s; one of %(choices)s",
+                                         unknown=", ".join(unknown),
+                                         choices=", ".join(EVENT_TYPES))})
     return [e for e in EVENT_TYPES if e in chosen]
 
 
 def create_endpoint(partner: Partner, url: str, *, actor: str, events: list[str] | None = None,
                     description: str = "") -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret, returned in clear this once. The caller commits."""
-    errors: dict[str, str] = {}
+    errors: dict[str, Any] = {}
     clean_url, chosen = "", []
     try:
         clean_url = check_url(url)
@@ -138,11 +138,12 @@ def create_endpoint(partner: Partner, url: str, *, actor: str, events: list[str]
     except WebhookError as exc:
         errors.update(exc.errors)
     if len(description) > 200:
-        errors["description"] = "at most 200 characters"
+        errors["description"] = _l("at most %(limit)d characters", limit=200)
     count = db.session.scalar(select(db.func.count()).select_from(WebhookEndpoint).where(
         WebhookEndpoint.partner_id == partner.id, WebhookEndpoint.active.is_(True))) or 0
     if count >= MAX_ENDPOINTS:
-        errors["url"] = f"a partner has at most {MAX_ENDPOINTS} active endpoints"
+        errors["url"] = _l("a partner has at most %(count)d active endpoints",
+                            count=MAX_ENDPOINTS)
     if errors:
         raise WebhookError(errors)
     secret = signing.new_secret()
@@ -183,12 +184,15 @@ def change_endpoint(endpoint: WebhookEndpoint, action: str) -> str:
     (a new secret, this once). The caller commits."""
     if action == "rotate":
         secret = rotate_secret(endpoint)
-        return (f"New signing secret for {endpoint.url}, shown only now: {secret}. The previous "
-                f"one still signs for {int(ROTATION_OVERLAP.total_seconds() // 3600)} hours.")
+        return _("New signing secret for %(url)s, shown only now: %(secret)s. The previous one "
+                 "still signs for %(hours)d hours.", url=endpoint.url, secret=secret,
+                 hours=int(ROTATION_OVERLAP.total_seconds() // 3600))
     if action in ("disable", "enable"):
         set_active(endpoint, action == "enable")
-        return f"{endpoint.url}: {action}d."
-    raise WebhookError({"action": "must be rotate, disable or enable"})
+        if action == "enable":
+            return _("%(url)s: enabled.", url=endpoint.url)
+        return _("%(url)s: disabled.", url=endpoint.url)
+    raise WebhookError({"action": _l("must be rotate, disable or enable")})
 
 
 def endpoint_of(partner: Partner, endpoint_id: uuid.UUID) -> WebhookEndpoint | None:

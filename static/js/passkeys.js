@@ -57,7 +57,8 @@
 
   function showError(section, error) {
     var box = section.querySelector("[data-passkey-error]");
-    box.textContent = "The passkey did not work: " + (error && error.message ? error.message : error);
+    var prefix = section.getAttribute("data-error-prefix") || "The passkey did not work:";
+    box.textContent = prefix + " " + (error && error.message ? error.message : error);
     box.hidden = false;
   }
 
@@ -93,7 +94,7 @@
     var button = section.querySelector("[data-passkey-button]");
     if (!window.PublicKeyCredential) {
       button.disabled = true;
-      showError(section, "this browser does not support passkeys");
+      showError(section, section.getAttribute("data-unsupported") || "this browser does not support passkeys");
       return;
     }
     button.addEventListener("click", function () {

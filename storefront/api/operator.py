@@ -64,7 +64,7 @@ def _error(exc: OperatorApiError) -> Response:
 def _refused(exc: PartnerError) -> Response:
     db.session.rollback()
     return _error(OperatorApiError(422, "invalid", "nothing was stored: " + str(exc),
-                                   exc.errors))
+                                   exc.english()))
 
 
 @bp.before_request

@@ -140,7 +140,7 @@ def test_domains_are_normalised_unique_and_never_the_platforms(db, app, make_par
     with app.test_request_context():
         with pytest.raises(PartnerError) as taken:
             services.set_domains(second, ["SHOP.first.example"], actor="test")
-        assert "already serves the partner first" in taken.value.errors["domains"]
+        assert "already serves the partner first" in taken.value.english()["domains"]
         _db.session.rollback()
         app.config["PLATFORM_HOSTS"] = "localhost,admin.comptoir.example"
         with pytest.raises(PartnerError) as platform:
@@ -149,7 +149,7 @@ def test_domains_are_normalised_unique_and_never_the_platforms(db, app, make_par
         services.set_domains(second, ["www.second.example", "Shop.Second.example"],
                              actor="test", primary="shop.second.example")
         _db.session.commit()
-    assert "one of the platform's own hosts" in platform.value.errors["domains"]
+    assert "one of the platform's own hosts" in platform.value.english()["domains"]
     hosts = _db.session.scalars(select(PartnerDomain.host).where(
         PartnerDomain.partner_id == second.id).order_by(PartnerDomain.host)).all()
     assert hosts == ["shop.second.example", "www.second.example"]
@@ -264,7 +264,7 @@ def test_illegal_status_changes_are_refused(db, app, make_partner, office):
     with app.test_request_context():
         with pytest.raises(PartnerError) as again:
             services.change_status(partner, PartnerStatus.OPEN, actor="test")
-        assert "the shop is open: it cannot become open" in again.value.errors["status"]
+        assert "the shop is open: it cannot become open" in again.value.english()["status"]
         services.change_status(partner, PartnerStatus.SUSPENDED, actor="test", reason="audit")
         with pytest.raises(PartnerError):
             services.change_status(partner, PartnerStatus.DRAFT, actor="test")
@@ -397,3 +397,29 @@ def test_an_operator_adds_rotates_and_disables_a_webhook_endpoint(
 def _token(client, url: str) -> str:  # type: ignore[no-untyped-def]
     html = client.get(url).get_data(as_text=True)
     return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def test_refusals_speak_the_pages_language_and_commands_speak_english(
+        db, client, post, runner, sign_in_operator, make_partner):
+    make_partner(slug="bilingue")
+    sign_in_operator(client)
+    client.get("/admin/partners?lang=fr")  # the operator switches the back office to French
+    legal = post("/admin/partners/bilingue/legal", {**LEGAL_IDENTITY, "siren": "111111111"})
+    assert legal.status_code == 400
+    assert "doit être les 9 chiffres d&#39;un SIREN valide" in legal.get_data(as_text=True)
+    hook = post("/admin/partners/bilingue/webhooks", {"url": "ftp://hooks.example/in"})
+    assert hook.status_code == 400
+    assert "doit être une adresse https://" in hook.get_data(as_text=True)
+    hostile = post("/admin/partners/bilingue/domains", {"domains": "<img/src=x>.example"})
+    assert hostile.status_code == 400  # what was typed is quoted in the message, escaped
+    assert "« &lt;img/src=x&gt;.example » n&#39;est pas un nom de domaine" in hostile.get_data(
+        as_text=True)
+    assert "<img/src=x>" not in hostile.get_data(as_text=True)
+    client.get("/admin/partners?lang=en")
+    again = post("/admin/partners/bilingue/legal", {**LEGAL_IDENTITY, "siren": "111111111"})
+    assert "must be the 9 digits of a valid SIREN" in again.get_data(as_text=True)
+
+    result = runner.invoke(args=["partners", "update", "bilingue", "--set", "siren=111111111"])
+    assert result.exit_code == 1
+    assert "siren: must be the 9 digits of a valid SIREN" in result.output
+    assert _partner("bilingue").siren != "111111111"

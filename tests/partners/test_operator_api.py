@@ -159,3 +159,15 @@ def test_an_open_shop_cannot_lose_its_legal_identity_over_the_api(db, api, make_
     assert api("POST", "/partners/kept/status", {"status": "closed"}).status_code == 422
     assert _db.session.scalar(select(Partner.status).where(Partner.slug == "kept")) \
         == PartnerStatus.OPEN
+
+
+
+def test_refusals_are_in_english_whatever_language_the_client_asks(db, client, operator_key):
+    response = client.post("/api/v1/operator/partners", json={**NEW, "siren": "111111111"},
+                           headers={"Authorization": f"Bearer {operator_key}",
+                                    "Accept-Language": "fr-FR,fr;q=0.9"})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["details"]["fields"] == {"siren": "must be the 9 digits of a valid SIREN"}
+    assert error["message"] == "nothing was stored: siren: must be the 9 digits of a valid SIREN"
+    assert _count(Partner) == 0

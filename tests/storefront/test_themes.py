@@ -34,7 +34,7 @@ def test_only_installed_themes_may_be_chosen(app, shops):  # noqa: F811
     with app.test_request_context():
         with pytest.raises(PartnerError) as refused:
             services.update_partner(shops.a, {"theme": "neon"}, actor="test")
-        assert "vitrine" in refused.value.errors["theme"]
+        assert "vitrine" in refused.value.english()["theme"]
         _db.session.rollback()
         services.update_partner(shops.a, {"theme": "vitrine"}, actor="test")
         services.update_partner(shops.a, {"theme": ""}, actor="test")
