@@ -405,28 +405,38 @@ def _accept(line: FulfilmentLine, result: SupplierOrder, now: datetime) -> None:
         line.next_attempt_at = now + timedelta(
             seconds=float(current_app.config["FULFILMENT_POLL_INTERVAL"])
         )
-        code, reference = line.wholesaler_code, line.supplier_reference
-        assert code and reference
-        after_commit(lambda: _apply_early_callbacks(code, reference))
+        _apply_waiting_callbacks(line, now)
     else:
         _needs_attention(line, result.error or f"wholesaler answered {result.status}")
 
 
-def _apply_early_callbacks(code: str, reference: str) -> None:
-    """Once a purchase has committed: apply the callbacks that reached the inbox before it did
-    (the wholesaler can answer before our transaction ends); nothing to do costs one read."""
-    waiting = db.session.scalars(
-        select(WholesalerCallback.id).where(
-            WholesalerCallback.wholesaler_code == code,
-            WholesalerCallback.reference == reference,
-            WholesalerCallback.status == CallbackStatus.RECEIVED,
-        ).order_by(WholesalerCallback.received_at)
-    ).all()
-    if not waiting:
-        db.session.rollback()  # a read: end it, without a commit
-        return
-    for callback_id in waiting:
-        _safely(apply_callback, callback_id)
+def _apply_waiting_callbacks(line: FulfilmentLine, now: datetime) -> bool:
+    """Apply, in the purchase's own transaction, the callbacks that reached the inbox while the
+    purchase was in flight (a wholesaler may deliver before it has answered the purchase); True
+    if there were any. One read when there are none. A callback whose body cannot be read is
+    left to its own task, which reports it."""
+    code, reference = line.wholesaler_code, line.supplier_reference
+    stmt = (select(WholesalerCallback)
+            .where(WholesalerCallback.wholesaler_code == code,
+                   WholesalerCallback.reference == reference,
+                   WholesalerCallback.status == CallbackStatus.RECEIVED)
+            .order_by(WholesalerCallback.received_at))
+    if db.engine.dialect.name == "postgresql":  # its own task may be applying one right now
+        stmt = stmt.with_for_update(skip_locked=True)
+    applied = False
+    for record in db.session.scalars(stmt).all():
+        try:
+            result = _load(open_product_key(record.body, f"callback:{code}"))
+        except Exception:  # noqa: BLE001 - the callback's own task records why
+            log.warning("callback %s: unreadable, left to its task", record.id, exc_info=True)
+            continue
+        _record(line, "callback", result.status)
+        if result.status != SupplierOrderStatus.ACCEPTED and line.status == LineStatus.ORDERED:
+            _accept(line, result, now)
+        record.attempts += 1
+        record.status, record.applied_at, record.last_error = CallbackStatus.APPLIED, now, None
+        applied = True
+    return applied
 
 
 def _poll(line: FulfilmentLine, now: datetime) -> None:

@@ -45,6 +45,7 @@ NEXWAY_DEFAULTS: dict[str, Any] = DEFAULT_CONFIG | {
     "fail_delivery_next_n": 0,  # the next n accepted orders end as failed instead
     "callback_attempts": 3,  # tries per notification until one gets a 2xx
     "callback_retry_ms": 500,
+    "notify_before_answer": False,  # deliver and notify before answering the purchase
     "require_prices": False,  # refuse order lines without amountTotal or amountDutyFree (1053)
     "almost_out_of_stock_below": 10,  # stock status 200 below this many units, 100 from it
     "token_ttl_s": 300,  # expires_in of the JWTs /iam/tokens hands out
@@ -315,8 +316,20 @@ class NexwaySimulator(Simulator):
                 raise SimError(409, "1010", "Order already created")
             order, _ = self.create(reference, sku, quantity, callback_url)
             self.create_requests[reference] = json.loads(json.dumps(data))
-            self.schedule(order)
-            return 200, "order", self.present_order(order)
+            answer = self.present_order(order)
+            if not self.config["notify_before_answer"]:
+                self.schedule(order)
+                return 200, "order", answer
+            # A delivery that overtakes its own answer: keys issued and notified first.
+            self.due[reference] = time.monotonic()
+            self.complete_if_due(order)
+            notify = bool(order.callback_url) and order.status in ("delivered", "failed")
+            payload = json.dumps(self.notification(order)).encode() if notify else b""
+        if notify:  # the answer waits for the notification's, a second at most
+            sent = threading.Thread(target=self.send_callback, args=(order, payload), daemon=True)
+            sent.start()
+            sent.join(timeout=1.0)
+        return 200, "order", answer
 
     def check_create(self, data: dict[str, Any]) -> tuple[str, str, int, str | None]:
         """Validate a CreateOrderRequest; raise the SOAP API's code for the first fault."""

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from commerce.models import FulfilmentStatus, Order, utcnow
+from commerce.models import FulfilmentStatus, Order, StatusChange, utcnow
 from commerce.orders import ADDON_BACKUP
 from commerce.status import InvalidTransition
 from events.models import EventDelivery, OutboxEvent
@@ -18,6 +18,7 @@ from fulfilment.breaker import breaker
 from fulfilment.models import (
     CallbackStatus,
     DeliveredUnit,
+    FulfilmentAttempt,
     FulfilmentLine,
     FulfilmentStatusChange,
     LineStatus,
@@ -287,3 +288,38 @@ def test_an_email_leaves_only_once_its_transaction_has_committed(wired, db, paid
     db.session.refresh(owed)
     assert owed.status == "sent" and owed.sent_at is not None and owed.lease_until is None
     assert not emails.send_once(f"replacement:test-{order.id}", order.id, "replacement")
+
+
+def test_a_callback_that_overtakes_its_purchase_is_applied_by_the_purchase(
+    live_app, db, paid_order, sims, inbox
+):
+    # Nexway delivers and notifies before it has answered the purchase: the callback lands
+    # while the purchase's transaction is still open, so no line carries its reference yet.
+    sims["nexway"].configure(delivery_delay_ms=0, notify_before_answer=True)
+    live_app.config["FULFILMENT_POLL_INTERVAL"] = 3600.0  # no poll: only the callback delivers
+    order = paid_order("nexway_shop")
+    if db.engine.dialect.name == "postgresql":
+        # The purchase reads the inbox before it commits and delivers the line itself.
+        line = _line(db, order)
+        assert line.status == LineStatus.DELIVERED
+        record = db.session.scalar(select(WholesalerCallback))
+        assert record.status == CallbackStatus.APPLIED
+        assert record.reference == line.supplier_reference
+        actions = [a.action for a in db.session.scalars(
+            select(FulfilmentAttempt).where(FulfilmentAttempt.line_id == line.id)
+            .order_by(FulfilmentAttempt.at))]
+        assert actions == ["place_order", "callback"]
+        moves = db.session.scalars(select(StatusChange.to_status).where(
+            StatusChange.order_id == order.id, StatusChange.field == "fulfilment")
+            .order_by(StatusChange.created_at)).all()
+        assert moves == ["awaiting_fulfilment", "delivered"]  # in the purchase's transaction
+    else:
+        # SQLite: the callback's write and the purchase's collide on the database's one write
+        # lock, and the purchase's transaction is refused; the relay's retry finishes it.
+        services.sweep(now=utcnow() + timedelta(minutes=5))
+    inbox.wait_for("buyer@example.com")
+    assert _line(db, order).status == LineStatus.DELIVERED
+    assert services.sweep(now=utcnow() + timedelta(minutes=10)).callbacks_applied == 0
+    assert len(inbox.to("buyer@example.com")) == 1 and sims["nexway"].state()["purchases"] == 1
+    assert db.session.scalar(select(func.count()).select_from(DeliveredUnit)) == 1
+    assert db.session.scalar(select(func.count()).select_from(WholesalerCallback)) == 1
