@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -73,6 +74,17 @@ ORDER_CANCEL = "/connect/order/cancel"
 ORDER_DOWNLOAD = "/connect/order/download"
 ORDER_REPLACE = "/connect/order/replace"  # ASSUMED: no such operation in Nexway Connect
 STOCK = "/connect/stock"
+
+# JWTs handed out by /iam/tokens, shared by every adapter of the process (an adapter lives for
+# one call): (token URL, realm, client secret's hash) -> (token, monotonic time to renew at).
+_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+_tokens_lock = threading.Lock()
+
+
+def forget_tokens() -> None:
+    """Drop the cached JWTs (tests, or after rotating the client secret)."""
+    with _tokens_lock:
+        _tokens.clear()
 TOKENS = "/iam/tokens"
 
 # responseCode values. 0 is documented for Connect; the others are the SOAP Order API's
@@ -216,8 +228,8 @@ class NexwayAdapter(HttpAdapter):
             self.token_client = HttpClient(token_url or url, connect_timeout=connect_timeout,
                                            read_timeout=read_timeout,
                                            headers={"Accept": "application/json"})
-        self._token: str | None = None
-        self._token_until = 0.0
+        self._token_key = (self.token_client.base_url if self.token_client else "", realm or "",
+                           hashlib.sha256((client_secret or "").encode()).hexdigest())
 
     def close(self) -> None:
         """Close both HTTP sessions."""
@@ -395,7 +407,11 @@ class NexwayAdapter(HttpAdapter):
         return answer
 
     def _access_token(self, fresh: bool) -> str:
-        if fresh or self._token is None or time.monotonic() >= self._token_until:
+        """The process's JWT for these credentials, fetched when there is none, when it is
+        about to expire, or when fresh (the last one was refused)."""
+        with _tokens_lock:
+            cached = _tokens.get(self._token_key)
+        if fresh or cached is None or time.monotonic() >= cached[1]:
             assert self.token_client is not None
             body = json.dumps({"clientSecret": self.client_secret, "realmName": self.realm,
                                "grantType": "client_credentials"}).encode()
@@ -407,9 +423,10 @@ class NexwayAdapter(HttpAdapter):
             doc = _decode(answer.body)
             token = require_str(doc.get("access_token"), "access_token")
             ttl = require_int(doc.get("expires_in"), "expires_in", minimum=1)
-            self._token = token
-            self._token_until = time.monotonic() + ttl - min(30, ttl // 5)
-        return self._token
+            cached = (token, time.monotonic() + ttl - min(30, ttl // 5))
+            with _tokens_lock:
+                _tokens[self._token_key] = cached
+        return cached[0]
 
 
 def _is_json(answer: Answer) -> bool:

@@ -25,7 +25,12 @@ from fulfilment.wholesalers import (
 )
 from fulfilment.wholesalers.base import Customer
 from fulfilment.wholesalers.http import Answer
-from fulfilment.wholesalers.nexway import FALLBACK_CUSTOMER, NexwayAdapter, sign_callback
+from fulfilment.wholesalers.nexway import (
+    FALLBACK_CUSTOMER,
+    NexwayAdapter,
+    forget_tokens,
+    sign_callback,
+)
 from fulfilment.wholesalers.nexway import _read as read_answer
 
 Ref = Callable[[], str]
@@ -386,7 +391,9 @@ def token_sim() -> Iterator[SimulatorHandle]:
                          callback_secret="s", client_secret="client-secret",
                          realm="comptoir") as handle:
         simulator_changes(handle)
+        forget_tokens()  # a token another test's simulator handed out means nothing here
         yield handle
+        forget_tokens()
 
 
 def _token_adapter(sim: SimulatorHandle, **credentials: Any) -> NexwayAdapter:
@@ -413,6 +420,20 @@ def test_the_jwt_is_fetched_once_reused_and_fetched_again_when_refused(
         token_sim.reset()  # the simulator forgets the tokens it handed out
         assert adapter.check_stock(SKU).available
     assert token_sim.state()["requests"] == {"stock": 2, "token": 1}  # a 401, a token, a retry
+
+
+def test_one_token_serves_every_call_of_the_process_until_it_expires(
+    token_sim: SimulatorHandle,
+) -> None:
+    # The shop builds an adapter per call: the JWT outlives them, not one token per order.
+    for _ in range(3):
+        with _token_adapter(token_sim, client_secret="client-secret", realm="comptoir") as adapter:
+            adapter.check_stock(SKU)
+    assert token_sim.state()["requests"] == {"token": 1, "stock": 3}
+    with _token_adapter(token_sim, client_secret="other-secret", realm="comptoir") as other:
+        with pytest.raises(PermanentWholesalerError):
+            other.check_stock(SKU)  # other credentials: their own token, refused here
+    assert token_sim.state()["requests"] == {"token": 2, "stock": 3}
 
 
 def test_a_wrong_client_secret_gets_no_token(token_sim: SimulatorHandle) -> None:
