@@ -60,8 +60,14 @@ def backoff(attempts: int) -> timedelta:
 
 
 def deliver(event_ids: Iterable[uuid.UUID], *, now: datetime | None = None,
-            due_only: bool = False) -> RelayReport:
-    """Run the pending deliveries of these events; commit once. See the module's docstring."""
+            due_only: bool = False, _skip: frozenset[uuid.UUID] = frozenset()) -> RelayReport:
+    """Run the pending deliveries of these events; commit once. See the module's docstring.
+
+    The first consumer to run needs no savepoint, since nothing of the transaction is worth
+    keeping before it: if it fails, the transaction is rolled back whole, its failure committed
+    on its own, and the other deliveries run again in a new transaction (`_skip` then holds the
+    deliveries already settled). The others each run in a savepoint.
+    """
     now = now or utcnow()
     ids = list(event_ids)
     report = RelayReport()
@@ -73,46 +79,66 @@ def deliver(event_ids: Iterable[uuid.UUID], *, now: datetime | None = None,
         .where(EventDelivery.event_id.in_(ids), EventDelivery.done_at.is_(None))
         .order_by(OutboxEvent.created_at, EventDelivery.consumer)
     )
+    if _skip:
+        stmt = stmt.where(EventDelivery.id.not_in(_skip))
     if due_only:
         stmt = stmt.where(EventDelivery.next_attempt_at <= now)
     if db.engine.dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=EventDelivery, skip_locked=True)
     with chained():
         rows = db.session.execute(stmt).all()
+        bare = True  # nothing ran yet in this transaction
         for delivery, event_row in rows:
             try:
                 event = _event_of(delivery.consumer, event_row)
             except LookupError as exc:
                 _failed(delivery, event_row, now, exc, report)
                 continue
-            if len(rows) == 1:
-                _run_alone(delivery, event_row, event, now, report)
-            else:
+            if not bare:
                 _run(delivery, event_row, event, now, report)
+                continue
+            ran = _run_bare(delivery, event_row, event, now, report)
+            if ran is None:  # nothing was done: the next one still runs bare
+                continue
+            bare = False
+            if ran is False:  # rolled back whole: the rest in a new transaction
+                again = deliver(ids, now=now, due_only=due_only,
+                                _skip=_skip | {delivery.id})
+                report.done += again.done
+                report.failed += again.failed
+                report.errors.update(again.errors)
+                return report
         deliver_chained(now, report)
         db.session.commit()
     return report
 
 
-def _run_alone(delivery: EventDelivery, event_row: OutboxEvent, event: Event, now: datetime,
-               report: RelayReport) -> None:
-    """The transaction's only delivery runs without a savepoint of its own: if it fails, the
-    transaction is rolled back whole and the failure recorded in a new one."""
+def _run_bare(delivery: EventDelivery, event_row: OutboxEvent, event: Event, now: datetime,
+              report: RelayReport) -> bool | None:
+    """Run the transaction's first consumer without a savepoint of its own. True when it
+    succeeded; None when it had nothing to do (not wanted); False when it failed: then the
+    transaction was rolled back whole and the failure recorded and committed in a new one."""
     target = consumer_for(delivery.consumer, event_row.kind)
     assert target is not None
+    if target.wanted is not None and not target.wanted(event):
+        _done(delivery, now, report)
+        return None
     delivery_id, kind, event_id = delivery.id, event_row.kind, event_row.id
     try:
         target.handler(event)
     except Exception as exc:  # noqa: BLE001 - any failure: keep it pending, try again later
         db.session.rollback()
+        drop_chained(0)  # what it emitted was rolled back with it
         again = db.session.get(EventDelivery, delivery_id)
         if again is None or again.done_at is not None:
             log.warning("event %s %s: consumer failed, and its delivery is gone or done: %s",
                         kind, event_id, exc)
-            return
-        _failed(again, again.event, now, exc, report)
-        return
+        else:
+            _failed(again, again.event, now, exc, report)
+        db.session.commit()
+        return False
     _done(delivery, now, report)
+    return True
 
 
 def deliver_chained(now: datetime | None = None, report: RelayReport | None = None) -> RelayReport:

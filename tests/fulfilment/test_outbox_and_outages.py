@@ -87,6 +87,40 @@ def test_a_failing_consumer_is_shown_in_the_back_office_with_its_error(
     assert order.number in page
 
 
+def test_a_first_consumer_failing_alone_leaves_the_others_to_run_and_is_retried(
+    wired, db, paid_order, catalogue, sims, inbox, monkeypatch
+):
+    from webhooks import services as webhooks
+    from webhooks.models import WebhookDelivery
+
+    webhooks.create_endpoint(catalogue["arvato_shop"], "http://127.0.0.1:9/hooks",
+                             actor="test", events=["order.paid"])
+    db.session.commit()
+    real = services.fulfil_in_transaction
+
+    def down(*args, **kwargs):
+        raise RuntimeError("fulfilment is down")
+
+    # The fulfilment consumer runs first and without a savepoint; it fails, so its transaction
+    # is rolled back whole, and the partner's webhook consumer runs in a transaction of its own.
+    monkeypatch.setattr(services, "fulfil_in_transaction", down)
+    order = paid_order("arvato_shop")
+    deliveries = {d.consumer: d for d in db.session.scalars(
+        select(EventDelivery).join(EventDelivery.event).where(OutboxEvent.kind == "OrderPaid"))}
+    assert deliveries["fulfilment"].done_at is None and deliveries["fulfilment"].attempts == 1
+    assert "fulfilment is down" in deliveries["fulfilment"].last_error
+    assert deliveries["webhooks"].done_at is not None and deliveries["webhooks"].attempts == 1
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+    assert sims["arvato"].state()["purchases"] == 0
+    monkeypatch.setattr(services, "fulfil_in_transaction", real)
+    services.sweep(now=utcnow() + timedelta(hours=1))
+    db.session.refresh(order)
+    assert order.fulfilment_status == FulfilmentStatus.DELIVERED
+    assert sims["arvato"].state()["purchases"] == 1 and len(inbox.to("buyer@example.com")) == 1
+    # order.paid owed once, not again by the retry (the endpoint takes no order.delivered)
+    assert db.session.scalar(select(func.count()).select_from(WebhookDelivery)) == 1
+
+
 # -- breakers --------------------------------------------------------------------------------
 
 
