@@ -81,7 +81,9 @@ class Partner(db.Model):  # type: ignore[name-defined]
     accent_color: Mapped[str] = mapped_column(String(7), default="#c2410c")
     font: Mapped[str] = mapped_column(String(40), default="system")
     logo_url: Mapped[str | None] = mapped_column(String(500))
-    logo_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Up to COMPTOIR_LOGO_MAX_BYTES: read only by the logo's own route, not with every partner
+    # (pages and orders load the partner); logo_mime says whether there is one.
+    logo_data: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     logo_mime: Mapped[str | None] = mapped_column(String(40))
     tagline: Mapped[str] = mapped_column(String(200), default="")
     legal_notice: Mapped[str] = mapped_column(Text, default="")

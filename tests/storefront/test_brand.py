@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from sqlalchemy import event
 
 from partners.brand import FONTS, BrandError, Logo, css_variables, readable_on, validate_brand
 
@@ -112,6 +113,20 @@ def test_operator_saves_a_valid_brand(operator_client, shops, form_token, db):
     assert shops.a.primary_color == "#112233" and shops.a.logo_data == PNG
     logo = operator_client.get("/p/shop-a/brand/logo")
     assert logo.status_code == 200 and logo.mimetype == "image/png" and logo.data == PNG
+
+    # Pages show the logo without reading its bytes: only the logo's own route loads them.
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        page = operator_client.get("/p/shop-a/").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert "/p/shop-a/brand/logo" in page
+    assert statements and not any("logo_data" in s for s in statements)
 
 
 def test_a_bad_brand_is_refused_with_the_field_named_and_nothing_stored(
