@@ -35,6 +35,7 @@ _PENDING = "comptoir.outbox.pending"  # session.info key: event ids written in t
 _AFTER = "comptoir.outbox.after_commit"  # session.info key: callables to run once it commits
 _CHAIN = "comptoir.outbox.chain"  # session.info key: events a worker delivers in its transaction
 _COMMITTED = "comptoir.outbox.committed"  # session.info key: what a commit left to run after it
+_HELD = "comptoir.outbox.held"  # session.info key: objects kept loaded until the transaction ends
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,18 @@ def _run_committed(session: Session, transaction: SessionTransaction) -> None:
             log.exception("after-commit action %r failed; the sweep will catch up", action)
 
 
+def hold(obj: object) -> None:
+    """Keep obj in the session's identity map until the transaction ends. The map holds what a
+    query loaded only weakly: without this, a consumer later in the same transaction (a
+    `wanted` test reading the order's partner) could find it gone and read it again."""
+    db.session.info.setdefault(_HELD, []).append(obj)
+
+
+def _release_held(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)
+
+
 def _relaying() -> bool:
     """EVENTS_RELAY off leaves events in the outbox for the sweep (and for tests to read)."""
     return not has_app_context() or current_app.config.get("EVENTS_RELAY", True) not in (
@@ -213,3 +226,4 @@ sa_event.listen(Session, "before_commit", _hand_over_unchained)
 sa_event.listen(Session, "after_commit", _relay_after_commit)
 sa_event.listen(Session, "after_transaction_end", _run_committed)
 sa_event.listen(Session, "after_rollback", _forget_after_rollback)
+sa_event.listen(Session, "after_transaction_end", _release_held)

@@ -18,6 +18,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.util import identity_key
 
 from commerce.access import access_url
 from commerce.links import shop_url
@@ -57,9 +58,17 @@ def line_settled(order_id: uuid.UUID, line_id: uuid.UUID) -> None:
 
 def order_lines_with_units(order_id: uuid.UUID) -> list[FulfilmentLine]:
     """The order's fulfilment lines with their units: the units of lines this session already
-    holds are not read again, the others' in one query."""
-    lines = list(db.session.scalars(
-        select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)))
+    holds are not read again, the others' in one query.
+
+    An order of a single line that this transaction loaded with its lines (fulfilment, a
+    callback) needs no query at all: that line is the one this transaction just settled."""
+    held = db.session.identity_map.get(identity_key(Order, order_id))
+    if held is not None and "fulfilment_lines" not in sa_inspect(held).unloaded \
+            and len(held.fulfilment_lines) == 1:  # type: ignore[attr-defined]
+        lines = list(held.fulfilment_lines)  # type: ignore[attr-defined]
+    else:
+        lines = list(db.session.scalars(
+            select(FulfilmentLine).where(FulfilmentLine.order_id == order_id)))
     unloaded = [line.id for line in lines if "units" in sa_inspect(line).unloaded]
     if unloaded:
         db.session.scalars(select(FulfilmentLine).where(FulfilmentLine.id.in_(unloaded))

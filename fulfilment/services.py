@@ -40,7 +40,7 @@ from commerce.models import (
 )
 from commerce.orders import ADDON_BACKUP
 from events import BackupDue, LineDelivered, LineNeedsAttention, emit
-from events.outbox import after_commit, chained
+from events.outbox import after_commit, chained, hold
 from events.relay import deliver_chained
 from extensions import db, insert_once
 from fulfilment import renewals
@@ -89,10 +89,14 @@ def wholesaler(code: str) -> Wholesaler:
 
 def order_for_fulfilment(order_id: uuid.UUID) -> Order | None:
     """The order with all that fulfilling it reads (partner and domains, lines, products, SKUs,
-    routing rules, add-ons), in one query, so that no lazy load follows."""
-    return db.session.scalars(
+    routing rules, add-ons), in one query, so that no lazy load follows; the transaction's
+    other consumers find it loaded."""
+    order = db.session.scalars(
         select(Order).where(Order.id == order_id).options(*_ORDER_LOADS)
     ).unique().one_or_none()
+    if order is not None:
+        hold(order)
+    return order
 
 
 _ORDER_LOADS = (
@@ -584,19 +588,23 @@ def apply_callback(callback_id: uuid.UUID, now: datetime | None = None) -> Callb
     if record is None or record.status != CallbackStatus.RECEIVED:
         return CallbackStatus(record.status) if record else CallbackStatus.IGNORED
     line = _take_line(record.wholesaler_code, record.reference, now)
-    record.attempts += 1
     if line is None:
+        record.attempts += 1
         return _line_not_free(record, now)
     with chained():
         before = LineStatus(line.status)
         if before not in OPEN_STATUSES and before != LineStatus.NEEDS_ATTENTION:
+            record.attempts += 1
             return _callback_done(record, CallbackStatus.IGNORED, now, f"line already {before}")
         result = _load(open_product_key(record.body, f"callback:{record.wholesaler_code}"))
         _record(line, "callback", result.status)
         with db.session.no_autoflush:
             _accept(line, result, now)
+            # Written with the line's own changes, in one UPDATE.
+            record.attempts += 1
+            record.status, record.applied_at, record.last_error = (CallbackStatus.APPLIED, now,
+                                                                   None)
         settle(line, before, lines=_sole_line(line))
-        record.status, record.applied_at, record.last_error = CallbackStatus.APPLIED, now, None
         deliver_chained(now)
         db.session.commit()
     return CallbackStatus.APPLIED

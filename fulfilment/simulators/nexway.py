@@ -325,10 +325,10 @@ class NexwaySimulator(Simulator):
             self.complete_if_due(order)
             notify = bool(order.callback_url) and order.status in ("delivered", "failed")
             payload = json.dumps(self.notification(order)).encode() if notify else b""
-        if notify:  # the answer waits for the notification's, a second at most
+        if notify:  # the answer waits for the notification's, two seconds at most
             sent = threading.Thread(target=self.send_callback, args=(order, payload), daemon=True)
             sent.start()
-            sent.join(timeout=1.0)
+            sent.join(timeout=2.0)
         return 200, "order", answer
 
     def check_create(self, data: dict[str, Any]) -> tuple[str, str, int, str | None]:

@@ -331,6 +331,7 @@ def test_a_callback_that_overtakes_its_purchase_is_applied_by_the_purchase(
     # while the purchase's transaction is still open, so no line carries its reference yet.
     sims["nexway"].configure(delivery_delay_ms=0, notify_before_answer=True)
     live_app.config["FULFILMENT_POLL_INTERVAL"] = 3600.0  # no poll: only the callback delivers
+    live_app.config["WHOLESALER_TIMEOUT"] = 5.0  # the answer waits for the notification's
     order = paid_order("nexway_shop")
     if db.engine.dialect.name == "postgresql":
         # The purchase reads the inbox before it commits and delivers the line itself.
