@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
+from flask import Response, after_this_request, current_app, has_request_context
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -569,9 +569,28 @@ def receive_callback(code: str, body: bytes, headers: Mapping[str, str]) -> Call
 def _queue_callback(callback_id: uuid.UUID, countdown: float) -> None:
     from fulfilment.tasks import apply_callback_task
 
-    if _eager() and countdown > 0:
-        return  # in-process: the sweep applies it when due
+    if _eager():
+        if countdown > 0:
+            return  # in-process: the sweep applies it when due
+        if has_request_context():
+            after_commit(lambda: _apply_after_answer(callback_id))
+            return
     after_commit(lambda: apply_callback_task.apply_async((str(callback_id),), countdown=countdown))
+
+
+def _apply_after_answer(callback_id: uuid.UUID) -> None:
+    """In-process jobs: apply the callback once the wholesaler has its answer, as a worker would,
+    rather than making it wait for the application (a failure is left to the sweep)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def apply() -> None:
+        with app.app_context():
+            _safely(apply_callback, callback_id)
+
+    @after_this_request
+    def when_answered(response: Response) -> Response:
+        response.call_on_close(apply)
+        return response
 
 
 CALLBACK_BUSY_DELAY = 1.0  # seconds: a line being worked on is usually free again by then

@@ -215,6 +215,11 @@ def test_a_callback_for_a_busy_line_is_recorded_at_once_and_applied_after(
     assert answer["status"] == 202  # answered at once: no 503, no retry by the wholesaler
     record = db.session.scalar(select(WholesalerCallback))
     assert record.status == CallbackStatus.RECEIVED and record.reference == line.supplier_reference
+    while not record.attempts:  # its application, right after the answer, finds the line busy
+        assert time.monotonic() < deadline, "the callback was never tried"
+        time.sleep(0.05)
+        db.session.refresh(record)
+    assert record.status == CallbackStatus.RECEIVED and "busy" in record.last_error
     assert _line(db, order).status == LineStatus.ORDERED  # not applied under another's lease
     # The worker lets go; the sweep applies the recorded callback, once.
     db.session.execute(update(FulfilmentLine).where(FulfilmentLine.id == line.id)
