@@ -237,9 +237,10 @@ def attempt_line(
             work_line(line, now, lines=_sole_line(line))
         finally:
             line.lease_until = None
+            status = LineStatus(line.status)  # read before the commit expires it
             deliver_chained(now)
             db.session.commit()
-    return LineStatus(line.status)
+    return status
 
 
 def work_line(line: FulfilmentLine, now: datetime, *, refresh: bool = True,
@@ -409,7 +410,9 @@ def _accept(line: FulfilmentLine, result: SupplierOrder, now: datetime) -> None:
         line.next_attempt_at = now + timedelta(
             seconds=float(current_app.config["FULFILMENT_POLL_INTERVAL"])
         )
-        _apply_waiting_callbacks(line, now)
+        if not _apply_waiting_callbacks(line, now):
+            code, reference = line.wholesaler_code, line.supplier_reference
+            after_commit(lambda: _apply_callbacks_held_back(code, reference))
     else:
         _needs_attention(line, result.error or f"wholesaler answered {result.status}")
 
@@ -441,6 +444,22 @@ def _apply_waiting_callbacks(line: FulfilmentLine, now: datetime) -> bool:
         record.status, record.applied_at, record.last_error = CallbackStatus.APPLIED, now, None
         applied = True
     return applied
+
+
+def _apply_callbacks_held_back(code: str | None, reference: str | None) -> None:
+    """Once a purchase left its line ordered and committed: apply the callbacks recorded while
+    it was in flight, after its read of the inbox. Their first application found no line it
+    could take, and left them to this (or, should this process crash, to the sweep: they are
+    due at once). One read on a connection of its own when there are none."""
+    with db.engine.connect() as conn:
+        waiting = conn.scalars(
+            select(WholesalerCallback.id)
+            .where(WholesalerCallback.wholesaler_code == code,
+                   WholesalerCallback.reference == reference,
+                   WholesalerCallback.status == CallbackStatus.RECEIVED)
+            .order_by(WholesalerCallback.received_at)).all()
+    for callback_id in waiting:
+        _safely(apply_callback, callback_id, None, True)
 
 
 def _poll(line: FulfilmentLine, now: datetime) -> None:
@@ -561,12 +580,12 @@ def receive_callback(code: str, body: bytes, headers: Mapping[str, str]) -> Call
                        body=seal_product_key(_dump(result), f"callback:{code}")):
         db.session.commit()
         return CallbackReceipt("duplicate")
-    _queue_callback(record_id, 0.0)
+    _queue_callback(record_id, 0.0, leave_if_busy=True)
     db.session.commit()
     return CallbackReceipt("recorded")
 
 
-def _queue_callback(callback_id: uuid.UUID, countdown: float) -> None:
+def _queue_callback(callback_id: uuid.UUID, countdown: float, leave_if_busy: bool = False) -> None:
     from fulfilment.tasks import apply_callback_task
 
     if _eager():
@@ -575,7 +594,9 @@ def _queue_callback(callback_id: uuid.UUID, countdown: float) -> None:
         if has_request_context():
             after_commit(lambda: _apply_after_answer(callback_id))
             return
-    after_commit(lambda: apply_callback_task.apply_async((str(callback_id),), countdown=countdown))
+    after_commit(lambda: apply_callback_task.apply_async((str(callback_id),),
+                                                         {"leave_if_busy": leave_if_busy},
+                                                         countdown=countdown))
 
 
 def _apply_after_answer(callback_id: uuid.UUID) -> None:
@@ -585,7 +606,7 @@ def _apply_after_answer(callback_id: uuid.UUID) -> None:
 
     def apply() -> None:
         with app.app_context():
-            _safely(apply_callback, callback_id)
+            _safely(apply_callback, callback_id, None, True)
 
     @after_this_request
     def when_answered(response: Response) -> Response:
@@ -597,10 +618,16 @@ CALLBACK_BUSY_DELAY = 1.0  # seconds: a line being worked on is usually free aga
 CALLBACK_UNKNOWN_TRIES = 8  # an unknown reference may belong to a purchase not yet committed
 
 
-def apply_callback(callback_id: uuid.UUID, now: datetime | None = None) -> CallbackStatus:
+def apply_callback(callback_id: uuid.UUID, now: datetime | None = None,
+                   leave_if_busy: bool = False) -> CallbackStatus:
     """Apply a recorded callback in a transaction of its own; later when the line is busy.
 
     What applying it emits (the line delivered) is delivered in the same transaction (a chain).
+    `leave_if_busy`, for the application queued by the callback's receipt and for the one after
+    a purchase: when no line can be taken, a purchase is in flight (the wholesaler called back
+    before it committed) or another transaction holds the line. Nothing is written then:
+    whoever leaves the line ordered applies the callback after its commit
+    (`_apply_callbacks_held_back`), and the sweep catches whatever is left (it is due at once).
     """
     now = now or utcnow()
     record = db.session.get(WholesalerCallback, callback_id)
@@ -608,6 +635,9 @@ def apply_callback(callback_id: uuid.UUID, now: datetime | None = None) -> Callb
         return CallbackStatus(record.status) if record else CallbackStatus.IGNORED
     line = _take_line(record.wholesaler_code, record.reference, now)
     if line is None:
+        if leave_if_busy:
+            db.session.rollback()
+            return CallbackStatus.RECEIVED
         record.attempts += 1
         return _line_not_free(record, now)
     with chained():

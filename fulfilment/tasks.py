@@ -18,9 +18,9 @@ def attempt_line_task(line_id: str) -> None:
 
 
 @shared_task(name="fulfilment.apply_callback", ignore_result=True)
-def apply_callback_task(callback_id: str) -> None:
-    """Apply a wholesaler callback recorded in the inbox."""
-    services.apply_callback(uuid.UUID(callback_id))
+def apply_callback_task(callback_id: str, leave_if_busy: bool = False) -> None:
+    """Apply a wholesaler callback recorded in the inbox (see services.apply_callback)."""
+    services.apply_callback(uuid.UUID(callback_id), leave_if_busy=leave_if_busy)
 
 
 @shared_task(name="fulfilment.sweep", ignore_result=True)

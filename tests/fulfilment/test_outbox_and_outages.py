@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from datetime import timedelta
 
@@ -196,14 +197,23 @@ def test_a_hung_wholesaler_holds_a_try_for_one_timeout_then_the_line_is_schedule
 
 
 def test_a_callback_for_a_busy_line_is_recorded_at_once_and_applied_after(
-    live_app, db, paid_order, sims, inbox
+    live_app, db, paid_order, sims, inbox, monkeypatch
 ):
+    tries: list[CallbackStatus] = []
+    apply_callback = services.apply_callback
+
+    def observed_apply(callback_id, now=None, leave_if_busy=False):
+        tries.append(status := apply_callback(callback_id, now, leave_if_busy))
+        return status
+
+    monkeypatch.setattr(services, "apply_callback", observed_apply)
     sims["nexway"].configure(delivery_delay_ms=400)
     live_app.config["FULFILMENT_POLL_INTERVAL"] = 3600.0  # no poll: only the callback delivers
     order = paid_order("nexway_shop")
     line = _line(db, order)
     assert line.status == LineStatus.ORDERED
-    # A worker holds the line (a poll in progress) when the delivery notification arrives.
+    # A worker holds the line (a poll in progress, whose process then dies before it could
+    # apply what came meanwhile) when the delivery notification arrives.
     db.session.execute(update(FulfilmentLine).where(FulfilmentLine.id == line.id)
                        .values(lease_until=utcnow() + timedelta(minutes=5)))
     db.session.commit()
@@ -215,13 +225,16 @@ def test_a_callback_for_a_busy_line_is_recorded_at_once_and_applied_after(
     assert answer["status"] == 202  # answered at once: no 503, no retry by the wholesaler
     record = db.session.scalar(select(WholesalerCallback))
     assert record.status == CallbackStatus.RECEIVED and record.reference == line.supplier_reference
-    while not record.attempts:  # its application, right after the answer, finds the line busy
+    while not tries:  # its application, right after the answer, finds the line busy
         assert time.monotonic() < deadline, "the callback was never tried"
         time.sleep(0.05)
-        db.session.refresh(record)
-    assert record.status == CallbackStatus.RECEIVED and "busy" in record.last_error
+    assert tries == [CallbackStatus.RECEIVED]
+    db.session.refresh(record)  # left for the line's holder: nothing written
+    assert (record.status, record.attempts, record.last_error) == (CallbackStatus.RECEIVED, 0,
+                                                                   None)
+    assert record.next_attempt_at <= utcnow()  # due for the sweep, should the holder not apply it
     assert _line(db, order).status == LineStatus.ORDERED  # not applied under another's lease
-    # The worker lets go; the sweep applies the recorded callback, once.
+    # The lease runs out; the sweep applies the recorded callback, once.
     db.session.execute(update(FulfilmentLine).where(FulfilmentLine.id == line.id)
                        .values(lease_until=None))
     db.session.commit()
@@ -363,3 +376,56 @@ def test_a_callback_that_overtakes_its_purchase_is_applied_by_the_purchase(
     assert len(inbox.to("buyer@example.com")) == 1 and sims["nexway"].state()["purchases"] == 1
     assert db.session.scalar(select(func.count()).select_from(DeliveredUnit)) == 1
     assert db.session.scalar(select(func.count()).select_from(WholesalerCallback)) == 1
+
+
+def test_a_callback_recorded_while_its_purchase_commits_is_applied_right_after_it(
+    live_app, db, postgres_only, paid_order, sims, inbox, monkeypatch
+):
+    # Nexway answers the purchase, then notifies at once: the callback is recorded after the
+    # purchase has read the inbox, and its first application finds no line it can take. It
+    # writes nothing and leaves the callback to the purchase, which applies it once committed,
+    # with no sweep and no retry a second later. (PostgreSQL: on SQLite the purchase's open
+    # transaction holds the one write lock, and the callback is recorded only after its commit.)
+    sims["nexway"].configure(delivery_delay_ms=0)
+    live_app.config["FULFILMENT_POLL_INTERVAL"] = 3600.0  # no poll: only the callback delivers
+    first_tries: list[CallbackStatus] = []
+    read_done, first_done = threading.Event(), threading.Event()
+    apply_callback, read_inbox = services.apply_callback, services._apply_waiting_callbacks
+    receive_callback = services.receive_callback
+
+    def held_receive(code, body, headers):  # recorded only once the purchase has read the inbox
+        assert read_done.wait(10), "the purchase never read the inbox"
+        return receive_callback(code, body, headers)
+
+    def observed_apply(callback_id, now=None, leave_if_busy=False):
+        status = apply_callback(callback_id, now, leave_if_busy)
+        if not first_done.is_set():
+            first_tries.append(status)
+            first_done.set()
+        return status
+
+    def read_then_wait(line, now):
+        applied = read_inbox(line, now)
+        read_done.set()
+        assert first_done.wait(10), "the callback's first application never ran"
+        return applied
+
+    monkeypatch.setattr(services, "receive_callback", held_receive)
+    monkeypatch.setattr(services, "apply_callback", observed_apply)
+    monkeypatch.setattr(services, "_apply_waiting_callbacks", read_then_wait)
+    order = paid_order("nexway_shop")
+    inbox.wait_for("buyer@example.com")
+    assert first_tries == [CallbackStatus.RECEIVED]  # it found the line in flight: left it
+    line = _line(db, order)
+    assert line.status == LineStatus.DELIVERED
+    record = db.session.scalar(select(WholesalerCallback))
+    db.session.refresh(record)
+    assert record.status == CallbackStatus.APPLIED and record.attempts == 1
+    assert record.last_error is None  # never put off for a retry
+    actions = [a.action for a in db.session.scalars(
+        select(FulfilmentAttempt).where(FulfilmentAttempt.line_id == line.id)
+        .order_by(FulfilmentAttempt.at))]
+    assert actions == ["place_order", "callback"]
+    assert services.sweep(now=utcnow() + timedelta(minutes=10)).callbacks_applied == 0
+    assert len(inbox.to("buyer@example.com")) == 1 and sims["nexway"].state()["purchases"] == 1
+    assert db.session.scalar(select(func.count()).select_from(DeliveredUnit)) == 1
