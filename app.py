@@ -46,6 +46,14 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def _app_for_commands() -> Flask:
+    """The app for `comptoir` commands: settings it refuses are an error message, not a trace."""
+    try:
+        return create_app()
+    except config.ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_app_for_commands, add_version_option=False)
 def cli() -> None:
     """Comptoir: the white-label shop for downloadable Microsoft software."""

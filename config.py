@@ -117,7 +117,7 @@ STRONG_SECRETS = ("SECRET_KEY", "LICENSING_KEK", "PRODUCT_KEYS_KEY", "NEXWAY_CAL
                   "WEBHOOK_SECRETS_KEY")
 MIN_SECRET_BYTES = 32
 # Settings that production must be given explicitly: their defaults only suit the demo.
-EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL",)
+EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL", "MAIL_SENDER")
 TRUE_VALUES = (True, "1", "true", "True", "yes")
 
 
@@ -219,6 +219,9 @@ def _check_production(app: Flask) -> None:
                         "set it to smtp")
     if cfg["VAULT_BACKEND"] != "s3":
         problems.append("COMPTOIR_VAULT_BACKEND keeps licence backups on this disk: set it to s3")
+    elif not cfg.get("VAULT_S3_BUCKET"):
+        problems.append("missing setting COMPTOIR_VAULT_S3_BUCKET: the object store's bucket "
+                        "for licence backups")
     if str(cfg["RATELIMIT_STORAGE_URI"]).startswith("memory"):
         problems.append("COMPTOIR_RATELIMIT_STORAGE_URI counts in each process's memory: "
                         "use redis://")
@@ -232,6 +235,12 @@ def _check_production(app: Flask) -> None:
     public = str(cfg.get("PUBLIC_URL") or "")
     if public and not public.startswith("https://"):
         problems.append("COMPTOIR_PUBLIC_URL must be an https:// address")
+    public_host = (urlsplit(public).hostname or "").lower()
+    platform_hosts = {h.strip().lower() for h in str(cfg.get("PLATFORM_HOSTS") or "").split(",")}
+    if public_host and public_host not in platform_hosts:
+        problems.append(f"COMPTOIR_PLATFORM_HOSTS ({cfg.get('PLATFORM_HOSTS')}) does not hold "
+                        f"the host of COMPTOIR_PUBLIC_URL ({public_host}): the back office, "
+                        "the payment and wholesaler webhooks would answer 404 there")
     for name in STRONG_SECRETS:
         value = cfg.get(name)
         if value and random_bytes_in(str(value)) < MIN_SECRET_BYTES:

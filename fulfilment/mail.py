@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import format_datetime, make_msgid, parseaddr
 
 from flask import current_app
 
@@ -71,7 +71,8 @@ def send_mail(mail: Mail, *, after_commit: bool = False) -> None:
     message["From"] = current_app.config["MAIL_SENDER"]
     message["To"] = mail.to
     message["Subject"] = mail.subject
-    message["Message-ID"] = make_msgid(domain="comptoir")
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=_sender_domain())
     if mail.reply_to:
         message["Reply-To"] = mail.reply_to
     message.set_content(mail.text)
@@ -83,6 +84,12 @@ def send_mail(mail: Mail, *, after_commit: bool = False) -> None:
     except BaseException:
         _drop()  # its state is unknown now: the next message opens another
         raise
+
+
+def _sender_domain() -> str:
+    """The domain of the sender's address, for Message-IDs that name a real domain of ours."""
+    address = parseaddr(str(current_app.config["MAIL_SENDER"]))[1]
+    return address.rpartition("@")[2].lower() or "localhost"
 
 
 # One SMTP connection per thread, kept open between messages (a worker sends many): a session's

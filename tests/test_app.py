@@ -43,6 +43,22 @@ def test_production_refuses_to_start_without_a_secret_and_names_it(tmp_path):
         create_app({"ENV": "production", "INSTANCE_PATH": str(tmp_path)})
 
 
+def test_a_command_refused_by_production_prints_the_refusal_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
+    env.update(COMPTOIR_ENV="production", COMPTOIR_INSTANCE_PATH=str(tmp_path))
+    comptoir = Path(sys.executable).with_name("comptoir")
+    done = subprocess.run([str(comptoir), "db", "upgrade"], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: production refuses to start:")
+    assert "missing setting COMPTOIR_SECRET_KEY" in done.stderr
+    assert "Traceback" not in done.stderr and not done.stdout
+
+
 def test_development_generates_its_secrets_once_into_the_instance_folder(tmp_path, caplog):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
     first = create_app({"INSTANCE_PATH": str(tmp_path), "ENV": "development"})

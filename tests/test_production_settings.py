@@ -37,7 +37,9 @@ def production(tmp_path):
         "TASKS_EAGER": False,
         "CELERY_BROKER_URL": "redis://queue.internal:6379/0",
         "PUBLIC_URL": "https://shop.comptoir.example",
+        "PLATFORM_HOSTS": "shop.comptoir.example",
         "MAIL_BACKEND": "smtp",
+        "MAIL_SENDER": "Comptoir <commandes@shop.comptoir.example>",
         "SMTP_HOST": "smtp.comptoir.example",
         "VAULT_BACKEND": "s3",
         "VAULT_S3_BUCKET": "comptoir-vault",
@@ -66,6 +68,9 @@ def test_a_complete_production_configuration_starts(production):
     [
         ({"MAIL_BACKEND": "capture"}, "COMPTOIR_MAIL_BACKEND"),
         ({"VAULT_BACKEND": "disk"}, "COMPTOIR_VAULT_BACKEND"),
+        ({"VAULT_S3_BUCKET": None}, "missing setting COMPTOIR_VAULT_S3_BUCKET"),
+        ({"PLATFORM_HOSTS": "127.0.0.1,localhost"}, "COMPTOIR_PLATFORM_HOSTS"),
+        ({"PLATFORM_HOSTS": "admin.comptoir.example"}, "COMPTOIR_PLATFORM_HOSTS"),
         ({"NEXWAY_URL": "http://127.0.0.1:8701"}, "COMPTOIR_NEXWAY_URL"),
         ({"ARVATO_URL": "http://localhost:8702"}, "COMPTOIR_ARVATO_URL"),
         ({"ARVATO_URL": "http://[::1]:8702"}, "COMPTOIR_ARVATO_URL"),
@@ -90,9 +95,10 @@ def test_production_refuses_each_demo_default_and_names_it(production, change, n
     assert message.count("\n  - ") == 1, message
 
 
-def test_production_refuses_a_broker_left_at_its_default(production):
-    settings = {k: v for k, v in production.items() if k != "CELERY_BROKER_URL"}
-    assert "COMPTOIR_CELERY_BROKER_URL is left at the demo's default" in _refusal(settings)
+@pytest.mark.parametrize("name", ["CELERY_BROKER_URL", "MAIL_SENDER"])
+def test_production_refuses_a_setting_left_at_its_demo_default(production, name):
+    settings = {k: v for k, v in production.items() if k != name}
+    assert f"COMPTOIR_{name} is left at the demo's default" in _refusal(settings)
 
 
 def test_production_names_every_problem_in_one_error(production):

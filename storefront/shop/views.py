@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -254,7 +255,7 @@ def checkout() -> Response | str | tuple[str, int]:
         flash(_("Your cart changed: %(reason)s. Please check it again.", reason=str(exc)), "error")
         return redirect(url_for("shop.cart"))
     remember_order(order)
-    response = pay(order)
+    response = pay(order, started=lambda: carts.clear(partner))
     if response is None:
         flash(
             _(
@@ -265,7 +266,6 @@ def checkout() -> Response | str | tuple[str, int]:
             "error",
         )
         return redirect(url_for("shop.order_page", order_id=order.id))
-    carts.clear(partner)
     return response
 
 
@@ -376,11 +376,13 @@ def _claim_context(order: Order) -> dict[str, object]:
     return {"can_claim": can_claim, "claim_form": EmptyForm()}
 
 
-def pay(order: Order) -> Response | None:
+def pay(order: Order, started: Callable[[], None] | None = None) -> Response | None:
     """Send the buyer to the order's payment page; None when the gateway cannot be reached.
 
     In a frame, payment cannot happen in place (Stripe Checkout refuses frames): the frame shows
-    a page that opens payment in a window of its own and follows the order until it is paid."""
+    a page that opens payment in a window of its own and follows the order until it is paid.
+    `started` runs once the payment has started, before any page is drawn (the cart emptied,
+    so the page's header shows it empty)."""
     framed = embed.is_embedded()
     back = embed.return_page() if framed else None
     try:
@@ -394,6 +396,8 @@ def pay(order: Order) -> Response | None:
     except GatewayError:
         current_app.logger.exception("payment could not start for order %s", order.number)
         return None
+    if started is not None:
+        started()
     if framed:
         payment_url = redirect_to.url
         if order.gateway == "test" and back:  # our own card page passes it on when paid

@@ -5,12 +5,13 @@ gets the e-mail, and the reseller who brought the client is credited once."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.utils import parseaddr, parsedate_to_datetime
 
 import pytest
 from sqlalchemy import select
 from support.partners import LEGAL_IDENTITY
 
-from commerce.models import FulfilmentStatus, Order, Partner
+from commerce.models import FulfilmentStatus, Order, Partner, utcnow
 from commerce.orders import BuyerDetails, LineRequest, place_order
 from commissions import Rates, attribute_order, create_reseller, set_programme
 from commissions.models import LedgerEntry
@@ -83,6 +84,10 @@ def test_a_partner_made_by_commands_sells_delivers_and_credits(
     (mail,) = inbox.wait_for("client@example.com")
     assert mail["Subject"].startswith("Réseau Ouest · ")
     assert mail["Reply-To"] == "aide@reseau.example"
+    # Headers a receiving server expects: the date, and a Message-ID on the sender's own domain.
+    sender_domain = parseaddr(wired.config["MAIL_SENDER"])[1].rpartition("@")[2]
+    assert abs((parsedate_to_datetime(mail["Date"]) - utcnow()).total_seconds()) < 120
+    assert mail["Message-ID"].endswith(f"@{sender_domain}>")
     (credit,) = db.session.scalars(select(LedgerEntry).where(
         LedgerEntry.reseller_id == reseller.id)).all()
     assert credit.kind == "accrual" and credit.amount_cents > 0

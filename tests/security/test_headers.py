@@ -44,6 +44,8 @@ def test_production_sends_hsts_for_a_year_and_a_host_only_secure_cookie(
         "NEXWAY_CALLBACK_SECRET": secrets.token_urlsafe(32), "PAYMENT_GATEWAY": "stripe",
         "STRIPE_SECRET_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
         "TASKS_EAGER": False, "PUBLIC_URL": "https://comptoir.example", "MAIL_BACKEND": "smtp",
+        "PLATFORM_HOSTS": "comptoir.example,localhost",
+        "MAIL_SENDER": "Comptoir <commandes@comptoir.example>",
         "VAULT_BACKEND": "s3", "VAULT_S3_BUCKET": "vault",
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/12", "SESSION_STORE": "redis",
         "SESSION_REDIS_URL": "redis://127.0.0.1:6379/12",
