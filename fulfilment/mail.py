@@ -8,8 +8,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.charset import Charset
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 
 from flask import current_app
 
@@ -67,29 +71,53 @@ def send_mail(mail: Mail, *, after_commit: bool = False) -> None:
         return
     if backend != "smtp":
         raise ValueError(f"unknown MAIL_BACKEND {backend!r}")
-    message = EmailMessage()
-    message["From"] = current_app.config["MAIL_SENDER"]
-    message["To"] = mail.to
-    message["Subject"] = mail.subject
-    message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=_sender_domain())
-    if mail.reply_to:
-        message["Reply-To"] = mail.reply_to
-    message.set_content(mail.text)
-    if mail.html:
-        message.add_alternative(mail.html, subtype="html")
+    sender = str(current_app.config["MAIL_SENDER"])
     smtp = _smtp_connection()
     try:
-        smtp.send_message(message)
+        smtp.sendmail(parseaddr(sender)[1], [parseaddr(mail.to)[1]], mime_bytes(mail, sender))
     except BaseException:
         _drop()  # its state is unknown now: the next message opens another
         raise
 
 
-def _sender_domain() -> str:
-    """The domain of the sender's address, for Message-IDs that name a real domain of ours."""
-    address = parseaddr(str(current_app.config["MAIL_SENDER"]))[1]
-    return address.rpartition("@")[2].lower() or "localhost"
+_SMTP_LINES = compat32.clone(linesep="\r\n")  # SMTP's line ending, which sendmail leaves as is
+_BODY = Charset("utf-8")  # base64 bodies: short lines, and the text read back exactly as written
+
+
+def mime_bytes(mail: Mail, sender: str) -> bytes:
+    """The message as sent: text, with its HTML alternative, in UTF-8.
+
+    Built with the email package's classic MIME classes, which write headers as given; the
+    modern EmailMessage parses and refolds each header, for several times the CPU of a worker's
+    whole send. So non-ASCII is encoded here (RFC 2047 words), and header values were checked
+    for line breaks before (check_header_values).
+    """
+    message: MIMENonMultipart | MIMEMultipart = _text_part(mail.text, "plain")
+    if mail.html:
+        message = MIMEMultipart("alternative", _subparts=[message, _text_part(mail.html, "html")])
+    message["From"] = _address(sender)
+    message["To"] = _address(mail.to)
+    message["Subject"] = (mail.subject if mail.subject.isascii()  # type: ignore[assignment]
+                          else Header(mail.subject, "utf-8", header_name="Subject"))
+    message["Date"] = format_datetime(datetime.now(UTC))
+    # A Message-ID on the sender's own domain, as receiving servers expect.
+    message["Message-ID"] = make_msgid(
+        domain=parseaddr(sender)[1].rpartition("@")[2].lower() or "localhost")
+    if mail.reply_to:
+        message["Reply-To"] = _address(mail.reply_to)
+    return message.as_bytes(policy=_SMTP_LINES)
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(text, _BODY)
+    return part
+
+
+def _address(value: str) -> str:
+    """A header address with its display name encoded where it is not ASCII."""
+    name, address = parseaddr(value)
+    return formataddr((name, address), charset="utf-8") if address else value
 
 
 # One SMTP connection per thread, kept open between messages (a worker sends many): a session's

@@ -137,3 +137,26 @@ def test_the_mailer_refuses_header_injection_and_sends_nothing(app, mailbox, fie
 def test_trace_is_not_answered(client, shops):
     assert client.open("/p/shop-a/", method="TRACE").status_code == 405
     assert client.open("/admin/login", method="TRACE").status_code == 405
+
+
+def test_a_message_reads_back_as_written_whatever_its_language(app, mailbox):
+    from email.utils import parseaddr
+
+    from fulfilment.mail import Mail, send_mail
+
+    app.config["MAIL_SENDER"] = "Numériland Boutique <commandes@numeriland.example>"
+    subject = ("Numériland · Vos licences pour la commande CPT-2026-000001, un objet assez long "
+               "pour être plié sur deux lignes")
+    text = "Bonjour Camille,\n\nVotre clé : VK7JG-NPHTM-C97JM-9MPGT-3V66T\n" + "é" * 200
+    html = "<p>Bonjour Camille, votre clé est prête.</p>"
+    send_mail(Mail(to="Camille Müller <camille@example.com>", subject=subject, text=text,
+                   html=html, reply_to="Aide Numériland <aide@numeriland.example>"))
+    (message,) = mailbox.wait_for("Camille Müller <camille@example.com>")  # read back as sent
+    assert message["Subject"] == subject
+    assert message["From"] == "Numériland Boutique <commandes@numeriland.example>"
+    assert message["Reply-To"] == "Aide Numériland <aide@numeriland.example>"
+    assert parseaddr(message["Message-ID"])[1].endswith("@numeriland.example")
+    assert message["Date"]
+    assert message.get_body(preferencelist=("plain",)).get_content().rstrip("\n") == text
+    assert message.get_body(preferencelist=("html",)).get_content().rstrip("\n") == html
+    assert all(len(line) <= 998 for line in message.as_string().splitlines())  # RFC 5322
