@@ -1,4 +1,5 @@
-"""`comptoir partners create|update|open|suspend|reopen|domains|price|embed|show|list|history`.
+"""`comptoir partners create|update|open|suspend|reopen|domains|price|embed|show|list|history` and
+`comptoir products list|import|export|history|translate`.
 
 Fields are given as `--set field=value` (repeatable), named as in the operator API's JSON, or
 all at once from a JSON file (`--from-file partner.json`). A refused change prints one line per
@@ -283,12 +284,14 @@ def history(slug: str, limit: int) -> None:
 
 @click.group("products")
 def products_group() -> None:
-    """The platform's catalogue: products and their texts in other languages."""
+    """The platform's catalogue: products, their wholesalers' references and their texts in
+    other languages; imported from and exported to a JSON file."""
 
 
 @products_group.command("list")
 @with_appcontext
 def list_products() -> None:
+    """Every product: code, list price, on sale or withdrawn, its languages, name."""
     from commerce.models import Product
 
     for product in db.session.scalars(select(Product).order_by(Product.code)):
@@ -296,6 +299,78 @@ def list_products() -> None:
         click.echo(f"{product.code:<24} {product.list_price_cents / 100:>9.2f} €  "
                    f"{'on sale' if product.is_active else 'withdrawn':<9}  {languages:<5} "
                    f"{product.name}")
+
+
+@products_group.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check the file and say what would change; store "
+                                               "nothing.")
+@with_appcontext
+def import_products(file: Any, dry_run: bool) -> None:
+    """Create or update the products of FILE (a JSON list, as `products export` writes; - for
+    standard input), keyed by code. Every product is checked first: one refusal and nothing is
+    stored. The running shop shows the changes at its next request."""
+    from partners import catalogue
+    from partners.services import other_locales, wholesaler_codes
+
+    try:
+        results = catalogue.import_products(
+            catalogue.load_catalogue(file.read()), actor=ACTOR, wholesalers=wholesaler_codes(),
+            locales=other_locales(), dry_run=dry_run)
+    except PartnerError as exc:
+        click.echo(f"{len(exc.errors)} refused, nothing stored:", err=True)
+        _refused(exc)
+        return
+    for result in results:
+        if result.action == "updated":
+            fields = "; ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in result.changes.items())
+            click.echo(f"updated {result.code}: {fields}")
+        else:
+            click.echo(f"{result.action} {result.code}")
+    counts = {action: sum(r.action == action for r in results)
+              for action in ("created", "updated", "unchanged")}
+    summary = ", ".join(f"{n} {action}" for action, n in counts.items())
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"{summary} (dry run: nothing stored)")
+    else:
+        _commit(summary)
+
+
+@products_group.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="The file to write (default: standard output).")
+@with_appcontext
+def export_products(output: str | None) -> None:
+    """Write the whole catalogue as JSON, in the format `products import` reads."""
+    from partners.catalogue import export_products as export
+
+    products = export()
+    text = json.dumps(products, indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"{len(products)} products written to {output}", err=True)
+
+
+@products_group.command("history")
+@click.argument("code")
+@click.option("--limit", default=50, show_default=True)
+@with_appcontext
+def product_history(code: str, limit: int) -> None:
+    """The product's changes, newest first: when, who, what, before → after."""
+    from partners.catalogue import product_history as changes_of
+
+    try:
+        changes = changes_of(code, limit)
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    for change in changes:
+        fields = "; ".join(f"{k}: {v[0]!r} → {v[1]!r}" for k, v in change.changes.items())
+        click.echo(f"{change.at:%Y-%m-%d %H:%M:%S} {change.actor} {change.action}: {fields}")
 
 
 @products_group.command("translate")
@@ -313,8 +388,8 @@ def translate(code: str, locale: str, name: str | None, description: str | None)
     if name is None and description is None:
         raise click.UsageError("give --name, --description or both")
     try:
-        product = translate_product(code, locale, locales=other_locales(), name=name,
-                                    description=description)
+        product = translate_product(code, locale, locales=other_locales(), actor=ACTOR,
+                                    name=name, description=description)
     except PartnerError as exc:
         _refused(exc)
         return

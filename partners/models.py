@@ -1,4 +1,4 @@
-"""The audit of partner changes and the scheduled prices of partners' offers."""
+"""The audit of partner and product changes, and the scheduled prices of partners' offers."""
 
 from __future__ import annotations
 
@@ -26,6 +26,22 @@ class PartnerChange(db.Model):  # type: ignore[name-defined]
     # {field: [before, after]}; secrets and binary values are never written here.
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(String(300), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ProductChange(db.Model):  # type: ignore[name-defined]
+    """Who changed what on a product of the platform's catalogue, when: each changed field (named
+    as in `comptoir products import`'s file) with its value before and after."""
+
+    __tablename__ = "product_changes"
+    __table_args__ = (Index("ix_product_changes_product_at", "product_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    # {field: [before, after]}
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

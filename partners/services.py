@@ -17,7 +17,6 @@ from typing import Any
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from commerce.models import (
     Partner,
@@ -34,6 +33,7 @@ from partners.models import PartnerChange, ScheduledPrice
 from partners.validation import (
     PartnerError,
     check_slug,
+    flush_or_refuse,
     missing_legal,
     normalise_host,
     normalise_origin,
@@ -247,12 +247,8 @@ def _check_hosts(hosts: list[str], partner: Partner | None) -> list[str]:
 
 def _flush_checking_hosts() -> None:
     """Flush; a domain taken meanwhile by another partner is a field error, not a crash."""
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError as exc:
-        raise PartnerError({"domains": _l("one of these domains was just given to another "
-                                          "partner, or the slug was just taken")}) from exc
+    flush_or_refuse("domains", _l("one of these domains was just given to another partner, or "
+                                  "the slug was just taken"))
 
 
 def set_domains(partner: Partner, hosts: list[str], *, actor: str,

@@ -14,9 +14,11 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from commerce.models import MerchantOfRecord, PartnerKind
 from commerce.refusals import FieldErrors
+from extensions import db
 from partners.brand import BrandError, header_breaks, validate_brand
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
@@ -37,6 +39,17 @@ MAX_PRICE_CENTS = 1_000_000_00  # a million euros: anything above is a typing er
 
 class PartnerError(FieldErrors):
     """Partner values refused; errors maps each field to its message. Nothing was stored."""
+
+
+def flush_or_refuse(field: str, message: Any) -> None:
+    """Flush in a savepoint: a unique key that another transaction took meanwhile (a domain, a
+    slug, a product code) becomes a refusal naming the field, not a crash; the rest of the
+    transaction stands."""
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:
+        raise PartnerError({field: message}) from exc
 
 
 def check_slug(value: Any) -> str:
