@@ -316,6 +316,13 @@ class FulfilmentStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class TaxTreatment(StrEnum):
+    """On what grounds an order's VAT was charged (commerce/tax.py)."""
+
+    STANDARD = "standard"  # the VAT of the country of supply: France, or the consumer's (OSS)
+    REVERSE_CHARGE = "reverse_charge"  # a business with a valid VAT number in another state
+
+
 class Order(db.Model):  # type: ignore[name-defined]
     __tablename__ = "orders"
 
@@ -329,6 +336,25 @@ class Order(db.Model):  # type: ignore[name-defined]
     company: Mapped[str] = mapped_column(String(160), default="")
     vat_number: Mapped[str] = mapped_column(String(20), default="")
     billing_country: Mapped[str] = mapped_column(String(2), default="FR")
+    # The billing address an invoice names (CGI art. 242 nonies A); required of businesses.
+    billing_line1: Mapped[str] = mapped_column(String(200), default="")
+    billing_postcode: Mapped[str] = mapped_column(String(16), default="")
+    billing_city: Mapped[str] = mapped_column(String(100), default="")
+    # VAT as charged (commerce/tax.py): whose country's rate, and on what grounds.
+    tax_treatment: Mapped[TaxTreatment] = mapped_column(String(16), default=TaxTreatment.STANDARD)
+    vat_country: Mapped[str] = mapped_column(String(2), default="FR")
+    # Evidence of the buyer's location beside the billing country (EU Regulation 282/2011
+    # art. 24b): the country of the visitor's address and of the card that paid.
+    ip_country: Mapped[str | None] = mapped_column(String(2))
+    card_country: Mapped[str | None] = mapped_column(String(2))
+    # Set when no second piece of evidence agrees with the billing country: for the operator.
+    location_conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The business buyer's VAT number as VIES answered (commerce/vies.py).
+    vies_status: Mapped[str | None] = mapped_column(String(16))
+    vies_reference: Mapped[str | None] = mapped_column(String(64))
+    vies_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The terms of sale (CGV) accepted at checkout: their version.
+    terms_version: Mapped[str | None] = mapped_column(String(40))
     locale: Mapped[str] = mapped_column(String(5), default="fr")
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     total_cents: Mapped[int] = mapped_column(Integer, default=0)
