@@ -61,6 +61,16 @@ DEFAULTS: dict[str, Any] = {
     "NEXWAY_TOKEN_URL": None,  # default: NEXWAY_URL + /iam/tokens
     "ARVATO_URL": "http://127.0.0.1:8702",
     "WHOLESALER_TIMEOUT": 10.0,
+    # VIES, the EU's VAT number register (commerce/vies.py); the simulator's port by default.
+    # Production: https://ec.europa.eu/taxation_customs/vies/rest-api
+    "VIES_URL": "http://127.0.0.1:8703",
+    "VIES_TIMEOUT": 5.0,
+    "VIES_UNAVAILABLE": "charge_vat",  # charge_vat or hold (commerce/taxation.py)
+    "VIES_HOLD_HOURS": 48,  # a held order is priced with VAT and released after this long
+    # A header the reverse proxy sets to the visitor's country (e.g. CF-IPCountry): evidence of
+    # the buyer's location and the country prices are first shown for. Only set it when the
+    # proxy overwrites what the visitor sends.
+    "IP_COUNTRY_HEADER": None,
     "BUYER_LINK_MAX_AGE": 3600,
     "CALLBACK_BASE_URL": None,  # where wholesalers reach our callbacks; default PUBLIC_URL
     "FULFILMENT_MAX_ATTEMPTS": 6,
@@ -143,7 +153,13 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
                 f"COMPTOIR_{name} contains a line break or control character: it goes into the "
                 "From header of every e-mail"
             )
-    for name, upper in (("WEBHOOK_TIMEOUT", 30.0), ("WHOLESALER_TIMEOUT", 120.0)):
+    if app.config.get("VIES_UNAVAILABLE") not in ("charge_vat", "hold"):
+        raise ConfigurationError(
+            "COMPTOIR_VIES_UNAVAILABLE must be charge_vat (tax the buyer when VIES cannot answer) "
+            "or hold (keep the order unpaid until it can), "
+            f"not {app.config.get('VIES_UNAVAILABLE')!r}")
+    for name, upper in (("WEBHOOK_TIMEOUT", 30.0), ("WHOLESALER_TIMEOUT", 120.0),
+                        ("VIES_TIMEOUT", 30.0)):
         value = app.config.get(name)
         try:
             seconds = float(value)  # type: ignore[arg-type]
@@ -228,6 +244,10 @@ def _check_production(app: Flask) -> None:
     if cfg["SESSION_STORE"] != "redis" or not cfg.get("SESSION_REDIS_URL"):
         problems.append("COMPTOIR_SESSION_STORE keeps sessions in files: set it to redis with "
                         "COMPTOIR_SESSION_REDIS_URL")
+    if is_loopback_url(cfg.get("VIES_URL")):
+        problems.append(f"COMPTOIR_VIES_URL is a loopback address ({cfg.get('VIES_URL')}), the "
+                        "simulator's: give VIES's own (https://ec.europa.eu/taxation_customs/"
+                        "vies/rest-api)")
     for name in ("NEXWAY_URL", "ARVATO_URL"):
         if is_loopback_url(cfg.get(name)):
             problems.append(f"COMPTOIR_{name} is a loopback address ({cfg.get(name)}), "

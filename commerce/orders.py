@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -20,6 +21,8 @@ from commerce.models import (
 )
 from commerce.money import vat_included
 from commerce.numbers import next_order_number
+from commerce.tax import TaxDecision, home_decision, price_for
+from commerce.vies import ViesAnswer
 from extensions import db
 
 ADDON_BACKUP = "ADDON-BACKUP-2Y"
@@ -49,9 +52,18 @@ class BuyerDetails:
     email: str
     name: str
     company: str = ""
-    vat_number: str = ""
+    vat_number: str = ""  # cleaned (commerce.tax.clean_vat_number)
     billing_country: str = "FR"
     locale: str = "fr"
+    billing_line1: str = ""
+    billing_postcode: str = ""
+    billing_city: str = ""
+    ip_country: str | None = None  # evidence of location beside the billing country
+    card_country: str | None = None  # known before payment when a partner took it (API)
+
+    @property
+    def is_business(self) -> bool:
+        return bool(self.company.strip() or self.vat_number)
 
 
 @dataclass
@@ -117,19 +129,29 @@ def place_order(
     consent_version: str | None = None,
     gateway: str = "test",
     source: str = "shop",
+    tax: TaxDecision | None = None,
+    vies: ViesAnswer | None = None,
+    terms_version: str | None = None,
 ) -> Order:
-    """Create a pending order (the caller commits)."""
+    """Create a pending order (the caller commits).
+
+    `tax` is the VAT the buyer pays (commerce.tax.decide, after VIES for a business abroad);
+    French VAT when not given. Each price is the catalogue's with that rate instead of the
+    product's own, the price before VAT unchanged.
+    """
     priced = price_lines(partner, requests)
+    tax = tax or home_decision()
     order = _new_order(
-        partner, buyer, user, consent_at, consent_version, gateway, source
+        partner, buyer, user, consent_at, consent_version, gateway, source, tax, vies,
+        terms_version,
     )
     position = 0
     for item in priced:
-        parent = _order_line(item, position)
+        parent = _order_line(item, position, tax)
         order.lines.append(parent)
         for addon in item.addons:
             position += 1
-            child = _order_line(addon, position)
+            child = _order_line(addon, position, tax)
             parent.addons.append(child)
             order.lines.append(child)
         position += 1
@@ -146,13 +168,18 @@ def place_backup_renewal(
     consent_at: datetime | None = None,
     consent_version: str | None = None,
     gateway: str = "test",
+    tax: TaxDecision | None = None,
+    vies: ViesAnswer | None = None,
+    terms_version: str | None = None,
 ) -> Order:
     """An order for two more years of a licence backup, paid to run to `until` (caller commits)."""
     offer = offer_for(partner, ADDON_BACKUP)
     if offer is None:
         raise OrderError("this shop does not sell the licence backup", "product")
-    order = _new_order(partner, buyer, user, consent_at, consent_version, gateway, "shop")
-    line = _order_line(PricedLine(offer.product, 1, offer.price_cents), 0)
+    tax = tax or home_decision()
+    order = _new_order(partner, buyer, user, consent_at, consent_version, gateway, "shop", tax,
+                       vies, terms_version)
+    line = _order_line(PricedLine(offer.product, 1, offer.price_cents), 0, tax)
     line.product_name = f"{offer.product.name} (renewal)"
     line.renews_backup_id, line.renews_until = backup_id, until
     order.lines.append(line)
@@ -167,6 +194,9 @@ def _new_order(
     consent_version: str | None,
     gateway: str,
     source: str,
+    tax: TaxDecision,
+    vies: ViesAnswer | None,
+    terms_version: str | None,
 ) -> Order:
     order = Order(
         id=uuid.uuid4(),
@@ -179,6 +209,17 @@ def _new_order(
         company=buyer.company.strip(),
         vat_number=buyer.vat_number.strip().upper(),
         billing_country=buyer.billing_country,
+        billing_line1=buyer.billing_line1.strip(),
+        billing_postcode=buyer.billing_postcode.strip(),
+        billing_city=buyer.billing_city.strip(),
+        ip_country=buyer.ip_country,
+        card_country=buyer.card_country,
+        tax_treatment=tax.treatment,
+        vat_country=tax.country,
+        vies_status=vies.status.value if vies else None,
+        vies_reference=vies.reference if vies else None,
+        vies_checked_at=vies.checked_at if vies else None,
+        terms_version=terms_version,
         locale=buyer.locale,
         gateway=gateway,
         consent_at=consent_at,
@@ -195,9 +236,19 @@ def _totalled(order: Order) -> Order:
     return order
 
 
-def _order_line(item: PricedLine, position: int) -> OrderLine:
+def line_amounts(
+    base_unit_cents: int, base_rate: Decimal, quantity: int, tax: TaxDecision
+) -> tuple[int, int, int]:
+    """A line's unit price, total and VAT inside it under `tax`: what an order line holds and
+    what checkout shows before the order exists."""
+    unit = price_for(base_unit_cents, base_rate, tax.rate)
+    total = unit * quantity
+    return unit, total, vat_included(total, tax.rate)
+
+
+def _order_line(item: PricedLine, position: int, tax: TaxDecision) -> OrderLine:
     product = item.product
-    total = item.total_cents
+    unit, total, vat = line_amounts(item.unit_price_cents, product.vat_rate, item.quantity, tax)
     return OrderLine(
         id=uuid.uuid4(),
         product=product,
@@ -205,9 +256,9 @@ def _order_line(item: PricedLine, position: int) -> OrderLine:
         product_code=product.code,
         product_name=product.name,
         quantity=item.quantity,
-        unit_price_cents=item.unit_price_cents,
-        vat_rate=product.vat_rate,
-        vat_cents=vat_included(total, product.vat_rate),
+        unit_price_cents=unit,
+        vat_rate=tax.rate,
+        vat_cents=vat,
         total_cents=total,
     )
 

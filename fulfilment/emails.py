@@ -239,9 +239,12 @@ def render_email(email: OutgoingEmail, lines: list[FulfilmentLine] | None = None
             "renewal": _(
                 "Your order %(number)s: your licence backup is renewed", number=order.number
             ),
+            "released": _("Your order %(number)s can be paid", number=order.number),
         }.get(email.kind, _("Your order %(number)s", number=order.number))
-        text = render_template("emails/delivery.txt", **context)
-        html = render_template("emails/delivery.html", **context)
+        # An order held for VIES and now priced has an e-mail of its own (payments/held.py).
+        template = "emails/released" if email.kind == "released" else "emails/delivery"
+        text = render_template(f"{template}.txt", **context)
+        html = render_template(f"{template}.html", **context)
     return Mail(
         to=order.email,
         subject=f"{order.partner.name} · {subject}",

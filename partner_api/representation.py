@@ -80,7 +80,12 @@ def order_json(
             "company": order.company,
             "vat_number": order.vat_number,
             "billing_country": order.billing_country,
+            "billing_address": {"line1": order.billing_line1,
+                                "postcode": order.billing_postcode,
+                                "city": order.billing_city} if order.billing_line1 else None,
         },
+        "tax": {"treatment": str(order.tax_treatment), "country": order.vat_country,
+                "vies_reference": order.vies_reference},
         "locale": order.locale,
         "reseller_code": reseller_code,
         "lines": [

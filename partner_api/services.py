@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -23,6 +23,8 @@ from commerce.orders import (
     offer_for,
     place_order,
 )
+from commerce.tax import TaxError
+from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db
 from fulfilment.delivery import line_deliveries
@@ -125,6 +127,10 @@ def place_api_order(
         known = _remembered(partner, idempotency_key)
         if known is not None:
             return _replay(known, body_hash)
+    # VIES is asked before anything is written or locked.
+    assessment = _assess(partner, command.buyer)
+    command = replace(command, buyer=replace(command.buyer, vat_number=assessment.vat_number))
+    if idempotency_key is not None:
         claim = ApiIdempotency(partner_id=partner.id, key=idempotency_key, request_hash=body_hash)
     try:
         if claim is not None:
@@ -132,7 +138,7 @@ def place_api_order(
             # unique index until this transaction ends, then fails and replays our answer.
             db.session.add(claim)
             db.session.flush()
-        order = _new_order(partner, command, api_key_id)
+        order = _new_order(partner, command, api_key_id, assessment)
         if claim is not None:
             claim.order = order
         db.session.commit()
@@ -149,14 +155,31 @@ def place_api_order(
     return _remember(claim.id, answer) if claim is not None else answer
 
 
-def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | None) -> Order:
+def _assess(partner: Partner, buyer: BuyerDetails) -> Assessment:
+    """The buyer's VAT: a wrong or unknown number is refused; a held one asks for a retry."""
+    try:
+        assessment = assess(partner, buyer.billing_country, buyer.vat_number)
+    except TaxError as exc:
+        field = "buyer.vat_number" if exc.field == "vat_number" else "buyer.billing_country"
+        code = "invalid_vat_number" if exc.field == "vat_number" else "unsupported_country"
+        raise ApiError(422, code, str(exc), field) from exc
+    if assessment.held:
+        raise ApiError(503, "vat_check_unavailable",
+                       "VIES, the EU's VAT register, cannot confirm the buyer's VAT number right "
+                       "now; nothing was placed: retry later with the same Idempotency-Key",
+                       "buyer.vat_number")
+    return assessment
+
+
+def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | None,
+               assessment: Assessment) -> Order:
     requests = [
         LineRequest(line.product, line.quantity, _addons(partner, line, index))
         for index, line in enumerate(command.lines)
     ]
     try:
-        order = place_order(partner, requests, command.buyer, gateway=GATEWAY,
-                                          source="api")
+        order = place_order(partner, requests, command.buyer, gateway=GATEWAY, source="api",
+                            tax=assessment.decision, vies=assessment.vies)
     except OrderError as exc:
         raise ApiError(422, "invalid_order", str(exc), exc.field) from exc
     db.session.add(ApiOrder(order=order, api_key_id=api_key_id,

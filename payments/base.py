@@ -54,6 +54,7 @@ class PaymentEvent:
     amount_cents: int | None
     currency: str | None
     payment_reference: str | None = None  # the payment behind it (Stripe: the PaymentIntent)
+    card_country: str | None = None  # the paying card's country, when the event says it
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,10 @@ class PaymentGateway(Protocol):
         payment_reference: str | None = None, metadata: Mapping[str, str] | None = None,
     ) -> GatewayRefund:
         """Give (part of) the money of a paid checkout back, once per idempotency key."""
+        ...
+
+    def card_country(self, payment_reference: str) -> str | None:
+        """The paying card's country (ISO 3166 alpha-2), None when the provider does not say."""
         ...
 
     def list_refunds(self, payment_reference: str) -> list[GatewayRefund]:

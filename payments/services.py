@@ -13,12 +13,14 @@ from sqlalchemy import select
 
 from commerce.models import FulfilmentStatus, Order, PaymentStatus, ProcessedEvent
 from commerce.status import transition_payment_atomically
+from commerce.tax import location_conflict
 from events import OrderPaid, emit
 from extensions import db, insert_once
 from payments.base import (
     CheckoutLine,
     CheckoutRedirect,
     CheckoutRequest,
+    GatewayError,
     PaymentEvent,
     PaymentGateway,
     PaymentOutcome,
@@ -118,6 +120,8 @@ def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
             )
             log.error("order %s flagged: %s", order.number, mismatch)
             return ConfirmResult.FLAGGED if moved else ConfirmResult.ALREADY_PROCESSED
+        card_country = (event.card_country or order.card_country
+                        or _card_country(gateway, event.payment_reference))
         moved = transition_payment_atomically(
             order.id,
             PaymentStatus.PAID,
@@ -125,6 +129,9 @@ def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
             actor,
             paid_at=datetime.now(UTC),
             payment_reference=event.payment_reference,
+            card_country=card_country,
+            location_conflict=location_conflict(order.billing_country, order.ip_country,
+                                                card_country),
             fulfilment=(FulfilmentStatus(order.fulfilment_status), FulfilmentStatus.AWAITING,
                         "payment confirmed"),
         )
@@ -142,6 +149,18 @@ def _apply(order: Order, event: PaymentEvent, gateway: str) -> ConfirmResult:
     if moved is None:
         return ConfirmResult.ALREADY_PROCESSED
     return ConfirmResult.FAILED if target == PaymentStatus.FAILED else ConfirmResult.EXPIRED
+
+
+def _card_country(gateway: str, payment_reference: str | None) -> str | None:
+    """The paying card's country, asked of the gateway when its event does not say it: evidence
+    of the buyer's location (commerce/tax.py). Not knowing it never stops a payment."""
+    if gateway != "stripe" or not payment_reference:
+        return None
+    try:
+        return gateway_for(gateway).card_country(payment_reference)
+    except GatewayError as exc:
+        log.warning("card country of %s unknown: %s", payment_reference, exc)
+        return None
 
 
 def _mismatch(order: Order, event: PaymentEvent) -> str | None:

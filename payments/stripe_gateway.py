@@ -172,6 +172,21 @@ class StripeGateway:
             raise GatewayError(f"Stripe listed a refund we cannot read: {exc}") from exc
         return refunds
 
+    def card_country(self, payment_reference: str) -> str | None:
+        """The country of the card behind a PaymentIntent (its payment method's card.country),
+        or None when it was not a card or does not say."""
+        try:
+            intent = self._client.v1.payment_intents.retrieve(
+                payment_reference, params={"expand": ["payment_method"]}).to_dict()
+        except stripe.StripeError as exc:
+            raise _gateway_error("retrieve a payment", exc) from exc
+        method = intent.get("payment_method")
+        card = method.get("card") if isinstance(method, dict) else None
+        country = card.get("country") if isinstance(card, dict) else None
+        if isinstance(country, str) and len(country) == 2 and country.isalpha():
+            return country.upper()
+        return None
+
     def _payment_intent(self, reference: str) -> str:
         session = self._client.v1.checkout.sessions.retrieve(reference).to_dict()
         payment_intent = session.get("payment_intent")

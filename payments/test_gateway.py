@@ -17,8 +17,39 @@ from payments.base import (
     WebhookError,
 )
 
-TEST_CARD_OK = "4242424242424242"
+TEST_CARD_OK = "4242424242424242"  # pays; says no country
 TEST_CARD_DECLINED = "4000000000000002"
+# Stripe's international test cards, 4000 00NN N... with the ISO 3166 numeric code of the card's
+# country (4000 0025 0000 0003: France; 4000 0027 6000 0016: Germany): they pay, and tell the
+# country, as a real card's issuer does. The EU's member states and a few others.
+CARD_COUNTRIES = {
+    "040": "AT", "056": "BE", "100": "BG", "191": "HR", "196": "CY", "203": "CZ", "208": "DK",
+    "233": "EE", "246": "FI", "250": "FR", "276": "DE", "300": "GR", "348": "HU", "372": "IE",
+    "380": "IT", "428": "LV", "440": "LT", "442": "LU", "470": "MT", "528": "NL", "616": "PL",
+    "620": "PT", "642": "RO", "703": "SK", "705": "SI", "724": "ES", "752": "SE", "826": "GB",
+    "840": "US", "756": "CH",
+}
+
+
+def luhn_complete(digits: str) -> str:
+    """The digits with their Luhn check digit appended."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return digits + str((10 - total % 10) % 10)
+
+
+def country_card(country: str) -> str:
+    """The paying test card of a country (Stripe's numbering), or the generic one."""
+    numeric = next((n for n, c in CARD_COUNTRIES.items() if c == country.upper()), None)
+    return luhn_complete(f"400000{numeric}000000") if numeric else TEST_CARD_OK
+
+
+def card_country(digits: str) -> str | None:
+    if len(digits) == 16 and digits.startswith("400000") and luhn_complete(digits[:-1]) == digits:
+        return CARD_COUNTRIES.get(digits[6:9])
+    return None
 
 
 class TestGateway:
@@ -55,13 +86,18 @@ class TestGateway:
     def list_refunds(self, payment_reference: str) -> list[GatewayRefund]:
         return []
 
+    def card_country(self, payment_reference: str) -> str | None:
+        return None  # the card page's event says it
+
     @staticmethod
     def card_event(
         reference: str, order_id: uuid.UUID, card_number: str, amount: int, currency: str
     ) -> PaymentEvent:
         """The event the fake card page produces for a card number."""
         digits = "".join(ch for ch in card_number if ch.isdigit())
-        outcome = PaymentOutcome.PAID if digits == TEST_CARD_OK else PaymentOutcome.FAILED
+        country = card_country(digits)
+        paying = digits == TEST_CARD_OK or country is not None
+        outcome = PaymentOutcome.PAID if paying else PaymentOutcome.FAILED
         return PaymentEvent(
             event_id=f"{reference}:{outcome}",
             event_type=f"test.card.{outcome}",
@@ -70,4 +106,5 @@ class TestGateway:
             reference=reference,
             amount_cents=amount,
             currency=currency,
+            card_country=country,
         )

@@ -46,6 +46,10 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.context_processor(_template_context)
     app.add_template_filter(_money, "money")
+    from storefront.shop.pricing import country_name, percent
+
+    app.add_template_filter(percent, "percent")
+    app.add_template_filter(country_name, "country_name")
     app.add_template_filter(_local_datetime, "local_dt")
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_vary_on_language)

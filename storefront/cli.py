@@ -154,19 +154,21 @@ def _in_new_worker(master_app: Flask) -> None:
 
 
 def _start_embedded_helpers(sweep_interval: float) -> list[subprocess.Popen[bytes]]:
-    """Both wholesaler simulators and the sweeper loops, as child processes of the server."""
+    """Both wholesaler simulators, VIES's and the sweeper loops, as child processes of the
+    server."""
     command = [sys.executable, "-c", "from app import cli; cli()"]
     loop = str(min(sweep_interval, 10.0))
     arguments = (
         ["wholesaler-sim", "nexway"],
         ["wholesaler-sim", "arvato"],
+        ["vat", "vies-sim"],
         ["fulfilment", "sweep", "--loop", loop],
         ["refunds", "retry", "--loop", loop],
     )
     helpers = [subprocess.Popen([*command, *args]) for args in arguments]  # noqa: S603 - our own CLI
     click.echo(
-        "development: wholesaler simulators, the fulfilment and refund sweepers started beside "
-        "the shop"
+        "development: wholesaler and VIES simulators, the fulfilment and refund sweepers "
+        "started beside the shop"
     )
     return helpers
 

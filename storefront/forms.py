@@ -8,6 +8,7 @@ from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -26,36 +27,6 @@ from wtforms.validators import (
 )
 
 from commerce.orders import MAX_QUANTITY
-
-EU_COUNTRIES = (
-    "FR",
-    "BE",
-    "LU",
-    "DE",
-    "ES",
-    "IT",
-    "PT",
-    "NL",
-    "AT",
-    "IE",
-    "FI",
-    "SE",
-    "DK",
-    "PL",
-    "CZ",
-    "SK",
-    "SI",
-    "HR",
-    "HU",
-    "RO",
-    "BG",
-    "GR",
-    "CY",
-    "MT",
-    "EE",
-    "LV",
-    "LT",
-)
 
 
 class AddToCartForm(FlaskForm):
@@ -94,17 +65,20 @@ class CheckoutForm(FlaskForm):
         _l("Full name"), validators=[InputRequired(_l("Enter your name.")), Length(max=120)]
     )
     company = StringField(_l("Company (optional)"), validators=[Optional(), Length(max=160)])
+    # Checked against the billing country by python-stdnum, then VIES (commerce/taxation.py).
     vat_number = StringField(
         _l("VAT number (optional)"),
         validators=[
             Optional(),
-            Regexp(
-                r"^[A-Za-z]{2}[0-9A-Za-z]{2,13}$",
-                message=_l("Enter a VAT number like FR12345678901."),
-            ),
+            Length(max=24, message=_l("Enter a VAT number like FR40303265045.")),
         ],
     )
+    billing_line1 = StringField(_l("Address"), validators=[Optional(), Length(max=200)])
+    billing_postcode = StringField(_l("Postcode"), validators=[Optional(), Length(max=16)])
+    billing_city = StringField(_l("City"), validators=[Optional(), Length(max=100)])
     billing_country = SelectField(_l("Billing country"), default="FR", validators=[InputRequired()])
+    # The total the page showed, in cents: a different total now is shown before paying.
+    quoted_total = HiddenField()
     reseller_code = StringField(
         _l("Reseller code (optional)"),
         validators=[
@@ -126,6 +100,28 @@ class CheckoutForm(FlaskForm):
             )
         ]
     )
+
+    def validate_vat_number(self, field: StringField) -> None:
+        """Format and check digits, and from the billing country (python-stdnum); VIES next."""
+        from commerce.tax import TaxError, clean_vat_number
+
+        try:
+            clean_vat_number(field.data or "", self.billing_country.data or "")
+        except TaxError as exc:
+            raise ValidationError(_l("Enter a valid EU VAT number of your billing country, "
+                                     "like FR40303265045.")) from exc
+
+    def validate(self, extra_validators=None) -> bool:  # type: ignore[no-untyped-def, override]
+        """A business (a company or a VAT number) gives the address its invoice names."""
+        valid = super().validate(extra_validators)
+        if (self.company.data or "").strip() or (self.vat_number.data or "").strip():
+            for name in ("billing_line1", "billing_postcode", "billing_city"):
+                field = getattr(self, name)
+                if not (field.data or "").strip():
+                    problem = _l("A business gives its address for the invoice.")
+                    field.errors = [*field.errors, problem]
+                    valid = False
+        return valid
 
 
 class TestCardForm(FlaskForm):

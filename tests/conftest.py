@@ -20,6 +20,7 @@ from support.database import empty_tables
 from support.localstripe_server import localstripe, localstripe_server  # noqa: F401 - fixtures
 from support.partners import LEGAL_IDENTITY
 from support.smtp import mailbox, smtp_mailbox  # noqa: F401 - fixtures
+from support.vies import vies, vies_server  # noqa: F401 - fixtures
 
 from app import create_app
 from extensions import db as _db
@@ -47,7 +48,8 @@ def is_postgres(database_url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory,
+                  vies_server: Any) -> dict[str, Any]:  # noqa: F811 - the fixture
     """Settings every test app starts from; secrets are fresh per run, never from disk."""
     import base64
 
@@ -73,6 +75,8 @@ def test_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
         "NEXWAY_URL": "http://127.0.0.1:9",
         "ARVATO_URL": "http://127.0.0.1:9",
         "WHOLESALER_TIMEOUT": 0.5,
+        "VIES_URL": vies_server.url,
+        "VIES_TIMEOUT": 2.0,
         "WHOLESALER_RETRY_ATTEMPTS": 1,
         "WHOLESALER_RETRY_BASE": 0.01,
         "VAULT_DIR": str(tmp_path_factory.mktemp("vault")),

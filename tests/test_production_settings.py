@@ -48,6 +48,7 @@ def production(tmp_path):
         "SESSION_REDIS_URL": "redis://cache.internal:6379/2",
         "NEXWAY_URL": "https://api.nexway.store",
         "ARVATO_URL": "https://api.arvato.example",
+        "VIES_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
     }
 
 
@@ -72,6 +73,7 @@ def test_a_complete_production_configuration_starts(production):
         ({"PLATFORM_HOSTS": "127.0.0.1,localhost"}, "COMPTOIR_PLATFORM_HOSTS"),
         ({"PLATFORM_HOSTS": "admin.comptoir.example"}, "COMPTOIR_PLATFORM_HOSTS"),
         ({"NEXWAY_URL": "http://127.0.0.1:8701"}, "COMPTOIR_NEXWAY_URL"),
+        ({"VIES_URL": "http://127.0.0.1:8703"}, "COMPTOIR_VIES_URL"),
         ({"ARVATO_URL": "http://localhost:8702"}, "COMPTOIR_ARVATO_URL"),
         ({"ARVATO_URL": "http://[::1]:8702"}, "COMPTOIR_ARVATO_URL"),
         ({"RATELIMIT_STORAGE_URI": "memory://"}, "COMPTOIR_RATELIMIT_STORAGE_URI"),
@@ -159,3 +161,9 @@ def test_postgresql_connections_never_try_gssapi_unless_asked(tmp_path, database
             raw.close()
         db.engine.dispose()
     assert options[b"gssencmode"] == b"disable"
+
+
+@pytest.mark.parametrize("value", ["", "refuse", "HOLD"])
+def test_an_unknown_vies_policy_is_refused_in_any_environment(test_settings, value):
+    with pytest.raises(ConfigurationError, match="COMPTOIR_VIES_UNAVAILABLE"):
+        create_app({**test_settings, "VIES_UNAVAILABLE": value})

@@ -173,14 +173,26 @@ def _order_command(body: dict[str, Any]) -> OrderCommand:
                     line.get("install", False))
         for line in body["lines"]
     )
+    address = buyer.get("billing_address") or {}
     details = BuyerDetails(
         email=buyer["email"],
         name=buyer["name"],
         company=buyer.get("company", ""),
         vat_number=buyer.get("vat_number", ""),
         billing_country=buyer.get("billing_country", "FR"),
+        billing_line1=address.get("line1", ""),
+        billing_postcode=address.get("postcode", ""),
+        billing_city=address.get("city", ""),
+        ip_country=buyer.get("ip_country"),
+        card_country=buyer.get("card_country"),
         locale=body.get("locale", current_app.config["DEFAULT_LOCALE"]),
     )
+    if details.is_business and not all(
+        (address.get(k) or "").strip() for k in ("line1", "postcode", "city")
+    ):
+        raise ApiError(422, "address_required",
+                       "a business (company or VAT number) gives its billing address: line1, "
+                       "postcode and city", "buyer.billing_address")
     code = body.get("reseller_code")
     return OrderCommand(lines, details, code.strip().upper() if code else None)
 

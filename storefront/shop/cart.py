@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from flask import session
 
 from commerce.models import Partner
-from commerce.orders import ADDON_CODES, MAX_LINES, MAX_QUANTITY, LineRequest
+from commerce.orders import ADDON_CODES, MAX_LINES, MAX_QUANTITY, LineRequest, line_amounts
+from commerce.tax import TaxDecision
 from storefront import embed
 from storefront.shop.catalogue import Offer, addon_offers, get_offer
 
@@ -29,10 +31,51 @@ class CartLine:
         return self.quantity * (self.offer.price_cents + sum(a.price_cents for a in self.addons))
 
 
+@dataclass(frozen=True)
+class QuotedLine:
+    name: str
+    quantity: int
+    total_cents: int
+    addon: bool = False
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What the order will cost under a given tax, computed as place_order will compute it."""
+
+    tax: TaxDecision
+    lines: tuple[QuotedLine, ...]
+    vat_cents: int
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.total_cents for line in self.lines)
+
+    @property
+    def net_cents(self) -> int:
+        return self.total_cents - self.vat_cents
+
+    @property
+    def rate(self) -> Decimal:
+        return self.tax.rate
+
+
 @dataclass
 class Cart:
     lines: list[CartLine]
     dropped: list[str]
+
+    def quote(self, tax: TaxDecision) -> Quote:
+        lines: list[QuotedLine] = []
+        vat = 0
+        for line in self.lines:
+            for offer, addon in ((line.offer, False), *((a, True) for a in line.addons)):
+                _, total, line_vat = line_amounts(
+                    offer.base_price_cents, offer.product.vat_rate, line.quantity, tax
+                )
+                lines.append(QuotedLine(offer.product.display_name, line.quantity, total, addon))
+                vat += line_vat
+        return Quote(tax, tuple(lines), vat)
 
     @property
     def total_cents(self) -> int:

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 
 from commerce.models import Partner, PartnerProduct, Product, ProductKind
+from commerce.tax import price_for
 from extensions import db
+from storefront.shop.pricing import shown_rate
 
 FAMILIES = ("office", "microsoft365", "windows", "visio", "project")
 
 
 @dataclass(frozen=True)
 class Offer:
+    """A product at the partner's price: `base_price_cents` as the catalogue writes it (VAT
+    included at the product's rate), `price_cents` with the visitor's country's VAT."""
+
     product: Product
-    price_cents: int
+    base_price_cents: int
+    vat_rate: Decimal
+
+    @property
+    def price_cents(self) -> int:
+        return price_for(self.base_price_cents, self.product.vat_rate, self.vat_rate)
 
     @property
     def code(self) -> str:
         return self.product.code
+
+
+def _offer(row: PartnerProduct) -> Offer:
+    return Offer(row.product, row.price_cents, shown_rate())
 
 
 def _offers(partner: Partner):  # type: ignore[no-untyped-def]
@@ -53,17 +68,17 @@ def list_offers(
                 )
             )
     rows = db.session.scalars(stmt.order_by(PartnerProduct.position, Product.name)).all()
-    return [Offer(row.product, row.price_cents) for row in rows]
+    return [_offer(row) for row in rows]
 
 
 def get_offer(partner: Partner, code: str) -> Offer | None:
     row = db.session.scalar(_offers(partner).where(Product.code == code))
-    return Offer(row.product, row.price_cents) if row else None
+    return _offer(row) if row else None
 
 
 def addon_offers(partner: Partner) -> dict[str, Offer]:
     rows = db.session.scalars(_offers(partner).where(Product.kind == ProductKind.ADDON)).all()
-    return {row.product.code: Offer(row.product, row.price_cents) for row in rows}
+    return {row.product.code: _offer(row) for row in rows}
 
 
 def families(partner: Partner) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,16 +31,19 @@ from accounts.services import owns_order
 from commerce import access
 from commerce.links import LinkState
 from commerce.mailing import send_branded
-from commerce.models import Order, PaymentStatus
+from commerce.models import Order, Partner, PaymentStatus
+from commerce.money import format_money
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
+from commerce.tax import TaxError
+from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db, limiter, utcnow
 from payments.base import GatewayError
+from payments.held import HELD
 from payments.services import confirm_payment, gateway_for, start_payment
-from payments.test_gateway import TestGateway
+from payments.test_gateway import TestGateway, country_card
 from storefront import embed
 from storefront.forms import (
-    EU_COUNTRIES,
     AddToCartForm,
     CartLineForm,
     CheckoutForm,
@@ -50,7 +54,7 @@ from storefront.security import links as secret_links
 from storefront.security import sessions
 from storefront.security.doors import current_buyer
 from storefront.shop import cart as carts
-from storefront.shop import referrals
+from storefront.shop import pricing, referrals
 from storefront.shop.catalogue import FAMILIES, addon_offers, families, get_offer, list_offers
 from storefront.tenancy import current_partner
 
@@ -202,12 +206,47 @@ def cart_remove(code: str) -> Response:
 
 def _checkout_form() -> CheckoutForm:
     form = CheckoutForm()
-    form.billing_country.choices = [(c, c) for c in EU_COUNTRIES]
+    form.billing_country.choices = pricing.country_choices()
     buyer = current_buyer()
-    if request.method == "GET" and buyer is not None:
-        form.email.data = form.email.data or buyer.email
-        form.name.data = form.name.data or buyer.name
+    if request.method == "GET":
+        form.billing_country.data = pricing.visitor_country()
+        if buyer is not None:
+            form.email.data = form.email.data or buyer.email
+            form.name.data = form.name.data or buyer.name
     return form
+
+
+def _checkout_page(current: carts.Cart, form: CheckoutForm, quote: carts.Quote,
+                   status: int = 200, changed: str | None = None) -> tuple[str, int]:
+    form.quoted_total.data = str(quote.total_cents)
+    return render_template("storefront/checkout.html", cart=current, form=form, quote=quote,
+                           changed=changed), status
+
+
+def _assess(partner: Partner, form: CheckoutForm) -> Assessment | None:
+    """The buyer's tax, VIES asked; None with the error on its field when it cannot be."""
+    try:
+        return assess(partner, form.billing_country.data, form.vat_number.data or "")
+    except TaxError as exc:
+        field = form.vat_number if exc.field == "vat_number" else form.billing_country
+        field.errors = [*field.errors, str(exc)]
+        return None
+
+
+def _total_change(quote: carts.Quote, assessment: Assessment) -> str:
+    """Why the total is not the one the page showed, in the buyer's words."""
+    total = format_money(quote.total_cents, "EUR", str(get_locale() or "fr"))
+    if assessment.decision.reverse_charge:
+        return _("Your VAT number is valid: the sale is reverse-charged, VAT 0 %%. "
+                 "The total is now %(total)s. Check it and confirm your order.", total=total)
+    if assessment.vies_unavailable:
+        return _("VIES, the EU's register, cannot confirm your VAT number right now: VAT is "
+                 "charged. The total is now %(total)s. Check it and confirm your order.",
+                 total=total)
+    return _("Prices now include the VAT of %(country)s (%(rate)s %%). The total is now "
+             "%(total)s. Check it and confirm your order.",
+             country=pricing.country_name(assessment.decision.country),
+             rate=pricing.percent(assessment.decision.rate), total=total)
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -218,16 +257,37 @@ def checkout() -> Response | str | tuple[str, int]:
         flash(_("Your cart is empty."), "info")
         return redirect(url_for("shop.cart"))
     form = _checkout_form()
+    shown = current.quote(pricing.shown_decision())
     if request.method == "GET":
-        return render_template("storefront/checkout.html", cart=current, form=form)
+        return _checkout_page(current, form, shown)
+    if "update" in request.form:
+        # The buyer changed their country or VAT number and asks for the total: no order yet.
+        form.email.errors = []
+        if form.billing_country.validate(form):
+            pricing.choose_country(form.billing_country.data)
+            assessment = _assess(partner, form)
+            if assessment is not None:
+                return _checkout_page(current, form, current.quote(assessment.decision))
+        return _checkout_page(current, form, shown, 400)
     if not form.validate():
-        return render_template("storefront/checkout.html", cart=current, form=form), 400
+        return _checkout_page(current, form, shown, 400)
+    pricing.choose_country(form.billing_country.data)
+    assessment = _assess(partner, form)
+    if assessment is None:
+        return _checkout_page(current, form, shown, 400)
+    quote = current.quote(assessment.decision)
+    if form.quoted_total.data != str(quote.total_cents):
+        return _checkout_page(current, form, quote, changed=_total_change(quote, assessment))
     buyer = BuyerDetails(
         email=form.email.data,
         name=form.name.data,
         company=form.company.data or "",
-        vat_number=form.vat_number.data or "",
+        vat_number=assessment.vat_number,
         billing_country=form.billing_country.data,
+        billing_line1=form.billing_line1.data or "",
+        billing_postcode=form.billing_postcode.data or "",
+        billing_city=form.billing_city.data or "",
+        ip_country=pricing.ip_country(),
         locale=str(get_locale() or "fr"),
     )
     try:
@@ -240,7 +300,11 @@ def checkout() -> Response | str | tuple[str, int]:
             consent_version=current_app.config["CONSENT_WORDING_VERSION"],
             gateway=current_app.config["PAYMENT_GATEWAY"],
             source="embed" if embed.is_embedded() else "shop",
+            tax=assessment.decision,
+            vies=assessment.vies,
         )
+        if assessment.held:
+            order.vies_status = HELD  # no payment until VIES answers (payments/held.py)
         db.session.flush()
         attribute_order(
             order,
@@ -255,6 +319,18 @@ def checkout() -> Response | str | tuple[str, int]:
         flash(_("Your cart changed: %(reason)s. Please check it again.", reason=str(exc)), "error")
         return redirect(url_for("shop.cart"))
     remember_order(order)
+    if assessment.held:
+        carts.clear(partner)
+        flash(
+            _(
+                "VIES, the EU's register, cannot confirm your VAT number right now. Your order "
+                "%(number)s is saved: we check again in a few minutes and e-mail you as soon as "
+                "you can pay it.",
+                number=order.number,
+            ),
+            "info",
+        )
+        return redirect(url_for("shop.order_page", order_id=order.id))
     response = pay(order, started=lambda: carts.clear(partner))
     if response is None:
         flash(
@@ -302,6 +378,10 @@ def test_pay(reference: str) -> Response | str | tuple[str, int]:
     if order is None:
         abort(404)
     form = TestCardForm()
+    if request.method == "GET":
+        # A card of the billing country, as most buyers' are: it tells its country.
+        form.card_number.data = " ".join(
+            textwrap.wrap(country_card(order.billing_country), 4))
     if request.method == "GET" or not form.validate():
         status = 200 if request.method == "GET" else 400
         return render_template("storefront/test_pay.html", order=order, form=form), status
@@ -357,6 +437,10 @@ def checkout_retry(order_id: uuid.UUID) -> Response:
     if not EmptyForm().validate():
         abort(400)
     if order.payment_status not in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+        return redirect(url_for("shop.order_page", order_id=order.id))
+    if order.vies_status == HELD:
+        flash(_("Your VAT number is still being checked with VIES: we e-mail you as soon as you "
+                "can pay."), "info")
         return redirect(url_for("shop.order_page", order_id=order.id))
     return pay_or_retry_later(order)
 

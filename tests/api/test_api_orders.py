@@ -124,14 +124,20 @@ def test_reseller_code_is_kept_and_returned(api, catalogue, db, handed_off):
     assert read["reseller_code"] == "RP-7K3M"
 
 
-def test_buyer_details_and_locale_are_kept(api, catalogue, db, handed_off):
+def test_buyer_details_and_locale_are_kept(api, catalogue, db, handed_off, vies):
     body = order_body(locale="en")
-    body["buyer"] |= {"company": "Acme SAS", "vat_number": "fr 12345678901",
-                      "billing_country": "BE"}
+    body["buyer"] |= {"company": "Acme SPRL", "vat_number": "be 0403.170.701",
+                      "billing_country": "BE",
+                      "billing_address": {"line1": "Rue Haute 1", "postcode": "1000",
+                                          "city": "Bruxelles"}}
     data = api("POST", "/orders", catalogue.key_a, body).get_json()
     assert data["buyer"] == {"email": "camille@example.com", "name": "Camille Martin",
-                             "company": "Acme SAS", "vat_number": "FR 12345678901",
-                             "billing_country": "BE"}
+                             "company": "Acme SPRL", "vat_number": "BE0403170701",
+                             "billing_country": "BE",
+                             "billing_address": {"line1": "Rue Haute 1", "postcode": "1000",
+                                                 "city": "Bruxelles"}}
+    assert data["tax"]["treatment"] == "reverse_charge" and data["tax"]["country"] == "BE"
+    assert data["vat_cents"] == 0
     assert data["locale"] == "en"
 
 

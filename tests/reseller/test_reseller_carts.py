@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy import select
 from support.links import shop_path
+from support.shops import quoted_total
 
 from commerce.models import Order, Partner
 from commissions import attribution_for
@@ -44,6 +45,7 @@ def test_a_prepared_cart_opens_for_the_client_and_the_order_is_the_resellers(
         "/p/reseau-n/checkout",
         data={
             "csrf_token": csrf,
+            "quoted_total": quoted_total(html),
             "email": "client@example.com",
             "name": "Client",
             "billing_country": "FR",

@@ -50,6 +50,7 @@ def test_production_sends_hsts_for_a_year_and_a_host_only_secure_cookie(
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/12", "SESSION_STORE": "redis",
         "SESSION_REDIS_URL": "redis://127.0.0.1:6379/12",
         "NEXWAY_URL": "https://api.nexway.example", "ARVATO_URL": "https://api.arvato.example",
+        "VIES_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
     })
     with app.app_context():
         client = app.test_client()

@@ -90,11 +90,17 @@ def test_prices_and_partner_tampered_in_the_form_are_ignored(
 def test_checkout_records_lines_vat_totals_and_consent(client, shops, add_to_cart, checkout, db):
     add_to_cart("shop-a", "OFFICE-HOME-2024-WIN", 2, backup="y", install="y")
     add_to_cart("shop-a", "WIN11-PRO", 1)
-    response = checkout("shop-a", company="Boulangerie Martin", vat_number="fr12345678901")
+    response = checkout("shop-a", company="Boulangerie Martin", vat_number="fr 40 303265045",
+                        billing_line1="3 rue du Four", billing_postcode="75006",
+                        billing_city="Paris")
     assert response.status_code == 302 and "/pay/test/" in response.location
     order = db.session.scalar(select(Order))
     assert re.fullmatch(r"CPT-\d{4}-\d{6}", order.number)
-    assert order.email == "camille@example.com" and order.vat_number == "FR12345678901"
+    assert order.email == "camille@example.com" and order.vat_number == "FR40303265045"
+    assert (order.billing_line1, order.billing_postcode, order.billing_city) == (
+        "3 rue du Four", "75006", "Paris")
+    assert order.tax_treatment == "standard" and order.vat_country == "FR"
+    assert order.vies_status is None  # a French number pays French VAT: VIES is not asked
     assert order.payment_status == PaymentStatus.PENDING
     assert order.consent_at is not None and order.consent_wording_version
     codes = [(line.product_code, line.quantity, line.unit_price_cents) for line in order.lines]

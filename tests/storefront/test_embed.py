@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
-from support.shops import checkout, shops  # noqa: F401 - fixtures
+from support.shops import checkout, quoted_total, shops  # noqa: F401 - fixtures
 
 from commerce.access import access_token
 from commerce.models import Order, PaymentStatus
@@ -93,7 +93,8 @@ def test_paying_from_the_frame_opens_a_window_and_comes_back_to_the_partners_pag
           {"csrf_token": _token(page.get_data(as_text=True)), "quantity": "1"})
     form = _get(frame, "/embed/shop-a/checkout").get_data(as_text=True)
     paying = _post(frame, "/embed/shop-a/checkout", {
-        "csrf_token": _token(form), "email": "camille@example.com", "name": "Camille Martin",
+        "csrf_token": _token(form), "quoted_total": quoted_total(form),
+        "email": "camille@example.com", "name": "Camille Martin",
         "billing_country": "FR", "consent": "y"})
     assert paying.status_code == 200  # stays in the frame: payment opens in its own window
     html = paying.get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,24 +85,42 @@ def add_to_cart(client, form_token):
 
 
 @pytest.fixture
-def checkout(client, form_token):
-    """Submit the checkout form of a partner's shop."""
+def checkout(client):
+    """Submit the checkout form of a partner's shop, as a person would: with the total the page
+    showed, and confirming once when the page shows a new total (another country's VAT, a
+    reverse charge) unless `confirm_changes=False`."""
 
-    def submit(slug: str, **overrides: Any):
-        token = form_token(f"/p/{slug}/checkout")
+    def submit(slug: str, confirm_changes: bool = True, **overrides: Any):
+        page = client.get(f"/p/{slug}/checkout")
+        assert page.status_code == 200, page.status_code
+        html = page.get_data(as_text=True)
         data = {
-            "csrf_token": token,
+            "csrf_token": re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1),
+            "quoted_total": quoted_total(html),
             "email": "Camille@Example.com",
             "name": "Camille Martin",
             "billing_country": "FR",
             "consent": "y",
             **overrides,
         }
-        return client.post(
-            f"/p/{slug}/checkout", data={k: v for k, v in data.items() if v is not None}
-        )
+        data = {k: v for k, v in data.items() if v is not None}
+        response = client.post(f"/p/{slug}/checkout", data=data)
+        html = response.get_data(as_text=True)
+        if confirm_changes and response.status_code == 200 and 'id="total-changed"' in html:
+            data["quoted_total"] = quoted_total(html)
+            response = client.post(f"/p/{slug}/checkout", data=data)
+        return response
 
     return submit
+
+
+def quoted_total(html: str) -> str:
+    """The total a checkout page showed, as its form carries it."""
+    found = re.search(r'name="quoted_total"[^>]*value="(\d+)"', html) or re.search(
+        r'value="(\d+)"[^>]*name="quoted_total"', html
+    )
+    assert found, "no quoted_total on the checkout page"
+    return found.group(1)
 
 
 @pytest.fixture
