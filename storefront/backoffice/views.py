@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from commerce.models import FulfilmentStatus, Order, Partner, PaymentStatus, Product
-from extensions import db
+from extensions import db, utcnow
 from storefront.backoffice.auth import current_operator, operator_required
 from storefront.backoffice.blueprint import bp
 from storefront.forms import EmptyForm
@@ -75,8 +76,16 @@ def attention() -> str:
         .where(FulfilmentLine.status == LineStatus.NEEDS_ATTENTION)
         .order_by(FulfilmentLine.created_at)
     ).all()
+    conflicts = db.session.scalars(
+        select(Order)
+        .where(Order.location_conflict.is_(True),
+               Order.paid_at >= utcnow() - timedelta(days=90))
+        .order_by(Order.paid_at.desc())
+        .limit(200)
+    ).all()
     return render_template(
-        "backoffice/attention.html", lines=lines, action_form=EmptyForm(), logout_form=EmptyForm()
+        "backoffice/attention.html", lines=lines, conflicts=conflicts, action_form=EmptyForm(),
+        logout_form=EmptyForm()
     )
 
 
@@ -151,11 +160,9 @@ def revoke_links(order_id: uuid.UUID) -> Response:
 @operator_required
 def send_link(order_id: uuid.UUID) -> Response:
     """E-mail the buyer a fresh order link (after withdrawing the old ones, or on request)."""
-    from datetime import timedelta
 
     from commerce import access
     from commerce.mailing import send_branded
-    from extensions import utcnow
 
     if not EmptyForm().validate():
         abort(400)

@@ -232,3 +232,23 @@ def test_update_the_total_shows_the_new_country_without_placing_anything(
     assert response.status_code == 200 and _orders(db) == 0
     page = response.get_data(as_text=True)
     assert quoted_total(page) == "14711" and "27" in page
+
+
+def test_the_back_office_shows_the_tax_the_vies_answer_and_a_contradiction(
+        app, client, shops, add_to_cart, checkout, pay_with_test_card, db, vies,
+        sign_in_operator):
+    app.config["PLATFORM_VAT_NUMBER"] = "FR40303265045"
+    app.config["IP_COUNTRY_HEADER"] = "X-Country"
+    client.environ_base["HTTP_X_COUNTRY"] = "AT"
+    add_to_cart("shop-a", OFFICE)
+    pay_with_test_card(checkout("shop-a", **GERMAN_BUSINESS).location, country_card("AT"))
+    order = db.session.scalar(select(Order))
+    db.session.refresh(order)
+    assert order.location_conflict is True
+    staff = app.test_client()
+    sign_in_operator(staff)
+    page = staff.get(f"/admin/orders/{order.id}?lang=en").get_data(as_text=True)
+    assert "reverse charge (DE)" in page and order.vies_reference in page
+    assert "contradicts the billing country" in page and "Hauptstraße 1" in page
+    attention = staff.get("/admin/attention?lang=en").get_data(as_text=True)
+    assert order.number in attention and "Location evidence to check" in attention
