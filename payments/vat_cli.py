@@ -75,5 +75,33 @@ def vies_sim_command(port: int | None, down: tuple[str, ...],
         click.echo("VIES simulator stopped")
 
 
+@vat_group.command("oss-return")
+@click.argument("quarter")
+@click.option("--merchant", default=None,
+              help="One merchant of record: platform, or the slug of a partner selling in its "
+                   "own name (default: all).")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the CSV here instead of printing it.")
+@with_appcontext
+def oss_return_command(quarter: str, merchant: str | None, output: str | None) -> None:
+    """The QUARTER's OSS return (2026-Q4) as CSV: per merchant, member state and rate."""
+    from commerce import oss
+
+    if merchant is not None and merchant not in oss.merchants():
+        raise click.BadParameter(f"no merchant {merchant!r}: give one of "
+                                 f"{', '.join(oss.merchants())}", param_hint="--merchant")
+    try:
+        rows = oss.oss_return(quarter, merchant)
+    except oss.QuarterError as exc:
+        raise click.BadParameter(str(exc), param_hint="QUARTER") from exc
+    text = oss.as_csv(rows)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    with open(output, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    click.echo(f"{len(rows)} rows written to {output}", err=True)
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(vat_group)

@@ -66,6 +66,34 @@ def order(order_id: uuid.UUID) -> str:
     )
 
 
+@bp.route("/vat/oss")
+@operator_required
+def oss_return() -> Response | str | tuple[str, int]:
+    """A quarter's OSS return per merchant, state and rate; ?format=csv downloads it."""
+    from commerce import oss
+
+    today = utcnow().astimezone(oss.PARIS)
+    default = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+    quarter = (request.args.get("quarter") or default).strip().upper()
+    merchant = request.args.get("merchant") or None
+    merchants = oss.merchants()
+    try:
+        if merchant is not None and merchant not in merchants:
+            raise oss.QuarterError(_("No merchant %(name)s.", name=merchant))
+        rows = oss.oss_return(quarter, merchant)
+    except oss.QuarterError as exc:
+        return render_template("backoffice/oss.html", error=str(exc), quarter=quarter,
+                               merchant=merchant, merchants=merchants, grouped={},
+                               logout_form=EmptyForm()), 400
+    if request.args.get("format") == "csv":
+        name = f"oss-{quarter}{'-' + merchant if merchant else ''}.csv"
+        return Response(oss.as_csv(rows), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return render_template("backoffice/oss.html", error=None, quarter=quarter,
+                           merchant=merchant, merchants=merchants,
+                           grouped=oss.by_merchant(rows), logout_form=EmptyForm())
+
+
 @bp.route("/attention")
 @operator_required
 def attention() -> str:

@@ -1,0 +1,154 @@
+"""The one-stop shop (OSS) return: a quarter's sales to EU consumers outside France, per
+member state and rate, as each merchant of record declares them.
+
+A sale counts in the quarter its payment was confirmed (`paid_at`, Paris time), a refund in the
+quarter it succeeded, as a negative amount in the same state and rate as its sale. Every line
+of an order pays the same rate (one tax decision an order), so a refund's VAT is the VAT inside
+the amount given back. French sales go in the French return, reverse-charged ones in the
+recapitulative statement: neither is here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import selectinload
+
+from commerce.models import (
+    MerchantOfRecord,
+    Order,
+    Partner,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    TaxTreatment,
+)
+from commerce.money import vat_included
+from commerce.tax import HOME_COUNTRY
+from extensions import db
+
+PARIS = ZoneInfo("Europe/Paris")
+QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+PLATFORM = "platform"
+COLUMNS = ("merchant", "quarter", "country", "vat_rate", "taxable_amount", "vat_amount",
+           "sales", "refunds")
+# Payment statuses of orders whose sale stands, possibly refunded in part or whole since.
+SOLD = (PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
+
+
+class QuarterError(ValueError):
+    pass
+
+
+@dataclass
+class OssRow:
+    merchant: str
+    quarter: str
+    country: str
+    rate: Decimal
+    net_cents: int = 0
+    vat_cents: int = 0
+    sales: int = 0
+    refunds: int = 0
+
+
+def quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
+    """2026-Q4 -> [1 Oct 2026 00:00, 1 Jan 2027 00:00) in Paris time."""
+    found = QUARTER.match(quarter.strip().upper())
+    if not found:
+        raise QuarterError(f"a quarter is written YYYY-Qn, like 2026-Q4, not {quarter!r}")
+    year, number = int(found.group(1)), int(found.group(2))
+    start = date(year, 3 * number - 2, 1)
+    end = date(year + (number == 4), 1 if number == 4 else 3 * number + 1, 1)
+    return (datetime.combine(start, time(), PARIS), datetime.combine(end, time(), PARIS))
+
+
+def merchant_of(partner: Partner) -> str:
+    """Who declares a partner's sales: the platform, or the partner under its slug."""
+    return partner.slug if partner.merchant_of_record == MerchantOfRecord.PARTNER else PLATFORM
+
+
+def oss_return(quarter: str, merchant: str | None = None) -> list[OssRow]:
+    """The quarter's rows, per merchant, state and rate; `merchant` keeps one of them."""
+    start, end = quarter_bounds(quarter)
+    label = quarter.strip().upper()
+    rows: dict[tuple[str, str, Decimal], OssRow] = {}
+
+    def row(order: Order) -> OssRow | None:
+        who = merchant_of(order.partner)
+        if merchant is not None and who != merchant:
+            return None
+        rate = order.lines[0].vat_rate if order.lines else Decimal("0")
+        key = (who, order.vat_country, rate)
+        if key not in rows:
+            rows[key] = OssRow(who, label, order.vat_country, rate)
+        return rows[key]
+
+    oss = and_(Order.tax_treatment == TaxTreatment.STANDARD, Order.vat_country != HOME_COUNTRY)
+    sales = db.session.scalars(
+        select(Order).where(oss, Order.payment_status.in_(SOLD),
+                            Order.paid_at >= start, Order.paid_at < end)
+        .options(selectinload(Order.lines), selectinload(Order.partner))
+    )
+    for order in sales:
+        target = row(order)
+        if target is not None:
+            target.net_cents += order.net_cents
+            target.vat_cents += order.vat_cents
+            target.sales += 1
+    refunds = db.session.scalars(
+        select(Refund).join(Order, Refund.order_id == Order.id)
+        .where(oss, Refund.status == RefundStatus.SUCCEEDED,
+               Refund.completed_at >= start, Refund.completed_at < end)
+    )
+    for refund in refunds:
+        order = db.session.get(Order, refund.order_id)
+        assert order is not None
+        target = row(order)
+        if target is not None:
+            vat = vat_included(refund.amount_cents, target.rate)
+            target.net_cents -= refund.amount_cents - vat
+            target.vat_cents -= vat
+            target.refunds += 1
+    return sorted(rows.values(), key=lambda r: (r.merchant, r.country, r.rate))
+
+
+def as_csv(rows: Iterable[OssRow]) -> str:
+    """The return as CSV: amounts in euros with a dot, one row per merchant, state and rate."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    for r in rows:
+        writer.writerow([r.merchant, r.quarter, r.country, f"{r.rate:.2f}",
+                         _euros(r.net_cents), _euros(r.vat_cents), r.sales, r.refunds])
+    return out.getvalue()
+
+
+def _euros(cents: int) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
+
+
+def merchants() -> list[str]:
+    """Every merchant that could declare: the platform and each partner selling in its name."""
+    slugs = db.session.scalars(
+        select(Partner.slug).where(Partner.merchant_of_record == MerchantOfRecord.PARTNER)
+        .order_by(Partner.slug)).all()
+    return [PLATFORM, *slugs]
+
+
+def by_merchant(rows: Iterable[OssRow]) -> dict[str, list[OssRow]]:
+    grouped: dict[str, list[OssRow]] = defaultdict(list)
+    for r in rows:
+        grouped[r.merchant].append(r)
+    return dict(grouped)
