@@ -112,9 +112,9 @@ def oss_return(quarter: str, merchant: str | None = None) -> list[OssRow]:
                Refund.completed_at >= start, Refund.completed_at < end)
     )
     for refund in refunds:
-        order = db.session.get(Order, refund.order_id)
-        assert order is not None
-        target = row(order)
+        refunded = db.session.get(Order, refund.order_id)
+        assert refunded is not None
+        target = row(refunded)
         if target is not None:
             vat = vat_included(refund.amount_cents, target.rate)
             target.net_cents -= refund.amount_cents - vat
