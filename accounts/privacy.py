@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -39,6 +39,7 @@ ERASED_PASSWORD_HASH = "!erased"  # noqa: S105 - not an Argon2 hash: no password
 IN_PROGRESS_FULFILMENT = (FulfilmentStatus.AWAITING, FulfilmentStatus.IN_PROGRESS,
                           FulfilmentStatus.PARTIALLY_DELIVERED, FulfilmentStatus.NEEDS_ATTENTION)
 IN_PROGRESS_PAYMENT = (PaymentStatus.REFUND_PENDING, PaymentStatus.DISPUTED)
+CHECKOUT_MAY_STILL_PAY = timedelta(days=1)  # a payment page left open may still be paid
 
 
 class PrivacyError(ValueError):
@@ -137,7 +138,8 @@ def may_read_invoice(user: User | None, order: Order) -> bool:
 def set_finance(user: User, finance: bool) -> None:
     """Grant or withdraw the finance permission of an operator (the caller commits)."""
     if user.role != Role.OPERATOR:
-        raise PrivacyError(f"only operators can be finance staff; {user.email} is a {user.role}")
+        raise PrivacyError(f"only operators can be finance staff; {user.email} is not one "
+                           f"({user.role})")
     user.finance = finance
 
 
@@ -162,18 +164,21 @@ def check_erasable(subject: Subject) -> None:
     """Refuse a staff account, or while an order is still owed delivery or a refund."""
     user = subject.user
     if user is not None and user.role != Role.BUYER:
-        raise ErasureRefused(f"{user.email} is a {user.role} account: close it as staff "
-                             "(comptoir users disable), it is not erased as a buyer")
+        raise ErasureRefused(f"{user.email} is a staff account ({user.role}): disable it "
+                             "(comptoir users disable); only buyers' data is erased here")
     busy = [o.number for o in subject.orders if o.erased_at is None and in_progress(o)]
     if busy:
         raise ErasureRefused("an order is still in progress (" + ", ".join(busy) + "): it must "
                              "be delivered, cancelled or refunded before the data is erased")
 
 
-def in_progress(order: Order) -> bool:
-    """Paid and not yet delivered or cancelled, or with a refund or dispute under way."""
+def in_progress(order: Order, now: datetime | None = None) -> bool:
+    """Paid and not yet delivered or cancelled, with a refund or dispute under way, or a
+    checkout of the last day that may still be paid."""
     if order.payment_status in IN_PROGRESS_PAYMENT:
         return True
+    if order.payment_status == PaymentStatus.PENDING:
+        return order.created_at > (now or utcnow()) - CHECKOUT_MAY_STILL_PAY
     if db.session.scalar(select(Refund.id).where(Refund.order_id == order.id,
                                                  Refund.status == "pending")) is not None:
         return True
