@@ -10,6 +10,7 @@ kept ten years (C. com. L123-22) and only finance staff read an erased buyer's o
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -207,8 +208,9 @@ def erase(subject: Subject, *, actor: str, now: datetime | None = None) -> Erasu
     emails = subject.emails
     for address in sorted(emails):
         report.backups += erase_buyer(address, actor_id=actor, now=now)
-    report.orders = erase_orders([o for o in subject.orders if o.erased_at is None],
-                                 pseudonym, now)
+    live = [o for o in subject.orders if o.erased_at is None]
+    _scrub_api_answers(live, pseudonym)
+    report.orders = erase_orders(live, pseudonym, now)
     report.reseller_clients = _pseudonymise_reseller_clients(emails, pseudonym, actor)
     report.licences = _pseudonymise_licences(emails, subject.orders, pseudonym)
     report.access_links = _delete_rows(_access_links(emails))
@@ -238,6 +240,39 @@ def erase_orders(orders: list[Order], pseudonym: str, now: datetime) -> int:
         order.erased_at = now
     db.session.flush()
     return len(orders)
+
+
+def _scrub_api_answers(orders: list[Order], pseudonym: str) -> None:
+    """The partner API's remembered answers (replayed for a repeated Idempotency-Key) hold the
+    order as it was: its identity fields are replaced as on the order itself."""
+    from partner_api.models import ApiIdempotency
+
+    by_order = {o.id: o for o in orders}
+    if not by_order:
+        return
+    rows = db.session.scalars(select(ApiIdempotency).where(
+        ApiIdempotency.order_id.in_(list(by_order)), ApiIdempotency.response_body.is_not(None)))
+    for row in rows:
+        order = by_order[row.order_id]  # type: ignore[index]
+        replace = {order.email: pseudonym, **{value: "" for value in (
+            order.name, order.company, order.billing_line1, order.billing_postcode,
+            order.billing_city) if value}}
+        try:
+            body = json.loads(row.response_body or "")
+        except ValueError:
+            row.response_body = json.dumps({"erased": True})
+            continue
+        row.response_body = json.dumps(_replaced(body, replace), ensure_ascii=False)
+
+
+def _replaced(value: Any, replace: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return replace.get(value, value)
+    if isinstance(value, list):
+        return [_replaced(v, replace) for v in value]
+    if isinstance(value, dict):
+        return {k: _replaced(v, replace) for k, v in value.items()}
+    return value
 
 
 def _pseudonymise_reseller_clients(emails: set[str], pseudonym: str, actor: str) -> int:

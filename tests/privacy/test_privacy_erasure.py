@@ -193,3 +193,22 @@ def test_finance_staff_alone_read_an_erased_buyers_invoices(runner, db, people, 
     assert not_staff.exit_code == 1 and "only operators can be finance staff" in not_staff.output
     revoked = runner.invoke(args=["users", "finance", "compta@comptoir.example", "--revoke"])
     assert revoked.exit_code == 0 and "no longer finance staff" in revoked.output
+
+
+def test_the_partner_apis_remembered_answer_forgets_the_buyer(db, people):
+    import json
+
+    from partner_api.models import ApiIdempotency
+
+    order = people.camille_order
+    body = {"id": str(order.id), "number": order.number, "total_cents": order.total_cents,
+            "customer": {"email": CAMILLE, "name": "Camille Martin", "company": "Martin SARL"}}
+    db.session.add(ApiIdempotency(partner_id=order.partner_id, key="k-1", request_hash="0" * 64,
+                                  order_id=order.id, response_status=201,
+                                  response_body=json.dumps(body)))
+    db.session.commit()
+    report = privacy.erase(privacy.subject_for_user(people.camille), actor="test")
+    row = db.session.scalar(select(ApiIdempotency).where(ApiIdempotency.key == "k-1"))
+    kept = json.loads(row.response_body)
+    assert kept["customer"] == {"email": report.pseudonym, "name": "", "company": ""}
+    assert kept["number"] == order.number and kept["total_cents"] == order.total_cents
