@@ -62,6 +62,9 @@ class Subject:
     email: str
     user: User | None
     orders: list[Order]
+    # The address is the person's: a confirmed account, or staff who checked who asks. Only then
+    # are records found by address alone exported or erased.
+    email_proven: bool = True
 
     @property
     def emails(self) -> set[str]:
@@ -118,7 +121,9 @@ def subject_for_user(user: User) -> Subject:
     orders of the address only once it is proven)."""
     orders = list(db.session.scalars(
         select(Order).where(owned_orders_condition(user)).order_by(Order.created_at)))
-    return Subject(normalise_email(user.email), user, orders)
+    # An erased account's pseudonym is no one's address: erasing it again finds nothing more.
+    proven = user.email_verified or user.erased_at is not None
+    return Subject(normalise_email(user.email), user, orders, email_proven=proven)
 
 
 def is_erased(order: Order) -> bool:
@@ -164,6 +169,9 @@ def export_data(subject: Subject, *, email_proven: bool) -> dict[str, Any]:
 def check_erasable(subject: Subject) -> None:
     """Refuse a staff account, or while an order is still owed delivery or a refund."""
     user = subject.user
+    if not subject.email_proven:
+        raise ErasureRefused(f"the address {subject.email} is not confirmed yet: confirm it "
+                             "first, or ask the shop")
     if user is not None and user.role != Role.BUYER:
         raise ErasureRefused(f"{user.email} is a staff account ({user.role}): disable it "
                              "(comptoir users disable); only buyers' data is erased here")

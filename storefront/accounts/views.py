@@ -289,7 +289,8 @@ def export_data() -> Response:
     """Download everything the shop holds about the signed-in buyer, as JSON."""
     user = current_buyer()
     assert user is not None
-    data = privacy.export_data(privacy.subject_for_user(user), email_proven=user.email_verified)
+    subject = privacy.subject_for_user(user)
+    data = privacy.export_data(subject, email_proven=subject.email_proven)
     log.info("privacy: user %s downloaded their data", user.id)
     body = json.dumps(data, ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json", headers={
@@ -309,8 +310,8 @@ def erase() -> Page:
     refusal = None
     try:
         privacy.check_erasable(subject)
-    except privacy.ErasureRefused as exc:
-        refusal = str(exc)
+    except privacy.ErasureRefused:
+        refusal = "unconfirmed" if not subject.email_proven else "in_progress"
     if form.validate_on_submit() and refusal is None:
         if check_password(user.password_hash, form.password.data):
             privacy.erase(subject, actor=f"buyer:{user.id}")

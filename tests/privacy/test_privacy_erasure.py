@@ -212,3 +212,18 @@ def test_the_partner_apis_remembered_answer_forgets_the_buyer(db, people):
     kept = json.loads(row.response_body)
     assert kept["customer"] == {"email": report.pseudonym, "name": "", "company": ""}
     assert kept["number"] == order.number and kept["total_cents"] == order.total_cents
+
+
+def test_an_unconfirmed_account_cannot_erase_what_its_address_may_not_own(
+        client, db, people, make_user, buyer_sign_in):
+    """Signing up with someone else's address must not let a stranger erase their backups."""
+    intruder = make_user(email="victim@example.com", email_verified_at=None,
+                         password=BUYER_PASSWORD)
+    assert buyer_sign_in("victim@example.com").status_code == 302
+    html = client.get("/p/reseau-n/account/erase").get_data(as_text=True)
+    assert "Confirm your e-mail address first" in html and 'name="password"' not in html
+    import pytest
+
+    with pytest.raises(privacy.ErasureRefused, match="is not confirmed yet"):
+        privacy.erase(privacy.subject_for_user(intruder), actor="test")
+    assert db.session.get(User, intruder.id).erased_at is None
