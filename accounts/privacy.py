@@ -251,26 +251,31 @@ def erase_orders(orders: list[Order], pseudonym: str, now: datetime) -> int:
 
 
 def _scrub_api_answers(orders: list[Order], pseudonym: str) -> None:
-    """The partner API's remembered answers (replayed for a repeated Idempotency-Key) hold the
-    order as it was: its identity fields are replaced as on the order itself."""
+    """Copies of the order kept for partners hold it as it was: the API's remembered answers
+    (replayed for a repeated Idempotency-Key) and the webhooks' bodies (sent again on a replay).
+    Their identity fields are replaced as on the order itself (no commit)."""
     from partner_api.models import ApiIdempotency
+    from webhooks.models import WebhookDelivery
 
-    by_order = {o.id: o for o in orders}
-    if not by_order:
-        return
-    rows = db.session.scalars(select(ApiIdempotency).where(
-        ApiIdempotency.order_id.in_(list(by_order)), ApiIdempotency.response_body.is_not(None)))
-    for row in rows:
-        order = by_order[row.order_id]  # type: ignore[index]
+    for order in orders:
         replace = {order.email: pseudonym, **{value: "" for value in (
             order.name, order.company, order.billing_line1, order.billing_postcode,
             order.billing_city) if value}}
-        try:
-            body = json.loads(row.response_body or "")
-        except ValueError:
-            row.response_body = json.dumps({"erased": True})
-            continue
-        row.response_body = json.dumps(_replaced(body, replace), ensure_ascii=False)
+        answers = db.session.scalars(select(ApiIdempotency).where(
+            ApiIdempotency.order_id == order.id, ApiIdempotency.response_body.is_not(None)))
+        for answer in answers:
+            answer.response_body = _scrubbed(answer.response_body or "", replace)
+        deliveries = db.session.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.body.contains(str(order.id), autoescape=True)))
+        for delivery in deliveries:
+            delivery.body = _scrubbed(delivery.body, replace)
+
+
+def _scrubbed(body: str, replace: dict[str, str]) -> str:
+    try:
+        return json.dumps(_replaced(json.loads(body), replace), ensure_ascii=False)
+    except ValueError:
+        return json.dumps({"erased": True})
 
 
 def _replaced(value: Any, replace: dict[str, str]) -> Any:

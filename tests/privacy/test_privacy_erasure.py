@@ -195,10 +195,13 @@ def test_finance_staff_alone_read_an_erased_buyers_invoices(runner, db, people, 
     assert revoked.exit_code == 0 and "no longer finance staff" in revoked.output
 
 
-def test_the_partner_apis_remembered_answer_forgets_the_buyer(db, people):
+def test_the_partner_apis_copies_forget_the_buyer(db, people):
+    """The API's remembered answer and the webhooks' bodies, replayed as stored."""
     import json
+    import uuid
 
     from partner_api.models import ApiIdempotency
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
 
     order = people.camille_order
     body = {"id": str(order.id), "number": order.number, "total_cents": order.total_cents,
@@ -206,12 +209,22 @@ def test_the_partner_apis_remembered_answer_forgets_the_buyer(db, people):
     db.session.add(ApiIdempotency(partner_id=order.partner_id, key="k-1", request_hash="0" * 64,
                                   order_id=order.id, response_status=201,
                                   response_body=json.dumps(body)))
+    endpoint = WebhookEndpoint(partner_id=order.partner_id, url="https://hooks.example/in",
+                               events=["order.paid"], secret_sealed=b"sealed")
+    db.session.add(endpoint)
+    db.session.flush()
+    db.session.add(WebhookDelivery(endpoint_id=endpoint.id, event_id=uuid.uuid4(),
+                                   event_type="order.paid", body=json.dumps(
+                                       {"type": "order.paid", "data": {"order": body}})))
     db.session.commit()
     report = privacy.erase(privacy.subject_for_user(people.camille), actor="test")
     row = db.session.scalar(select(ApiIdempotency).where(ApiIdempotency.key == "k-1"))
     kept = json.loads(row.response_body)
     assert kept["customer"] == {"email": report.pseudonym, "name": "", "company": ""}
     assert kept["number"] == order.number and kept["total_cents"] == order.total_cents
+    sent = json.loads(db.session.scalar(select(WebhookDelivery.body)))
+    assert sent["data"]["order"]["customer"]["email"] == report.pseudonym
+    assert "Camille" not in json.dumps(sent) and sent["type"] == "order.paid"
 
 
 def test_an_unconfirmed_account_cannot_erase_what_its_address_may_not_own(
