@@ -141,3 +141,16 @@ def test_the_job_is_scheduled_daily(app):
 
     entry = celery.conf.beat_schedule["accounts-apply-retention"]
     assert entry["task"] == "comptoir.accounts.apply_retention" and entry["schedule"] == 86_400.0
+
+
+def test_a_due_guest_with_an_order_still_in_progress_is_skipped_and_named(db, aged):
+    stuck = aged["old"][0]
+    stuck.fulfilment_status = "needs_attention"
+    db.session.commit()
+    report = run_retention()
+    assert report.guests_erased == 1 and report.guest_orders == 1  # only the abandoned checkout
+    assert report.skipped == [f"a guest's orders: an order is still in progress ({stuck.number}):"
+                              " it must be delivered, cancelled or refunded before the data is "
+                              "erased"]
+    db.session.expire_all()
+    assert db.session.get(Order, stuck.id).email == "old@example.com"
