@@ -243,7 +243,6 @@ def erase_orders(orders: list[Order], pseudonym: str, now: datetime) -> int:
         order.name = ""
         order.company = ""
         order.billing_line1 = order.billing_postcode = order.billing_city = ""
-        order.flag_reason = None if order.flag_reason is None else "[erased]"
         order.access_version = order.access_version + 1
         order.erased_at = now
     db.session.flush()
