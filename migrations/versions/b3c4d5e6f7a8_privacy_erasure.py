@@ -15,12 +15,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('finance', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-        batch_op.add_column(sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
+    # Plain ADD COLUMN, not a batch: on SQLite a batch would copy and drop `users`, which rows
+    # of other tables reference.
+    op.add_column('users', sa.Column('finance', sa.Boolean(), nullable=False,
+                                     server_default=sa.false()))
+    op.add_column('users', sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('orders', sa.Column('erased_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade():
