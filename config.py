@@ -92,6 +92,12 @@ DEFAULTS: dict[str, Any] = {
     # Outside production endpoints may be on this machine; in production they may not reach
     # private addresses unless this is set.
     "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": False,
+    # The retention schedule of personal data (docs/privacy.md; accounts/retention.py).
+    "PRIVACY_GUEST_ORDER_DAYS": 3 * 365,  # a guest's identity, after their last order
+    "PRIVACY_UNVERIFIED_ACCOUNT_DAYS": 30,  # an account never confirmed and without orders
+    "PRIVACY_SESSION_DAYS": 365,  # a session record (IP, browser) once it ended or timed out
+    "PRIVACY_TOKEN_DAYS": 1,  # an e-mailed link, after it expired
+    "PRIVACY_EMAIL_LOG_DAYS": 180,  # a copy of a sent e-mail (recipient and body)
 }
 
 # Secrets: production refuses to start without each of them; development

@@ -8,7 +8,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """The account tables and the `comptoir users` and `comptoir operators` commands."""
+    """The account tables, the `comptoir users`, `operators` and `privacy` commands, and the
+    retention job."""
     from accounts import cli, models  # noqa: F401 - models: the tables exist for create_all
+    from accounts.tasks import BEAT_SCHEDULE
+    from extensions import celery
 
     cli.init_app(app)
+    celery.conf.beat_schedule = {**(celery.conf.beat_schedule or {}), **BEAT_SCHEDULE}

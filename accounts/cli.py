@@ -28,7 +28,7 @@ def _user(email: str) -> User:
 
 @click.group("users")
 def users_group() -> None:
-    """Accounts: show, disable, enable, end sessions."""
+    """Accounts: show, disable, enable, end sessions; export and erase a person's data."""
 
 
 @users_group.command("show")
@@ -203,5 +203,16 @@ def operator_revoke_api_key(key_id: uuid.UUID) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from accounts.privacy_cli import (
+        erase_command,
+        export_command,
+        finance_command,
+        privacy_group,
+    )
+
+    for command in (export_command, erase_command, finance_command):
+        if command.name not in users_group.commands:
+            users_group.add_command(command)
     app.cli.add_command(users_group)
     app.cli.add_command(operators_group)
+    app.cli.add_command(privacy_group)

@@ -272,6 +272,12 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined]
     # used, so that a code is accepted once.
     totp_secret: Mapped[str | None] = mapped_column(String(100))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # An operator of the finance staff: the only one who reads the frozen invoices of an erased
+    # buyer (accounts/privacy.py may_read_erased_invoices, docs/privacy.md).
+    finance: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the person's data was erased on request (accounts/privacy.py): the row stays,
+    # pseudonymised, deactivated and without any way to sign in.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def get_id(self) -> str:
         return str(self.id)
@@ -374,6 +380,9 @@ class Order(db.Model):  # type: ignore[name-defined]
     access_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the buyer's identity was removed from the order (erasure on request or the retention
+    # job, accounts/privacy.py): amounts, dates, countries and VAT fields stay for accounting.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     partner: Mapped[Partner] = relationship()
     buyer: Mapped[User | None] = relationship()

@@ -209,6 +209,17 @@ class ChangePasswordForm(FlaskForm):
     password, confirm = _new_password(_l("New password"), _l("New password again"))
 
 
+class EraseAccountForm(FlaskForm):
+    """Erasing one's own data: the password again, and the warning acknowledged."""
+
+    password = PasswordField(_l("Your password"),
+                             validators=[InputRequired(_l("Enter your password."))])
+    understood = BooleanField(
+        _l("I understand that my account and my data are erased for good, and that my "
+           "order links and licence backups stop working."),
+        validators=[InputRequired(_l("Tick the box to confirm."))])
+
+
 class NewPasswordForm(FlaskForm):
     password, confirm = _new_password(_l("New password"), _l("New password again"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 
@@ -9,18 +10,20 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from accounts import services
+from accounts import privacy, services
 from accounts import sessions as records
 from accounts.factors import PASSWORD
 from accounts.sessions import Door
 from commerce.links import LinkState, shop_url
 from commerce.mailing import send_branded
 from commerce.models import Partner, Role, User
+from commerce.passwords import check_password
 from extensions import limiter
 from storefront.forms import (
     ChangePasswordForm,
     EmailForm,
     EmptyForm,
+    EraseAccountForm,
     NewPasswordForm,
     SignInForm,
     SignUpForm,
@@ -277,3 +280,46 @@ def orders() -> str:
         open_sessions=records.live_sessions(user.id),
         this_session=sessions.current(),
     )
+
+
+@bp.get("/data.json")
+@limiter.limit("10/hour")
+@buyer_required
+def export_data() -> Response:
+    """Download everything the shop holds about the signed-in buyer, as JSON."""
+    user = current_buyer()
+    assert user is not None
+    subject = privacy.subject_for_user(user)
+    data = privacy.export_data(subject, email_proven=subject.email_proven)
+    log.info("privacy: user %s downloaded their data", user.id)
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": 'attachment; filename="my-data.json"',
+        "Cache-Control": "no-store"})
+
+
+@bp.route("/erase", methods=["GET", "POST"])
+@limiter.limit("10/hour", methods=["POST"])
+@buyer_required
+def erase() -> Page:
+    """Erase the buyer's account and data, on their password and a clear warning."""
+    user = current_buyer()
+    assert user is not None
+    subject = privacy.subject_for_user(user)
+    form = EraseAccountForm()
+    refusal = None
+    try:
+        privacy.check_erasable(subject)
+    except privacy.ErasureRefused:
+        refusal = "unconfirmed" if not subject.email_proven else "in_progress"
+    if form.validate_on_submit() and refusal is None:
+        if check_password(user.password_hash, form.password.data):
+            privacy.erase(subject, actor=f"buyer:{user.id}")
+            sessions.end("account erased")
+            flash(_("Your account and your personal data are erased."), "success")
+            return redirect(url_for("shop.home"))
+        log.warning("security: erasure of user %s refused: wrong password", user.id)
+        form.password.errors = [_("This is not your password.")]
+    status = 400 if request.method == "POST" else 200
+    return render_template("storefront/account_erase.html", form=form, user=user,
+                           orders=len(subject.orders), refusal=refusal), status
