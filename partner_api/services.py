@@ -26,6 +26,7 @@ from commerce.orders import (
 from commissions import attribute_order
 from extensions import db
 from fulfilment.delivery import line_deliveries
+from legal import terms as legal_terms
 from partner_api.models import ApiIdempotency, ApiOrder
 from partner_api.representation import LineDelivery, backup_ref, order_json, unit_json
 from payments.base import PaymentEvent, PaymentOutcome
@@ -58,6 +59,7 @@ class OrderCommand:
     lines: tuple[LineCommand, ...]
     buyer: BuyerDetails
     reseller_code: str | None = None
+    terms_version: str = ""  # the terms of sale the partner says the buyer accepted
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,10 @@ def place_api_order(
 
 
 def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | None) -> Order:
+    try:
+        terms_version = legal_terms.accepted(command.terms_version)
+    except legal_terms.TermsError as exc:
+        raise ApiError(422, "terms_not_accepted", str(exc), "terms_version") from exc
     requests = [
         LineRequest(line.product, line.quantity, _addons(partner, line, index))
         for index, line in enumerate(command.lines)
@@ -159,6 +165,7 @@ def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | 
                                           source="api")
     except OrderError as exc:
         raise ApiError(422, "invalid_order", str(exc), exc.field) from exc
+    order.terms_version = terms_version
     db.session.add(ApiOrder(order=order, api_key_id=api_key_id,
                             reseller_code=command.reseller_code))
     db.session.flush()

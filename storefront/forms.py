@@ -8,6 +8,7 @@ from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectField,
@@ -124,6 +125,13 @@ class CheckoutForm(FlaskForm):
                     "without it."
                 )
             )
+        ]
+    )
+    # The version of the terms of sale shown, and the box accepting them (legal/terms.py).
+    terms_version = HiddenField()
+    terms = BooleanField(
+        validators=[
+            InputRequired(_l("Accept the terms of sale: the order cannot go through without it."))
         ]
     )
 

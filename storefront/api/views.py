@@ -182,7 +182,8 @@ def _order_command(body: dict[str, Any]) -> OrderCommand:
         locale=body.get("locale", current_app.config["DEFAULT_LOCALE"]),
     )
     code = body.get("reseller_code")
-    return OrderCommand(lines, details, code.strip().upper() if code else None)
+    return OrderCommand(lines, details, code.strip().upper() if code else None,
+                        terms_version=body.get("terms_version", ""))
 
 
 @bp.get("/orders/<uuid:order_id>")

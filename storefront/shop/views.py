@@ -34,6 +34,8 @@ from commerce.models import Order, PaymentStatus
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
 from commissions import attribute_order
 from extensions import db, limiter, utcnow
+from legal import terms as legal_terms
+from legal.merchant import merchant_of
 from payments.base import GatewayError
 from payments.services import confirm_payment, gateway_for, start_payment
 from payments.test_gateway import TestGateway
@@ -207,7 +209,22 @@ def _checkout_form() -> CheckoutForm:
     if request.method == "GET" and buyer is not None:
         form.email.data = form.email.data or buyer.email
         form.name.data = form.name.data or buyer.name
+    if request.method == "GET":
+        form.terms_version.data = legal_terms.in_force().version
     return form
+
+
+def _accepted_terms(form: CheckoutForm) -> str | None:
+    """The version of the terms the buyer accepted, if it is still the one in force; otherwise
+    None, with the form saying so and showing the version in force."""
+    try:
+        return legal_terms.accepted(form.terms_version.data)
+    except legal_terms.TermsError:
+        form.terms_version.data = legal_terms.in_force().version
+        form.terms.errors = [_("The terms of sale changed while you were ordering: read "
+                               "version %(version)s and accept it.",
+                               version=form.terms_version.data)]
+        return None
 
 
 @bp.route("/checkout", methods=["GET", "POST"])
@@ -220,7 +237,8 @@ def checkout() -> Response | str | tuple[str, int]:
     form = _checkout_form()
     if request.method == "GET":
         return render_template("storefront/checkout.html", cart=current, form=form)
-    if not form.validate():
+    terms_version = _accepted_terms(form) if form.validate() else None
+    if terms_version is None:
         return render_template("storefront/checkout.html", cart=current, form=form), 400
     buyer = BuyerDetails(
         email=form.email.data,
@@ -241,6 +259,7 @@ def checkout() -> Response | str | tuple[str, int]:
             gateway=current_app.config["PAYMENT_GATEWAY"],
             source="embed" if embed.is_embedded() else "shop",
         )
+        order.terms_version = terms_version
         db.session.flush()
         attribute_order(
             order,
@@ -570,8 +589,35 @@ def report_activated(order_id: uuid.UUID, unit_id: uuid.UUID) -> Response:
 
 @bp.route("/legal")
 def legal() -> str:
-    current_partner()
-    return render_template("storefront/legal.html")
+    """The legal notice (mentions légales): the shop's publisher, host and seller."""
+    partner = current_partner()
+    return render_template("storefront/legal.html", merchant=merchant_of(partner))
+
+
+@bp.route("/legal/terms")
+@bp.route("/legal/terms/<version>")
+def terms(version: str | None = None) -> str:
+    """The terms of sale in force, or a published version at its stable address."""
+    partner = current_partner()
+    current = legal_terms.in_force()
+    shown = current if version is None else legal_terms.find(version)
+    if shown is None:
+        abort(404)
+    language = str(get_locale() or "fr")
+    return render_template("storefront/terms.html", shown=shown, current=current,
+                           versions=[v for v in legal_terms.versions()
+                                     if v.effective_at <= current.effective_at],
+                           text_template=shown.template(language),
+                           merchant=merchant_of(partner))
+
+
+@bp.route("/legal/privacy")
+def privacy() -> str:
+    """The privacy notice: the merchant as controller, purposes, bases, retention, rights."""
+    partner = current_partner()
+    language = "en" if str(get_locale() or "fr").startswith("en") else "fr"
+    return render_template("storefront/privacy.html", merchant=merchant_of(partner),
+                           text_template=f"legal/privacy.{language}.html")
 
 
 @bp.route("/brand/logo")

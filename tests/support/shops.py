@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
+from legal.terms import in_force
 from support.outbox import PaidOrders, hold_events
 
 
@@ -95,6 +96,8 @@ def checkout(client, form_token):
             "name": "Camille Martin",
             "billing_country": "FR",
             "consent": "y",
+            "terms": "y",
+            "terms_version": in_force().version,
             **overrides,
         }
         return client.post(
