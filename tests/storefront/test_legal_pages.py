@@ -46,7 +46,8 @@ def platform_shop(make_partner, shops):
 
 def test_the_legal_notice_names_publisher_host_director_contact_and_seller(client, shops):
     page = _page(client, "/p/shop-a/legal?lang=en")
-    for mention in (f"{shops.a.legal_name}, SAS", "1 rue de la Paix, 75002 Paris", "SIREN 732829320",
+    for mention in (f"{shops.a.legal_name}, SAS", "1 rue de la Paix, 75002 Paris",
+                    "SIREN 732829320",
                     "RCS Paris", "FR44732829320", "Jeanne Martin",
                     LEGAL_IDENTITY["host_details"], shops.a.support_email,
                     "Médiateur de la consommation", "https://www.mediateur.example"):
@@ -67,7 +68,8 @@ def test_a_platform_merchant_is_named_as_seller_in_the_notice_terms_and_privacy(
     assert ("Le Vendeur est Comptoir Plateforme, SAS, dont le siège social est situé "
             "12 rue de la Bourse, 75002 Paris, immatriculée sous le numéro SIREN 900000001 au RCS "
             "de Paris, numéro de TVA intracommunautaire FR68900000001") in terms
-    assert f"La Boutique est éditée par {platform_shop.legal_name} sous l'enseigne Boutique Hébergée" in terms
+    assert (f"La Boutique est éditée par {platform_shop.legal_name} sous l'enseigne "
+            "Boutique Hébergée") in terms
     privacy = _page(client, "/p/plateforme/legal/privacy?lang=fr")
     assert "traitées par Comptoir Plateforme" in privacy
 
@@ -125,7 +127,8 @@ def test_the_version_in_force_follows_the_effective_dates():
 def test_the_privacy_notice_gives_controller_purposes_retention_rights_and_the_cnil(
         client, shops):
     french = _page(client, "/p/shop-a/legal/privacy")
-    for mention in (f"traitées par {shops.a.legal_name}", "Exécution du contrat", "Obligation légale",
+    for mention in (f"traitées par {shops.a.legal_name}", "Exécution du contrat",
+                    "Obligation légale",
                     "Dix ans", "Deux ans à compter de la livraison", "Jusqu'à la suppression "
                     "du compte", "revendeur", "Stripe", "Nexway", "CNIL", "portabilité",
                     'href="/p/shop-a/account/"', shops.a.support_email):
