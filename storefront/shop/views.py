@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import (
@@ -214,7 +215,7 @@ def _checkout_form() -> CheckoutForm:
     return form
 
 
-def _accepted_terms(form: CheckoutForm) -> str | None:
+def accepted_terms(form: Any) -> str | None:
     """The version of the terms the buyer accepted, if it is still the one in force; otherwise
     None, with the form saying so and showing the version in force."""
     try:
@@ -237,7 +238,7 @@ def checkout() -> Response | str | tuple[str, int]:
     form = _checkout_form()
     if request.method == "GET":
         return render_template("storefront/checkout.html", cart=current, form=form)
-    terms_version = _accepted_terms(form) if form.validate() else None
+    terms_version = accepted_terms(form) if form.validate() else None
     if terms_version is None:
         return render_template("storefront/checkout.html", cart=current, form=form), 400
     buyer = BuyerDetails(

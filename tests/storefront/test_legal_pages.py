@@ -167,6 +167,7 @@ def test_checkout_shows_the_version_in_force_and_refuses_without_the_box(
 
 def test_checkout_refuses_a_version_no_longer_in_force_and_shows_the_current_one(
         client, shops, add_to_cart, checkout, db):
+    client.get("/p/shop-a/?lang=en")
     add_to_cart("shop-a", "OFFICE-HOME-2024-WIN")
     refused = checkout("shop-a", terms_version=OLD)
     assert refused.status_code == 400
