@@ -49,6 +49,14 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "LOGO_MAX_BYTES": 512 * 1024,
     "CONSENT_WORDING_VERSION": "2026-11-v1",
+    # The platform's legal identity: the seller named in the terms of sale and on invoices of
+    # shops whose merchant of record is the platform (demo values; set them in production).
+    "PLATFORM_LEGAL_NAME": "Comptoir Plateforme",
+    "PLATFORM_LEGAL_FORM": "SAS",
+    "PLATFORM_SIREN": "900000001",
+    "PLATFORM_RCS_CITY": "Paris",
+    "PLATFORM_VAT_NUMBER": "FR68900000001",
+    "PLATFORM_REGISTERED_OFFICE": "12 rue de la Bourse, 75002 Paris",
     "VAULT_BACKEND": "disk",
     "VAULT_DIR": None,  # default: instance/vault
     "VAULT_S3_BUCKET": None,

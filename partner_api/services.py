@@ -28,6 +28,7 @@ from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db
 from fulfilment.delivery import line_deliveries
+from legal import terms as legal_terms
 from partner_api.models import ApiIdempotency, ApiOrder
 from partner_api.representation import LineDelivery, backup_ref, order_json, unit_json
 from payments.base import PaymentEvent, PaymentOutcome
@@ -60,6 +61,7 @@ class OrderCommand:
     lines: tuple[LineCommand, ...]
     buyer: BuyerDetails
     reseller_code: str | None = None
+    terms_version: str = ""  # the terms of sale the partner says the buyer accepted
 
 
 @dataclass(frozen=True)
@@ -173,13 +175,18 @@ def _assess(partner: Partner, buyer: BuyerDetails) -> Assessment:
 
 def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | None,
                assessment: Assessment) -> Order:
+    try:
+        terms_version = legal_terms.accepted(command.terms_version)
+    except legal_terms.TermsError as exc:
+        raise ApiError(422, "terms_not_accepted", str(exc), "terms_version") from exc
     requests = [
         LineRequest(line.product, line.quantity, _addons(partner, line, index))
         for index, line in enumerate(command.lines)
     ]
     try:
         order = place_order(partner, requests, command.buyer, gateway=GATEWAY, source="api",
-                            tax=assessment.decision, vies=assessment.vies)
+                            tax=assessment.decision, vies=assessment.vies,
+                            terms_version=terms_version)
     except OrderError as exc:
         raise ApiError(422, "invalid_order", str(exc), exc.field) from exc
     db.session.add(ApiOrder(order=order, api_key_id=api_key_id,

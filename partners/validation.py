@@ -195,9 +195,16 @@ def _legal(values: dict[str, Any], clean: dict[str, Any], errors: dict[str, str]
             clean["mediator_url"] = url
 
 
+# How buyers reach the publisher and the seller (LCEN art. 6 III, Code de la consommation
+# L221-5): the legal notice, the terms of sale and the withdrawal form name it.
+CONTACT_FIELDS = ("support_email",)
+
+
 def missing_legal(partner: Any) -> list[str]:
-    """The legal fields a partner still lacks; its shop opens only when there are none."""
-    return [field for field in LEGAL_FIELDS if not getattr(partner, field, "")]
+    """The legal fields a partner still lacks (its identity and the contact address its legal
+    pages publish); its shop opens only when there are none."""
+    return [field for field in (*LEGAL_FIELDS, *CONTACT_FIELDS)
+            if not getattr(partner, field, "")]
 
 
 def normalise_host(value: Any) -> str:

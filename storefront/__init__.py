@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from commerce.models import User
 from commerce.money import format_money
 from extensions import babel, db, login_manager
+from legal.links import legal_links, terms_url
 from partners.brand import css_variables
 from storefront import api, api_ledger, backups, i18n, labels, security, tenancy
 from storefront.reseller import init_app as init_reseller_portal
@@ -51,6 +52,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(percent, "percent")
     app.add_template_filter(country_name, "country_name")
     app.add_template_filter(_local_datetime, "local_dt")
+    app.add_template_global(legal_links, "legal_links")
+    app.add_template_global(terms_url, "terms_url")
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_vary_on_language)
     cli.init_app(app)

@@ -100,6 +100,13 @@ class CheckoutForm(FlaskForm):
             )
         ]
     )
+    # The version of the terms of sale shown, and the box accepting them (legal/terms.py).
+    terms_version = HiddenField()
+    terms = BooleanField(
+        validators=[
+            InputRequired(_l("Accept the terms of sale: the order cannot go through without it."))
+        ]
+    )
 
     def validate_vat_number(self, field: StringField) -> None:
         """Format and check digits, and from the billing country (python-stdnum); VIES next."""

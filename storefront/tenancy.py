@@ -13,6 +13,7 @@ from commerce.models import Partner, PartnerDomain, PartnerStatus
 from extensions import db
 from partners.lookup import partner_by_slug
 from partners.services import apply_partner_due_prices
+from partners.validation import missing_legal
 
 PREFIX_RE = re.compile(r"^/p/([^/]+)(/.*)?$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -56,7 +57,7 @@ def resolve_partner() -> None:
     slug = request.environ.get(ENVIRON_KEY)
     if slug is not None:
         partner = partner_by_slug(slug) if SLUG_RE.match(slug) else None
-        if partner is None:
+        if partner is None or missing_legal(partner):
             abort(404)
         g.partner = _with_due_prices(partner)
         return
@@ -68,7 +69,9 @@ def resolve_partner() -> None:
         .join(PartnerDomain)
         .where(PartnerDomain.host == host, Partner.status == PartnerStatus.OPEN)
     )
-    if partner is None:
+    # A shop opens only with its legal identity complete; one that lost it (data from before a
+    # field became required) stays closed to buyers until the back office completes it.
+    if partner is None or missing_legal(partner):
         abort(404)
     g.partner = _with_due_prices(partner)
 

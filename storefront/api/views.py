@@ -194,7 +194,8 @@ def _order_command(body: dict[str, Any]) -> OrderCommand:
                        "a business (company or VAT number) gives its billing address: line1, "
                        "postcode and city", "buyer.billing_address")
     code = body.get("reseller_code")
-    return OrderCommand(lines, details, code.strip().upper() if code else None)
+    return OrderCommand(lines, details, code.strip().upper() if code else None,
+                        terms_version=body.get("terms_version", ""))
 
 
 @bp.get("/orders/<uuid:order_id>")

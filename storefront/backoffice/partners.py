@@ -66,6 +66,7 @@ LEGAL_LABELS = {
     "publication_director": _l("Publication director"),
     "host_details": _l("Host (name, address, phone)"), "mediator_name": _l("Consumer mediator"),
     "mediator_url": _l("Consumer mediator's address (https)"),
+    "support_email": _l("Support e-mail (the legal pages' contact)"),
 }
 BRAND_FIELDS = ("name", "tagline", "primary_color", "secondary_color", "accent_color", "font",
                 "logo_url", "legal_notice", "support_email", "support_phone")

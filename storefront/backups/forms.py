@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField
+from wtforms import BooleanField, EmailField, HiddenField
 from wtforms.validators import Email, InputRequired, Length
 
 
@@ -18,3 +18,6 @@ class RenewalForm(FlaskForm):
     consent = BooleanField(validators=[InputRequired(_l(
         "Tick the box so that the renewal starts at once; "
         "the order cannot go through without it."))])
+    terms_version = HiddenField()
+    terms = BooleanField(validators=[InputRequired(_l(
+        "Accept the terms of sale: the order cannot go through without it."))])

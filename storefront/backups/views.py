@@ -42,6 +42,7 @@ from commerce.models import Partner
 from commerce.orders import ADDON_BACKUP, BuyerDetails, offer_for, place_backup_renewal
 from commissions import attribute_order
 from extensions import db, limiter
+from legal import terms as legal_terms
 from storefront.backups.forms import FindLicenceForm, RenewalForm
 from storefront.forms import EmptyForm
 from storefront.security import links as secret_links
@@ -186,7 +187,7 @@ def renew() -> Response:
 @bp.route("/<uuid:backup_id>/renew", methods=["GET", "POST"])
 def renew_backup(backup_id: uuid.UUID) -> Page:
     """Buy two more years of a backup: a one-line order, paid like any other."""
-    from storefront.shop.views import pay_or_retry_later, remember_order
+    from storefront.shop.views import accepted_terms, pay_or_retry_later, remember_order
 
     partner = current_partner()
     scope = _scope_or_none()
@@ -200,12 +201,15 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
                                                         BackupStatus.PENDING)
     until = add_years(max(backup.expires_at, utcnow()), 2)
     form = RenewalForm()
+    if request.method == "GET":
+        form.terms_version.data = legal_terms.in_force().version
     context = {"backup": backup, "offer": offer, "until": until, "renewable": renewable,
                "form": form}
     if request.method == "GET" or not renewable:
         status = 200 if renewable else 409
         return render_template("storefront/backups/renew.html", **context), status
-    if not form.validate():
+    terms_version = accepted_terms(form) if form.validate() else None
+    if terms_version is None:
         return render_template("storefront/backups/renew.html", **context), 400
     buyer = current_buyer()
     order = place_backup_renewal(
@@ -217,6 +221,7 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
         consent_at=utcnow(), consent_version=current_app.config["CONSENT_WORDING_VERSION"],
         gateway=current_app.config["PAYMENT_GATEWAY"],
     )
+    order.terms_version = terms_version
     db.session.flush()
     attribute_order(order, cookie_code=referrals.referral_code(partner), source="shop")
     db.session.commit()

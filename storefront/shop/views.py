@@ -6,6 +6,7 @@ import textwrap
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import (
@@ -38,6 +39,8 @@ from commerce.tax import TaxError
 from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db, limiter, utcnow
+from legal import terms as legal_terms
+from legal.merchant import merchant_of
 from payments.base import GatewayError
 from payments.held import HELD
 from payments.services import confirm_payment, gateway_for, start_payment
@@ -210,6 +213,7 @@ def _checkout_form() -> CheckoutForm:
     buyer = current_buyer()
     if request.method == "GET":
         form.billing_country.data = pricing.visitor_country()
+        form.terms_version.data = legal_terms.in_force().version
         if buyer is not None:
             form.email.data = form.email.data or buyer.email
             form.name.data = form.name.data or buyer.name
@@ -249,6 +253,19 @@ def _total_change(quote: carts.Quote, assessment: Assessment) -> str:
              rate=pricing.percent(assessment.decision.rate), total=total)
 
 
+def accepted_terms(form: Any) -> str | None:
+    """The version of the terms the buyer accepted, if it is still the one in force; otherwise
+    None, with the form saying so and showing the version in force."""
+    try:
+        return legal_terms.accepted(form.terms_version.data)
+    except legal_terms.TermsError:
+        form.terms_version.data = legal_terms.in_force().version
+        form.terms.errors = [_("The terms of sale changed while you were ordering: read "
+                               "version %(version)s and accept it.",
+                               version=form.terms_version.data)]
+        return None
+
+
 @bp.route("/checkout", methods=["GET", "POST"])
 def checkout() -> Response | str | tuple[str, int]:
     partner = current_partner()
@@ -269,7 +286,8 @@ def checkout() -> Response | str | tuple[str, int]:
             if assessment is not None:
                 return _checkout_page(current, form, current.quote(assessment.decision))
         return _checkout_page(current, form, shown, 400)
-    if not form.validate():
+    terms_version = accepted_terms(form) if form.validate() else None
+    if terms_version is None:
         return _checkout_page(current, form, shown, 400)
     pricing.choose_country(form.billing_country.data)
     assessment = _assess(partner, form)
@@ -303,6 +321,7 @@ def checkout() -> Response | str | tuple[str, int]:
             tax=assessment.decision,
             vies=assessment.vies,
         )
+        order.terms_version = terms_version
         if assessment.held:
             order.vies_status = HELD  # no payment until VIES answers (payments/held.py)
         db.session.flush()
@@ -654,8 +673,35 @@ def report_activated(order_id: uuid.UUID, unit_id: uuid.UUID) -> Response:
 
 @bp.route("/legal")
 def legal() -> str:
-    current_partner()
-    return render_template("storefront/legal.html")
+    """The legal notice (mentions légales): the shop's publisher, host and seller."""
+    partner = current_partner()
+    return render_template("storefront/legal.html", merchant=merchant_of(partner))
+
+
+@bp.route("/legal/terms")
+@bp.route("/legal/terms/<version>")
+def terms(version: str | None = None) -> str:
+    """The terms of sale in force, or a published version at its stable address."""
+    partner = current_partner()
+    current = legal_terms.in_force()
+    shown = current if version is None else legal_terms.find(version)
+    if shown is None:
+        abort(404)
+    language = str(get_locale() or "fr")
+    return render_template("storefront/terms.html", shown=shown, current=current,
+                           versions=[v for v in legal_terms.versions()
+                                     if v.effective_at <= current.effective_at],
+                           text_template=shown.template(language),
+                           merchant=merchant_of(partner))
+
+
+@bp.route("/legal/privacy")
+def privacy() -> str:
+    """The privacy notice: the merchant as controller, purposes, bases, retention, rights."""
+    partner = current_partner()
+    language = "en" if str(get_locale() or "fr").startswith("en") else "fr"
+    return render_template("storefront/privacy.html", merchant=merchant_of(partner),
+                           text_template=f"legal/privacy.{language}.html")
 
 
 @bp.route("/brand/logo")

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from support.processes import PATIENCE, join_all
 
 from commerce.models import Order, PaymentStatus, ProcessedEvent
+from legal.terms import in_force
 from partner_api import services
 from partner_api.models import ApiIdempotency
 
@@ -30,9 +31,12 @@ def test_same_key_and_body_replays_the_same_answer(api, catalogue, count, handed
 def test_key_order_and_spacing_do_not_make_another_body(api, catalogue, count, handed_off):
     headers = {"Idempotency-Key": "order-43", "Content-Type": "application/json"}
     auth = {"Authorization": f"Bearer {catalogue.key_a}"}
+    terms = in_force().version
     first = api("POST", "/orders", data='{"lines":[{"product":"WIN11-PRO","quantity":1}],'
-                '"buyer":{"email":"c@example.com","name":"C"}}', headers=headers | auth)
-    again = api("POST", "/orders", data='{ "buyer": {"name": "C", "email": "c@example.com"},\n'
+                '"buyer":{"email":"c@example.com","name":"C"},'
+                f'"terms_version":"{terms}"}}', headers=headers | auth)
+    again = api("POST", "/orders", data=f'{{ "terms_version": "{terms}",\n'
+                ' "buyer": {"name": "C", "email": "c@example.com"},\n'
                 '  "lines": [{"quantity": 1, "product": "WIN11-PRO"}] }', headers=headers | auth)
     assert first.status_code == 201 and again.get_data() == first.get_data()
     assert count(Order) == 1

@@ -10,13 +10,15 @@ from backups.vault import get_backup, purge_expired
 from backups.vault.services import add_years
 from commerce.models import CapturedMail, FulfilmentStatus, Order, OrderLine, PaymentStatus, utcnow
 from fulfilment import services
+from legal.terms import in_force
 from payments.base import PaymentEvent, PaymentOutcome
 from payments.services import confirm_payment
 
 
-def _renew(client, form_token, backup_id, consent: bool = True):
+def _renew(client, form_token, backup_id, consent: bool = True, terms: bool = True):
     token = form_token(f"/p/shop-a/backups/{backup_id}/renew")
-    data = {"csrf_token": token, **({"consent": "y"} if consent else {})}
+    data = {"csrf_token": token, "terms_version": in_force().version,
+            **({"consent": "y"} if consent else {}), **({"terms": "y"} if terms else {})}
     return client.post(f"/p/shop-a/backups/{backup_id}/renew", data=data)
 
 
@@ -35,6 +37,7 @@ def test_a_buyer_renews_a_backup_for_two_more_years(
     renewal = db.session.scalar(select(Order).where(Order.id != backed.order.id))
     assert renewal.payment_status == PaymentStatus.PAID
     assert renewal.fulfilment_status == FulfilmentStatus.DELIVERED
+    assert renewal.terms_version == in_force().version
     db.session.expire_all()
     assert get_backup(backed.backup.id).expires_at == add_years(before, 2)
     mail = db.session.scalar(select(CapturedMail).where(CapturedMail.subject.contains("renewed")))
@@ -77,7 +80,7 @@ def test_the_same_renewal_paid_twice_extends_once(
     )
 
 
-def test_renewing_needs_consent_and_changes_nothing_without_it(
+def test_renewing_needs_consent_and_the_terms_and_changes_nothing_without_them(
     client, shops, english, make_user, sign_in, backed_order, form_token, db
 ):
     user = make_user(email="camille@example.com")
@@ -85,6 +88,9 @@ def test_renewing_needs_consent_and_changes_nothing_without_it(
     backed = backed_order(shops.a, user=user)
     response = _renew(client, form_token, backed.backup.id, consent=False)
     assert response.status_code == 400 and 'id="consent-error"' in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 1
+    response = _renew(client, form_token, backed.backup.id, terms=False)
+    assert response.status_code == 400 and 'id="terms-error"' in response.get_data(as_text=True)
     assert db.session.scalar(select(func.count()).select_from(Order)) == 1
 
 

@@ -96,6 +96,7 @@ def test_buying_pages_have_no_wcag_violations(new_page: Any, live_server: Any, s
         page.locator("#email").fill("a11y@example.com")
         page.locator("#name").fill("Ada Lovelace")
         page.locator("#consent").check()
+        page.locator("#terms").check()
         page.locator(".checkout__form button[type=submit]").click()
         expect(page.locator("#card_number")).to_be_visible()
         check(page, "test card page", found)

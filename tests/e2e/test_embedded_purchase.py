@@ -108,6 +108,7 @@ def _buy_in_frame(frame: Any) -> None:
     frame.get_by_label("Nom et prénom").fill("Camille Embed")
     frame.get_by_label("Pays de facturation").select_option("FR")
     frame.locator("#consent").check()
+    frame.locator("#terms").check()
     frame.get_by_role("button", name="Commander avec obligation de paiement").click()
     expect(frame.get_by_role("link", name="Payer en toute sécurité dans une nouvelle fenêtre")
            ).to_be_visible()

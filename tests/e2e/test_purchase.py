@@ -53,6 +53,7 @@ def _fill_checkout(page: Any, email: str, name: str, consent: bool = True) -> No
     page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Full name").fill(name)
     page.get_by_label("Billing country").select_option("FR")
+    page.locator("#terms").check()
     if consent:
         page.locator("#consent").check()
 
@@ -183,6 +184,7 @@ def test_whole_purchase_on_two_partners_shops(new_page: Any, live_server: Any) -
     expect(page.get_by_label("E-mail address")).to_have_value(buyer["email"])
     expect(page.get_by_label("Full name")).to_have_value(buyer["name"])
     page.locator("#consent").check()
+    page.locator("#terms").check()
     page.get_by_role("button", name="Order with obligation to pay").click()
     _pay(page, GOOD_CARD)
     numbers["novatech"] = _confirmed_order_number(page)

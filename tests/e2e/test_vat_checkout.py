@@ -50,6 +50,7 @@ def test_a_german_consumer_and_a_german_business_each_pay_their_vat(
     page.get_by_label("E-mail address").fill("lena@example.de")
     page.get_by_label("Full name").fill("Lena Schmidt")
     page.locator("#consent").check()
+    page.locator("#terms").check()
     page.get_by_role("button", name="Order with obligation to pay").click()
     expect(page.get_by_role("heading", level=1, name="Test payment")).to_be_visible()
     expect(page.get_by_label("Card number")).to_have_value(re.compile(r"^4000 0027 6"))
@@ -70,6 +71,7 @@ def test_a_german_consumer_and_a_german_business_each_pay_their_vat(
     page.get_by_label("City").fill("Berlin")
     page.get_by_label("Billing country").select_option("DE")
     page.locator("#consent").check()
+    page.locator("#terms").check()
     page.get_by_role("button", name="Order with obligation to pay").click()
     # The total changed (reverse charge): shown first, ordered on the second click.
     summary = page.get_by_role("complementary", name="Order summary")

@@ -52,11 +52,13 @@ def test_a_partner_created_by_command_opens_only_with_its_legal_identity_and_a_p
 
     refused = runner.invoke(args=["partners", "open", "boutique-nord"])
     assert refused.exit_code == 1
-    for field in ("legal_name", "siren", "vat_number", "mediator_url", "offers"):
+    for field in ("legal_name", "siren", "vat_number", "mediator_url", "support_email", "offers"):
         assert f"{field}:" in refused.output
     assert _partner("boutique-nord").status == PartnerStatus.DRAFT
 
-    assert runner.invoke(args=["partners", "update", "boutique-nord", *LEGAL_SETS]).exit_code == 0
+    assert runner.invoke(args=["partners", "update", "boutique-nord", *LEGAL_SETS,
+                               "--set", "support_email=aide@boutique-nord.example"]
+                         ).exit_code == 0
     priced = runner.invoke(args=["partners", "price", "boutique-nord", "OFFICE-HOME-2024-WIN",
                                  "139,90"])
     assert priced.exit_code == 0, priced.output

@@ -10,6 +10,7 @@ from support.shops import quoted_total
 
 from commerce.models import Order, Partner
 from commissions import attribution_for
+from legal.terms import in_force
 
 
 def _link(html: str) -> str:
@@ -50,6 +51,8 @@ def test_a_prepared_cart_opens_for_the_client_and_the_order_is_the_resellers(
             "name": "Client",
             "billing_country": "FR",
             "consent": "y",
+            "terms": "y",
+            "terms_version": in_force().version,
         },
     )
     order = db.session.scalar(select(Order))

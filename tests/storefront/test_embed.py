@@ -13,6 +13,7 @@ from support.shops import checkout, quoted_total, shops  # noqa: F401 - fixtures
 from commerce.access import access_token
 from commerce.models import Order, PaymentStatus
 from extensions import db as _db
+from legal.terms import in_force
 
 PARENT = "https://www.partner-a.example"
 PAGE = f"{PARENT}/boutique/office"
@@ -95,7 +96,8 @@ def test_paying_from_the_frame_opens_a_window_and_comes_back_to_the_partners_pag
     paying = _post(frame, "/embed/shop-a/checkout", {
         "csrf_token": _token(form), "quoted_total": quoted_total(form),
         "email": "camille@example.com", "name": "Camille Martin",
-        "billing_country": "FR", "consent": "y"})
+        "billing_country": "FR", "consent": "y", "terms": "y",
+        "terms_version": in_force().version})
     assert paying.status_code == 200  # stays in the frame: payment opens in its own window
     html = paying.get_data(as_text=True)
     # The order holds the items now: the cart is emptied as payment starts, and the page says so.

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
+from legal.terms import in_force
 from support.outbox import PaidOrders, hold_events
 
 
@@ -101,6 +102,8 @@ def checkout(client):
             "name": "Camille Martin",
             "billing_country": "FR",
             "consent": "y",
+            "terms": "y",
+            "terms_version": in_force().version,
             **overrides,
         }
         data = {k: v for k, v in data.items() if v is not None}
