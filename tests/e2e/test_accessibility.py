@@ -87,7 +87,7 @@ def test_buying_pages_have_no_wcag_violations(new_page: Any, live_server: Any, s
     check(page, "checkout", found)
 
     page.locator("#email").fill("not an address")
-    page.locator(".checkout__form button[type=submit]").click()
+    page.locator(".checkout__form button.button--primary").click()
     expect(page.locator("#consent-error")).to_be_visible()
     expect(page.locator("#email-error")).to_be_visible()
     check(page, "checkout with errors", found)
@@ -97,7 +97,7 @@ def test_buying_pages_have_no_wcag_violations(new_page: Any, live_server: Any, s
         page.locator("#name").fill("Ada Lovelace")
         page.locator("#consent").check()
         page.locator("#terms").check()
-        page.locator(".checkout__form button[type=submit]").click()
+        page.locator(".checkout__form button.button--primary").click()
         expect(page.locator("#card_number")).to_be_visible()
         check(page, "test card page", found)
 
@@ -123,7 +123,7 @@ def test_english_checkout_with_errors_has_no_wcag_violations(
     page.goto(live_server.shop("novatech", "products/OFFICE-HOME-2024-WIN?lang=en"))
     page.locator("form.buy-box button[type=submit]").click()
     page.goto(live_server.shop("novatech", "checkout"))
-    page.locator(".checkout__form button[type=submit]").click()
+    page.locator(".checkout__form button.button--primary").click()
     expect(page.locator("#consent-error")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "en"
     violations = axe_violations(page)
