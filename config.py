@@ -82,6 +82,16 @@ DEFAULTS: dict[str, Any] = {
     # Outside production endpoints may be on this machine; in production they may not reach
     # private addresses unless this is set.
     "WEBHOOK_ALLOW_PRIVATE_ADDRESSES": False,
+    # The platform's legal identity: the seller its invoices name when it is the merchant of
+    # record (docs/invoices.md). The demo's values below are refused in production.
+    **{name: value for name, value in (
+        ("PLATFORM_LEGAL_NAME", "Comptoir Démo SAS"),
+        ("PLATFORM_LEGAL_FORM", "SAS"),
+        ("PLATFORM_SIREN", "000000000"),
+        ("PLATFORM_RCS_CITY", "Paris"),
+        ("PLATFORM_VAT_NUMBER", "FR00000000000"),
+        ("PLATFORM_REGISTERED_OFFICE", "1 rue de la Démo, 75001 Paris"),
+    )},
 }
 
 # Secrets: production refuses to start without each of them; development
@@ -116,6 +126,9 @@ class ConfigurationError(RuntimeError):
 STRONG_SECRETS = ("SECRET_KEY", "LICENSING_KEK", "PRODUCT_KEYS_KEY", "NEXWAY_CALLBACK_SECRET",
                   "WEBHOOK_SECRETS_KEY")
 MIN_SECRET_BYTES = 32
+# The platform's legal identity on its invoices: production needs each, and not the demo's.
+PLATFORM_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_LEGAL_FORM", "PLATFORM_SIREN",
+                     "PLATFORM_RCS_CITY", "PLATFORM_VAT_NUMBER", "PLATFORM_REGISTERED_OFFICE")
 # Settings that production must be given explicitly: their defaults only suit the demo.
 EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL", "MAIL_SENDER")
 TRUE_VALUES = (True, "1", "true", "True", "yes")
@@ -209,6 +222,12 @@ def _check_production(app: Flask) -> None:
     problems += [f"COMPTOIR_{name} is left at the demo's default ({cfg.get(name)}): set it"
                  for name in EXPLICIT_IN_PRODUCTION
                  if name not in cfg["EXPLICIT_SETTINGS"] and cfg.get(name)]
+    for name in PLATFORM_IDENTITY:
+        if not str(cfg.get(name) or "").strip():
+            problems.append(f"missing setting COMPTOIR_{name}: the platform's invoices name it")
+        elif cfg.get(name) == DEFAULTS[name]:
+            problems.append(f"COMPTOIR_{name} is left at the demo's value: the platform's "
+                            "invoices name it")
     if cfg["PAYMENT_GATEWAY"] != "stripe":
         problems.append("COMPTOIR_PAYMENT_GATEWAY is the test gateway: set it to stripe")
     if cfg["TASKS_EAGER"] in TRUE_VALUES:

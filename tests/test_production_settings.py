@@ -48,6 +48,12 @@ def production(tmp_path):
         "SESSION_REDIS_URL": "redis://cache.internal:6379/2",
         "NEXWAY_URL": "https://api.nexway.store",
         "ARVATO_URL": "https://api.arvato.example",
+        "PLATFORM_LEGAL_NAME": "Comptoir SAS",
+        "PLATFORM_LEGAL_FORM": "SAS",
+        "PLATFORM_SIREN": "732829320",
+        "PLATFORM_RCS_CITY": "Lyon",
+        "PLATFORM_VAT_NUMBER": "FR44732829320",
+        "PLATFORM_REGISTERED_OFFICE": "12 quai Saint-Antoine, 69002 Lyon",
     }
 
 
@@ -87,6 +93,12 @@ def test_a_complete_production_configuration_starts(production):
          "COMPTOIR_PRODUCT_KEYS_KEY"),
         ({"VAULT_KEY": "v1:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()},
          "COMPTOIR_VAULT_KEY"),
+        ({"PLATFORM_LEGAL_NAME": ""}, "missing setting COMPTOIR_PLATFORM_LEGAL_NAME"),
+        ({"PLATFORM_SIREN": None}, "missing setting COMPTOIR_PLATFORM_SIREN"),
+        ({"PLATFORM_VAT_NUMBER": "FR00000000000"},
+         "COMPTOIR_PLATFORM_VAT_NUMBER is left at the demo's value"),
+        ({"PLATFORM_REGISTERED_OFFICE": "1 rue de la Démo, 75001 Paris"},
+         "COMPTOIR_PLATFORM_REGISTERED_OFFICE is left at the demo's value"),
     ],
 )
 def test_production_refuses_each_demo_default_and_names_it(production, change, named):
