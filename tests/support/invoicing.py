@@ -86,17 +86,21 @@ def charge_as(order: Order, buyer: Buyer) -> None:
 
 
 def pending(partner: Any, buyer: Buyer = FRENCH_CONSUMER, *, backup: bool = True,
-            quantity: int = 1) -> Order:
-    """A placed, unpaid order of Office (and its backup) by this buyer."""
+            quantity: int = 1, more: int = 0) -> Order:
+    """A placed, unpaid order of Office (and its backup) by this buyer; `more`: a second line
+    of that many more copies, without backup."""
     addons = (ADDON_BACKUP,) if backup else ()
+    requests = [LineRequest("OFFICE-HOME-2024-WIN", quantity, addons)]
+    if more:
+        requests.append(LineRequest("OFFICE-HOME-2024-WIN", more))
     order = place_order(
-        partner, [LineRequest("OFFICE-HOME-2024-WIN", quantity, addons)],
+        partner, requests,
         BuyerDetails(buyer.email, buyer.name, company=buyer.company,
                      vat_number=buyer.vat_number, billing_country=buyer.country,
                      locale=buyer.locale),
-        consent_at=CONSENT_AT, consent_version="2026-11-v1", gateway="stripe")
+        consent_at=CONSENT_AT, consent_version="2026-11-v1", gateway="test")
     charge_as(order, buyer)
-    order.gateway_reference = f"cs_test_{order.id.hex}"
+    order.gateway_reference = f"test_{order.id.hex}"
     db.session.commit()
     return order
 
@@ -105,7 +109,7 @@ def pay(order: Order, event_id: str | None = None) -> Order:
     event = PaymentEvent(event_id or f"evt_{order.id.hex}", "checkout.session.completed",
                          PaymentOutcome.PAID, order.id, order.gateway_reference,
                          order.total_cents, order.currency)
-    confirm_payment(event, "stripe")
+    confirm_payment(event, "test")
     db.session.expire_all()
     paid = db.session.scalar(select(Order).where(Order.id == order.id))
     assert paid is not None
