@@ -55,6 +55,14 @@ DEFAULTS: dict[str, Any] = {
     "VAULT_S3_PREFIX": "backups/",
     "VAULT_S3_ENDPOINT": None,
     "VAULT_S3_REGION": "eu-west-3",
+    # Invoice PDFs, kept ten years apart from the vault (docs/invoices.md): the backend, bucket,
+    # endpoint, region and credentials default to the vault's; the prefix is always their own.
+    "INVOICES_BACKEND": None,  # disk or s3; default: VAULT_BACKEND
+    "INVOICES_DIR": None,  # default: instance/invoices
+    "INVOICES_S3_BUCKET": None,  # default: VAULT_S3_BUCKET
+    "INVOICES_S3_PREFIX": "invoices/",
+    "INVOICES_S3_ENDPOINT": None,
+    "INVOICES_S3_REGION": None,
     "NEXWAY_URL": "http://127.0.0.1:8701",
     "NEXWAY_CLIENT_SECRET": None,  # with NEXWAY_REALM: Connect's JWT on top of the secret header
     "NEXWAY_REALM": None,
@@ -182,6 +190,8 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = "sqlite:///" + str(Path(app.instance_path) / "comptoir.db")
     if not app.config["VAULT_DIR"]:
         app.config["VAULT_DIR"] = str(Path(app.instance_path) / "vault")
+    if not app.config["INVOICES_DIR"]:
+        app.config["INVOICES_DIR"] = str(Path(app.instance_path) / "invoices")
     if not app.config["SESSION_DIR"]:
         app.config["SESSION_DIR"] = str(Path(app.instance_path) / "sessions")
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
@@ -241,6 +251,7 @@ def _check_production(app: Flask) -> None:
     elif not cfg.get("VAULT_S3_BUCKET"):
         problems.append("missing setting COMPTOIR_VAULT_S3_BUCKET: the object store's bucket "
                         "for licence backups")
+    problems += invoice_storage_problems(cfg)
     if str(cfg["RATELIMIT_STORAGE_URI"]).startswith("memory"):
         problems.append("COMPTOIR_RATELIMIT_STORAGE_URI counts in each process's memory: "
                         "use redis://")
@@ -272,6 +283,30 @@ def _check_production(app: Flask) -> None:
         raise ConfigurationError(
             "production refuses to start:\n" + "\n".join(f"  - {p}" for p in problems)
         )
+
+
+def invoice_storage_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Name what keeps production's invoice PDFs from ten years in S3 apart from the vault."""
+    def own_or_vault(name: str) -> Any:
+        value = cfg.get(f"INVOICES_{name}")
+        return value if value not in (None, "") else cfg.get(f"VAULT_{name}")
+
+    backend = own_or_vault("BACKEND") or "disk"
+    if backend != "s3":
+        return [f"COMPTOIR_INVOICES_BACKEND ({backend}) keeps invoices, which must last ten "
+                "years, on this disk: set it (or the vault's backend) to s3"]
+    bucket = own_or_vault("S3_BUCKET")
+    if not bucket:
+        return ["missing setting COMPTOIR_INVOICES_S3_BUCKET: the object store's bucket for "
+                "invoices (the vault's is used when only that one is set)"]
+    prefix = str(cfg.get("INVOICES_S3_PREFIX") or "")
+    vault_prefix = str(cfg.get("VAULT_S3_PREFIX") or "")
+    if cfg.get("VAULT_BACKEND") == "s3" and bucket == cfg.get("VAULT_S3_BUCKET") and (
+            prefix.startswith(vault_prefix) or vault_prefix.startswith(prefix)):
+        return [f"COMPTOIR_INVOICES_S3_PREFIX ({prefix or 'none'}) overlaps the licence vault's "
+                f"prefix ({vault_prefix or 'none'}) in bucket {bucket}: the vault expires what "
+                "it holds after two years, invoices are kept ten; give them a prefix of their own"]
+    return []
 
 
 def is_loopback_url(url: str | None) -> bool:
