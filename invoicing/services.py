@@ -145,7 +145,12 @@ def render_and_store(invoice_id: uuid.UUID) -> bool:
         return False
     data = pdf.render(document_of(invoice))
     key = storage_key(invoice)
-    storage.store(current_app, key, data)
+    try:
+        storage.store(current_app, key, data, issued_on=invoice.issued_on)
+    except storage.InvoiceOverwriteRefused:
+        # An earlier try stored its PDF, then its transaction failed: that PDF was rendered
+        # from the same frozen content, and a kept invoice is never replaced.
+        pass
     won = db.session.execute(
         update(Invoice).where(Invoice.id == invoice.id, Invoice.pdf_key.is_(None))
         .values(pdf_key=key, rendered_at=utcnow()).execution_options(synchronize_session=False)
@@ -177,6 +182,13 @@ def documents_of(order_id: uuid.UUID) -> OrderDocuments:
     ).all()
     invoice = next((r for r in rows if r.kind == DocumentKind.INVOICE), None)
     return OrderDocuments(invoice, [r for r in rows if r.kind == DocumentKind.CREDIT_NOTE])
+
+
+def link_for(order: Order, invoice: Invoice) -> str:
+    """The document's address for e-mails: its PDF by the order's signed link (no sign-in)."""
+    from commerce.access import access_url
+
+    return f"{access_url(order)}/invoices/{invoice.number}.pdf"
 
 
 def document_for_order(order_id: uuid.UUID, number: str) -> Invoice | None:
