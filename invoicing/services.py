@@ -184,6 +184,19 @@ def documents_of(order_id: uuid.UUID) -> OrderDocuments:
     return OrderDocuments(invoice, [r for r in rows if r.kind == DocumentKind.CREDIT_NOTE])
 
 
+def documents_by_order(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Invoice]]:
+    """The invoice then the credit notes of each of these orders (an order without: absent)."""
+    found: dict[uuid.UUID, list[Invoice]] = {}
+    if not order_ids:
+        return found
+    for row in db.session.scalars(
+        select(Invoice).where(Invoice.order_id.in_(order_ids))
+        .order_by(Invoice.kind.desc(), Invoice.issued_at, Invoice.sequence)
+    ):
+        found.setdefault(row.order_id, []).append(row)
+    return found
+
+
 def link_for(order: Order, invoice: Invoice) -> str:
     """The document's address for e-mails: its PDF by the order's signed link (no sign-in)."""
     from commerce.access import access_url
