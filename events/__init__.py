@@ -28,9 +28,9 @@ from events.types import (
 )
 
 __all__ = [
-    "BackupDue", "BackupExpiring", "BackupRenewed", "Event", "InvoiceIssued", "KeyReplaced", "LicenceRevoked",
-    "LineDelivered", "LineNeedsAttention", "LineRefunded", "OrderDelivered", "OrderPaid",
-    "RefundSucceeded", "consumer", "emit", "init_app",
+    "BackupDue", "BackupExpiring", "BackupRenewed", "Event", "InvoiceIssued", "KeyReplaced",
+    "LicenceRevoked", "LineDelivered", "LineNeedsAttention", "LineRefunded", "OrderDelivered",
+    "OrderPaid", "RefundSucceeded", "consumer", "emit", "init_app",
 ]
 
 
