@@ -137,7 +137,8 @@ def credit_note_document(refund: Refund, number: str, issued_on: date,
         extra = refund.amount_cents - given
         vat = int((Decimal(extra) * first.vat_rate / (100 + first.vat_rate))
                   .quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
-        lines.append(DocumentLine(description=f"Refund {refund.sequence}", quantity=1,
+        label = "Refund" if (order.locale or "fr").startswith("en") else "Remboursement"
+        lines.append(DocumentLine(description=f"{label} {refund.sequence}", quantity=1,
                                   net_cents=extra - vat, vat_rate=Decimal(first.vat_rate),
                                   vat_cents=vat))
     return InvoiceDocument(

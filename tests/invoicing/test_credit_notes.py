@@ -116,3 +116,17 @@ def test_a_refund_that_did_not_go_through_has_no_credit_note(invoicing_shop):
         services.issue_credit_note(refund.id)
     db.session.rollback()
     assert _credit_notes() == []
+
+
+def test_money_given_back_without_lines_is_one_line_at_the_orders_rate(invoicing_shop):
+    order = pay(pending(invoicing_shop))
+    refund = Refund(order_id=order.id, sequence=1, amount_cents=1200, idempotency_key="ext-1",
+                    previous_status="paid", status="succeeded", origin="gateway",
+                    completed_at=order.paid_at)
+    db.session.add(refund)
+    db.session.commit()
+    note = services.issue_credit_note(refund.id)
+    db.session.commit()
+    [line] = services.document_of(note).lines
+    assert (line.description, line.net_cents + line.vat_cents) == ("Remboursement 1", 1200)
+    assert line.vat_cents == 200 and note.total_cents == 1200
