@@ -137,6 +137,9 @@ MIN_SECRET_BYTES = 32
 # The platform's legal identity on its invoices: production needs each, and not the demo's.
 PLATFORM_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_LEGAL_FORM", "PLATFORM_SIREN",
                      "PLATFORM_RCS_CITY", "PLATFORM_VAT_NUMBER", "PLATFORM_REGISTERED_OFFICE")
+# Those whose demo value is the demo's own (a real company may well be an SAS in Paris).
+DEMO_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_SIREN", "PLATFORM_VAT_NUMBER",
+                 "PLATFORM_REGISTERED_OFFICE")
 # Settings that production must be given explicitly: their defaults only suit the demo.
 EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL", "MAIL_SENDER")
 TRUE_VALUES = (True, "1", "true", "True", "yes")
@@ -235,7 +238,7 @@ def _check_production(app: Flask) -> None:
     for name in PLATFORM_IDENTITY:
         if not str(cfg.get(name) or "").strip():
             problems.append(f"missing setting COMPTOIR_{name}: the platform's invoices name it")
-        elif cfg.get(name) == DEFAULTS[name]:
+        elif cfg.get(name) == DEFAULTS[name] and name in DEMO_IDENTITY:
             problems.append(f"COMPTOIR_{name} is left at the demo's value: the platform's "
                             "invoices name it")
     if cfg["PAYMENT_GATEWAY"] != "stripe":
