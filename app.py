@@ -17,6 +17,7 @@ import config
 import events
 import extensions
 import fulfilment
+import invoicing
 import licensing
 import partners
 import payments
@@ -39,6 +40,7 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     backups.init_app(app)
     fulfilment.init_app(app)
     commissions.init_app(app)
+    invoicing.init_app(app)
     storefront.init_app(app)
     payments.init_app(app)
     partners.init_app(app)

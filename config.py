@@ -51,18 +51,20 @@ DEFAULTS: dict[str, Any] = {
     "CONSENT_WORDING_VERSION": "2026-11-v1",
     # The platform's legal identity: the seller named in the terms of sale and on invoices of
     # shops whose merchant of record is the platform (demo values; set them in production).
-    "PLATFORM_LEGAL_NAME": "Comptoir Plateforme",
-    "PLATFORM_LEGAL_FORM": "SAS",
-    "PLATFORM_SIREN": "900000001",
-    "PLATFORM_RCS_CITY": "Paris",
-    "PLATFORM_VAT_NUMBER": "FR68900000001",
-    "PLATFORM_REGISTERED_OFFICE": "12 rue de la Bourse, 75002 Paris",
     "VAULT_BACKEND": "disk",
     "VAULT_DIR": None,  # default: instance/vault
     "VAULT_S3_BUCKET": None,
     "VAULT_S3_PREFIX": "backups/",
     "VAULT_S3_ENDPOINT": None,
     "VAULT_S3_REGION": "eu-west-3",
+    # Invoice PDFs, kept ten years apart from the vault (docs/invoices.md): the backend, bucket,
+    # endpoint, region and credentials default to the vault's; the prefix is always their own.
+    "INVOICES_BACKEND": None,  # disk or s3; default: VAULT_BACKEND
+    "INVOICES_DIR": None,  # default: instance/invoices
+    "INVOICES_S3_BUCKET": None,  # default: VAULT_S3_BUCKET
+    "INVOICES_S3_PREFIX": "invoices/",
+    "INVOICES_S3_ENDPOINT": None,
+    "INVOICES_S3_REGION": None,
     "NEXWAY_URL": "http://127.0.0.1:8701",
     "NEXWAY_CLIENT_SECRET": None,  # with NEXWAY_REALM: Connect's JWT on top of the secret header
     "NEXWAY_REALM": None,
@@ -106,6 +108,16 @@ DEFAULTS: dict[str, Any] = {
     "PRIVACY_SESSION_DAYS": 365,  # a session record (IP, browser) once it ended or timed out
     "PRIVACY_TOKEN_DAYS": 1,  # an e-mailed link, after it expired
     "PRIVACY_EMAIL_LOG_DAYS": 180,  # a copy of a sent e-mail (recipient and body)
+    # The platform's legal identity: the seller its invoices name when it is the merchant of
+    # record (docs/invoices.md). The demo's values below are refused in production.
+    **{name: value for name, value in (
+        ("PLATFORM_LEGAL_NAME", "Comptoir Plateforme"),
+        ("PLATFORM_LEGAL_FORM", "SAS"),
+        ("PLATFORM_SIREN", "900000001"),
+        ("PLATFORM_RCS_CITY", "Paris"),
+        ("PLATFORM_VAT_NUMBER", "FR68900000001"),
+        ("PLATFORM_REGISTERED_OFFICE", "12 rue de la Bourse, 75002 Paris"),
+    )},
 }
 
 # Secrets: production refuses to start without each of them; development
@@ -140,6 +152,12 @@ class ConfigurationError(RuntimeError):
 STRONG_SECRETS = ("SECRET_KEY", "LICENSING_KEK", "PRODUCT_KEYS_KEY", "NEXWAY_CALLBACK_SECRET",
                   "WEBHOOK_SECRETS_KEY")
 MIN_SECRET_BYTES = 32
+# The platform's legal identity on its invoices: production needs each, and not the demo's.
+PLATFORM_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_LEGAL_FORM", "PLATFORM_SIREN",
+                     "PLATFORM_RCS_CITY", "PLATFORM_VAT_NUMBER", "PLATFORM_REGISTERED_OFFICE")
+# Those whose demo value is the demo's own (a real company may well be an SAS in Paris).
+DEMO_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_SIREN", "PLATFORM_VAT_NUMBER",
+                 "PLATFORM_REGISTERED_OFFICE")
 # Settings that production must be given explicitly: their defaults only suit the demo.
 EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL", "MAIL_SENDER")
 TRUE_VALUES = (True, "1", "true", "True", "yes")
@@ -199,6 +217,8 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         app.config["DATABASE_URL"] = "sqlite:///" + str(Path(app.instance_path) / "comptoir.db")
     if not app.config["VAULT_DIR"]:
         app.config["VAULT_DIR"] = str(Path(app.instance_path) / "vault")
+    if not app.config["INVOICES_DIR"]:
+        app.config["INVOICES_DIR"] = str(Path(app.instance_path) / "invoices")
     if not app.config["SESSION_DIR"]:
         app.config["SESSION_DIR"] = str(Path(app.instance_path) / "sessions")
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
@@ -239,6 +259,12 @@ def _check_production(app: Flask) -> None:
     problems += [f"COMPTOIR_{name} is left at the demo's default ({cfg.get(name)}): set it"
                  for name in EXPLICIT_IN_PRODUCTION
                  if name not in cfg["EXPLICIT_SETTINGS"] and cfg.get(name)]
+    for name in PLATFORM_IDENTITY:
+        if not str(cfg.get(name) or "").strip():
+            problems.append(f"missing setting COMPTOIR_{name}: the platform's invoices name it")
+        elif cfg.get(name) == DEFAULTS[name] and name in DEMO_IDENTITY:
+            problems.append(f"COMPTOIR_{name} is left at the demo's value: the platform's "
+                            "invoices name it")
     if cfg["PAYMENT_GATEWAY"] != "stripe":
         problems.append("COMPTOIR_PAYMENT_GATEWAY is the test gateway: set it to stripe")
     if cfg["TASKS_EAGER"] in TRUE_VALUES:
@@ -252,6 +278,7 @@ def _check_production(app: Flask) -> None:
     elif not cfg.get("VAULT_S3_BUCKET"):
         problems.append("missing setting COMPTOIR_VAULT_S3_BUCKET: the object store's bucket "
                         "for licence backups")
+    problems += invoice_storage_problems(cfg)
     if str(cfg["RATELIMIT_STORAGE_URI"]).startswith("memory"):
         problems.append("COMPTOIR_RATELIMIT_STORAGE_URI counts in each process's memory: "
                         "use redis://")
@@ -287,6 +314,30 @@ def _check_production(app: Flask) -> None:
         raise ConfigurationError(
             "production refuses to start:\n" + "\n".join(f"  - {p}" for p in problems)
         )
+
+
+def invoice_storage_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Name what keeps production's invoice PDFs from ten years in S3 apart from the vault."""
+    def own_or_vault(name: str) -> Any:
+        value = cfg.get(f"INVOICES_{name}")
+        return value if value not in (None, "") else cfg.get(f"VAULT_{name}")
+
+    backend = own_or_vault("BACKEND") or "disk"
+    if backend != "s3":
+        return [f"COMPTOIR_INVOICES_BACKEND ({backend}) keeps invoices, which must last ten "
+                "years, on this disk: set it (or the vault's backend) to s3"]
+    bucket = own_or_vault("S3_BUCKET")
+    if not bucket:
+        return ["missing setting COMPTOIR_INVOICES_S3_BUCKET: the object store's bucket for "
+                "invoices (the vault's is used when only that one is set)"]
+    prefix = str(cfg.get("INVOICES_S3_PREFIX") or "")
+    vault_prefix = str(cfg.get("VAULT_S3_PREFIX") or "")
+    if cfg.get("VAULT_BACKEND") == "s3" and bucket == cfg.get("VAULT_S3_BUCKET") and (
+            prefix.startswith(vault_prefix) or vault_prefix.startswith(prefix)):
+        return [f"COMPTOIR_INVOICES_S3_PREFIX ({prefix or 'none'}) overlaps the licence vault's "
+                f"prefix ({vault_prefix or 'none'}) in bucket {bucket}: the vault expires what "
+                "it holds after two years, invoices are kept ten; give them a prefix of their own"]
+    return []
 
 
 def is_loopback_url(url: str | None) -> bool:

@@ -3,7 +3,7 @@
 The outbox table is the record (`events.models`), Celery the engine (`events.tasks`); each
 consumer runs in the relay's transaction (`events.relay`). Consumers live beside the code they
 drive: `fulfilment.consumers`, `backups.consumers`, `commissions.consumers`,
-`webhooks.consumers`.
+`webhooks.consumers`, `invoicing.consumers`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from events.types import (
     BackupExpiring,
     BackupRenewed,
     Event,
+    InvoiceIssued,
     KeyReplaced,
     LicenceRevoked,
     LineDelivered,
@@ -23,12 +24,13 @@ from events.types import (
     LineRefunded,
     OrderDelivered,
     OrderPaid,
+    RefundSucceeded,
 )
 
 __all__ = [
-    "BackupDue", "BackupExpiring", "BackupRenewed", "Event", "KeyReplaced", "LicenceRevoked",
-    "LineDelivered", "LineNeedsAttention", "LineRefunded", "OrderDelivered", "OrderPaid",
-    "consumer", "emit", "init_app",
+    "BackupDue", "BackupExpiring", "BackupRenewed", "Event", "InvoiceIssued", "KeyReplaced",
+    "LicenceRevoked", "LineDelivered", "LineNeedsAttention", "LineRefunded", "OrderDelivered",
+    "OrderPaid", "RefundSucceeded", "consumer", "emit", "init_app",
 ]
 
 

@@ -121,8 +121,25 @@ class BackupExpiring(Event):
     expires_at: str  # ISO 8601
 
 
+@dataclass(frozen=True)
+class RefundSucceeded(Event):
+    """A refund went through and its effects were applied: its credit note is owed (once)."""
+
+    kind: ClassVar[str] = "RefundSucceeded"
+    refund_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class InvoiceIssued(Event):
+    """An invoice or a credit note got its number: its PDF is rendered and stored after."""
+
+    kind: ClassVar[str] = "InvoiceIssued"
+    invoice_id: uuid.UUID
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (OrderPaid, OrderDelivered, LineDelivered, LineNeedsAttention, LineRefunded,
-                LicenceRevoked, KeyReplaced, BackupDue, BackupRenewed, BackupExpiring)
+                LicenceRevoked, KeyReplaced, BackupDue, BackupRenewed, BackupExpiring,
+                RefundSucceeded, InvoiceIssued)
 }

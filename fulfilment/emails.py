@@ -28,6 +28,7 @@ from extensions import db, insert_once
 from fulfilment.delivery import line_deliveries
 from fulfilment.mail import Mail, send_mail
 from fulfilment.models import OPEN_STATUSES, FulfilmentLine, LineStatus, OutgoingEmail
+from invoicing.services import documents_of, link_for
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=5)
@@ -211,8 +212,11 @@ def render_email(email: OutgoingEmail, lines: list[FulfilmentLine] | None = None
         line_id = uuid.UUID(email.key.split(":", 1)[1])
         only_line = next((line.order_line_id for line, _units in deliveries.values()
                           if line.id == line_id), None)
+    invoice = documents_of(order.id).invoice
     with force_locale(order.locale or "fr"):
         context = {
+            "invoice": invoice,
+            "invoice_url": link_for(order, invoice) if invoice is not None else None,
             "order": order,
             "partner": order.partner,
             "deliveries": deliveries,

@@ -9,10 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
+
 from backups.vault.models import Backup
+from commerce.links import DEFAULT_PUBLIC_URL
 from commerce.models import Order, OrderLine, PartnerProduct
 from commerce.orders import ADDON_BACKUP
 from fulfilment.delivery import UnitView
+from invoicing.models import Invoice
 
 CURRENCY = "EUR"
 
@@ -55,11 +59,36 @@ def product_json(offer: PartnerProduct) -> dict[str, Any]:
     }
 
 
+def invoice_url(invoice: Invoice) -> str:
+    """The document's PDF in the API, on the platform's public address."""
+    public = (current_app.config.get("PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+    return f"{public}/api/v1/orders/{invoice.order_id}/invoices/{invoice.number}"
+
+
+def invoice_json(invoice: Invoice, url: str) -> dict[str, Any]:
+    """An invoice or a credit note: its number, date, totals and the address of its PDF."""
+    shown: dict[str, Any] = {
+        "number": invoice.number,
+        "kind": str(invoice.kind),
+        "issued_on": invoice.issued_on.isoformat(),
+        "currency": invoice.currency,
+        "net_cents": invoice.net_cents,
+        "vat_cents": invoice.vat_cents,
+        "total_cents": invoice.total_cents,
+        "url": url,
+    }
+    if invoice.refers_to is not None:
+        shown["refers_to"] = invoice.refers_to.number
+    return shown
+
+
 def order_json(
     order: Order,
     reseller_code: str | None,
     backups: Mapping[str, Backup],
     deliveries: Mapping[uuid.UUID, LineDelivery],
+    invoice: dict[str, Any] | None = None,
+    credit_notes: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Return an order with its lines, add-ons, statuses, backups and delivered units."""
     return {
@@ -91,6 +120,8 @@ def order_json(
         "lines": [
             _line_json(line, backups, deliveries.get(line.id)) for line in order.product_lines
         ],
+        "invoice": invoice,
+        "credit_notes": credit_notes or [],
     }
 
 

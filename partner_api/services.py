@@ -28,9 +28,17 @@ from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db
 from fulfilment.delivery import line_deliveries
+from invoicing.services import documents_of
 from legal import terms as legal_terms
 from partner_api.models import ApiIdempotency, ApiOrder
-from partner_api.representation import LineDelivery, backup_ref, order_json, unit_json
+from partner_api.representation import (
+    LineDelivery,
+    backup_ref,
+    invoice_json,
+    invoice_url,
+    order_json,
+    unit_json,
+)
 from payments.base import PaymentEvent, PaymentOutcome
 from payments.services import ConfirmResult, confirm_payment
 
@@ -112,7 +120,13 @@ def order_representation(order: Order, *, with_units: bool = True) -> dict[str, 
         )
         for line_id, (fulfilment, units) in line_deliveries(order).items()
     }
-    return order_json(order, api_order.reseller_code if api_order else None, backups, deliveries)
+    documents = documents_of(order.id)
+    return order_json(
+        order, api_order.reseller_code if api_order else None, backups, deliveries,
+        invoice=(invoice_json(documents.invoice, invoice_url(documents.invoice))
+                 if documents.invoice is not None else None),
+        credit_notes=[invoice_json(note, invoice_url(note)) for note in documents.credit_notes],
+    )
 
 
 def place_api_order(

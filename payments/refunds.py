@@ -32,6 +32,7 @@ from commerce.models import (
     StatusChange,
 )
 from commerce.status import transition_payment_atomically
+from events import RefundSucceeded, emit
 from extensions import db, insert_once, utcnow
 from payments.base import DisputeNotice, GatewayError, GatewayRefund, RefundNotice
 
@@ -222,6 +223,7 @@ def apply_effects(refund_id: uuid.UUID) -> None:
     whole = refund.order.payment_status == P.REFUNDED
     refund_lines(refund.order_id, line_ids, actor=refund.actor,
                  reason=f"refund {refund.sequence}: {refund.reason}", whole_order=whole)
+    emit(RefundSucceeded(order_id=refund.order_id, refund_id=refund.id))  # its credit note
     db.session.execute(
         update(Refund).where(Refund.id == refund.id, Refund.effects_applied_at.is_(None))
         .values(effects_applied_at=utcnow()).execution_options(synchronize_session=False))

@@ -137,6 +137,16 @@ def client_of(reseller: Reseller, client_id: uuid.UUID) -> ResellerClient:
     return client
 
 
+def visible_order(reseller: Reseller, order_id: uuid.UUID) -> Order:
+    """One order the reseller may see (its own client's); NotVisible (logged) otherwise."""
+    order = db.session.scalar(_visible_orders(reseller).where(Order.id == order_id))
+    if order is None:
+        log.warning("reseller %s refused order %s: not one of their clients'", reseller.code,
+                    order_id)
+        raise NotVisible(str(order_id))
+    return order
+
+
 def client_orders(reseller: Reseller, client: ResellerClient) -> list[Order]:
     """The client's orders the reseller may see, newest first."""
     return list(db.session.scalars(

@@ -54,6 +54,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_local_datetime, "local_dt")
     app.add_template_global(legal_links, "legal_links")
     app.add_template_global(terms_url, "terms_url")
+    app.add_template_filter(_local_date, "local_date")
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_vary_on_language)
     cli.init_app(app)
@@ -100,6 +101,12 @@ def _local_datetime(value: Any) -> str:
     from flask_babel import format_datetime
 
     return format_datetime(value, "short") if value else ""
+
+
+def _local_date(value: Any) -> str:
+    from flask_babel import format_date
+
+    return format_date(value, "long") if value else ""
 
 
 def _http_error(error: HTTPException) -> Any:

@@ -122,6 +122,7 @@ def app(test_settings: dict[str, Any], _schema: None, tmp_path: Path) -> Iterato
         {
             **test_settings,
             "VAULT_DIR": str(tmp_path / "vault"),
+            "INVOICES_DIR": str(tmp_path / "invoices"),
             "SESSION_DIR": str(tmp_path / "sessions"),
         }
     )

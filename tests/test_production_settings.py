@@ -49,6 +49,12 @@ def production(tmp_path):
         "NEXWAY_URL": "https://api.nexway.store",
         "ARVATO_URL": "https://api.arvato.example",
         "VIES_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
+        "PLATFORM_LEGAL_NAME": "Comptoir SAS",
+        "PLATFORM_LEGAL_FORM": "SAS",
+        "PLATFORM_SIREN": "732829320",
+        "PLATFORM_RCS_CITY": "Lyon",
+        "PLATFORM_VAT_NUMBER": "FR44732829320",
+        "PLATFORM_REGISTERED_OFFICE": "12 quai Saint-Antoine, 69002 Lyon",
     }
 
 
@@ -68,8 +74,11 @@ def test_a_complete_production_configuration_starts(production):
     ("change", "named"),
     [
         ({"MAIL_BACKEND": "capture"}, "COMPTOIR_MAIL_BACKEND"),
-        ({"VAULT_BACKEND": "disk"}, "COMPTOIR_VAULT_BACKEND"),
-        ({"VAULT_S3_BUCKET": None}, "missing setting COMPTOIR_VAULT_S3_BUCKET"),
+        # Invoices in a bucket of their own here: the vault's setting spoils the vault only.
+        ({"VAULT_BACKEND": "disk", "INVOICES_BACKEND": "s3",
+          "INVOICES_S3_BUCKET": "comptoir-invoices"}, "COMPTOIR_VAULT_BACKEND"),
+        ({"VAULT_S3_BUCKET": None, "INVOICES_S3_BUCKET": "comptoir-invoices"},
+         "missing setting COMPTOIR_VAULT_S3_BUCKET"),
         ({"PLATFORM_HOSTS": "127.0.0.1,localhost"}, "COMPTOIR_PLATFORM_HOSTS"),
         ({"PLATFORM_HOSTS": "admin.comptoir.example"}, "COMPTOIR_PLATFORM_HOSTS"),
         ({"NEXWAY_URL": "http://127.0.0.1:8701"}, "COMPTOIR_NEXWAY_URL"),
@@ -89,6 +98,12 @@ def test_a_complete_production_configuration_starts(production):
          "COMPTOIR_PRODUCT_KEYS_KEY"),
         ({"VAULT_KEY": "v1:" + base64.urlsafe_b64encode(b"\x01" * 32).decode()},
          "COMPTOIR_VAULT_KEY"),
+        ({"PLATFORM_LEGAL_NAME": ""}, "missing setting COMPTOIR_PLATFORM_LEGAL_NAME"),
+        ({"PLATFORM_SIREN": None}, "missing setting COMPTOIR_PLATFORM_SIREN"),
+        ({"PLATFORM_VAT_NUMBER": "FR68900000001"},
+         "COMPTOIR_PLATFORM_VAT_NUMBER is left at the demo's value"),
+        ({"PLATFORM_REGISTERED_OFFICE": "12 rue de la Bourse, 75002 Paris"},
+         "COMPTOIR_PLATFORM_REGISTERED_OFFICE is left at the demo's value"),
     ],
 )
 def test_production_refuses_each_demo_default_and_names_it(production, change, named):

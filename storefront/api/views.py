@@ -15,6 +15,7 @@ from flask_limiter.util import get_remote_address
 from commerce.models import Partner
 from commerce.orders import BuyerDetails
 from extensions import csrf, limiter
+from invoicing.services import document_for_order
 from partner_api.keys import hash_key
 from partner_api.representation import product_json
 from partner_api.services import (
@@ -29,6 +30,7 @@ from partner_api.services import (
 )
 from storefront.api import schema
 from storefront.api.auth import bearer_token, partner_from_request
+from storefront.invoices import pdf_response
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,15 @@ def get_order(order_id: uuid.UUID) -> ResponseReturnValue:
     if order is None:
         return error(404, "not_found", "this partner has no such order")
     return jsonify(order_representation(order))
+
+
+@bp.get("/orders/<uuid:order_id>/invoices/<number>")
+def get_invoice(order_id: uuid.UUID, number: str) -> ResponseReturnValue:
+    order = partner_order(_partner(), order_id)
+    invoice = document_for_order(order.id, number) if order is not None else None
+    if invoice is None:
+        return error(404, "not_found", "this partner has no such order or document")
+    return pdf_response(invoice)
 
 
 @bp.get("/openapi.json")

@@ -53,11 +53,14 @@ def order(order_id: uuid.UUID) -> str:
     lines = db.session.scalars(
         select(FulfilmentLine).where(FulfilmentLine.order_id == found.id)
     ).all()
+    from invoicing.services import documents_of
     from payments.refunds import open_lines, refunds_of
 
+    issued = documents_of(found.id)
     return render_template(
         "backoffice/order.html",
         order=found,
+        documents=[d for d in (issued.invoice, *issued.credit_notes) if d is not None],
         refunds=refunds_of(found),
         refundable=open_lines(found),
         fulfilment_lines=lines,

@@ -31,8 +31,10 @@ from commerce.models import User, utcnow
 from commissions import UnknownReseller, commissions_csv, ledger_for
 from commissions.models import Reseller
 from extensions import db, limiter
+from invoicing.services import document_for_order, documents_by_order
 from reseller import services
 from storefront.forms import EmptyForm, SignInForm
+from storefront.invoices import pdf_response
 from storefront.reseller.forms import CodeForm
 from storefront.security import sessions
 from storefront.security.doors import safe_next
@@ -205,8 +207,23 @@ def client(reseller: Reseller, client_id: uuid.UUID) -> str:
     orders = services.client_orders(reseller, found)
     return render_template("reseller/client.html", reseller=reseller, active="clients",
                            client=found, orders=orders,
+                           documents=documents_by_order([o.id for o in orders]),
                            licences=services.client_licences(orders, utcnow()),
                            name=orders[0].name if orders else "")
+
+
+@bp.route("/orders/<uuid:order_id>/invoices/<number>.pdf")
+@reseller_required
+def invoice_pdf(reseller: Reseller, order_id: uuid.UUID, number: str) -> Response:
+    """An invoice or credit note of one of the reseller's own clients' orders; 404 otherwise."""
+    try:
+        order = services.visible_order(reseller, order_id)
+    except services.NotVisible:
+        abort(404)
+    invoice = document_for_order(order.id, number)
+    if invoice is None:
+        abort(404)
+    return pdf_response(invoice)
 
 
 @bp.route("/licences/<uuid:line_id>")

@@ -39,6 +39,7 @@ from commerce.tax import TaxError
 from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db, limiter, utcnow
+from invoicing.services import document_for_order, documents_of
 from legal import terms as legal_terms
 from legal.merchant import merchant_of
 from payments.base import GatewayError
@@ -53,6 +54,7 @@ from storefront.forms import (
     EmptyForm,
     TestCardForm,
 )
+from storefront.invoices import pdf_response
 from storefront.security import links as secret_links
 from storefront.security import sessions
 from storefront.security.doors import current_buyer
@@ -570,8 +572,34 @@ def order_page(order_id: uuid.UUID) -> str:
         order=order,
         retry_form=EmptyForm(),
         deliveries=line_deliveries(order),
+        documents=documents_of(order.id),
         **_claim_context(order),
     )
+
+
+@bp.get("/orders/<uuid:order_id>/invoices/<number>.pdf")
+def invoice_pdf(order_id: uuid.UUID, number: str) -> Response:
+    """The order's invoice or one of its credit notes, for whoever may see the order."""
+    order = _visible_order(order_id)
+    invoice = document_for_order(order.id, number)
+    if invoice is None:
+        abort(404)
+    return pdf_response(invoice)
+
+
+@bp.get("/orders/access/<token>/invoices/<number>.pdf")
+@limiter.limit("30/minute")
+def invoice_by_link(token: str, number: str) -> Response | tuple[str, int]:
+    """The e-mailed invoice link: the PDF by the order's signed link, without signing in."""
+    result = access.check(token)
+    order = result.order
+    invoice = document_for_order(order.id, number) if order is not None else None
+    if result.state != LinkState.VALID or order is None or invoice is None \
+            or order.partner_id != current_partner().id:
+        state = result.state if result.state != LinkState.VALID else LinkState.UNKNOWN
+        return render_template("storefront/order_link_refused.html", state=str(state)), \
+            state.http_status
+    return pdf_response(invoice)
 
 
 @bp.post("/orders/<uuid:order_id>/claim")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from api_support import order_body
@@ -31,7 +32,7 @@ def test_every_api_route_is_documented_and_every_operation_routed(app):
     }
     documented = {(op, method) for op, (_path, method) in schema.operations().items()}
     assert routed == documented
-    paths = {rule.rule.removeprefix(bp.url_prefix).replace("<uuid:order_id>", "{order_id}")
+    paths = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule.removeprefix(bp.url_prefix))
              for rule in app.url_map.iter_rules() if rule.endpoint.startswith(f"{bp.name}.")}
     assert paths == set(schema.document()["paths"])
 

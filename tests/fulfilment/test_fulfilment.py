@@ -202,9 +202,9 @@ def test_a_lost_hand_over_is_found_by_the_sweep(wired, db, paid_order, sims, inb
     assert services.sweep().events_delivered == 0  # just paid: its own hand-over may still come
     monkeypatch.undo()
     report = services.sweep(now=utcnow() + timedelta(seconds=30))
-    # The order's start (fulfilment, webhooks), and in the same transaction the consumers of its
-    # delivered line (commissions, e-mail) and of the delivered order (webhooks).
-    assert report.events_delivered == 5 and report.events_failed == 0
+    # The order's start (fulfilment, its invoice, webhooks), and in the same transaction the
+    # consumers of its delivered line (commissions, e-mail) and of the delivered order (webhooks).
+    assert report.events_delivered == 6 and report.events_failed == 0
     db.session.refresh(order)
     assert order.fulfilment_status == FulfilmentStatus.DELIVERED
     assert sims["arvato"].state()["purchases"] == 1 and len(inbox.to("buyer@example.com")) == 1

@@ -47,17 +47,24 @@ def _requests(sim, operation: str) -> int:
 def test_payment_delivery_and_email_travel_as_events_each_done_once(wired, db, paid_order, inbox):
     order = paid_order("arvato_shop", [("OFFICE-HOME-2024-WIN", 1, (ADDON_BACKUP,))])
     kinds = db.session.scalars(select(OutboxEvent.kind).order_by(OutboxEvent.created_at)).all()
-    assert kinds == ["OrderPaid", "LineDelivered", "BackupDue", "OrderDelivered"]
+    # The invoice's InvoiceIssued is written outside the chain: its PDF is made after the commit.
+    assert [k for k in kinds if k != "InvoiceIssued"] == [
+        "OrderPaid", "LineDelivered", "BackupDue", "OrderDelivered"]
+    assert kinds.count("InvoiceIssued") == 1
     deliveries = db.session.execute(
         select(OutboxEvent.kind, EventDelivery.consumer, EventDelivery.done_at,
                EventDelivery.attempts).join(EventDelivery.event)
     ).all()
     assert sorted((k, c) for k, c, _, _ in deliveries) == [
-        ("BackupDue", "vault"), ("LineDelivered", "buyer-email"),
-        ("LineDelivered", "commissions"), ("OrderDelivered", "webhooks"),
-        ("OrderPaid", "fulfilment"), ("OrderPaid", "webhooks")]
+        ("BackupDue", "vault"), ("InvoiceIssued", "invoice-pdf"),
+        ("LineDelivered", "buyer-email"), ("LineDelivered", "commissions"),
+        ("OrderDelivered", "webhooks"), ("OrderPaid", "fulfilment"), ("OrderPaid", "invoicing"),
+        ("OrderPaid", "webhooks")]
     assert all(done is not None and attempts == 1 for _, _, done, attempts in deliveries)
-    assert len(inbox.to("buyer@example.com")) == 1
+    [mail] = inbox.to("buyer@example.com")
+    # The delivery e-mail, rendered in the same relay after the invoice was issued, links it.
+    text = mail.get_body(("plain",)).get_content()
+    assert "/invoices/F-" in text and "(PDF)" in text
     db.session.refresh(order)
     assert order.fulfilment_status == FulfilmentStatus.DELIVERED
 
@@ -315,12 +322,16 @@ def test_the_follow_ups_of_a_delivery_run_in_its_own_transaction(wired, db, paid
         .where(OutboxEvent.order_id == order.id)).all()
     done = {(kind, consumer): (at, attempts) for kind, consumer, at, attempts in rows}
     assert set(done) == {("OrderPaid", "fulfilment"), ("OrderPaid", "webhooks"),
+                         ("OrderPaid", "invoicing"), ("InvoiceIssued", "invoice-pdf"),
                          ("LineDelivered", "buyer-email"), ("LineDelivered", "commissions"),
                          ("OrderDelivered", "webhooks")}
     # One relay: the line's consumers ran in the fulfilment's transaction, each delivery row
     # written once, done at its first attempt, at the same moment as the one that caused them.
     assert {attempts for _at, attempts in done.values()} == {1}
+    pdf_at = done.pop(("InvoiceIssued", "invoice-pdf"))[0]
     assert len({at for at, _attempts in done.values()}) == 1
+    # The invoice's PDF alone is made after that transaction committed (docs/invoices.md).
+    assert pdf_at > next(iter(done.values()))[0]
     assert len(inbox.to("buyer@example.com")) == 1
 
 

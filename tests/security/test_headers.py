@@ -51,6 +51,9 @@ def test_production_sends_hsts_for_a_year_and_a_host_only_secure_cookie(
         "SESSION_REDIS_URL": "redis://127.0.0.1:6379/12",
         "NEXWAY_URL": "https://api.nexway.example", "ARVATO_URL": "https://api.arvato.example",
         "VIES_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
+        "PLATFORM_LEGAL_NAME": "Comptoir SAS", "PLATFORM_SIREN": "732829320",
+        "PLATFORM_VAT_NUMBER": "FR44732829320",
+        "PLATFORM_REGISTERED_OFFICE": "12 quai Saint-Antoine, 69002 Lyon",
     })
     with app.app_context():
         client = app.test_client()
