@@ -104,7 +104,19 @@ def _order(order: Order) -> dict[str, Any]:
     data["refunds"] = [{"amount_cents": r.amount_cents, "currency": r.currency,
                         "status": str(r.status), "created_at": plain(r.created_at),
                         "completed_at": plain(r.completed_at)} for r in refunds]
+    data["invoices"] = _invoices(order)
     return data
+
+
+def _invoices(order: Order) -> list[dict[str, Any]]:
+    """The order's invoice and credit notes as issued (their PDFs are on the order page)."""
+    from invoicing.services import documents_of
+
+    documents = documents_of(order.id)
+    issued = [d for d in (documents.invoice, *documents.credit_notes) if d is not None]
+    return [{"kind": str(d.kind), "number": d.number, "issued_on": d.issued_on.isoformat(),
+             "net_cents": d.net_cents, "vat_cents": d.vat_cents, "total_cents": d.total_cents,
+             "currency": d.currency} for d in issued]
 
 
 def _line(line: OrderLine) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
     return (datetime.combine(start, time(), PARIS), datetime.combine(end, time(), PARIS))
 
 
-def merchant_of(partner: Partner) -> str:
+def declarant(partner: Partner) -> str:
     """Who declares a partner's sales: the platform, or the partner under its slug."""
     return partner.slug if partner.merchant_of_record == MerchantOfRecord.PARTNER else PLATFORM
 
@@ -85,7 +85,7 @@ def oss_return(quarter: str, merchant: str | None = None) -> list[OssRow]:
     rows: dict[tuple[str, str, Decimal], OssRow] = {}
 
     def row(order: Order) -> OssRow | None:
-        who = merchant_of(order.partner)
+        who = declarant(order.partner)
         if merchant is not None and who != merchant:
             return None
         rate = order.lines[0].vat_rate if order.lines else Decimal("0")

@@ -15,7 +15,8 @@ from datetime import date
 from flask import current_app
 
 from commerce import vies
-from commerce.models import MerchantOfRecord, Partner
+from commerce.merchant import merchant_of
+from commerce.models import Partner
 from commerce.tax import HOME_COUNTRY, TaxDecision, TaxError, clean_vat_number, decide
 from commerce.vies import ViesAnswer, ViesStatus
 
@@ -38,9 +39,7 @@ class Assessment:
 
 def merchant_vat_number(partner: Partner) -> str:
     """The VAT number of whoever sells on this shop: VIES's requester."""
-    if partner.merchant_of_record == MerchantOfRecord.PARTNER:
-        return partner.vat_number
-    return str(current_app.config.get("PLATFORM_VAT_NUMBER") or "")
+    return merchant_of(partner).vat_number
 
 
 def assess(

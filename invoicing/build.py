@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from commerce.models import MerchantOfRecord, Order, OrderLine, Partner, Refund, TaxTreatment
+from commerce.merchant import merchant_of
+from commerce.models import MerchantOfRecord, Order, OrderLine, Refund, TaxTreatment
 from invoicing.document import DocumentKind, DocumentLine, InvoiceDocument, Party, Waiver
 from invoicing.models import PLATFORM
 
@@ -45,20 +46,13 @@ def _address(office: str) -> tuple[str, str, str]:
 
 
 def seller_of(order: Order) -> Party:
-    """The merchant of record as its invoices name it."""
-    partner: Partner = order.partner
-    if partner.merchant_of_record == MerchantOfRecord.PARTNER:
-        line1, postcode, city = _address(partner.registered_office)
-        return Party(name=partner.legal_name or partner.name, line1=line1, postcode=postcode,
-                     city=city, country="FR", legal_form=partner.legal_form,
-                     siren=partner.siren, rcs_city=partner.rcs_city,
-                     vat_number=partner.vat_number, email=partner.support_email)
-    cfg = current_app.config
-    line1, postcode, city = _address(str(cfg["PLATFORM_REGISTERED_OFFICE"]))
-    return Party(name=str(cfg["PLATFORM_LEGAL_NAME"]), line1=line1, postcode=postcode, city=city,
-                 country="FR", legal_form=str(cfg["PLATFORM_LEGAL_FORM"]),
-                 siren=str(cfg["PLATFORM_SIREN"]), rcs_city=str(cfg["PLATFORM_RCS_CITY"]),
-                 vat_number=str(cfg["PLATFORM_VAT_NUMBER"]))
+    """The merchant of record as its invoices name it (commerce/merchant.py)."""
+    merchant = merchant_of(order.partner)
+    line1, postcode, city = _address(merchant.registered_office)
+    return Party(name=merchant.legal_name or order.partner.name, line1=line1, postcode=postcode,
+                 city=city, country="FR", legal_form=merchant.legal_form, siren=merchant.siren,
+                 rcs_city=merchant.rcs_city, vat_number=merchant.vat_number,
+                 email="" if merchant.is_platform else order.partner.support_email)
 
 
 def is_business(order: Order) -> bool:

@@ -14,7 +14,7 @@ from commerce.models import Partner
 from extensions import db
 from invoicing.models import PLATFORM, Invoice
 from invoicing.services import list_invoices
-from storefront.backoffice.auth import operator_required
+from storefront.backoffice.auth import current_operator, operator_required
 from storefront.backoffice.blueprint import bp
 from storefront.forms import EmptyForm
 from storefront.invoices import pdf_response
@@ -68,4 +68,4 @@ def invoice_pdf(invoice_id: uuid.UUID) -> Response:
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
         abort(404)
-    return pdf_response(invoice)
+    return pdf_response(invoice, reader=current_operator())

@@ -32,6 +32,7 @@ from accounts.services import owns_order
 from commerce import access
 from commerce.links import LinkState
 from commerce.mailing import send_branded
+from commerce.merchant import merchant_of
 from commerce.models import Order, Partner, PaymentStatus
 from commerce.money import format_money
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
@@ -41,7 +42,6 @@ from commissions import attribute_order
 from extensions import db, limiter, utcnow
 from invoicing.services import document_for_order, documents_of
 from legal import terms as legal_terms
-from legal.merchant import merchant_of
 from payments.base import GatewayError
 from payments.held import HELD
 from payments.services import confirm_payment, gateway_for, start_payment

@@ -1,8 +1,8 @@
 """Buyers of three kinds paying for orders, for the invoicing tests: a French consumer, a German
 consumer charged German VAT (OSS) and a German business under reverse charge.
 
-The lines' VAT is set here the way commerce/tax.py charges it, so these tests do not depend on
-checkout's VAT code.
+Orders are taxed by commerce/tax.py as checkout taxes each buyer (tests/storefront and tests/api
+buy through the shop and the API themselves).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from commerce.models import MerchantOfRecord, Order, TaxTreatment
-from commerce.money import vat_included
+from commerce.models import MerchantOfRecord, Order
 from commerce.orders import ADDON_BACKUP, BuyerDetails, LineRequest, place_order
+from commerce.tax import decide
+from commerce.vies import ViesAnswer, ViesStatus
 from extensions import db
 from payments.base import PaymentEvent, PaymentOutcome
 from payments.services import confirm_payment
@@ -59,32 +60,6 @@ def invoicing_shop(make_partner, make_product):
                         registered_office="8 rue des Lilas, 69003 Lyon")
 
 
-def charge_as(order: Order, buyer: Buyer) -> None:
-    """Set the order's VAT the way commerce/tax.py charges this buyer."""
-    order.billing_country = buyer.country
-    order.billing_line1 = "Hauptstraße 5" if buyer.country == "DE" else "3 rue Neuve"
-    order.billing_postcode = "10115" if buyer.country == "DE" else "75011"
-    order.billing_city = "Berlin" if buyer.country == "DE" else "Paris"
-    order.vat_country = buyer.country
-    if buyer.reverse_charge:
-        order.tax_treatment = TaxTreatment.REVERSE_CHARGE
-        order.vies_status = "valid"
-        order.vies_reference = "WAPIAAAAYZ0test"
-    for line in order.lines:
-        if buyer.rate is None:
-            continue
-        net = line.total_cents - line.vat_cents
-        if buyer.reverse_charge:
-            line.vat_rate, line.vat_cents, line.total_cents = Decimal("0.00"), 0, net
-        else:
-            line.total_cents = int((Decimal(net) * (100 + buyer.rate) / 100)
-                                   .quantize(Decimal(1)))
-            line.vat_rate, line.vat_cents = buyer.rate, vat_included(line.total_cents,
-                                                                     buyer.rate)
-    order.total_cents = sum(line.total_cents for line in order.lines)
-    order.vat_cents = sum(line.vat_cents for line in order.lines)
-
-
 def pending(partner: Any, buyer: Buyer = FRENCH_CONSUMER, *, backup: bool = True,
             quantity: int = 1, more: int = 0) -> Order:
     """A placed, unpaid order of Office (and its backup) by this buyer; `more`: a second line
@@ -93,13 +68,21 @@ def pending(partner: Any, buyer: Buyer = FRENCH_CONSUMER, *, backup: bool = True
     requests = [LineRequest("OFFICE-HOME-2024-WIN", quantity, addons)]
     if more:
         requests.append(LineRequest("OFFICE-HOME-2024-WIN", more))
+    german = buyer.country == "DE"
+    # Taxed by commerce/tax.py as checkout taxes this buyer, VIES's answer given as it came.
+    tax = decide(buyer.country, vat_number=buyer.vat_number,
+                 vat_number_valid=buyer.reverse_charge)
+    vies = (ViesAnswer(ViesStatus.VALID, CONSENT_AT, reference="WAPI000000000042")
+            if buyer.reverse_charge else None)
     order = place_order(
         partner, requests,
         BuyerDetails(buyer.email, buyer.name, company=buyer.company,
                      vat_number=buyer.vat_number, billing_country=buyer.country,
-                     locale=buyer.locale),
-        consent_at=CONSENT_AT, consent_version="2026-11-v1", gateway="test")
-    charge_as(order, buyer)
+                     locale=buyer.locale,
+                     billing_line1="Hauptstraße 5" if german else "3 rue Neuve",
+                     billing_postcode="10115" if german else "75011",
+                     billing_city="Berlin" if german else "Paris"),
+        consent_at=CONSENT_AT, consent_version="2026-11-v1", gateway="test", tax=tax, vies=vies)
     order.gateway_reference = f"test_{order.id.hex}"
     db.session.commit()
     return order
