@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -70,6 +71,9 @@ class OrderCommand:
     buyer: BuyerDetails
     reseller_code: str | None = None
     terms_version: str = ""  # the terms of sale the partner says the buyer accepted
+    # When the buyer asked for immediate delivery, waiving withdrawal, and on which wording.
+    consent_at: datetime | None = None
+    consent_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,7 +204,8 @@ def _new_order(partner: Partner, command: OrderCommand, api_key_id: uuid.UUID | 
     try:
         order = place_order(partner, requests, command.buyer, gateway=GATEWAY, source="api",
                             tax=assessment.decision, vies=assessment.vies,
-                            terms_version=terms_version)
+                            terms_version=terms_version, consent_at=command.consent_at,
+                            consent_version=command.consent_version)
     except OrderError as exc:
         raise ApiError(422, "invalid_order", str(exc), exc.field) from exc
     db.session.add(ApiOrder(order=order, api_key_id=api_key_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -195,9 +196,34 @@ def _order_command(body: dict[str, Any]) -> OrderCommand:
         raise ApiError(422, "address_required",
                        "a business (company or VAT number) gives its billing address: line1, "
                        "postcode and city", "buyer.billing_address")
+    consent_at, consent_version = _consent(body["immediate_delivery"])
     code = body.get("reseller_code")
     return OrderCommand(lines, details, code.strip().upper() if code else None,
-                        terms_version=body.get("terms_version", ""))
+                        terms_version=body.get("terms_version", ""), consent_at=consent_at,
+                        consent_version=consent_version)
+
+
+def _consent(given: dict[str, Any]) -> tuple[datetime, str]:
+    """The buyer's waiver of withdrawal as the partner states it: the platform's current
+    wording, at a time that has come."""
+    field = "immediate_delivery"
+    expected = current_app.config["CONSENT_WORDING_VERSION"]
+    if given["wording_version"] != expected:
+        raise ApiError(422, "consent_not_given",
+                       f"the buyer must consent to immediate delivery on the wording in force, "
+                       f"version {expected}", f"{field}.wording_version")
+    try:
+        at = datetime.fromisoformat(given["consented_at"])
+    except ValueError as exc:
+        raise ApiError(400, "invalid_request", f"{field}.consented_at: not a date-time",
+                       f"{field}.consented_at") from exc
+    if at.tzinfo is None:
+        raise ApiError(400, "invalid_request", f"{field}.consented_at: give a time zone",
+                       f"{field}.consented_at")
+    if at > datetime.now(UTC) + timedelta(minutes=5):
+        raise ApiError(422, "consent_not_given", "the consent's time is in the future",
+                       f"{field}.consented_at")
+    return at.astimezone(UTC), expected
 
 
 @bp.get("/orders/<uuid:order_id>")

@@ -6,7 +6,7 @@ import threading
 import uuid
 
 import pytest
-from api_support import order_body
+from api_support import CONSENT_VERSION, order_body
 from sqlalchemy import select, update
 from support.processes import PATIENCE, join_all
 
@@ -32,10 +32,13 @@ def test_key_order_and_spacing_do_not_make_another_body(api, catalogue, count, h
     headers = {"Idempotency-Key": "order-43", "Content-Type": "application/json"}
     auth = {"Authorization": f"Bearer {catalogue.key_a}"}
     terms = in_force().version
+    consent = f'"consented_at":"2026-12-06T20:15:00Z","wording_version":"{CONSENT_VERSION}"'
     first = api("POST", "/orders", data='{"lines":[{"product":"WIN11-PRO","quantity":1}],'
                 '"buyer":{"email":"c@example.com","name":"C"},'
-                f'"terms_version":"{terms}"}}', headers=headers | auth)
+                f'"terms_version":"{terms}","immediate_delivery":{{{consent}}}}}',
+                headers=headers | auth)
     again = api("POST", "/orders", data=f'{{ "terms_version": "{terms}",\n'
+                f' "immediate_delivery": {{ {consent.replace(",", ", ")} }},\n'
                 ' "buyer": {"name": "C", "email": "c@example.com"},\n'
                 '  "lines": [{"quantity": 1, "product": "WIN11-PRO"}] }', headers=headers | auth)
     assert first.status_code == 201 and again.get_data() == first.get_data()
