@@ -85,7 +85,7 @@ def vies_sim_command(port: int | None, down: tuple[str, ...],
 @with_appcontext
 def oss_return_command(quarter: str, merchant: str | None, output: str | None) -> None:
     """The QUARTER's OSS return (2026-Q4) as CSV: per merchant, member state and rate."""
-    from commerce import oss
+    from invoicing import oss
 
     if merchant is not None and merchant not in oss.merchants():
         raise click.BadParameter(f"no merchant {merchant!r}: give one of "

@@ -73,7 +73,7 @@ def order(order_id: uuid.UUID) -> str:
 @operator_required
 def oss_return() -> Response | str | tuple[str, int]:
     """A quarter's OSS return per merchant, state and rate; ?format=csv downloads it."""
-    from commerce import oss
+    from invoicing import oss
 
     today = utcnow().astimezone(oss.PARIS)
     default = f"{today.year}-Q{(today.month - 1) // 3 + 1}"

@@ -95,3 +95,19 @@ def test_the_back_office_shows_and_downloads_the_return(
     assert staff.get("/admin/vat/oss?quarter=2026-Q9").status_code == 400
     assert staff.get("/admin/vat/oss?merchant=nobody").status_code == 400
     assert app.test_client().get("/admin/vat/oss").status_code in (302, 404)
+
+
+def test_a_sale_stays_with_the_merchant_its_invoice_names(
+        app, api, catalogue, db, vies, runner):
+    """Partner b sold in its own name, then handed selling to the platform: its past sales stay
+    its own in the return."""
+    catalogue.b.merchant_of_record = MerchantOfRecord.PARTNER
+    db.session.commit()
+    body = order_body()
+    body["buyer"] |= {"billing_country": "DE"}
+    assert api("POST", "/orders", catalogue.key_b, body).status_code == 201
+    catalogue.b.merchant_of_record = MerchantOfRecord.PLATFORM
+    db.session.commit()
+    rows = list(csv.DictReader(io.StringIO(
+        runner.invoke(args=["vat", "oss-return", QUARTER]).output)))
+    assert [r["merchant"] for r in rows] == ["channel-b"]

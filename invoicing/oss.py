@@ -1,11 +1,13 @@
 """The one-stop shop (OSS) return: a quarter's sales to EU consumers outside France, per
 member state and rate, as each merchant of record declares them.
 
-A sale counts in the quarter its payment was confirmed (`paid_at`, Paris time), a refund in the
-quarter it succeeded, as a negative amount in the same state and rate as its sale. Every line
-of an order pays the same rate (one tax decision an order), so a refund's VAT is the VAT inside
-the amount given back. French sales go in the French return, reverse-charged ones in the
-recapitulative statement: neither is here.
+Each sale is declared by the merchant its invoice names (a partner that later changes its
+merchant of record keeps its past sales; an order paid before invoices existed goes by its
+shop's setting). A sale counts in the quarter its payment was confirmed (`paid_at`, Paris
+time), a refund in the quarter it succeeded, as a negative amount in the same state and rate
+as its sale. Every line of an order pays the same rate (one tax decision an order), so a
+refund's VAT is the VAT inside the amount given back. French sales go in the French return,
+reverse-charged ones in the recapitulative statement: neither is here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -35,10 +38,11 @@ from commerce.models import (
 from commerce.money import vat_included
 from commerce.tax import HOME_COUNTRY
 from extensions import db
+from invoicing.document import DocumentKind
+from invoicing.models import PLATFORM, Invoice
 
 PARIS = ZoneInfo("Europe/Paris")
 QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-PLATFORM = "platform"
 COLUMNS = ("merchant", "quarter", "country", "vat_rate", "taxable_amount", "vat_amount",
            "sales", "refunds")
 # Payment statuses of orders whose sale stands, possibly refunded in part or whole since.
@@ -74,8 +78,21 @@ def quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
 
 
 def declarant(partner: Partner) -> str:
-    """Who declares a partner's sales: the platform, or the partner under its slug."""
+    """Who declares a shop's sales now: the platform, or the partner under its slug."""
     return partner.slug if partner.merchant_of_record == MerchantOfRecord.PARTNER else PLATFORM
+
+
+def _sellers(order_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The declarant each order's invoice names: the platform or the selling partner's slug."""
+    if not order_ids:
+        return {}
+    rows = db.session.execute(
+        select(Invoice.order_id, Invoice.merchant_key, Partner.slug)
+        .outerjoin(Partner, Partner.id == Invoice.seller_partner_id)
+        .where(Invoice.order_id.in_(order_ids), Invoice.kind == DocumentKind.INVOICE)
+    ).all()
+    return {order_id: PLATFORM if key == PLATFORM else str(slug)
+            for order_id, key, slug in rows}
 
 
 def oss_return(quarter: str, merchant: str | None = None) -> list[OssRow]:
@@ -85,7 +102,7 @@ def oss_return(quarter: str, merchant: str | None = None) -> list[OssRow]:
     rows: dict[tuple[str, str, Decimal], OssRow] = {}
 
     def row(order: Order) -> OssRow | None:
-        who = declarant(order.partner)
+        who = sellers.get(order.id) or declarant(order.partner)
         if merchant is not None and who != merchant:
             return None
         rate = order.lines[0].vat_rate if order.lines else Decimal("0")
@@ -99,18 +116,19 @@ def oss_return(quarter: str, merchant: str | None = None) -> list[OssRow]:
         select(Order).where(oss, Order.payment_status.in_(SOLD),
                             Order.paid_at >= start, Order.paid_at < end)
         .options(selectinload(Order.lines), selectinload(Order.partner))
-    )
+    ).all()
+    refunds = db.session.scalars(
+        select(Refund).join(Order, Refund.order_id == Order.id)
+        .where(oss, Refund.status == RefundStatus.SUCCEEDED,
+               Refund.completed_at >= start, Refund.completed_at < end)
+    ).all()
+    sellers = _sellers([o.id for o in sales] + [r.order_id for r in refunds])
     for order in sales:
         target = row(order)
         if target is not None:
             target.net_cents += order.net_cents
             target.vat_cents += order.vat_cents
             target.sales += 1
-    refunds = db.session.scalars(
-        select(Refund).join(Order, Refund.order_id == Order.id)
-        .where(oss, Refund.status == RefundStatus.SUCCEEDED,
-               Refund.completed_at >= start, Refund.completed_at < end)
-    )
     for refund in refunds:
         refunded = db.session.get(Order, refund.order_id)
         assert refunded is not None
