@@ -18,9 +18,15 @@ def vies_server() -> Iterator[ViesHandle]:
 
 @pytest.fixture
 def vies(vies_server: ViesHandle) -> Iterator[ViesSimulator]:
-    """The simulator, its misbehaviour and its log cleared after the test."""
+    """The simulator with its misbehaviour and its log cleared before and after the test (tests
+    that do not ask for it may still have checked numbers)."""
     simulator = vies_server.simulator
+    _reset(simulator)
     yield simulator
+    _reset(simulator)
+
+
+def _reset(simulator: ViesSimulator) -> None:
     with simulator.lock:
         simulator.down.clear()
         simulator.unregistered.clear()
