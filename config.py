@@ -191,15 +191,16 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
             "or hold (keep the order unpaid until it can), "
             f"not {app.config.get('VIES_UNAVAILABLE')!r}")
     for name, upper in (("WEBHOOK_TIMEOUT", 30.0), ("WHOLESALER_TIMEOUT", 120.0),
-                        ("VIES_TIMEOUT", 30.0)):
+                        ("VIES_TIMEOUT", 30.0), ("VIES_HOLD_HOURS", 720.0)):
         value = app.config.get(name)
         try:
             seconds = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             seconds = -1.0
         if not 0 < seconds <= upper:
+            unit = "hours" if name.endswith("_HOURS") else "seconds"
             raise ConfigurationError(
-                f"COMPTOIR_{name} must be a number of seconds above 0 and at most {upper:g}, "
+                f"COMPTOIR_{name} must be a number of {unit} above 0 and at most {upper:g}, "
                 f"not {value!r}")
         app.config[name] = seconds
     env = app.config["ENV"]

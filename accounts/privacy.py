@@ -187,6 +187,8 @@ def in_progress(order: Order, now: datetime | None = None) -> bool:
     if order.payment_status in IN_PROGRESS_PAYMENT:
         return True
     if order.payment_status == PaymentStatus.PENDING:
+        if order.vies_status == "held":  # waiting for VIES, then e-mailed a link to pay
+            return True
         return order.created_at > (now or utcnow()) - CHECKOUT_MAY_STILL_PAY
     if db.session.scalar(select(Refund.id).where(Refund.order_id == order.id,
                                                  Refund.status == "pending")) is not None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError
@@ -29,6 +30,7 @@ from commerce.models import TaxTreatment
 
 RATES_FILE = Path(__file__).with_name("data") / "eu_vat_rates.json"
 HOME_COUNTRY = "FR"  # where every merchant of record is established
+PARIS = ZoneInfo("Europe/Paris")
 ZERO = Decimal("0.00")
 
 
@@ -69,7 +71,7 @@ def rates_source() -> str:
 
 def standard_rate(country: str, on: date | None = None) -> Decimal:
     """The member state's standard rate on that day; TaxError outside the EU or the table."""
-    day = on or datetime.now(UTC).date()
+    day = on or datetime.now(PARIS).date()  # a rate changes at midnight in France
     rows = _rates().get(country.upper())
     if not rows:
         raise TaxError(f"not an EU member state: {country}", "billing_country")

@@ -39,7 +39,7 @@ class Assessment:
 
 def merchant_vat_number(partner: Partner) -> str:
     """The VAT number of whoever sells on this shop: VIES's requester."""
-    return merchant_of(partner).vat_number
+    return merchant_of(partner).vat_number.replace(" ", "").upper()
 
 
 def assess(
@@ -47,15 +47,15 @@ def assess(
 ) -> Assessment:
     """The tax of a sale; TaxError (with its field) on a number that is wrong or unknown."""
     country = billing_country.upper()
+    decide(country, on=on)  # refuses a country outside the table before anything else
     number = clean_vat_number(vat_number, country)
-    decide(country, on=on)  # refuses a country outside the table before asking anyone
     if not number or country == HOME_COUNTRY:
         return Assessment(decide(country, on=on), number)
     cfg = current_app.config
     answer = vies.check(
         number,
         base_url=str(cfg["VIES_URL"]),
-        requester=merchant_vat_number(partner).replace(" ", "").upper(),
+        requester=merchant_vat_number(partner),
         timeout=float(cfg["VIES_TIMEOUT"]),
     )
     if answer.status == ViesStatus.INVALID:

@@ -7,7 +7,8 @@ https://ec.europa.eu/taxation_customs/vies/rest-api): `POST {base}/check-vat-num
 the consultation number that proves to a tax office that the number was checked that day. A
 member state's register being down is reported as `userError` (`MS_UNAVAILABLE`, `TIMEOUT`,
 `SERVICE_UNAVAILABLE`, `MS_MAX_CONCURRENT_REQ`, `GLOBAL_MAX_CONCURRENT_REQ`) or as an error
-answer with `errorWrappers`; both, and any network failure, are "unavailable" here.
+answer with `errorWrappers`; those, any other code than VALID or INVALID (a wrong requester
+number is `INVALID_REQUESTER_INFO`), and any network failure are "unavailable" here.
 `commerce/vies_simulator.py` speaks the same interface for development and tests.
 """
 
@@ -24,14 +25,6 @@ import requests
 log = logging.getLogger(__name__)
 
 PUBLIC_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api"
-UNAVAILABLE_ERRORS = {
-    "MS_UNAVAILABLE",
-    "TIMEOUT",
-    "SERVICE_UNAVAILABLE",
-    "MS_MAX_CONCURRENT_REQ",
-    "GLOBAL_MAX_CONCURRENT_REQ",
-}
-
 
 class ViesStatus(StrEnum):
     VALID = "valid"
@@ -82,7 +75,9 @@ def check(
         str(w.get("error")) for w in answer.get("errorWrappers") or [] if isinstance(w, dict)
     ]
     user_error = str(answer.get("userError") or "")
-    if errors or user_error in UNAVAILABLE_ERRORS or response.status_code >= 500:
+    # Only a plain VALID or INVALID decides; any other code (a register down, but also
+    # INVALID_REQUESTER_INFO when the merchant's own number is wrong) is not an answer.
+    if errors or user_error not in ("", "VALID", "INVALID") or response.status_code >= 500:
         detail = ", ".join(errors) or user_error or f"HTTP {response.status_code}"
         log.warning("VIES unavailable for %s: %s", vat_number[:2], detail)
         return ViesAnswer(ViesStatus.UNAVAILABLE, now, detail=detail)

@@ -20,7 +20,7 @@ from commerce.models import MerchantOfRecord, Order, OrderLine, Refund, TaxTreat
 from invoicing.document import DocumentKind, DocumentLine, InvoiceDocument, Party, Waiver
 from invoicing.models import PLATFORM
 
-PAYMENT_METHODS = {"stripe": "card", "test": "card"}
+PAYMENT_METHODS = {"stripe": "card", "test": "card", "partner": "partner"}
 _POSTCODE_CITY = re.compile(r"^\s*(\d{4,5})\s+(.+?)\s*$")
 
 

@@ -26,7 +26,9 @@ NSMAP = {"rsm": RSM, "ram": RAM, "qdt": QDT, "udt": UDT}
 
 TYPE_CODES = {DocumentKind.INVOICE: "380", DocumentKind.CREDIT_NOTE: "381"}
 # UNTDID 4461: 48 bank card; 30 credit transfer; 1 not defined.
-PAYMENT_MEANS = {"card": "48", "transfer": "30"}
+# UNTDID 4461: 48 bank card, 30 credit transfer, ZZZ mutually defined (the buyer paid the
+# partner whose site took the order through the API).
+PAYMENT_MEANS = {"card": "48", "transfer": "30", "partner": "ZZZ"}
 REVERSE_CHARGE_REASON = "Autoliquidation"
 REVERSE_CHARGE_CODE = "VATEX-EU-AE"
 SIREN_SCHEME = "0002"  # ISO 6523 ICD for the French SIRENE register
@@ -47,6 +49,7 @@ MENTIONS: dict[str, dict[str, str]] = {
         "refunded_on": "Remboursé {method} le {date}.",
         "method_card": "par carte",
         "method_transfer": "par virement",
+        "method_partner": "auprès du partenaire de vente",
         "method_other": "",
     },
     "en": {
@@ -61,6 +64,7 @@ MENTIONS: dict[str, dict[str, str]] = {
         "refunded_on": "Refunded {method} on {date}.",
         "method_card": "by card",
         "method_transfer": "by transfer",
+        "method_partner": "to the sales partner",
         "method_other": "",
     },
 }

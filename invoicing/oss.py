@@ -72,6 +72,8 @@ def quarter_bounds(quarter: str) -> tuple[datetime, datetime]:
     if not found:
         raise QuarterError(f"a quarter is written YYYY-Qn, like 2026-Q4, not {quarter!r}")
     year, number = int(found.group(1)), int(found.group(2))
+    if not 2000 <= year <= 2199:
+        raise QuarterError(f"no OSS return for the year {year}")
     start = date(year, 3 * number - 2, 1)
     end = date(year + (number == 4), 1 if number == 4 else 3 * number + 1, 1)
     return (datetime.combine(start, time(), PARIS), datetime.combine(end, time(), PARIS))
@@ -158,10 +160,12 @@ def _euros(cents: int) -> str:
 
 
 def merchants() -> list[str]:
-    """Every merchant that could declare: the platform and each partner selling in its name."""
-    slugs = db.session.scalars(
-        select(Partner.slug).where(Partner.merchant_of_record == MerchantOfRecord.PARTNER)
-        .order_by(Partner.slug)).all()
+    """Every merchant that could declare: the platform, each partner selling in its name, and
+    each that did (its invoices name it)."""
+    selling = select(Partner.slug).where(Partner.merchant_of_record == MerchantOfRecord.PARTNER)
+    sold = (select(Partner.slug).join(Invoice, Invoice.seller_partner_id == Partner.id)
+            .distinct())
+    slugs = sorted(set(db.session.scalars(selling)) | set(db.session.scalars(sold)))
     return [PLATFORM, *slugs]
 
 

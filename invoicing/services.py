@@ -12,7 +12,7 @@ again by the outbox and never touches the number.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from flask import current_app
@@ -66,8 +66,8 @@ def _find(once_key: str) -> Invoice | None:
 
 
 def _insert(kind: DocumentKind, once_key: str, order: Order, doc_for: object,
-            now: datetime, **extra: object) -> Invoice:
-    merchant = merchant_key(order)
+            now: datetime, merchant: str | None = None, **extra: object) -> Invoice:
+    merchant = merchant or merchant_key(order)
     issued_on = paris_date(now)
     series, sequence, number = _allocate(kind, merchant, issued_on)
     doc: InvoiceDocument = doc_for(number, issued_on)  # type: ignore[operator]
@@ -112,11 +112,15 @@ def issue_credit_note(refund_id: uuid.UUID, now: datetime | None = None) -> Invo
         raise InvoiceError(f"refund {refund.sequence} of order {refund.order.number} is "
                            f"{refund.status}: only money given back has a credit note")
     invoice = issue_invoice(refund.order_id, now)
+    # Issued by the invoice's seller, in its series, whatever the shop's merchant of record
+    # has become since.
+    seller = document_of(invoice).seller
     return _insert(
         DocumentKind.CREDIT_NOTE, f"credit-note:{refund.id}", refund.order,
-        lambda number, on: credit_note_document(refund, number, on, invoice.number,
-                                                invoice.issued_on),
-        now or utcnow(), refund_id=refund.id, refers_to_id=invoice.id,
+        lambda number, on: replace(credit_note_document(refund, number, on, invoice.number,
+                                                        invoice.issued_on), seller=seller),
+        now or utcnow(), merchant=invoice.merchant_key, refund_id=refund.id,
+        refers_to_id=invoice.id,
     )
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import select, update
 
 from commerce import vies
 from commerce.models import Order, PaymentStatus
-from commerce.orders import line_amounts, offer_for
-from commerce.tax import TaxDecision, decide
+from commerce.orders import line_amounts
+from commerce.tax import PARIS, TaxDecision, decide
 from commerce.taxation import merchant_vat_number
 from commerce.vies import ViesAnswer, ViesStatus
 from extensions import db
@@ -38,13 +38,10 @@ class RecheckReport:
 
 
 def reprice(order: Order, tax: TaxDecision) -> None:
-    """Price an unpaid order's lines under `tax`, from the catalogue's price where it still
-    sells the product, else from the line's own price (the price before VAT unchanged)."""
+    """Price an unpaid order's lines under `tax` from their own prices, the price before VAT
+    unchanged: what the buyer saw, whatever the catalogue says since."""
     for line in order.lines:
-        offer = offer_for(order.partner, line.product_code)
-        base, base_rate = ((offer.price_cents, offer.product.vat_rate) if offer is not None
-                           else (line.unit_price_cents, line.vat_rate))
-        unit, total, vat = line_amounts(base, base_rate, line.quantity, tax)
+        unit, total, vat = line_amounts(line.unit_price_cents, line.vat_rate, line.quantity, tax)
         line.unit_price_cents, line.total_cents, line.vat_cents = unit, total, vat
         line.vat_rate = tax.rate
     order.total_cents = sum(line.total_cents for line in order.lines)
@@ -82,7 +79,9 @@ def recheck_held_orders(now: datetime | None = None) -> RecheckReport:
 def _release(order: Order, answer: ViesAnswer) -> bool:
     """Price the order by the answer and let it be paid; once, whoever else is releasing it."""
     valid = answer.status == ViesStatus.VALID
-    tax = decide(order.billing_country, vat_number=order.vat_number, vat_number_valid=valid)
+    placed_on = order.created_at.astimezone(PARIS).date()  # the rates of the day it was placed
+    tax = decide(order.billing_country, vat_number=order.vat_number, vat_number_valid=valid,
+                 on=placed_on)
     claimed = db.session.execute(
         update(Order)
         .where(Order.id == order.id, Order.vies_status == HELD)

@@ -178,6 +178,13 @@ def test_postgresql_connections_never_try_gssapi_unless_asked(tmp_path, database
     assert options[b"gssencmode"] == b"disable"
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "a day", "1000"])
+def test_a_hold_of_no_sense_is_refused_in_any_environment(test_settings, value):
+    with pytest.raises(ConfigurationError, match="COMPTOIR_VIES_HOLD_HOURS must be a number of "
+                                                 "hours"):
+        create_app({**test_settings, "VIES_HOLD_HOURS": value})
+
+
 @pytest.mark.parametrize("value", ["", "refuse", "HOLD"])
 def test_an_unknown_vies_policy_is_refused_in_any_environment(test_settings, value):
     with pytest.raises(ConfigurationError, match="COMPTOIR_VIES_UNAVAILABLE"):

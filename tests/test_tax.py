@@ -103,6 +103,8 @@ def test_vies_unregistered_down_or_unreachable(vies_server, vies):
 @pytest.mark.parametrize("status, body", [
     (500, {"actionSucceed": False, "errorWrappers": [{"error": "SERVICE_UNAVAILABLE"}]}),
     (200, {"valid": "yes"}),
+    (200, {"valid": False, "userError": "INVALID_REQUESTER_INFO"}),  # our own number is wrong
+    (200, {"valid": False, "userError": "SOMETHING_NEW"}),
     (200, ["not", "an", "object"]),
     (200, "<html>maintenance</html>"),
     (302, {}),

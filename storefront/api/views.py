@@ -203,6 +203,9 @@ def _order_command(body: dict[str, Any]) -> OrderCommand:
                         consent_version=consent_version)
 
 
+CONSENT_MAX_AGE = timedelta(days=1)
+
+
 def _consent(given: dict[str, Any]) -> tuple[datetime, str]:
     """The buyer's waiver of withdrawal as the partner states it: the platform's current
     wording, at a time that has come."""
@@ -220,8 +223,13 @@ def _consent(given: dict[str, Any]) -> tuple[datetime, str]:
     if at.tzinfo is None:
         raise ApiError(400, "invalid_request", f"{field}.consented_at: give a time zone",
                        f"{field}.consented_at")
-    if at > datetime.now(UTC) + timedelta(minutes=5):
+    now = datetime.now(UTC)
+    if at > now + timedelta(minutes=5):
         raise ApiError(422, "consent_not_given", "the consent's time is in the future",
+                       f"{field}.consented_at")
+    if at < now - CONSENT_MAX_AGE:
+        raise ApiError(422, "consent_not_given",
+                       "the consent is more than a day old: the buyer consents as they order",
                        f"{field}.consented_at")
     return at.astimezone(UTC), expected
 

@@ -62,6 +62,18 @@ def invoices() -> tuple[str, int]:
     ), 400 if errors else 200
 
 
+@bp.context_processor
+def _finance_staff() -> dict[str, object]:
+    """Whether the signed-in operator may read erased buyers' invoices (docs/privacy.md): the
+    invoice rows hide those buyers' names from the others."""
+    from accounts.privacy import may_read_erased_invoices
+    from accounts.sessions import Door
+    from storefront.security import sessions
+
+    signed = sessions.at_door(Door.OPERATOR)
+    return {"finance_staff": may_read_erased_invoices(signed.user if signed else None)}
+
+
 @bp.route("/invoices/<uuid:invoice_id>.pdf")
 @operator_required
 def invoice_pdf(invoice_id: uuid.UUID) -> Response:

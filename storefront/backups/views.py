@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 from flask import (
@@ -38,8 +39,16 @@ from backups.vault import (
 from backups.vault.models import BackupStatus, utcnow
 from backups.vault.services import add_years
 from commerce.links import shop_url
-from commerce.models import Partner
-from commerce.orders import ADDON_BACKUP, BuyerDetails, offer_for, place_backup_renewal
+from commerce.models import OrderLine, Partner
+from commerce.orders import (
+    ADDON_BACKUP,
+    BuyerDetails,
+    line_amounts,
+    offer_for,
+    place_backup_renewal,
+)
+from commerce.tax import TaxError, decide
+from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db, limiter
 from legal import terms as legal_terms
@@ -203,8 +212,11 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
     form = RenewalForm()
     if request.method == "GET":
         form.terms_version.data = legal_terms.in_force().version
+    billed, assessment = _renewal_tax(partner, backup.order_line_ref)
+    price = (line_amounts(offer.price_cents, offer.product.vat_rate, 1, assessment.decision)[1]
+             if offer is not None else None)
     context = {"backup": backup, "offer": offer, "until": until, "renewable": renewable,
-               "form": form}
+               "form": form, "price": price, "tax": assessment.decision}
     if request.method == "GET" or not renewable:
         status = 200 if renewable else 409
         return render_template("storefront/backups/renew.html", **context), status
@@ -214,12 +226,13 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
     buyer = current_buyer()
     order = place_backup_renewal(
         partner, backup.id, until,
-        BuyerDetails(email=backup.buyer_ref or scope.primary_email,
-                     name=buyer.name if buyer is not None else "",
-                     locale=str(get_locale() or "fr")),
+        replace(billed, email=backup.buyer_ref or scope.primary_email,
+                name=billed.name or (buyer.name if buyer is not None else ""),
+                locale=str(get_locale() or "fr")),
         user=buyer,
         consent_at=utcnow(), consent_version=current_app.config["CONSENT_WORDING_VERSION"],
         gateway=current_app.config["PAYMENT_GATEWAY"],
+        tax=assessment.decision, vies=assessment.vies,
     )
     order.terms_version = terms_version
     db.session.flush()
@@ -227,6 +240,33 @@ def renew_backup(backup_id: uuid.UUID) -> Page:
     db.session.commit()
     remember_order(order)
     return pay_or_retry_later(order)
+
+
+def _renewal_tax(partner: Partner, order_line_ref: str) -> tuple[BuyerDetails, Assessment]:
+    """A renewal is billed as the backup's order was (docs/vat.md): the same country, company,
+    VAT number and address, VIES asked again for a business abroad. A number VIES no longer
+    confirms, or cannot check now, is taxed as a consumer of that country: a renewal is never
+    held."""
+    original = None
+    try:
+        line = db.session.get(OrderLine, uuid.UUID(order_line_ref))
+        original = line.order if line is not None else None
+    except ValueError:
+        pass
+    if original is None:
+        return BuyerDetails(email="", name=""), Assessment(decide("FR"), "")
+    billed = BuyerDetails(
+        email=original.email, name=original.name, company=original.company,
+        vat_number=original.vat_number, billing_country=original.billing_country,
+        billing_line1=original.billing_line1, billing_postcode=original.billing_postcode,
+        billing_city=original.billing_city)
+    try:
+        assessment = assess(partner, billed.billing_country, billed.vat_number)
+    except TaxError:
+        assessment = Assessment(decide(billed.billing_country), "")
+    if assessment.held:
+        assessment = replace(assessment, held=False)
+    return replace(billed, vat_number=assessment.vat_number), assessment
 
 
 def _refusal_page(exc: VaultError) -> Page:

@@ -245,6 +245,10 @@ def _total_change(quote: carts.Quote, assessment: Assessment) -> str:
     if assessment.decision.reverse_charge:
         return _("Your VAT number is valid: the sale is reverse-charged, VAT 0 %%. "
                  "The total is now %(total)s. Check it and confirm your order.", total=total)
+    if assessment.held:
+        return _("VIES, the EU's register, cannot confirm your VAT number right now. If you "
+                 "confirm, your order is saved without payment: we check your number again "
+                 "and e-mail you the final total (VAT 0 %% if it is valid) to pay.")
     if assessment.vies_unavailable:
         return _("VIES, the EU's register, cannot confirm your VAT number right now: VAT is "
                  "charged. The total is now %(total)s. Check it and confirm your order.",

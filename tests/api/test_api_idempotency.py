@@ -6,7 +6,7 @@ import threading
 import uuid
 
 import pytest
-from api_support import CONSENT_VERSION, order_body
+from api_support import CONSENT_VERSION, consented_at, order_body
 from sqlalchemy import select, update
 from support.processes import PATIENCE, join_all
 
@@ -32,7 +32,7 @@ def test_key_order_and_spacing_do_not_make_another_body(api, catalogue, count, h
     headers = {"Idempotency-Key": "order-43", "Content-Type": "application/json"}
     auth = {"Authorization": f"Bearer {catalogue.key_a}"}
     terms = in_force().version
-    consent = f'"consented_at":"2026-12-06T20:15:00Z","wording_version":"{CONSENT_VERSION}"'
+    consent = f'"consented_at":"{consented_at()}","wording_version":"{CONSENT_VERSION}"'
     first = api("POST", "/orders", data='{"lines":[{"product":"WIN11-PRO","quantity":1}],'
                 '"buyer":{"email":"c@example.com","name":"C"},'
                 f'"terms_version":"{terms}","immediate_delivery":{{{consent}}}}}',

@@ -54,7 +54,7 @@ def test_the_buyers_waiver_of_withdrawal_is_required_stored_and_checked(
         api, catalogue, count, db, handed_off):
     import uuid
 
-    from api_support import CONSENT_VERSION
+    from api_support import CONSENT_VERSION, consented_at
 
     from commerce.models import Order
 
@@ -64,20 +64,24 @@ def test_the_buyers_waiver_of_withdrawal_is_required_stored_and_checked(
     assert response.status_code == 400
     assert response.get_json()["error"]["details"]["field"] == "immediate_delivery"
     for consent, field in (
-            ({"consented_at": "2026-12-06T20:15:00Z", "wording_version": "2020-01-v0"},
+            ({"consented_at": consented_at(), "wording_version": "2020-01-v0"},
              "immediate_delivery.wording_version"),
+            ({"consented_at": consented_at(minutes_ago=25 * 60), "wording_version":
+              CONSENT_VERSION}, "immediate_delivery.consented_at"),
             ({"consented_at": "2999-01-01T00:00:00Z", "wording_version": CONSENT_VERSION},
              "immediate_delivery.consented_at")):
         refused = api("POST", "/orders", catalogue.key_a, order_body(immediate_delivery=consent))
         error = refused.get_json()["error"]
         assert refused.status_code == 422 and error["code"] == "consent_not_given"
         assert error["details"]["field"] == field
-    for consented_at in ("yesterday", "2026-12-06T20:15:00"):
+    for moment in ("yesterday", "2026-12-06T20:15:00"):
         bad = api("POST", "/orders", catalogue.key_a, order_body(immediate_delivery={
-            "consented_at": consented_at, "wording_version": CONSENT_VERSION}))
+            "consented_at": moment, "wording_version": CONSENT_VERSION}))
         assert bad.status_code == 400
     assert count(Order) == 0
-    placed = api("POST", "/orders", catalogue.key_a, order_body()).get_json()
+    body = order_body()
+    placed = api("POST", "/orders", catalogue.key_a, body).get_json()
     order = db.session.get(Order, uuid.UUID(placed["id"]))
     assert order.consent_wording_version == CONSENT_VERSION
-    assert order.consent_at.isoformat() == "2026-12-06T19:15:00+00:00"
+    given = body["immediate_delivery"]["consented_at"]
+    assert order.consent_at.isoformat() == given.replace("Z", "+00:00")

@@ -76,6 +76,7 @@ def test_the_return_sums_consumer_sales_abroad_per_merchant_state_and_rate(
 
 def test_bad_quarters_and_merchants_are_refused(app, runner, db):
     for args in (["vat", "oss-return", "2026-Q5"], ["vat", "oss-return", "Q4-2026"],
+                 ["vat", "oss-return", "9999-Q4"], ["vat", "oss-return", "0000-Q1"],
                  ["vat", "oss-return", "2026-Q4", "--merchant", "nobody"]):
         result = runner.invoke(args=args)
         assert result.exit_code == 2 and "Error" in result.output

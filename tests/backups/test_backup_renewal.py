@@ -183,3 +183,36 @@ def test_a_renewal_credits_the_buyers_reseller_once(
         )
         == 1
     )
+
+
+def test_a_renewal_is_taxed_as_the_backups_order_was(
+    client, shops, english, make_user, sign_in, backed_order, form_token, db, vies
+):
+    """A German consumer renews at German VAT; a German business, whose number VIES confirms
+    again, under reverse charge."""
+    from decimal import Decimal
+
+    user = make_user(email="camille@example.com")
+    sign_in("shop-a", "camille@example.com")
+    consumer = backed_order(shops.a, user=user)
+    consumer.order.billing_country = "DE"
+    business = backed_order(shops.a, user=user)
+    business.order.billing_country, business.order.company = "DE", "Müller GmbH"
+    business.order.vat_number = "DE136695976"
+    business.order.billing_line1, business.order.billing_postcode = "Hauptstraße 1", "10115"
+    business.order.billing_city = "Berlin"
+    db.session.commit()
+    page = client.get(f"/p/shop-a/backups/{consumer.backup.id}/renew").get_data(as_text=True)
+    assert "VAT 19 % (Germany)" in page
+    for backed in (consumer, business):
+        assert _renew(client, form_token, backed.backup.id).status_code == 302
+    renewals = {o.vat_number: o for o in db.session.scalars(
+        select(Order).where(Order.id.not_in([consumer.order.id, business.order.id])))}
+    german = renewals[""]
+    assert (german.vat_country, german.tax_treatment) == ("DE", "standard")
+    assert german.lines[0].vat_rate == Decimal("19.00")
+    reverse = renewals["DE136695976"]
+    assert (reverse.tax_treatment, reverse.vat_cents, reverse.vies_status) == (
+        "reverse_charge", 0, "valid")
+    assert reverse.company == "Müller GmbH" and reverse.billing_city == "Berlin"
+    assert reverse.total_cents < german.total_cents

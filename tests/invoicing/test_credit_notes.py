@@ -130,3 +130,17 @@ def test_money_given_back_without_lines_is_one_line_at_the_orders_rate(invoicing
     [line] = services.document_of(note).lines
     assert (line.description, line.net_cents + line.vat_cents) == ("Remboursement 1", 1200)
     assert line.vat_cents == 200 and note.total_cents == 1200
+
+
+def test_a_credit_note_is_issued_by_its_invoices_seller_even_after_a_change(invoicing_shop):
+    from commerce.models import MerchantOfRecord
+
+    order = pay(pending(invoicing_shop))
+    invoice = services.documents_of(order.id).invoice
+    invoicing_shop.merchant_of_record = MerchantOfRecord.PLATFORM  # the shop hands selling over
+    db.session.commit()
+    refund_order(order.id, None, "operator:ops@comptoir.example", "after the change")
+    note = services.documents_of(order.id).credit_notes[0]
+    assert note.merchant_key == invoice.merchant_key == str(invoicing_shop.id)
+    assert services.document_of(note).seller == services.document_of(invoice).seller
+    assert note.number.endswith("-000001")  # the shop's own credit-note series

@@ -29,12 +29,16 @@ def test_only_finance_staff_read_an_erased_buyers_invoice(app, invoicing_shop,
     db.session.commit()
     assert services.documents_of(order.id).invoice.number == invoice.number  # kept
     assert operator.get(path).status_code == 403
+    listed = operator.get("/admin/invoices?lang=en").get_data(as_text=True)
+    assert invoice.number in listed and "erased (finance staff only)" in listed
+    assert FRENCH_CONSUMER.name not in listed
     assert app.test_client().get(api_path, headers={"Authorization": f"Bearer {key}"}
                                  ).status_code == 404
     finance = app.test_client()
     sign_in_operator(finance, email="finance@comptoir.example", finance=True)
     response = finance.get(path)
     assert response.status_code == 200 and response.data.startswith(b"%PDF-")
+    assert FRENCH_CONSUMER.name in finance.get("/admin/invoices").get_data(as_text=True)
 
 
 def test_a_buyers_data_export_lists_their_invoices(invoicing_shop):
