@@ -49,8 +49,6 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "LOGO_MAX_BYTES": 512 * 1024,
     "CONSENT_WORDING_VERSION": "2026-11-v1",
-    # The platform's legal identity: the seller named in the terms of sale and on invoices of
-    # shops whose merchant of record is the platform (demo values; set them in production).
     "VAULT_BACKEND": "disk",
     "VAULT_DIR": None,  # default: instance/vault
     "VAULT_S3_BUCKET": None,
@@ -266,6 +264,7 @@ def _check_production(app: Flask) -> None:
         elif cfg.get(name) == DEFAULTS[name] and name in DEMO_IDENTITY:
             problems.append(f"COMPTOIR_{name} is left at the demo's value: the platform's "
                             "invoices name it")
+    problems += _platform_numbers(cfg)
     if cfg["PAYMENT_GATEWAY"] != "stripe":
         problems.append("COMPTOIR_PAYMENT_GATEWAY is the test gateway: set it to stripe")
     if cfg["TASKS_EAGER"] in TRUE_VALUES:
@@ -339,6 +338,25 @@ def invoice_storage_problems(cfg: Mapping[str, Any]) -> list[str]:
                 f"prefix ({vault_prefix or 'none'}) in bucket {bucket}: the vault expires what "
                 "it holds after two years, invoices are kept ten; give them a prefix of their own"]
     return []
+
+
+def _platform_numbers(cfg: Any) -> list[str]:
+    """The platform's SIREN and VAT number hold their check digits and agree with each other,
+    as a partner's must (partners/validation.py): invoices and VIES's requester carry them."""
+    from stdnum.fr import siren, tva
+
+    number = str(cfg.get("PLATFORM_SIREN") or "").replace(" ", "")
+    vat = str(cfg.get("PLATFORM_VAT_NUMBER") or "").replace(" ", "").upper()
+    problems: list[str] = []
+    if vat == DEFAULTS["PLATFORM_VAT_NUMBER"] or number == DEFAULTS["PLATFORM_SIREN"]:
+        return problems  # already refused as the demo's
+    if number and not siren.is_valid(number):
+        problems.append("COMPTOIR_PLATFORM_SIREN is not a valid SIREN (9 digits, Luhn key)")
+    if vat and not tva.is_valid(vat):
+        problems.append("COMPTOIR_PLATFORM_VAT_NUMBER is not a valid French VAT number")
+    elif vat and siren.is_valid(number) and vat[-9:] != number:
+        problems.append("COMPTOIR_PLATFORM_VAT_NUMBER does not hold COMPTOIR_PLATFORM_SIREN")
+    return problems
 
 
 def is_loopback_url(url: str | None) -> bool:

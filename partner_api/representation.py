@@ -65,7 +65,7 @@ def invoice_url(invoice: Invoice) -> str:
     return f"{public}/api/v1/orders/{invoice.order_id}/invoices/{invoice.number}"
 
 
-def invoice_json(invoice: Invoice, url: str) -> dict[str, Any]:
+def invoice_json(invoice: Invoice, url: str | None) -> dict[str, Any]:
     """An invoice or a credit note: its number, date, totals and the address of its PDF."""
     shown: dict[str, Any] = {
         "number": invoice.number,

@@ -29,6 +29,7 @@ from commerce.taxation import Assessment, assess
 from commissions import attribute_order
 from extensions import db
 from fulfilment.delivery import line_deliveries
+from invoicing.models import Invoice
 from invoicing.services import documents_of
 from legal import terms as legal_terms
 from partner_api.models import ApiIdempotency, ApiOrder
@@ -125,11 +126,15 @@ def order_representation(order: Order, *, with_units: bool = True) -> dict[str, 
         for line_id, (fulfilment, units) in line_deliveries(order).items()
     }
     documents = documents_of(order.id)
+    # An erased buyer's documents stay listed, but only finance staff read them (no url).
+    def url(document: Invoice) -> str | None:
+        return None if order.erased_at is not None else invoice_url(document)
+
     return order_json(
         order, api_order.reseller_code if api_order else None, backups, deliveries,
-        invoice=(invoice_json(documents.invoice, invoice_url(documents.invoice))
+        invoice=(invoice_json(documents.invoice, url(documents.invoice))
                  if documents.invoice is not None else None),
-        credit_notes=[invoice_json(note, invoice_url(note)) for note in documents.credit_notes],
+        credit_notes=[invoice_json(note, url(note)) for note in documents.credit_notes],
     )
 
 

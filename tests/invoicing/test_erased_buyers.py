@@ -34,6 +34,9 @@ def test_only_finance_staff_read_an_erased_buyers_invoice(app, invoicing_shop,
     assert FRENCH_CONSUMER.name not in listed
     assert app.test_client().get(api_path, headers={"Authorization": f"Bearer {key}"}
                                  ).status_code == 404
+    shown = app.test_client().get(f"/api/v1/orders/{order.id}",
+                                  headers={"Authorization": f"Bearer {key}"}).get_json()
+    assert shown["invoice"]["number"] == invoice.number and shown["invoice"]["url"] is None
     finance = app.test_client()
     sign_in_operator(finance, email="finance@comptoir.example", finance=True)
     response = finance.get(path)
