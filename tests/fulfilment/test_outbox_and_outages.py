@@ -133,10 +133,13 @@ def test_a_first_consumer_failing_alone_leaves_the_others_to_run_and_is_retried(
 
 
 @pytest.fixture
-def trips(wired):
-    wired.config.update(WHOLESALER_BREAKER_THRESHOLD=2, WHOLESALER_BREAKER_COOLDOWN=0.5,
+def trips(wired, request):
+    """A fresh, in-process circuit per test. Its cooldown is long enough that a busy machine
+    does not see it pass; a test that waits for it gives a short one (indirect parameter)."""
+    cooldown = getattr(request, "param", 30.0)
+    wired.config.update(WHOLESALER_BREAKER_THRESHOLD=2, WHOLESALER_BREAKER_COOLDOWN=cooldown,
                         FULFILMENT_MAX_ATTEMPTS=10, WHOLESALER_RETRY_ATTEMPTS=1)
-    wired.extensions.pop("comptoir.breaker", None)  # a fresh, in-process circuit per test
+    wired.extensions.pop("comptoir.breaker", None)
     return breaker(wired)
 
 
@@ -167,6 +170,7 @@ def test_an_open_breaker_fails_over_where_the_partner_allows_it(
     assert len(inbox.to("third@example.com")) == 1 and len(inbox.to("buyer@example.com")) == 2
 
 
+@pytest.mark.parametrize("trips", [0.5], indirect=True)
 def test_without_failover_lines_wait_for_the_probe_which_closes_the_circuit(
     wired, db, paid_order, sims, inbox, trips
 ):
