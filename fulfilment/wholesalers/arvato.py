@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from urllib.parse import quote
 from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 
@@ -16,6 +17,7 @@ from fulfilment.wholesalers.base import (
     StockInfo,
     SupplierOrder,
     SupplierOrderRequest,
+    SupplierSubscription,
     UnknownSku,
     UnsupportedOperation,
 )
@@ -103,6 +105,17 @@ class ArvatoAdapter(HttpAdapter):
             return check_replacement(order, product_key)
 
         return with_retries(self.retry, f"arvato replacement {reference}", attempt)
+
+    def renew_subscription(self, subscription_id: str, *, reference: str, seats: int,
+                           until: datetime) -> SupplierSubscription:
+        raise UnsupportedOperation("arvato: subscription renewal is not mapped yet")
+
+    def change_subscription(self, subscription_id: str, *, reference: str,
+                            seats: int) -> SupplierSubscription:
+        raise UnsupportedOperation("arvato: subscription changes are not mapped yet")
+
+    def cancel_subscription(self, subscription_id: str) -> SupplierSubscription:
+        raise UnsupportedOperation("arvato: subscription cancellation is not mapped yet")
 
     def extend_download(self, reference: str) -> SupplierOrder:
         """Refuse: Arvato's download links cannot be extended."""

@@ -65,11 +65,30 @@ class SupplierOrder:
     quantity: int
     items: tuple[DeliveredItem, ...] = ()
     error: str | None = None
+    # The wholesaler's id of the subscription this order opened (Nexway: the line's
+    # subscriptionId), for a subscription product; None for a perpetual licence.
+    subscription_id: str | None = None
 
     @property
     def product_keys(self) -> tuple[str, ...]:
         """Return the delivered keys in unit order."""
         return tuple(item.product_key for item in self.items)
+
+
+class SupplierSubscriptionStatus(StrEnum):
+    ACTIVE = "active"  # renews at the end of its term
+    CANCELLED = "cancelled"  # will not renew: the licence runs to the end of the paid term
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierSubscription:
+    """A subscription as the wholesaler holds it (subscriptions/ renews and changes it)."""
+
+    subscription_id: str
+    status: SupplierSubscriptionStatus
+    seats: int
+    paid_until: datetime | None  # the end of the term the wholesaler has provisioned
 
 
 class WholesalerError(Exception):
@@ -155,6 +174,21 @@ class Wholesaler(Protocol):
 
     def extend_download(self, reference: str) -> SupplierOrder:
         """Extend the order's download links, where the protocol allows it."""
+        ...
+
+    def renew_subscription(self, subscription_id: str, *, reference: str, seats: int,
+                           until: datetime) -> SupplierSubscription:
+        """Provision one more term, to `until`, for `seats` users; the same `reference` (ours, one
+        per term) never renews twice."""
+        ...
+
+    def change_subscription(self, subscription_id: str, *, reference: str,
+                            seats: int) -> SupplierSubscription:
+        """Set the subscription's number of users for the rest of the term; once per reference."""
+        ...
+
+    def cancel_subscription(self, subscription_id: str) -> SupplierSubscription:
+        """Stop the renewal: the licence runs to the end of the paid term. Repeating is harmless."""
         ...
 
     def close(self) -> None:

@@ -42,8 +42,10 @@ from fulfilment.wholesalers.base import (
     SupplierOrder,
     SupplierOrderRequest,
     SupplierOrderStatus,
+    SupplierSubscription,
     TemporaryWholesalerError,
     UnknownSku,
+    UnsupportedOperation,
     WholesalerError,
 )
 from fulfilment.wholesalers.http import Answer, HttpAdapter, HttpClient, RetryPolicy, with_retries
@@ -321,6 +323,17 @@ class NexwayAdapter(HttpAdapter):
             return check_replacement(_order(doc, reference, None), product_key)
 
         return with_retries(self.retry, f"nexway replacement {reference}", attempt)
+
+    def renew_subscription(self, subscription_id: str, *, reference: str, seats: int,
+                           until: datetime) -> SupplierSubscription:
+        raise UnsupportedOperation("nexway: subscription renewal is not mapped yet")
+
+    def change_subscription(self, subscription_id: str, *, reference: str,
+                            seats: int) -> SupplierSubscription:
+        raise UnsupportedOperation("nexway: subscription changes are not mapped yet")
+
+    def cancel_subscription(self, subscription_id: str) -> SupplierSubscription:
+        raise UnsupportedOperation("nexway: subscription cancellation is not mapped yet")
 
     def extend_download(self, reference: str) -> SupplierOrder:
         """Open the downloads until 21 days from today (updateDownloadTime), then read the order."""
