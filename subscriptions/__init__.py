@@ -1,0 +1,1 @@
+"""Subscriptions: Microsoft 365 sold monthly or annually per user, renewed, changed and ended."""
