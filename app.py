@@ -22,6 +22,7 @@ import licensing
 import partners
 import payments
 import storefront
+import subscriptions
 import webhooks
 from storefront import themes
 
@@ -41,6 +42,7 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     fulfilment.init_app(app)
     commissions.init_app(app)
     invoicing.init_app(app)
+    subscriptions.init_app(app)
     storefront.init_app(app)
     payments.init_app(app)
     partners.init_app(app)

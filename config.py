@@ -80,6 +80,11 @@ DEFAULTS: dict[str, Any] = {
     # proxy overwrites what the visitor sends.
     "IP_COUNTRY_HEADER": None,
     "BUYER_LINK_MAX_AGE": 3600,
+    # Subscriptions (docs/subscriptions.md): a declined renewal is tried again after these days
+    # (comma-separated, counted from the try before), and suspended this many days after its
+    # term ended unpaid.
+    "SUBSCRIPTION_RETRY_DAYS": "3,4",
+    "SUBSCRIPTION_GRACE_DAYS": 14,
     "CALLBACK_BASE_URL": None,  # where wholesalers reach our callbacks; default PUBLIC_URL
     "FULFILMENT_MAX_ATTEMPTS": 6,
     "FULFILMENT_RETRY_BASE": 30.0,  # seconds; doubles each try, capped, with jitter
@@ -201,6 +206,7 @@ def load(app: Flask, overrides: Mapping[str, Any] | None) -> None:
                 f"COMPTOIR_{name} must be a number of {unit} above 0 and at most {upper:g}, "
                 f"not {value!r}")
         app.config[name] = seconds
+    _check_subscription_settings(app)
     env = app.config["ENV"]
     if env not in {"development", "production", "testing"}:
         raise ConfigurationError(
@@ -433,3 +439,20 @@ def _settle_development_secrets(app: Flask) -> None:
         )
     for name in missing:
         app.config[name] = stored[name]
+
+
+def _check_subscription_settings(app: Flask) -> None:
+    """Whole days: a grace of 1 to 60, and retries that all fall within it."""
+    try:
+        grace = int(app.config["SUBSCRIPTION_GRACE_DAYS"])
+        retries = [int(d) for d in str(app.config["SUBSCRIPTION_RETRY_DAYS"]).split(",")
+                   if d.strip()]
+    except (TypeError, ValueError):
+        grace, retries = -1, []
+    if not 1 <= grace <= 60 or any(d < 1 for d in retries) or sum(retries) >= max(grace, 1):
+        raise ConfigurationError(
+            "COMPTOIR_SUBSCRIPTION_GRACE_DAYS must be a whole number of days from 1 to 60, and "
+            "COMPTOIR_SUBSCRIPTION_RETRY_DAYS whole days (e.g. 3,4) whose sum is less than the "
+            f"grace, not {app.config.get('SUBSCRIPTION_GRACE_DAYS')!r} and "
+            f"{app.config.get('SUBSCRIPTION_RETRY_DAYS')!r}")
+    app.config["SUBSCRIPTION_GRACE_DAYS"] = grace

@@ -423,6 +423,14 @@ class OrderLine(db.Model):  # type: ignore[name-defined]
     # A renewal of a two-year licence backup: which backup, and the date it is paid to run to.
     renews_backup_id: Mapped[uuid.UUID | None] = mapped_column()
     renews_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A charge of a subscription (subscriptions/): which one, what it does (renewal, seats,
+    # product), the commission event it earns, its users, and the period it pays from
+    # `renews_from` to `renews_until`.
+    renews_subscription_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    subscription_action: Mapped[str | None] = mapped_column(String(16))
+    subscription_event: Mapped[str | None] = mapped_column(String(16))
+    seats: Mapped[int | None] = mapped_column(Integer)
+    renews_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     order: Mapped[Order] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()

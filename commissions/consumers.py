@@ -7,9 +7,19 @@ so an accrual that failed once is credited exactly once later.
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from commerce.models import OrderLine
 from commissions.attribution import attach_client, attribution_for
 from commissions.services import accrue_for_delivery, accrue_for_line, clawback_for_refund
-from events import BackupRenewed, Event, LineDelivered, LineRefunded, consumer
+from events import (
+    BackupRenewed,
+    Event,
+    LineDelivered,
+    LineRefunded,
+    SubscriptionCharged,
+    consumer,
+)
 
 
 def _attributed(event: Event) -> bool:
@@ -34,6 +44,21 @@ def credit_delivered_line(event: Event) -> None:
 def credit_backup_renewal(event: Event) -> None:
     """A renewal is a backup sale: the buyer's reseller earns the add-on rate, once."""
     accrue_for_line(event.order_line_id)  # type: ignore[attr-defined]
+
+
+@consumer("commissions", SubscriptionCharged, wanted=_attributed)
+def credit_subscription_charge(event: Event) -> None:
+    """A paid term or change of a subscription: each line earns the event it names, once."""
+    from extensions import db
+    from subscriptions.models import SubscriptionCharge
+
+    charge = db.session.get(SubscriptionCharge, event.charge_id)  # type: ignore[attr-defined]
+    if charge is None:
+        return
+    for line_id in db.session.scalars(select(OrderLine.id).where(
+            OrderLine.order_id == event.order_id,
+            OrderLine.subscription_action.in_(("renewal", "seats")))):
+        accrue_for_line(line_id, now=charge.paid_at)
 
 
 @consumer("commissions", LineRefunded)

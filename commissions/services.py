@@ -170,6 +170,8 @@ def accrue_for_line(
     if programme is None or version is None:
         return None
     facts = line_facts(line)
+    if event is None and line.subscription_event:  # a subscription's charge names its event
+        event = SubscriptionEvent(line.subscription_event)
     if facts.licence_type == LicenceType.SUBSCRIPTION and facts.addon is None and event is None:
         event = infer_event(line, now)
     commission = commission_for(facts, Rates.from_json(version.rates),

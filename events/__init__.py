@@ -3,7 +3,7 @@
 The outbox table is the record (`events.models`), Celery the engine (`events.tasks`); each
 consumer runs in the relay's transaction (`events.relay`). Consumers live beside the code they
 drive: `fulfilment.consumers`, `backups.consumers`, `commissions.consumers`,
-`webhooks.consumers`, `invoicing.consumers`.
+`webhooks.consumers`, `invoicing.consumers`, `subscriptions.consumers`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,20 @@ from events.types import (
     OrderDelivered,
     OrderPaid,
     RefundSucceeded,
+    SubscriptionCancelled,
+    SubscriptionCharged,
+    SubscriptionEnded,
+    SubscriptionPaymentFailed,
+    SubscriptionStarted,
+    SubscriptionSuspended,
 )
 
 __all__ = [
     "BackupDue", "BackupExpiring", "BackupRenewed", "Event", "InvoiceIssued", "KeyReplaced",
     "LicenceRevoked", "LineDelivered", "LineNeedsAttention", "LineRefunded", "OrderDelivered",
-    "OrderPaid", "RefundSucceeded", "consumer", "emit", "init_app",
+    "OrderPaid", "RefundSucceeded", "SubscriptionCancelled", "SubscriptionCharged",
+    "SubscriptionEnded", "SubscriptionPaymentFailed", "SubscriptionStarted",
+    "SubscriptionSuspended", "consumer", "emit", "init_app",
 ]
 
 

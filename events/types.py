@@ -137,9 +137,63 @@ class InvoiceIssued(Event):
     invoice_id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class SubscriptionStarted(Event):
+    """A delivered line opened a subscription: its later terms go to the billing provider."""
+
+    kind: ClassVar[str] = "SubscriptionStarted"
+    subscription_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class SubscriptionCharged(Event):
+    """A term or a change of a subscription was paid (order_id is its order): provision it at
+    the wholesaler, extend the licence, credit the reseller, tell the buyer."""
+
+    kind: ClassVar[str] = "SubscriptionCharged"
+    subscription_id: uuid.UUID
+    charge_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class SubscriptionPaymentFailed(Event):
+    """A term's charge was declined (order_id is its unpaid order): the dunning e-mail."""
+
+    kind: ClassVar[str] = "SubscriptionPaymentFailed"
+    subscription_id: uuid.UUID
+    attempt: int
+    first: bool
+
+
+@dataclass(frozen=True)
+class SubscriptionCancelled(Event):
+    """The client stopped the renewal: it ends with the paid term."""
+
+    kind: ClassVar[str] = "SubscriptionCancelled"
+    subscription_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class SubscriptionSuspended(Event):
+    """Still unpaid after the grace period: the subscription is stopped."""
+
+    kind: ClassVar[str] = "SubscriptionSuspended"
+    subscription_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class SubscriptionEnded(Event):
+    """A cancelled subscription reached the end of its last term."""
+
+    kind: ClassVar[str] = "SubscriptionEnded"
+    subscription_id: uuid.UUID
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (OrderPaid, OrderDelivered, LineDelivered, LineNeedsAttention, LineRefunded,
                 LicenceRevoked, KeyReplaced, BackupDue, BackupRenewed, BackupExpiring,
-                RefundSucceeded, InvoiceIssued)
+                RefundSucceeded, InvoiceIssued, SubscriptionStarted, SubscriptionCharged,
+                SubscriptionPaymentFailed, SubscriptionCancelled, SubscriptionSuspended,
+                SubscriptionEnded)
 }

@@ -141,10 +141,7 @@ def issue_unit_licences(line: FulfilmentLine) -> None:
                 partner=order.partner.slug,
                 buyer_ref=order.email,
                 product_key_sha256=unit.product_key_sha256,
-                expires_at=subscription_end(order.paid_at or unit.created_at or utcnow(),
-                                            product.term_months)
-                if product.licence_type == "subscription"
-                else None,
+                expires_at=_licence_expiry(order, order_line, unit.created_at),
             ),
             fresh=sa_inspect(unit).pending,  # a unit stored by this very try has no licence yet
         )
@@ -153,6 +150,16 @@ def issue_unit_licences(line: FulfilmentLine) -> None:
             issued.number,
             issued.token,
         )
+
+
+def _licence_expiry(order: Order, line: OrderLine, created_at: datetime | None) -> datetime | None:
+    """A subscription's licence runs to the end of its term: an application added to a running
+    subscription, to the subscription's term end (`renews_until`); else a term from payment."""
+    if line.product.licence_type != "subscription":
+        return None
+    if line.renews_until is not None:
+        return line.renews_until
+    return subscription_end(order.paid_at or created_at or utcnow(), line.product.term_months)
 
 
 def subscription_end(start: datetime, months: int | None) -> datetime:

@@ -200,6 +200,11 @@ def send_email(email_id: uuid.UUID, now: datetime) -> bool:
 def render_email(email: OutgoingEmail, lines: list[FulfilmentLine] | None = None) -> Mail:
     """Render an owed e-mail in the buyer's language and the partner's brand (`lines`: the
     order's fulfilment lines, when the caller has them)."""
+    if email.kind.startswith("subscription_"):
+        from subscriptions import mail as subscription_mail
+
+        assert email.order_id is not None
+        return subscription_mail.render(email.key, email.kind, email.order_id)
     order = db.session.get(Order, email.order_id)
     assert order is not None
     deliveries = line_deliveries(order, lines)

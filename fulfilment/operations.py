@@ -133,8 +133,8 @@ def refund_lines(
                 emit(LicenceRevoked(order_id=order_id, licence_id=unit.licence_id,
                                     reason=RevocationReason.REFUND.value))
         emit(LineRefunded(order_id=order_id, order_line_id=line.order_line_id, reason=reason))
-    for renewal in (ol for ol in order.lines if ol.renews_backup_id is not None
-                    and ol.id in wanted):
+    for renewal in (ol for ol in order.lines if ol.id in wanted and (
+            ol.renews_backup_id is not None or ol.subscription_action in ("renewal", "seats"))):
         emit(LineRefunded(order_id=order_id, order_line_id=renewal.id, reason=reason))
     if whole_order and order.fulfilment_status != FulfilmentStatus.CANCELLED:
         set_fulfilment_status(order, FulfilmentStatus.CANCELLED, f"refunded: {reason}", actor)

@@ -147,6 +147,7 @@ def _start(order_id: uuid.UUID) -> tuple[list[FulfilmentLine], bool]:
     created = 0
     for order_line in order.lines:
         if (order_line.parent_line_id is None and order_line.product.kind == ProductKind.SOFTWARE
+                and order_line.subscription_action not in SUBSCRIPTION_TERM_ACTIONS
                 and order_line.id not in existing):
             # A concurrent start creating the same line breaks this transaction on the unique
             # key; the relay retries the delivery, which then finds the line.
@@ -166,6 +167,11 @@ def _start(order_id: uuid.UUID) -> tuple[list[FulfilmentLine], bool]:
             created += 1
     renewals.apply_renewals(order)
     return list(existing.values()), created == len(existing)
+
+
+# A subscription's renewal or added users buy nothing new: subscriptions/provisioning.py renews
+# or resizes what the wholesaler already holds. An added application is bought like any line.
+SUBSCRIPTION_TERM_ACTIONS = ("renewal", "seats")
 
 
 def fulfil_order(order_id: uuid.UUID) -> FulfilmentStatus | None:

@@ -107,4 +107,7 @@ class TestGateway:
             amount_cents=amount,
             currency=currency,
             card_country=country,
+            # The card the buyer paid with: a subscription's later terms are charged to it
+            # (subscriptions/billing.py TestBilling). Only the test numbers exist here.
+            payment_reference=f"testcard:{digits}" if paying else None,
         )
