@@ -37,6 +37,7 @@ from backups.vault import (
 from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role, User
 from commissions import Balances, balances, clients_of, orders_of, reseller_for_user
 from commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
+from commissions.services import RENEWAL_WINDOW
 from extensions import db
 from fulfilment.delivery import line_deliveries, subscription_end
 from fulfilment.mail import Mail, send_mail
@@ -322,12 +323,19 @@ def licence_mail(pulled: PulledLicence, reseller: Reseller) -> Mail:
 
 @dataclass(frozen=True)
 class SubscriptionAlert:
-    """A subscription of a client that renews or ends soon."""
+    """A subscription of a client that renews or ends soon, or whose renewal is unpaid.
+
+    `state`: "renews" (it will be charged), "ends" (the client stopped the renewal), "past_due"
+    (the renewal's payment failed), or "ends" for a prepaid term bought outside subscriptions.
+    """
 
     order: Order
     line: OrderLine
     ends_at: datetime
     client_id: uuid.UUID | None
+    state: str = "ends"
+    number: str = ""
+    seats: int = 0
 
 
 @dataclass(frozen=True)
@@ -364,7 +372,7 @@ def alerts_for(reseller: Reseller, now: datetime) -> Alerts:
         select(ResellerClient.email, ResellerClient.id)
         .where(ResellerClient.reseller_id == reseller.id)).all())
     lines = [(order, line) for order in paid for line in order.product_lines]
-    subscriptions = [
+    subscriptions = _contract_alerts(reseller, now, horizon, client_ids) + [
         SubscriptionAlert(order, line, ends_at, client_ids.get(order.email))
         for order, line, ends_at in _subscription_ends(lines, reseller.partner_id)
         if now <= ends_at <= horizon
@@ -380,11 +388,44 @@ def alerts_for(reseller: Reseller, now: datetime) -> Alerts:
                   sorted(expiring, key=lambda a: a.expires_at))
 
 
+def _contract_alerts(reseller: Reseller, now: datetime, horizon: datetime,
+                     client_ids: dict[str, uuid.UUID]) -> list[SubscriptionAlert]:
+    """The reseller's clients' subscriptions whose term ends by `horizon`, or whose renewal is
+    unpaid. Their end is the subscription's own: users or applications added change nothing."""
+    from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus
+
+    subs = db.session.scalars(select(Subscription).where(
+        Subscription.reseller_id == reseller.id, Subscription.status.in_(LIVE_STATUSES),
+        or_(Subscription.status == SubscriptionStatus.PAST_DUE,
+            Subscription.current_period_end.between(now, horizon)))).all()
+    alerts = []
+    for sub in subs:
+        order = db.session.get(Order, sub.origin_order_id)
+        first = sub.items[0] if sub.items else None
+        line = db.session.get(OrderLine, first.origin_order_line_id) if first else None
+        if order is None or line is None:
+            continue
+        state = ("past_due" if sub.status == SubscriptionStatus.PAST_DUE
+                 else "ends" if sub.cancel_at_period_end else "renews")
+        alerts.append(SubscriptionAlert(order, line, sub.current_period_end,
+                                        client_ids.get(order.email), state, sub.number,
+                                        sub.seats))
+    return alerts
+
+
 def _subscription_ends(lines: list[tuple[Order, OrderLine]],
                        partner_id: uuid.UUID) -> list[tuple[Order, OrderLine, datetime]]:
-    """Each subscription line's end (its licence's expiry, else paid_at + term), unless renewed."""
+    """Each prepaid subscription line's end (its licence's expiry, else paid_at + term), unless
+    renewed; lines that opened a subscription, and subscriptions' own charges, are left to
+    `_contract_alerts`."""
+    from subscriptions.models import SubscriptionItem
+
+    started = set(db.session.scalars(select(SubscriptionItem.origin_order_line_id).where(
+        SubscriptionItem.origin_order_line_id.in_([line.id for _, line in lines])))) \
+        if lines else set()
     subs = [(o, line) for o, line in lines
-            if line.product.licence_type == LicenceType.SUBSCRIPTION and o.paid_at is not None]
+            if line.product.licence_type == LicenceType.SUBSCRIPTION and o.paid_at is not None
+            and o.source != "subscription" and line.id not in started]
     if not subs:
         return []
     expiries = dict(db.session.execute(
@@ -404,11 +445,16 @@ def _subscription_ends(lines: list[tuple[Order, OrderLine]],
 
 
 def _renewed(order: Order, line: OrderLine, partner_id: uuid.UUID) -> bool:
-    """Whether the buyer paid for the same product again later in this shop."""
+    """Whether the buyer paid for the same product again near the end of its term, as a renewal
+    is bought (commissions' renewal window). Users added in the middle of the term, or any
+    subscription's own charges, do not renew it."""
+    assert order.paid_at is not None
+    end = subscription_end(order.paid_at, line.product.term_months)
     later = db.session.scalar(
         select(func.count(OrderLine.id)).join(Order, Order.id == OrderLine.order_id)
         .where(Order.partner_id == partner_id, Order.email == order.email,
                Order.payment_status == PaymentStatus.PAID, Order.paid_at > order.paid_at,
+               Order.paid_at >= end - RENEWAL_WINDOW, Order.source != "subscription",
                OrderLine.product_code == line.product_code, OrderLine.parent_line_id.is_(None)))
     return bool(later)
 

@@ -216,6 +216,24 @@ class ChangePasswordForm(FlaskForm):
     password, confirm = _new_password(_l("New password"), _l("New password again"))
 
 
+class ApproveChangeForm(FlaskForm):
+    """A client approving users or an application their reseller prepared."""
+
+    quoted_total = HiddenField()
+    approve = BooleanField(
+        _l("I approve this change and the immediate charge to the card of my subscription."),
+        validators=[InputRequired(_l("Tick the box to approve the change."))])
+
+
+class CancelSubscriptionForm(FlaskForm):
+    """Stopping a subscription's renewal: the consequence acknowledged."""
+
+    understood = BooleanField(
+        _l("I understand that my subscription will not renew and that my users lose access at "
+           "the end of the paid term."),
+        validators=[InputRequired(_l("Tick the box to confirm."))])
+
+
 class EraseAccountForm(FlaskForm):
     """Erasing one's own data: the password again, and the warning acknowledged."""
 

@@ -63,7 +63,33 @@ def status_label(code: str) -> str:
         "delivered": _("Delivered"),
         "needs_attention": _("Delayed: our team is on it"),
         "cancelled": _("Cancelled"),
+        "active": _("Active"),
+        "past_due": _("Payment overdue"),
+        "suspended": _("Suspended"),
+        "ended": _("Ended"),
     }.get(code, code)
+
+
+def subscription_event_label(code: str) -> str:
+    """What a subscription's history line records."""
+    return {
+        "started": _("Started"),
+        "renewed": _("Renewed"),
+        "changed": _("Changed"),
+        "change_prepared": _("Change prepared by your reseller"),
+        "payment_failed": _("Payment failed"),
+        "cancel_requested": _("Renewal stopped"),
+        "suspended": _("Suspended"),
+        "ended": _("Ended"),
+        "needs_attention": _("Delayed at the wholesaler: our team is on it"),
+        "wholesaler": _("Wholesaler"),
+        "licence": _("Licence"),
+    }.get(code, code)
+
+
+def term_label(months: int) -> str:
+    """A subscription's billing term."""
+    return _("Monthly") if months == 1 else _("Annual")
 
 
 def kind_label(code: str) -> str:
@@ -77,5 +103,6 @@ def kind_label(code: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    for fn in (family_label, platform_label, seats_label, licence_label, status_label, kind_label):
+    for fn in (family_label, platform_label, seats_label, licence_label, status_label, kind_label,
+               term_label, subscription_event_label):
         app.add_template_global(fn)

@@ -26,6 +26,7 @@ from commerce.models import (
     PartnerProduct,
     PaymentStatus,
     Product,
+    User,
 )
 from commerce.money import vat_included
 from commerce.numbers import next_order_number, next_value
@@ -696,3 +697,13 @@ def stop_at_wholesalers(subscription_id: uuid.UUID) -> None:
             raise
         except WholesalerError as exc:
             _note(sub, "wholesaler", f"{item.product_code}: cancellation refused: {exc}")
+
+
+def subscriptions_of_user(user: User, partner_id: uuid.UUID) -> list[Subscription]:
+    """The subscriptions an account reaches: those opened by an order the account owns."""
+    from accounts.services import owned_orders_condition
+
+    return list(db.session.scalars(
+        select(Subscription).join(Order, Order.id == Subscription.origin_order_id)
+        .where(owned_orders_condition(user), Subscription.partner_id == partner_id)
+        .order_by(Subscription.started_at.desc())))

@@ -20,6 +20,7 @@ from commerce.models import Partner, Role, User
 from commerce.passwords import check_password
 from extensions import limiter
 from storefront.forms import (
+    CancelSubscriptionForm,
     ChangePasswordForm,
     EmailForm,
     EmptyForm,
@@ -32,6 +33,12 @@ from storefront.security import links, sessions
 from storefront.security.doors import buyer_required, current_buyer, safe_next
 from storefront.security.throttle import sign_in_limits
 from storefront.tenancy import current_partner
+from subscriptions.services import (
+    SubscriptionError,
+    cancel_at_period_end,
+    charges_of,
+    subscriptions_of_user,
+)
 
 log = logging.getLogger("comptoir.security")
 
@@ -277,9 +284,48 @@ def orders() -> str:
         signout_form=EmptyForm(),
         resend_form=EmptyForm(),
         user=user,
+        subscriptions=subscriptions_of_user(user, partner.id),
         open_sessions=records.live_sessions(user.id),
         this_session=sessions.current(),
     )
+
+
+def _own_subscription(number: str):  # type: ignore[no-untyped-def]
+    user = current_buyer()
+    assert user is not None
+    sub = next((s for s in subscriptions_of_user(user, current_partner().id)
+                if s.number == number), None)
+    if sub is None:
+        abort(404)
+    return sub
+
+
+@bp.get("/subscriptions")
+@buyer_required
+def subscriptions() -> Response:
+    return redirect(url_for("accounts.orders", _anchor="subscriptions"))
+
+
+@bp.route("/subscriptions/<number>", methods=["GET", "POST"])
+@buyer_required
+def subscription(number: str) -> Page:
+    """One subscription: its users, term, next renewal and history; cancelling its renewal."""
+    sub = _own_subscription(number)
+    form = CancelSubscriptionForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                cancel_at_period_end(sub, actor=f"buyer:{sub.email}")
+            except SubscriptionError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(_("Your subscription will end on %(date)s; nothing more will be charged.",
+                        date=sub.current_period_end.strftime("%d/%m/%Y")), "success")
+                return redirect(url_for("accounts.subscription", number=sub.number))
+        status = 400
+    return render_template("storefront/subscription.html", sub=sub, form=form,
+                           charges=charges_of(sub)), status
 
 
 @bp.get("/data.json")

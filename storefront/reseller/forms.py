@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField
-from wtforms.validators import InputRequired, Regexp
+from wtforms import IntegerField, SelectField, StringField
+from wtforms.validators import InputRequired, Length, NumberRange, Regexp
 
 
 class CodeForm(FlaskForm):
@@ -15,3 +15,13 @@ class CodeForm(FlaskForm):
         InputRequired(_l("Enter the code shown by your authenticator app.")),
         Regexp(r"^\s*[0-9]{3}\s?[0-9]{3}\s*$", message=_l("Enter the six digits of the code."))],
         render_kw={"inputmode": "numeric", "maxlength": 7, "size": 8})
+
+
+class SubscriptionChangeForm(FlaskForm):
+    """Users or an application to add to a client's subscription, for the client to approve."""
+
+    product = SelectField(_l("Plan"), validators=[InputRequired(_l("Choose a plan."))])
+    seats = IntegerField(_l("Users to add"), validators=[
+        InputRequired(_l("Enter how many users to add.")),
+        NumberRange(min=1, max=300, message=_l("Add between 1 and 300 users."))])
+    note = StringField(_l("Note for the client (optional)"), validators=[Length(max=500)])

@@ -35,7 +35,7 @@ from invoicing.services import document_for_order, documents_by_order
 from reseller import services
 from storefront.forms import EmptyForm, SignInForm
 from storefront.invoices import pdf_response
-from storefront.reseller.forms import CodeForm
+from storefront.reseller.forms import CodeForm, SubscriptionChangeForm
 from storefront.security import sessions
 from storefront.security.doors import safe_next
 from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
@@ -210,6 +210,78 @@ def client(reseller: Reseller, client_id: uuid.UUID) -> str:
                            documents=documents_by_order([o.id for o in orders]),
                            licences=services.client_licences(orders, utcnow()),
                            name=orders[0].name if orders else "")
+
+
+# --- clients' subscriptions --------------------------------------------------------------------
+
+
+@bp.route("/subscriptions")
+@reseller_required
+def subscriptions(reseller: Reseller) -> str:
+    from subscriptions.services import subscriptions_of_reseller
+
+    return render_template("reseller/subscriptions.html", reseller=reseller,
+                           active="subscriptions", subscriptions=subscriptions_of_reseller(
+                               reseller.id))
+
+
+def _client_subscription(reseller: Reseller, number: str):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from subscriptions.models import Subscription
+
+    sub = db.session.scalar(select(Subscription).where(Subscription.number == number,
+                                                       Subscription.reseller_id == reseller.id))
+    if sub is None:
+        abort(404)
+    return sub
+
+
+def _change_choices(sub) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """The plans of the client's term this shop sells: the client's own first (more users)."""
+    from sqlalchemy import select
+
+    from commerce.models import PartnerProduct, Product
+
+    owned = [(i.product_code, _("More users of %(name)s", name=i.product_name))
+             for i in sub.items]
+    others = db.session.execute(
+        select(Product.code, Product.name).join(PartnerProduct,
+                                                PartnerProduct.product_id == Product.id)
+        .where(PartnerProduct.partner_id == sub.partner_id, PartnerProduct.available.is_(True),
+               Product.licence_type == "subscription", Product.term_months == sub.term_months,
+               Product.code.not_in([code for code, _label in owned]))
+        .order_by(Product.name)).all()
+    return owned + [(code, _("Add the application %(name)s", name=name))
+                    for code, name in others]
+
+
+@bp.route("/subscriptions/<number>", methods=["GET", "POST"])
+@reseller_required
+def subscription(reseller: Reseller, number: str) -> str | tuple[str, int]:
+    """A client's subscription: seats, term, renewal, history; prepare users or an application."""
+    from subscriptions.services import SubscriptionError, charges_of, prepare_change
+
+    sub = _client_subscription(reseller, number)
+    form = SubscriptionChangeForm()
+    form.product.choices = _change_choices(sub)
+    link, status = None, 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                _change, token = prepare_change(sub, reseller.id, form.product.data or "",
+                                                int(form.seats.data or 0), utcnow(),
+                                                note=form.note.data or "")
+            except SubscriptionError as exc:
+                form.seats.errors = [str(exc)]
+                status = 400
+            else:
+                link = f"{shop_url(current_partner())}/subscriptions/change/{token}"
+        else:
+            status = 400
+    return render_template("reseller/subscription.html", reseller=reseller,
+                           active="subscriptions", sub=sub, form=form, link=link,
+                           charges=charges_of(sub)), status
 
 
 @bp.route("/orders/<uuid:order_id>/invoices/<number>.pdf")

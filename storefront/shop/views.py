@@ -746,3 +746,51 @@ def logo() -> Response:
     response.headers["Content-Security-Policy"] = "default-src 'none'"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@bp.route("/subscriptions/change/<token>", methods=["GET", "POST"])
+@limiter.limit("30/minute")
+def subscription_change(token: str) -> Response | str | tuple[str, int]:
+    """A change a reseller prepared: the client sees the prorated price, approves and pays."""
+    from storefront.forms import ApproveChangeForm
+    from subscriptions.services import (
+        SubscriptionError,
+        approve_change,
+        change_for_token,
+        check_open,
+        quote,
+    )
+
+    change = change_for_token(token)
+    if change is None or change.subscription.partner_id != current_partner().id:
+        abort(404)
+    now = utcnow()
+    form = ApproveChangeForm()
+    problem = None
+    try:
+        check_open(change, now)
+    except SubscriptionError as exc:
+        problem = str(exc)
+    offer = quote(change, now) if problem is None else None
+    if request.method == "POST" and problem is None and form.validate():
+        try:
+            quoted = int(form.quoted_total.data or "")
+        except ValueError:
+            quoted = None
+        try:
+            order = approve_change(change, now, quoted_total=quoted)
+        except SubscriptionError as exc:
+            problem = str(exc)
+            db.session.rollback()
+            offer = quote(change, now) if change.status == "prepared" else None
+        else:
+            remember_order(order)
+            flash(_("Thank you: the change is paid and in force."), "success")
+            return redirect(url_for("shop.order_page", order_id=order.id))
+    if offer is not None:
+        form.quoted_total.data = str(offer.total_cents)
+    status = 200 if request.method == "GET" and problem is None else (
+        409 if problem else 400)
+    return render_template("storefront/subscription_change.html", change=change,
+                           sub=change.subscription, offer=offer, form=form,
+                           problem=problem), status
