@@ -142,6 +142,66 @@ PRODUCTS: list[tuple[Any, ...]] = [
         "professionnelle.",
     ),
     (
+        "M365-BUSINESS-STD-1M",
+        "microsoft365",
+        "Microsoft 365 Business Standard (mensuel)",
+        "Business Standard",
+        "multi",
+        1,
+        "user",
+        "subscription",
+        1,
+        1800,
+        "M365-BSTD-1M",
+        "Abonnement mensuel par utilisateur, sans engagement au-delà du mois : applications "
+        "Office, Teams, messagerie professionnelle.",
+    ),
+    (
+        "M365-BUSINESS-BASIC-1Y",
+        "microsoft365",
+        "Microsoft 365 Business Basic",
+        "Business Basic",
+        "multi",
+        1,
+        "user",
+        "subscription",
+        12,
+        7200,
+        "M365-BBAS-12",
+        "Abonnement d'un an par utilisateur : Office sur le web, Teams, messagerie "
+        "professionnelle, 1 To de stockage.",
+    ),
+    (
+        "M365-BUSINESS-BASIC-1M",
+        "microsoft365",
+        "Microsoft 365 Business Basic (mensuel)",
+        "Business Basic",
+        "multi",
+        1,
+        "user",
+        "subscription",
+        1,
+        720,
+        "M365-BBAS-1M",
+        "Abonnement mensuel par utilisateur : Office sur le web, Teams, messagerie "
+        "professionnelle, 1 To de stockage.",
+    ),
+    (
+        "VISIO-PLAN2-1Y",
+        "visio",
+        "Visio Plan 2",
+        "Plan 2",
+        "multi",
+        1,
+        "user",
+        "subscription",
+        12,
+        18000,
+        "VISIO-P2-12",
+        "Abonnement d'un an par utilisateur : Visio de bureau et sur le web, à ajouter à "
+        "Microsoft 365.",
+    ),
+    (
         "WIN11-HOME",
         "windows",
         "Windows 11 Famille",
@@ -405,6 +465,17 @@ ENGLISH: dict[str, tuple[str, str]] = {
     "M365-BUSINESS-STD-1Y": ("Microsoft 365 Business Standard",
                              "A one-year subscription per user: the Office apps, Teams, business "
                              "e-mail."),
+    "M365-BUSINESS-STD-1M": ("Microsoft 365 Business Standard (monthly)",
+                             "A monthly subscription per user, committed one month at a time: "
+                             "the Office apps, Teams, business e-mail."),
+    "M365-BUSINESS-BASIC-1Y": ("Microsoft 365 Business Basic",
+                               "A one-year subscription per user: Office on the web, Teams, "
+                               "business e-mail, 1 TB of storage."),
+    "M365-BUSINESS-BASIC-1M": ("Microsoft 365 Business Basic (monthly)",
+                               "A monthly subscription per user: Office on the web, Teams, "
+                               "business e-mail, 1 TB of storage."),
+    "VISIO-PLAN2-1Y": ("Visio Plan 2", "A one-year subscription per user: Visio on the desktop "
+                                       "and the web, added to Microsoft 365."),
     "WIN11-HOME": ("Windows 11 Home", "The Windows 11 operating system for one PC, to download."),
     "WIN11-PRO": ("Windows 11 Pro", "Windows 11 with BitLocker, Remote Desktop and business "
                                     "management."),
