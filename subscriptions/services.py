@@ -664,10 +664,11 @@ def subscriptions_of_reseller(reseller_id: uuid.UUID) -> list[Subscription]:
 
 
 def charges_of(sub: Subscription) -> list[tuple[SubscriptionCharge, Order]]:
-    return list(db.session.execute(
+    rows = db.session.execute(
         select(SubscriptionCharge, Order).join(Order, Order.id == SubscriptionCharge.order_id)
         .where(SubscriptionCharge.subscription_id == sub.id)
-        .order_by(SubscriptionCharge.created_at)).tuples())
+        .order_by(SubscriptionCharge.created_at)).all()
+    return [(charge, order) for charge, order in rows]
 
 
 def ensure_fulfilment_status(order: Order, target: FulfilmentStatus, reason: str) -> None:

@@ -31,7 +31,6 @@ RATES = Rates.from_json({
 })
 PROGRAMME_START = datetime(2020, 1, 1, tzinfo=UTC)
 PASSWORD = "reseller password 2026"  # noqa: S105 (a test login)
-DECLINED = "4000000000000002"
 
 
 @pytest.fixture(scope="session")

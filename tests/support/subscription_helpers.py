@@ -10,6 +10,7 @@ from commerce.models import Order
 from commissions.models import LedgerEntry, Reseller
 from subscriptions.models import Subscription, SubscriptionItem
 
+DECLINED = "4000000000000002"  # the test card that is always declined
 
 def subscription_of(db, order: Order) -> Subscription:  # type: ignore[no-untyped-def]
     sub = db.session.scalar(select(Subscription).join(
