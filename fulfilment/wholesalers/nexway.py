@@ -69,6 +69,7 @@ from fulfilment.wholesalers.validation import (
     parse_date_or_datetime,
     parse_datetime,
     parse_url,
+    require_id,
     require_int,
     require_str,
 )
@@ -650,12 +651,14 @@ def _order(doc: Mapping[str, Any], reference: str | None,
     delivered: list[tuple[int, str]] = []
     failures: list[str] = []
     pending = 0
-    subscription_ids: set[object] = set()
+    subscription_ids: set[str | None] = set()
     for index, unit in enumerate(units):
         name = f"orderLines[0].lineItems[{index}]"
         if not isinstance(unit, dict):
             raise MalformedAnswer(f"{name}: expected an object")
-        subscription_ids.add(unit.get("subscriptionId"))
+        named = unit.get("subscriptionId")
+        subscription_ids.add(None if named is None else require_id(named,
+                                                                   f"{name}.subscriptionId"))
         unit_code = require_int(unit.get("responseCode"), f"{name}.responseCode")
         serials = unit.get("serials", [])
         if not isinstance(serials, list):

@@ -429,6 +429,11 @@ def test_nexway_units_naming_different_subscriptions_are_malformed(
     _nexway_sub(nexway, reference)
     order = nexway_sim.simulator.orders[reference]
     document = nexway_sim.simulator.order_document(nexway_sim.simulator.present_order(order))
-    document["orderLines"][0]["lineItems"][1]["subscriptionId"] = "another"
+    units = document["orderLines"][0]["lineItems"]
+    units[1]["subscriptionId"] = "another"
     with pytest.raises(MalformedAnswer, match="different subscriptions"):
         read_order(document, reference, None)
+    for wrong in ({"id": "x"}, 123, "with space", "x" * 121):
+        units[1]["subscriptionId"] = wrong
+        with pytest.raises(MalformedAnswer, match="subscriptionId"):
+            read_order(document, reference, None)
