@@ -50,7 +50,7 @@ class FulfilmentLine(db.Model):  # type: ignore[name-defined]
     route_generation: Mapped[int] = mapped_column(Integer, default=1)
     supplier_reference: Mapped[str | None] = mapped_column(String(80), unique=True)
     supplier_order_id: Mapped[str | None] = mapped_column(String(120))
-    # The wholesaler's id of the subscription the line bought (SupplierOrder.subscription_id).
+    # The wholesaler's subscription this line's purchase opened (subscription products only).
     supplier_subscription_id: Mapped[str | None] = mapped_column(String(120))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

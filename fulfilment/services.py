@@ -409,6 +409,8 @@ def callback_url(code: str) -> str | None:
 
 def _accept(line: FulfilmentLine, result: SupplierOrder, now: datetime) -> None:
     line.supplier_order_id = result.supplier_order_id
+    if result.subscription_id is not None:  # an answer that omits it does not forget it
+        line.supplier_subscription_id = result.subscription_id
     if result.status == SupplierOrderStatus.DELIVERED:
         _deliver(line, result)
     elif result.status == SupplierOrderStatus.ACCEPTED:
@@ -560,6 +562,7 @@ def _reroute(line: FulfilmentLine, route: Route, reason: str = "") -> None:
     line.wholesaler_code, line.routing_reason = route.wholesaler_code, route.reason
     line.route_generation += 1
     line.supplier_reference, line.supplier_order_id = None, None
+    line.supplier_subscription_id = None
     if line.status != LineStatus.PENDING:
         set_line_status(line, LineStatus.PENDING, reason or route.reason)
     line.attempts, line.next_attempt_at = 0, utcnow()
@@ -720,7 +723,7 @@ def _dump(order: SupplierOrder) -> str:
     return json.dumps({
         "reference": order.reference, "supplier_order_id": order.supplier_order_id,
         "status": str(order.status), "sku": order.sku, "quantity": order.quantity,
-        "error": order.error,
+        "error": order.error, "subscription_id": order.subscription_id,
         "items": [{"product_key": i.product_key, "download_url": i.download_url,
                    "download_expires_at": i.download_expires_at.isoformat()} for i in order.items],
     })
@@ -731,7 +734,7 @@ def _load(text: str) -> SupplierOrder:
     return SupplierOrder(
         reference=data["reference"], supplier_order_id=data["supplier_order_id"],
         status=SupplierOrderStatus(data["status"]), sku=data["sku"], quantity=data["quantity"],
-        error=data["error"],
+        error=data["error"], subscription_id=data.get("subscription_id"),  # absent before it
         items=tuple(DeliveredItem(i["product_key"], i["download_url"],
                                   datetime.fromisoformat(i["download_expires_at"]))
                     for i in data["items"]),

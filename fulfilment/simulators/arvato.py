@@ -6,6 +6,7 @@ import base64
 import hmac
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 
@@ -16,8 +17,13 @@ from fulfilment.simulators.common import DEFAULT_CONFIG, Route, SimError, Simula
 
 REFERENCE_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 REF = r"/api/orders/([^/]+)"
+SUBSCRIPTION = r"/api/subscriptions/([^/]+)"
 ORDER_TAGS = {"reference": "reference", "order_id": "orderId", "status": "status", "sku": "sku",
-              "quantity": "quantity", "error": "error", "created_at": "createdAt"}
+              "quantity": "quantity", "error": "error", "created_at": "createdAt",
+              "subscription_id": "subscriptionId"}
+SUBSCRIPTION_TAGS = {"subscription_id": "subscriptionId", "status": "status", "seats": "seats",
+                     "paid_until": "paidUntil", "generation": "generation",
+                     "created_at": "createdAt"}
 ITEM_TAGS = {"product_key": "productKey", "download_url": "downloadUrl",
              "download_expires_at": "downloadExpiresAt"}
 
@@ -46,6 +52,13 @@ class ArvatoSimulator(Simulator):
             Route("GET", re.compile(REF), "get_order", self.get_order),
             Route("POST", re.compile(REF + "/cancel"), "cancel", self.cancel_order),
             Route("POST", re.compile(REF + "/replacements"), "replace", self.replace_key),
+            Route("GET", re.compile(SUBSCRIPTION), "get_subscription", self.get_subscription),
+            Route("POST", re.compile(SUBSCRIPTION + "/renewals"), "renew_subscription",
+                  self.renew_subscription),
+            Route("POST", re.compile(SUBSCRIPTION + "/changes"), "change_subscription",
+                  self.change_subscription),
+            Route("POST", re.compile(SUBSCRIPTION + "/cancel"), "cancel_subscription",
+                  self.cancel_subscription),
         ]
 
     def authenticate(self, headers: Mapping[str, str]) -> bool:
@@ -63,6 +76,12 @@ class ArvatoSimulator(Simulator):
             root = Element("stock")
             for name, value in payload.items():
                 SubElement(root, name).text = _word(value)
+        elif kind == "subscription":
+            root = Element("subscription")
+            for name, tag in SUBSCRIPTION_TAGS.items():
+                if name in payload:
+                    value = payload[name]
+                    SubElement(root, tag).text = value.upper() if name == "status" else _word(value)
         else:
             root = Element("order")
             for name, tag in ORDER_TAGS.items():
@@ -83,11 +102,9 @@ class ArvatoSimulator(Simulator):
     def create_order(self, *, body: bytes) -> tuple[int, str, dict[str, Any]]:
         """POST /api/orders: 201 with keys for a new purchase, 200 and the same keys on replay."""
         root = _xml(body, "orderRequest")
-        reference = (root.findtext("reference") or "").strip()
+        reference = _reference(root)
         sku = (root.findtext("sku") or "").strip()
         quantity = (root.findtext("quantity") or "").strip()
-        if not REFERENCE_RE.fullmatch(reference):
-            raise SimError(400, "invalid_request", "reference: 1 to 64 of A-Z a-z 0-9 . _ : -")
         if not sku:
             raise SimError(400, "invalid_request", "sku is required")
         if not quantity.isdigit() or not 1 <= int(quantity) <= 100:
@@ -112,6 +129,67 @@ class ArvatoSimulator(Simulator):
         key = (_xml(body, "replacementRequest").findtext("productKey") or "").strip()
         with self.lock:
             return 200, "order", self.present_order(self.replace(reference, key))
+
+
+    def get_subscription(self, subscription_id: str, *,
+                         body: bytes) -> tuple[int, str, dict[str, Any]]:
+        """GET /api/subscriptions/{id}: the subscription as it stands."""
+        with self.lock:
+            return 200, "subscription", self.present_subscription(
+                self.find_subscription(subscription_id))
+
+    def renew_subscription(self, subscription_id: str, *,
+                           body: bytes) -> tuple[int, str, dict[str, Any]]:
+        """POST /api/subscriptions/{id}/renewals <renewalRequest><reference/><seats/><until/>:
+        201 for the term provisioned, 200 for a reference that renewed it already."""
+        root = _xml(body, "renewalRequest")
+        reference = _reference(root)
+        seats = _seats(root)
+        until = _until(root)
+        with self.lock:
+            sub, new = self.renew(subscription_id, reference, seats, until)
+            return (201 if new else 200), "subscription", self.present_subscription(sub)
+
+    def change_subscription(self, subscription_id: str, *,
+                            body: bytes) -> tuple[int, str, dict[str, Any]]:
+        """POST /api/subscriptions/{id}/changes <changeRequest><reference/><seats/>."""
+        root = _xml(body, "changeRequest")
+        reference, seats = _reference(root), _seats(root)
+        with self.lock:
+            sub, new = self.change_seats(subscription_id, reference, seats)
+            return (201 if new else 200), "subscription", self.present_subscription(sub)
+
+    def cancel_subscription(self, subscription_id: str, *,
+                            body: bytes) -> tuple[int, str, dict[str, Any]]:
+        """POST /api/subscriptions/{id}/cancel: no renewal; repeating it changes nothing."""
+        with self.lock:
+            sub, _ = self.stop_renewal(subscription_id)
+            return 200, "subscription", self.present_subscription(sub)
+
+
+def _reference(root: Element) -> str:
+    reference = (root.findtext("reference") or "").strip()
+    if not REFERENCE_RE.fullmatch(reference):
+        raise SimError(400, "invalid_request", "reference: 1 to 64 of A-Z a-z 0-9 . _ : -")
+    return reference
+
+
+def _seats(root: Element) -> int:
+    seats = (root.findtext("seats") or "").strip()
+    if not seats.isascii() or not seats.isdigit() or not 1 <= int(seats) <= 1000:
+        raise SimError(400, "invalid_request", "seats: an integer from 1 to 1000")
+    return int(seats)
+
+
+def _until(root: Element) -> datetime:
+    text = (root.findtext("until") or "").strip()
+    try:
+        until = datetime.fromisoformat(text)
+    except ValueError:
+        until = None
+    if until is None or until.tzinfo is None:
+        raise SimError(400, "invalid_request", "until: ISO 8601 with its offset")
+    return until
 
 
 def _word(value: object) -> str:

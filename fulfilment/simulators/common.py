@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import logging
 import re
@@ -17,7 +18,14 @@ from urllib.parse import unquote, urlsplit
 
 KEY_ALPHABET = "BCDFGHJKMPQRTVWXY2346789"
 MAX_BODY = 64 * 1024
-API_OPERATIONS = ("stock", "create_order", "get_order", "cancel", "replace", "extend")
+API_OPERATIONS = ("stock", "create_order", "get_order", "cancel", "replace", "extend",
+                  "get_subscription", "renew_subscription", "change_subscription",
+                  "cancel_subscription")
+# A Microsoft 365 SKU is a subscription; its term in months is a trailing -<n> (12 without one):
+# the demo's NX-M365-PERS-12 and AR-M365-FAM-12 run twelve months.
+SUBSCRIPTION_SKU_RE = re.compile(r"(?:NX-|AR-)?M365-[A-Z0-9-]*")
+TERM_SUFFIX_RE = re.compile(r".*-(\d{1,2})")
+SUBSCRIPTION_CONTROL_RE = re.compile(r"/_sim/subscriptions/([^/]+)/(renew|expire)")
 MALFORMED_MODES = ("auto", "bad_key", "missing_field", "wrong_quantity", "garbage")
 
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -38,6 +46,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "repeat_key_next_n": 0,  # the next n keys issued repeat the one before (a wholesaler's bug)
     "replacement_policy": "any",  # any | activated_only
     "download_validity_days": 21,
+    "subscription_skus": {},  # SKU -> term in months: subscriptions besides the M365- SKUs
 }
 
 
@@ -78,6 +87,33 @@ class SimOrder:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     replacements: dict[str, str] = field(default_factory=dict)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    subscription_id: str | None = None
+
+
+@dataclass
+class SimSubscription:
+    """A subscription opened by buying a subscription SKU: its seats, its term, its renewals."""
+
+    subscription_id: str
+    reference: str  # the order that opened it
+    sku: str
+    seats: int
+    term_months: int
+    paid_until: datetime
+    status: str = "active"  # active (renews), cancelled (runs to paid_until), ended
+    generation: int = 0  # terms provisioned after the first
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    renewals: dict[str, dict[str, Any]] = field(default_factory=dict)  # our reference -> request
+    changes: dict[str, int] = field(default_factory=dict)  # our reference -> seats
+    events: list[str] = field(default_factory=list)
+
+
+def add_months(start: datetime, months: int) -> datetime:
+    """The same day and time `months` later, clamped to the month's last day."""
+    index = start.month - 1 + months
+    year, month = start.year + index // 12, index % 12 + 1
+    return start.replace(year=year, month=month,
+                         day=min(start.day, calendar.monthrange(year, month)[1]))
 
 
 def isoformat(moment: datetime) -> str:
@@ -92,6 +128,7 @@ class Simulator(ABC):
     sku_pattern = re.compile(r"^$")
     order_prefix = ""
     content_type = ""
+    auto_renews = False  # whether a subscription renews by itself at the end of its term
     defaults: Mapping[str, Any] = DEFAULT_CONFIG
 
     def __init__(self) -> None:
@@ -115,6 +152,8 @@ class Simulator(ABC):
             self.issued: set[str] = set()
             self.last_key: str | None = None
             self.downloads: dict[str, str] = {}
+            self.subscriptions: dict[str, SimSubscription] = {}
+            self.terms_provisioned = 0  # renewals carried out, automatic or asked for
 
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Merge settings after checking each name and type; return the whole configuration."""
@@ -127,6 +166,10 @@ class Simulator(ABC):
                     value, type(default) if not isinstance(default, float) else (int, float)
                 ):
                     raise SimError(400, "bad_setting", f"{name} must be {type(default).__name__}")
+            terms = changes.get("subscription_skus", {})
+            if not all(isinstance(m, int) and not isinstance(m, bool) and 0 <= m <= 36
+                       for m in terms.values()):
+                raise SimError(400, "bad_setting", "subscription_skus: SKU -> months, 0 to 36")
             if changes.get("malformed_mode", "auto") not in MALFORMED_MODES:
                 raise SimError(400, "bad_setting", f"malformed_mode is one of {MALFORMED_MODES}")
             self.config.update(json.loads(json.dumps(dict(changes))))
@@ -146,6 +189,11 @@ class Simulator(ABC):
                                                          "callbacks": list(o.callbacks)}
                            for ref, o in self.orders.items()},
                 "activated_keys": sorted(self.activated),
+                "subscriptions": {sid: self.present_subscription(sub) | {
+                    "reference": sub.reference, "sku": sub.sku, "term_months": sub.term_months,
+                    "renewals": dict(sub.renewals), "changes": dict(sub.changes),
+                    "events": list(sub.events)} for sid, sub in self.subscriptions.items()},
+                "terms_provisioned": self.terms_provisioned,
                 "config": dict(self.config),
             }
 
@@ -216,6 +264,7 @@ class Simulator(ABC):
             order = SimOrder(reference=reference, sku=sku, quantity=quantity,
                              callback_url=callback_url, order_id=self.new_order_id())
             self.orders[reference] = order
+            self.open_subscription(order)
             return order, True
 
     def new_order_id(self) -> str:
@@ -263,14 +312,164 @@ class Simulator(ABC):
         return key
 
     def cancel(self, reference: str) -> SimOrder:
-        """Cancel an order; stock comes back for an order not yet delivered."""
+        """Cancel an order; stock comes back for an order not yet delivered. The subscription
+        it opened is revoked at once (Nexway: cancelling a subscription's order ends it now)."""
         with self.lock:
             order = self.find(reference)
             if order.status == "accepted":
                 self.sold[order.sku] -= order.quantity
             if order.status in ("accepted", "delivered"):
                 order.status = "cancelled"
+            sub = self.subscriptions.get(order.subscription_id or "")
+            if sub is not None and sub.status != "ended":
+                now = datetime.now(UTC)
+                sub.status, sub.paid_until = "ended", min(sub.paid_until, now)
+                sub.events.append(f"{isoformat(now)} revoked: its order was cancelled")
             return order
+
+    # -- subscriptions ----------------------------------------------------------------------------
+
+    def subscription_term(self, sku: str) -> int | None:
+        """Return the term in months when sku is a subscription, None for a perpetual licence."""
+        listed = self.config["subscription_skus"].get(sku)
+        if listed is not None:
+            return int(listed) or None
+        if not SUBSCRIPTION_SKU_RE.fullmatch(sku):
+            return None
+        suffix = TERM_SUFFIX_RE.fullmatch(sku)
+        months = int(suffix.group(1)) if suffix else 12
+        return months if 1 <= months <= 36 else 12
+
+    def new_subscription_id(self) -> str:
+        """Return the wholesaler's id for a new subscription."""
+        return f"{self.order_prefix}S-{secrets.token_hex(6).upper()}"
+
+    def open_subscription(self, order: SimOrder) -> None:
+        """Open the subscription a new order of a subscription SKU buys: one per order, as many
+        seats as units, its first term starting with the order."""
+        months = self.subscription_term(order.sku)
+        if months is None:
+            return
+        sub = SimSubscription(subscription_id=self.new_subscription_id(),
+                              reference=order.reference, sku=order.sku, seats=order.quantity,
+                              term_months=months, paid_until=add_months(order.created_at, months))
+        sub.events.append(f"{isoformat(order.created_at)} opened: {sub.seats} seats "
+                          f"until {isoformat(sub.paid_until)}")
+        self.subscriptions[sub.subscription_id] = sub
+        order.subscription_id = sub.subscription_id
+
+    def find_subscription(self, subscription_id: str) -> SimSubscription:
+        """Return the subscription as it stands now, or raise subscription_not_found."""
+        with self.lock:
+            sub = self.subscriptions.get(subscription_id)
+            if sub is None:
+                raise SimError(404, "subscription_not_found", f"no subscription {subscription_id}")
+            self.advance(sub)
+            return sub
+
+    def advance(self, sub: SimSubscription) -> None:
+        """Let the paid term run out: an active subscription then renews where the wholesaler
+        renews by itself (Nexway, term after term), else it ends; a cancelled one ends."""
+        now = datetime.now(UTC)
+        while sub.status != "ended" and sub.paid_until <= now:
+            if sub.status == "active" and self.auto_renews:
+                self.provision(sub, add_months(sub.paid_until, sub.term_months),
+                               "renewed at expiry")
+            else:
+                sub.status = "ended"
+                sub.events.append(f"{isoformat(now)} ended at {isoformat(sub.paid_until)}")
+
+    def provision(self, sub: SimSubscription, until: datetime, why: str) -> None:
+        """Provision one more term, to until."""
+        sub.generation += 1
+        sub.paid_until = until
+        self.terms_provisioned += 1
+        sub.events.append(f"{isoformat(datetime.now(UTC))} {why}: generation {sub.generation}, "
+                          f"{sub.seats} seats until {isoformat(until)}")
+
+    def renew_subscription_now(self, subscription_id: str) -> SimSubscription:
+        """Control: the renewal the wholesaler runs at the anniversary, carried out now."""
+        with self.lock:
+            sub = self.find_subscription(subscription_id)
+            if sub.status != "active":
+                raise SimError(409, f"subscription_{sub.status}", f"{subscription_id} is "
+                               f"{sub.status}: it does not renew")
+            self.provision(sub, add_months(sub.paid_until, sub.term_months),
+                           "renewed at its anniversary")
+            return sub
+
+    def end_term_now(self, subscription_id: str) -> SimSubscription:
+        """Control: the paid term runs out now (what follows is advance's)."""
+        with self.lock:
+            sub = self.subscriptions.get(subscription_id)
+            if sub is None:
+                raise SimError(404, "subscription_not_found", f"no subscription {subscription_id}")
+            if sub.status != "ended":
+                sub.paid_until = min(sub.paid_until, datetime.now(UTC))
+            return self.find_subscription(subscription_id)
+
+    def renew(self, subscription_id: str, reference: str, seats: int,
+              until: datetime) -> tuple[SimSubscription, bool]:
+        """Provision a term to until for seats users, once per reference: return the
+        subscription and whether this request provisioned it."""
+        with self.lock:
+            sub = self.find_subscription(subscription_id)
+            asked = {"seats": seats, "until": isoformat(until)}
+            if self.done_before(sub, sub.renewals, reference, asked, "renewed"):
+                return sub, False
+            if until <= sub.paid_until:
+                raise SimError(409, "already_provisioned",
+                               f"{subscription_id} is paid until {isoformat(sub.paid_until)}")
+            sub.renewals[reference] = asked
+            sub.seats = seats
+            self.provision(sub, until, f"renewed under {reference}")
+            return sub, True
+
+    def change_seats(self, subscription_id: str, reference: str,
+                     seats: int) -> tuple[SimSubscription, bool]:
+        """Set the number of users for the rest of the term, once per reference."""
+        with self.lock:
+            sub = self.find_subscription(subscription_id)
+            if self.done_before(sub, sub.changes, reference, seats, "changed"):
+                return sub, False
+            sub.changes[reference] = seats
+            sub.events.append(f"{isoformat(datetime.now(UTC))} {sub.seats} -> {seats} seats "
+                              f"under {reference}")
+            sub.seats = seats
+            return sub, True
+
+    @staticmethod
+    def done_before(sub: SimSubscription, done: Mapping[str, Any], reference: str, asked: Any,
+                    what: str) -> bool:
+        """True when reference asked this very thing before; a 409 when it asked another, or
+        when the subscription no longer takes it (cancelled or ended)."""
+        if reference in done:
+            if done[reference] != asked:
+                raise SimError(409, "reference_conflict",
+                               f"{reference} {what} {sub.subscription_id} otherwise")
+            return True
+        if sub.status != "active":
+            raise SimError(409, f"subscription_{sub.status}",
+                           f"{sub.subscription_id} is {sub.status}: it cannot be {what}")
+        return False
+
+    def stop_renewal(self, subscription_id: str) -> tuple[SimSubscription, bool]:
+        """Cancel the subscription: no renewal, the licence runs to the end of the paid term.
+        Return it and whether this request cancelled it."""
+        with self.lock:
+            sub = self.find_subscription(subscription_id)
+            if sub.status != "active":
+                return sub, False
+            sub.status = "cancelled"
+            sub.events.append(f"{isoformat(datetime.now(UTC))} cancelled: runs until "
+                              f"{isoformat(sub.paid_until)}")
+            return sub, True
+
+    def present_subscription(self, sub: SimSubscription) -> dict[str, Any]:
+        """Return the neutral view of a subscription (times as ISO 8601 strings)."""
+        return {"subscription_id": sub.subscription_id, "status": sub.status, "seats": sub.seats,
+                "paid_until": isoformat(sub.paid_until), "generation": sub.generation,
+                "created_at": isoformat(sub.created_at)}
 
     def replace(self, reference: str, product_key: str) -> SimOrder:
         """Swap a key reported as already activated for a new one (once per reported key)."""
@@ -300,6 +499,7 @@ class Simulator(ABC):
                        "download_expires_at": isoformat(i["download_expires_at"])}
                       for i in order.items],
             "created_at": isoformat(order.created_at),
+            "subscription_id": order.subscription_id,
         }
 
     # -- the request cycle ------------------------------------------------------------------------
@@ -363,9 +563,10 @@ class Simulator(ABC):
         if mode == "bad_key" and mangled.get("items"):
             mangled["items"][0]["product_key"] = "AAAAA-EEEEE-IIIII-OOOOO-UUUUU"
         elif mode == "missing_field":
-            mangled.pop("status" if kind == "order" else "quantity", None)
+            mangled.pop("status" if kind in ("order", "subscription") else "quantity", None)
         elif mode == "wrong_quantity":
-            mangled["quantity"] = int(mangled.get("quantity", 0)) + 1
+            count = "seats" if kind == "subscription" else "quantity"
+            mangled[count] = int(mangled.get(count, 0)) + 1
         else:
             body = self.render(kind, payload)
             return Reply(status, body[: len(body) // 2], self.content_type)
@@ -390,7 +591,8 @@ class Simulator(ABC):
                          "application/octet-stream")
 
     def control(self, method: str, path: str, body: bytes) -> Reply:
-        """Answer the /_sim/ endpoints: config, state, reset (JSON, no credentials)."""
+        """Answer the /_sim/ endpoints: config, state, reset, and a subscription's term falling
+        due now (renew, expire) (JSON, no credentials)."""
         try:
             if (method, path) == ("GET", "/_sim/config"):
                 result: dict[str, Any] = dict(self.config)
@@ -404,6 +606,13 @@ class Simulator(ABC):
             elif (method, path) == ("POST", "/_sim/reset"):
                 self.reset()
                 result = {"reset": True}
+            elif method == "POST" and (due := SUBSCRIPTION_CONTROL_RE.fullmatch(path)):
+                subscription_id, what = unquote(due.group(1)), due.group(2)
+                if what == "renew" and not self.auto_renews:
+                    raise SimError(404, "not_found", f"{self.name} renews only when asked")
+                sub = (self.renew_subscription_now(subscription_id) if what == "renew"
+                       else self.end_term_now(subscription_id))
+                result = self.present_subscription(sub)
             else:
                 raise SimError(404, "not_found", f"no control endpoint {method} {path}")
         except SimError as exc:

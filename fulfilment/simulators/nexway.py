@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from http.client import HTTPConnection, HTTPSConnection
@@ -28,6 +29,7 @@ from fulfilment.simulators.common import (
     Route,
     SimError,
     SimOrder,
+    SimSubscription,
     Simulator,
 )
 
@@ -61,11 +63,17 @@ CONNECT_CODES = {
     "key_not_found": 9001,
     "order_not_delivered": 9002,
     "key_not_activated": 9003,
+    "reference_conflict": 9004,  # a seat change's reference used for another number of seats
+    "subscription_not_found": 1010,
+    "subscription_cancelled": 1011,
+    "subscription_ended": 1011,
     "unauthorized": 401,
     "not_found": 404,
     "invalid_json": 400,
 }
 MESSAGES = {0: "OK", 1011: "Order cancelled", 1051: "Licenses currently not available"}
+# lifecycle.status words of Nexway's Subscription object (documented in its notifications)
+LIFECYCLE_STATUS = {"active": "Active", "cancelled": "Canceled", "ended": "Expired"}
 
 
 class NexwaySimulator(Simulator):
@@ -76,6 +84,7 @@ class NexwaySimulator(Simulator):
     order_prefix = "NXO"
     content_type = "application/json"
     defaults = NEXWAY_DEFAULTS
+    auto_renews = True  # documented: a subscription renews upon expiry unless cancelled
 
     def __init__(self, *, api_key: str, callback_secret: str, client_secret: str | None = None,
                  realm: str | None = None):
@@ -132,6 +141,12 @@ class NexwaySimulator(Simulator):
             Route("PUT", re.compile(r"/connect/order/download"), "extend", self.extend),
             Route("POST", re.compile(r"/connect/order/replace"), "replace", self.replace_key),
             Route("GET", re.compile(r"/connect/order/([^/]+)"), "get_order", self.get_order),
+            Route("PUT", re.compile(r"/connect/subscription/cancel"), "cancel_subscription",
+                  self.cancel_subscription),
+            Route("PUT", re.compile(r"/connect/subscription/quantity"), "change_subscription",
+                  self.change_subscription),
+            Route("GET", re.compile(r"/connect/subscription/([^/]+)"), "get_subscription",
+                  self.get_subscription),
         ]
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Reply:
@@ -165,7 +180,28 @@ class NexwaySimulator(Simulator):
             return {"responseCode": number, "responseMessage": payload["error"]["message"]}
         if kind == "order":
             return self.order_document(payload)
+        if kind == "subscription":
+            return {"responseCode": 0, "responseMessage": "OK",
+                    "subscription": self.subscription_document(payload)}
         return json.loads(json.dumps(payload))
+
+    def subscription_document(self, sub: dict[str, Any]) -> dict[str, Any]:
+        """Render a subscription as Nexway's Subscription object (the one its subscription
+        notifications carry: id, createDate, lifecycle, modelId, products); quantity (the seats)
+        and partnerOrderNumber (the order that opened it) are ours, ASSUMED."""
+        return {
+            "id": sub["subscription_id"], "createDate": sub["created_at"],
+            "modelId": f"NEXWAY_{sub['term_months']}M",
+            "lifecycle": {"anniversaryDate": sub["paid_until"], "generation": sub["generation"],
+                          "status": LIFECYCLE_STATUS[sub["status"]]},
+            "products": [{"id": sub["sku"], "lineItemId": sub["reference"]}],
+            "partnerOrderNumber": sub["reference"], "quantity": sub["seats"],
+        }
+
+    def present_subscription(self, sub: SimSubscription) -> dict[str, Any]:
+        """Add what the Subscription object names: the SKU, the first order, the term."""
+        return super().present_subscription(sub) | {
+            "sku": sub.sku, "reference": sub.reference, "term_months": sub.term_months}
 
     def order_document(self, order: dict[str, Any]) -> dict[str, Any]:
         """Render a neutral order (common.present_order) as a Connect order document.
@@ -176,17 +212,19 @@ class NexwaySimulator(Simulator):
         """
         status, quantity, items = order["status"], order["quantity"], order["items"]
         units: list[dict[str, Any]] = []
+        subscription_id = order.get("subscription_id")
         for item in items:
-            units.append({"responseCode": 0, "responseMessage": "OK", "subscriptionId": None,
+            units.append({"responseCode": 0, "responseMessage": "OK",
+                          "subscriptionId": subscription_id,
                           "serials": [{"data": item["product_key"], "encoding": "plain",
                                        "charset": "UTF-8", "fileName": ""}]})
         missing = quantity - len(units)
         if status == "failed":
             units += [{"responseCode": 1000, "responseMessage": order["error"] or "failed",
-                       "serials": [], "subscriptionId": None}] * missing
+                       "serials": [], "subscriptionId": subscription_id}] * missing
         else:
             units += [{"responseCode": 1051, "responseMessage": MESSAGES[1051], "serials": [],
-                       "subscriptionId": None}] * missing
+                       "subscriptionId": subscription_id}] * missing
         line: dict[str, Any] = {
             "productRef": int(order["sku"]) if order["sku"].isdigit() else order["sku"],
             "quantity": quantity,
@@ -220,10 +258,13 @@ class NexwaySimulator(Simulator):
         elif mode == "missing_field":
             for entry in doc.get("productStatus", []):
                 entry.pop("status", None)
-            if "productStatus" not in doc:
+            if "subscription" in doc:
+                doc["subscription"]["lifecycle"].pop("status", None)
+            elif "productStatus" not in doc:
                 doc.pop("responseCode", None)
         elif mode == "wrong_quantity":
-            for entry in doc.get("orderLines", []) + doc.get("productStatus", []):
+            entries = doc.get("orderLines", []) + doc.get("productStatus", [])
+            for entry in entries + ([doc["subscription"]] if "subscription" in doc else []):
                 entry["quantity"] = int(entry.get("quantity", 0)) + 1
         else:
             body = json.dumps(doc).encode()
@@ -245,6 +286,20 @@ class NexwaySimulator(Simulator):
         return {"product_key": self.new_key(),
                 "download_url": f"{self.base_url}/downloads/{token}",
                 "download_expires_at": datetime.now(UTC) + self.download_validity()}
+
+    def new_subscription_id(self) -> str:
+        """Return a subscription id: Nexway's are UUIDs."""
+        return str(uuid.uuid4())
+
+    def provision(self, sub: SimSubscription, until: datetime, why: str) -> None:
+        """Renew, and deliver the term's order under the first one's partnerOrderNumber and the
+        generation (documented: PARTNER689 renews as PARTNER689-1, PARTNER689-2, ...)."""
+        super().provision(sub, until, why)
+        order = SimOrder(reference=f"{sub.reference}-{sub.generation}",
+                         order_id=self.new_order_id(), sku=sub.sku, quantity=sub.seats,
+                         callback_url=None, subscription_id=sub.subscription_id)
+        self.orders[order.reference] = order
+        self.deliver(order)
 
     # -- JWT ------------------------------------------------------------------------------------
 
@@ -459,6 +514,42 @@ class NexwaySimulator(Simulator):
         with self.lock:
             self.complete_if_due(self.find(reference))
             return 200, "order", self.present_order(self.replace(reference, key))
+
+    def get_subscription(self, subscription_id: str, *,
+                         body: bytes) -> tuple[int, str, dict[str, Any]]:
+        """GET /connect/subscription/{subscriptionId}: "Get subscription status" (the service is
+        documented, its path ASSUMED)."""
+        with self.lock:
+            return 200, "subscription", self.present_subscription(
+                self.find_subscription(subscription_id))
+
+    def cancel_subscription(self, *, body: bytes) -> tuple[int, str, dict[str, Any]]:
+        """PUT /connect/subscription/cancel {subscriptionId}: "Cancel subscription" (documented
+        service, ASSUMED path and body); 1011 when it no longer renews."""
+        subscription_id = _json_object(body, "100").get("subscriptionId")
+        if not isinstance(subscription_id, str) or not subscription_id:
+            raise SimError(400, "110", "subscriptionId is missing")
+        with self.lock:
+            sub, cancelled = self.stop_renewal(subscription_id)
+            if not cancelled:
+                raise SimError(409, "1011", f"Subscription already {sub.status}")
+            return 200, "subscription", self.present_subscription(sub)
+
+    def change_subscription(self, *, body: bytes) -> tuple[int, str, dict[str, Any]]:
+        """PUT /connect/subscription/quantity {subscriptionId, partnerOrderNumber, quantity}:
+        ASSUMED, ours (Nexway documents no change of seats). Once per partnerOrderNumber."""
+        data = _json_object(body, "100")
+        subscription_id, reference = data.get("subscriptionId"), data.get("partnerOrderNumber")
+        quantity = data.get("quantity")
+        if not isinstance(subscription_id, str) or not subscription_id:
+            raise SimError(400, "110", "subscriptionId is missing")
+        if not isinstance(reference, str) or not REFERENCE_RE.fullmatch(reference):
+            raise SimError(400, "130", "partnerOrderNumber: 1 to 64 of A-Z a-z 0-9 . _ : -")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 1000:
+            raise SimError(400, "221", "quantity: an integer from 1 to 1000")
+        with self.lock:
+            sub, _ = self.change_seats(subscription_id, reference, quantity)
+            return 200, "subscription", self.present_subscription(sub)
 
     # -- delivery -------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote
 from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 
@@ -18,16 +18,22 @@ from fulfilment.wholesalers.base import (
     SupplierOrder,
     SupplierOrderRequest,
     SupplierSubscription,
+    SupplierSubscriptionStatus,
     UnknownSku,
     UnsupportedOperation,
 )
 from fulfilment.wholesalers.http import Answer, HttpAdapter, HttpClient, RetryPolicy, with_retries
 from fulfilment.wholesalers.keys import is_valid_product_key
 from fulfilment.wholesalers.validation import (
+    check_renewal,
     check_replacement,
+    check_seats,
+    check_subscription_request,
     make_item,
     make_order,
     make_stock,
+    make_subscription,
+    parse_datetime,
     parse_int,
 )
 
@@ -35,7 +41,7 @@ XML_TYPES = ("application/xml", "text/xml")
 
 
 class ArvatoAdapter(HttpAdapter):
-    """Talk to Arvato: stock, order (answered with keys), fetch, cancel, replace."""
+    """Talk to Arvato: stock, order (answered with keys), fetch, cancel, replace, subscriptions."""
 
     code = "arvato"
     supports_callbacks = False
@@ -106,16 +112,63 @@ class ArvatoAdapter(HttpAdapter):
 
         return with_retries(self.retry, f"arvato replacement {reference}", attempt)
 
+    # Subscriptions (ASSUMED, like the rest of this protocol: docs/wholesalers.md). Every write
+    # carries our reference and Arvato answers a known reference with what it did the first
+    # time, so a retry after a timeout or a 5xx resends the same request and provisions nothing
+    # twice.
+
+    def get_subscription(self, subscription_id: str) -> SupplierSubscription:
+        """Read the subscription as Arvato holds it."""
+        check_subscription_request(subscription_id, None, None)
+
+        def attempt() -> SupplierSubscription:
+            answer = self.client.send("GET", _subscription_path(subscription_id))
+            return _subscription(_xml(answer, "subscription", ok=(200,)), subscription_id)
+
+        return with_retries(self.retry, f"arvato subscription {subscription_id}", attempt)
+
     def renew_subscription(self, subscription_id: str, *, reference: str, seats: int,
                            until: datetime) -> SupplierSubscription:
-        raise UnsupportedOperation("arvato: subscription renewal is not mapped yet")
+        """Provision the term to until for seats users; a cancelled or ended subscription is
+        refused (409 SUBSCRIPTION_CANCELLED / SUBSCRIPTION_ENDED, a permanent error)."""
+        check_subscription_request(subscription_id, reference, seats, until)
+        body = _document("renewalRequest", reference=reference, seats=str(seats),
+                         until=until.astimezone(UTC).isoformat(timespec="seconds"))
+
+        def attempt() -> SupplierSubscription:
+            answer = self.client.send("POST", _subscription_path(subscription_id) + "/renewals",
+                                      body=body, content_type="application/xml")
+            found = _subscription(_xml(answer, "subscription", ok=(200, 201)), subscription_id)
+            return check_renewal(found, seats, until)
+
+        return with_retries(self.retry, f"arvato renewal {subscription_id} {reference}", attempt)
 
     def change_subscription(self, subscription_id: str, *, reference: str,
                             seats: int) -> SupplierSubscription:
-        raise UnsupportedOperation("arvato: subscription changes are not mapped yet")
+        """Set the number of users for the rest of the term, once per reference."""
+        check_subscription_request(subscription_id, reference, seats)
+        body = _document("changeRequest", reference=reference, seats=str(seats))
+
+        def attempt() -> SupplierSubscription:
+            answer = self.client.send("POST", _subscription_path(subscription_id) + "/changes",
+                                      body=body, content_type="application/xml")
+            found = _subscription(_xml(answer, "subscription", ok=(200, 201)), subscription_id)
+            return check_seats(found, seats)
+
+        return with_retries(self.retry, f"arvato change {subscription_id} {reference}", attempt)
 
     def cancel_subscription(self, subscription_id: str) -> SupplierSubscription:
-        raise UnsupportedOperation("arvato: subscription cancellation is not mapped yet")
+        """Stop the renewal; the licence runs to the end of the paid term. Repeating is harmless."""
+        check_subscription_request(subscription_id, None, None)
+
+        def attempt() -> SupplierSubscription:
+            answer = self.client.send("POST", _subscription_path(subscription_id) + "/cancel")
+            found = _subscription(_xml(answer, "subscription", ok=(200,)), subscription_id)
+            if found.status is SupplierSubscriptionStatus.ACTIVE:
+                raise MalformedAnswer("arvato cancelled a subscription that is still active")
+            return found
+
+        return with_retries(self.retry, f"arvato cancel subscription {subscription_id}", attempt)
 
     def extend_download(self, reference: str) -> SupplierOrder:
         """Refuse: Arvato's download links cannot be extended."""
@@ -135,6 +188,24 @@ class ArvatoAdapter(HttpAdapter):
 
 def _order_path(reference: str) -> str:
     return "/api/orders/" + quote(reference, safe="")
+
+
+def _subscription_path(subscription_id: str) -> str:
+    return "/api/subscriptions/" + quote(subscription_id, safe="")
+
+
+def _subscription(root: Element, subscription_id: str) -> SupplierSubscription:
+    word = _text(root, "status")
+    try:
+        status = SupplierSubscriptionStatus(word.lower())
+    except ValueError as exc:
+        raise MalformedAnswer(f"<subscription>: unknown status {word!r}") from exc
+    paid_until = _text(root, "paidUntil", required=False)
+    return make_subscription(
+        subscription_id=_text(root, "subscriptionId"), status=status,
+        seats=parse_int(_text(root, "seats"), "seats", minimum=1),
+        paid_until=parse_datetime(paid_until, "paidUntil") if paid_until else None,
+        expected_id=subscription_id)
 
 
 def _document(root: str, **fields: str) -> bytes:
@@ -189,6 +260,7 @@ def _order(root: Element, reference: str | None,
         status=_text(root, "status"), sku=_text(root, "sku"),
         quantity=parse_int(_text(root, "quantity"), "quantity", minimum=1),
         items=tuple(items), error=_text(root, "error", required=False) or None,
+        subscription_id=_text(root, "subscriptionId", required=False) or None,
         expected_reference=reference, expected_sku=request.sku if request else None,
         expected_quantity=request.quantity if request else None,
     )
@@ -212,4 +284,6 @@ def _error(answer: Answer) -> Exception:
         return UnknownSku(message, status=answer.status, code=code)
     if code == "OUT_OF_STOCK":
         return OutOfStock(message, status=answer.status, code=code)
+    if code in ("SUBSCRIPTION_CANCELLED", "SUBSCRIPTION_ENDED"):
+        message += ": it does not renew"
     return PermanentWholesalerError(message, status=answer.status, code=code)

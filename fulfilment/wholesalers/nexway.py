@@ -13,7 +13,14 @@ What comes from Nexway's public reference and what is ours is listed in docs/who
   `PUT /connect/order/download`; the numeric responseCodes are those of Nexway's SOAP Order API;
 * ASSUMED (ours): key replacement (`POST /connect/order/replace`), the per-unit pending and
   cancelled markers, the `quantity` echo in answers, the `notificationUrl` metadata key and the
-  HMAC `Nexway-Signature` on notifications.
+  HMAC `Nexway-Signature` on notifications;
+* subscriptions: documented that createOrder returns each line item's `subscriptionId`, that a
+  subscription renews at Nexway upon expiry unless cancelled, that "Get subscription status" and
+  "Cancel subscription" exist (cancelling the subscription, not the order, keeps the licence to
+  its expiry) and the Subscription object of the subscription notifications (lifecycle
+  anniversaryDate, generation, status); ASSUMED their paths (`GET /connect/subscription/{id}`,
+  `PUT /connect/subscription/cancel`), the seats (`quantity`) and the change of seats
+  (`PUT /connect/subscription/quantity`), which Nexway does not document.
 """
 
 from __future__ import annotations
@@ -43,9 +50,9 @@ from fulfilment.wholesalers.base import (
     SupplierOrderRequest,
     SupplierOrderStatus,
     SupplierSubscription,
+    SupplierSubscriptionStatus,
     TemporaryWholesalerError,
     UnknownSku,
-    UnsupportedOperation,
     WholesalerError,
 )
 from fulfilment.wholesalers.http import Answer, HttpAdapter, HttpClient, RetryPolicy, with_retries
@@ -53,12 +60,16 @@ from fulfilment.wholesalers.keys import is_valid_product_key
 from fulfilment.wholesalers.validation import (
     MAX_QUANTITY,
     check_replacement,
+    check_seats,
+    check_subscription_request,
     make_item,
     make_order,
     make_stock,
+    make_subscription,
     parse_date_or_datetime,
     parse_datetime,
     parse_url,
+    require_id,
     require_int,
     require_str,
 )
@@ -76,6 +87,22 @@ ORDER_CANCEL = "/connect/order/cancel"
 ORDER_DOWNLOAD = "/connect/order/download"
 ORDER_REPLACE = "/connect/order/replace"  # ASSUMED: no such operation in Nexway Connect
 STOCK = "/connect/stock"
+SUBSCRIPTION = "/connect/subscription/"  # + id: "Get subscription status" (path ASSUMED)
+SUBSCRIPTION_CANCEL = "/connect/subscription/cancel"  # "Cancel subscription" (path ASSUMED)
+SUBSCRIPTION_QUANTITY = "/connect/subscription/quantity"  # ASSUMED: no such Nexway operation
+# Nexway's anniversaryDate and the end of our billing period come from two clocks (and a bare
+# date reads as 00:00 UTC): a term Nexway provisioned to within a day of ours is that term.
+RENEWAL_TOLERANCE = timedelta(days=1)
+# lifecycle.status of Nexway's Subscription object: Dunning still renews (a payment retried),
+# Suspended and Canceled no longer renew but run to the anniversary, Expired is over.
+LIFECYCLE_STATUSES = {
+    "active": SupplierSubscriptionStatus.ACTIVE,
+    "dunning": SupplierSubscriptionStatus.ACTIVE,
+    "suspended": SupplierSubscriptionStatus.CANCELLED,
+    "canceled": SupplierSubscriptionStatus.CANCELLED,
+    "cancelled": SupplierSubscriptionStatus.CANCELLED,
+    "expired": SupplierSubscriptionStatus.ENDED,
+}
 
 # JWTs handed out by /iam/tokens, shared by every adapter of the process (an adapter lives for
 # one call): (token URL, realm, client secret's hash) -> (token, monotonic time to renew at).
@@ -324,16 +351,81 @@ class NexwayAdapter(HttpAdapter):
 
         return with_retries(self.retry, f"nexway replacement {reference}", attempt)
 
+    def get_subscription(self, subscription_id: str) -> SupplierSubscription:
+        """Get subscription status: the term Nexway has provisioned to, its seats, its status."""
+        check_subscription_request(subscription_id, None, None)
+        return with_retries(self.retry, f"nexway subscription {subscription_id}",
+                            lambda: self._subscription_once(subscription_id))
+
     def renew_subscription(self, subscription_id: str, *, reference: str, seats: int,
                            until: datetime) -> SupplierSubscription:
-        raise UnsupportedOperation("nexway: subscription renewal is not mapped yet")
+        """Confirm the renewal Nexway made by itself upon expiry (documented: subscriptions
+        renew automatically unless cancelled; the partner checks "Get subscription status").
+
+        Nexway provisioned the term to `until` (within RENEWAL_TOLERANCE): confirmed, and the
+        seats are set for it under `reference` when they differ (the ASSUMED change of seats,
+        once per reference). Cancelled or ended before reaching `until`: Nexway will not renew,
+        a PermanentWholesalerError. Still active short of `until`: Nexway has not renewed yet,
+        a TemporaryWholesalerError (code renewal_pending) to look again later. Nothing here
+        buys: a retried renewal cannot provision twice.
+        """
+        check_subscription_request(subscription_id, reference, seats, until)
+        found = self.get_subscription(subscription_id)
+        reached = found.paid_until is not None and found.paid_until >= until - RENEWAL_TOLERANCE
+        if reached and found.status is not SupplierSubscriptionStatus.ENDED:
+            if found.seats != seats:
+                return self.change_subscription(subscription_id, reference=reference,
+                                                seats=seats)
+            return found
+        end = found.paid_until.isoformat() if found.paid_until else "unknown"
+        if found.status is not SupplierSubscriptionStatus.ACTIVE:
+            raise PermanentWholesalerError(
+                f"nexway will not renew {subscription_id}: it is {found.status} "
+                f"(paid until {end}, renewal asked to {until.isoformat()})",
+                code=f"subscription_{found.status}")
+        raise TemporaryWholesalerError(
+            f"nexway has not renewed {subscription_id} yet: paid until {end}, "
+            f"renewal asked to {until.isoformat()}; it renews upon expiry",
+            code="renewal_pending")
 
     def change_subscription(self, subscription_id: str, *, reference: str,
                             seats: int) -> SupplierSubscription:
-        raise UnsupportedOperation("nexway: subscription changes are not mapped yet")
+        """Set the subscription's number of users (ASSUMED: Nexway documents no such operation,
+        see docs/wholesalers.md). Our reference goes as partnerOrderNumber: Nexway answers a
+        reference it has seen with the same change, so a retry changes nothing twice."""
+        check_subscription_request(subscription_id, reference, seats)
+        body = json.dumps({"subscriptionId": subscription_id, "partnerOrderNumber": reference,
+                           "quantity": seats}).encode()
+
+        def attempt() -> SupplierSubscription:
+            answer = self._send("PUT", SUBSCRIPTION_QUANTITY, body)
+            code, doc = _read(answer, "subscription change")
+            if code != OK:
+                raise _error(code, doc, "subscription change", status=answer.status)
+            return check_seats(_subscription(doc, subscription_id), seats)
+
+        return with_retries(self.retry, f"nexway change {subscription_id} {reference}", attempt)
 
     def cancel_subscription(self, subscription_id: str) -> SupplierSubscription:
-        raise UnsupportedOperation("nexway: subscription cancellation is not mapped yet")
+        """Cancel subscription (not its order): no renewal, the licence stays active until its
+        expiry (documented). Already cancelled (1011) is done: the status is read back."""
+        check_subscription_request(subscription_id, None, None)
+        body = json.dumps({"subscriptionId": subscription_id}).encode()
+
+        def attempt() -> SupplierSubscription:
+            answer = self._send("PUT", SUBSCRIPTION_CANCEL, body)
+            code, doc = _read(answer, "subscription cancel")
+            if code == ALREADY_CANCELLED:
+                found = self._subscription_once(subscription_id)
+            elif code == OK:
+                found = _subscription(doc, subscription_id)
+            else:
+                raise _error(code, doc, "subscription cancel", status=answer.status)
+            if found.status is SupplierSubscriptionStatus.ACTIVE:
+                raise MalformedAnswer("nexway cancelled a subscription that is still active")
+            return found
+
+        return with_retries(self.retry, f"nexway cancel subscription {subscription_id}", attempt)
 
     def extend_download(self, reference: str) -> SupplierOrder:
         """Open the downloads until 21 days from today (updateDownloadTime), then read the order."""
@@ -405,6 +497,13 @@ class NexwayAdapter(HttpAdapter):
         if code not in (OK, ALREADY_CANCELLED):
             raise _error(code, doc, "order look-up", status=answer.status)
         return _order(doc, reference, request)
+
+    def _subscription_once(self, subscription_id: str) -> SupplierSubscription:
+        answer = self._send("GET", SUBSCRIPTION + quote(subscription_id, safe=""))
+        code, doc = _read(answer, "subscription look-up")
+        if code != OK:  # 1010 too: a subscription we recorded that Nexway does not know
+            raise _error(code, doc, "subscription look-up", status=answer.status)
+        return _subscription(doc, subscription_id)
 
     def _send(self, method: str, path: str, body: bytes | None = None) -> Answer:
         """Send once, with the JWT when it is configured (fetched again once on a 401)."""
@@ -552,10 +651,14 @@ def _order(doc: Mapping[str, Any], reference: str | None,
     delivered: list[tuple[int, str]] = []
     failures: list[str] = []
     pending = 0
+    subscription_ids: set[str | None] = set()
     for index, unit in enumerate(units):
         name = f"orderLines[0].lineItems[{index}]"
         if not isinstance(unit, dict):
             raise MalformedAnswer(f"{name}: expected an object")
+        named = unit.get("subscriptionId")
+        subscription_ids.add(None if named is None else require_id(named,
+                                                                   f"{name}.subscriptionId"))
         unit_code = require_int(unit.get("responseCode"), f"{name}.responseCode")
         serials = unit.get("serials", [])
         if not isinstance(serials, list):
@@ -603,12 +706,40 @@ def _order(doc: Mapping[str, Any], reference: str | None,
     error = None
     if status is SupplierOrderStatus.FAILED:
         error = f"{len(failures)} of {len(units)} units not delivered: {failures[0]}"[:500]
+    # ASSUMED: one subscription per order line (its units are its seats), every unit naming it;
+    # a perpetual licence's units carry none (null or absent).
+    if len(subscription_ids) != 1:
+        raise MalformedAnswer("orderLines[0].lineItems: units of one line name different "
+                              "subscriptions")
     return make_order(
         reference=doc.get("partnerOrderNumber"), supplier_order_id=str(order_number),
         status=status, sku=str(ref), quantity=len(units), items=items, error=error,
+        subscription_id=subscription_ids.pop(),
         expected_reference=reference, expected_sku=request.sku if request else None,
         expected_quantity=request.quantity if request else None,
     )
+
+
+def _subscription(doc: Mapping[str, Any], subscription_id: str) -> SupplierSubscription:
+    """Read the Subscription object (Nexway's, as its subscription notifications carry it):
+    id, lifecycle {anniversaryDate, generation, status}; quantity (the seats) is ASSUMED."""
+    sub = doc.get("subscription")
+    if not isinstance(sub, dict):
+        raise MalformedAnswer("subscription: expected an object")
+    lifecycle = sub.get("lifecycle")
+    if not isinstance(lifecycle, dict):
+        raise MalformedAnswer("subscription.lifecycle: expected an object")
+    word = require_str(lifecycle.get("status"), "subscription.lifecycle.status")
+    status = LIFECYCLE_STATUSES.get(word.lower())
+    if status is None:
+        raise MalformedAnswer(f"subscription.lifecycle.status: unknown status {word!r}")
+    require_int(lifecycle.get("generation"), "subscription.lifecycle.generation")
+    anniversary = lifecycle.get("anniversaryDate")
+    return make_subscription(
+        subscription_id=sub.get("id"), status=status, seats=sub.get("quantity"),
+        paid_until=None if anniversary is None else parse_date_or_datetime(
+            anniversary, "subscription.lifecycle.anniversaryDate"),
+        expected_id=subscription_id)
 
 
 def _serial(serial: Mapping[str, Any], name: str) -> str:

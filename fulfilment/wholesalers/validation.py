@@ -11,10 +11,13 @@ from fulfilment.wholesalers.base import (
     StockInfo,
     SupplierOrder,
     SupplierOrderStatus,
+    SupplierSubscription,
+    SupplierSubscriptionStatus,
 )
 from fulfilment.wholesalers.keys import is_valid_product_key, mask_product_key
 
 MAX_QUANTITY = 1000
+MAX_ID_LENGTH = 120  # fulfilment stores supplier_order_id and supplier_subscription_id in 120
 
 
 def require_str(value: object, name: str) -> str:
@@ -105,8 +108,17 @@ def make_item(product_key: object, download_url: object, expires_at: object,
     )
 
 
+def require_id(value: object, name: str) -> str:
+    """Return a wholesaler's identifier: a non-empty string we can store, without spaces."""
+    text = require_str(value, name)
+    if len(text) > MAX_ID_LENGTH or not text.isprintable() or any(c.isspace() for c in text):
+        raise MalformedAnswer(f"{name}: not an identifier of at most {MAX_ID_LENGTH} characters")
+    return text
+
+
 def make_order(*, reference: object, supplier_order_id: object, status: object, sku: object,
                quantity: object, items: tuple[DeliveredItem, ...], error: object,
+               subscription_id: object = None,
                expected_reference: str | None = None, expected_sku: str | None = None,
                expected_quantity: int | None = None) -> SupplierOrder:
     """Build a SupplierOrder and check it against itself and against what we asked for."""
@@ -118,6 +130,8 @@ def make_order(*, reference: object, supplier_order_id: object, status: object, 
         quantity=require_int(quantity, "quantity", minimum=1),
         items=items,
         error=None if error is None else require_str(error, "error"),
+        subscription_id=None if subscription_id is None else require_id(subscription_id,
+                                                                        "subscription id"),
     )
     if order.quantity > MAX_QUANTITY:
         raise MalformedAnswer(f"quantity: {order.quantity} is beyond any order we place")
@@ -157,3 +171,50 @@ def check_replacement(order: SupplierOrder, old_key: str) -> SupplierOrder:
     if old_key in order.product_keys:
         raise MalformedAnswer(f"replacement: {mask_product_key(old_key)} is still in the order")
     return order
+
+
+def make_subscription(*, subscription_id: object, status: SupplierSubscriptionStatus, seats: object,
+                      paid_until: datetime | None,
+                      expected_id: str) -> SupplierSubscription:
+    """Build a SupplierSubscription for the subscription we asked about."""
+    subscription = SupplierSubscription(
+        subscription_id=require_id(subscription_id, "subscription id"), status=status,
+        seats=require_int(seats, "seats", minimum=1), paid_until=paid_until)
+    if subscription.subscription_id != expected_id:
+        raise MalformedAnswer("subscription id: the answer is about another subscription")
+    if subscription.seats > MAX_QUANTITY:
+        raise MalformedAnswer(f"seats: {subscription.seats} is beyond any order we place")
+    if status is SupplierSubscriptionStatus.ACTIVE and paid_until is None:
+        raise MalformedAnswer("subscription: active without the end of its term")
+    return subscription
+
+
+def check_renewal(subscription: SupplierSubscription, seats: int,
+                  until: datetime) -> SupplierSubscription:
+    """Check that a renewal answer provisioned what we asked: active, to until, for seats."""
+    if subscription.status is not SupplierSubscriptionStatus.ACTIVE:
+        raise MalformedAnswer(f"renewal: the subscription is {subscription.status}, not active")
+    if subscription.paid_until is None or subscription.paid_until < until.replace(microsecond=0):
+        raise MalformedAnswer("renewal: the term provisioned ends before the one asked for")
+    return check_seats(subscription, seats)
+
+
+def check_seats(subscription: SupplierSubscription, seats: int) -> SupplierSubscription:
+    """Check that the answer carries the number of users we asked for."""
+    if subscription.seats != seats:
+        raise MalformedAnswer(f"seats: asked for {seats}, answer says {subscription.seats}")
+    return subscription
+
+
+def check_subscription_request(subscription_id: str, reference: str | None, seats: int | None,
+                               until: datetime | None = None) -> None:
+    """Refuse, before any request, arguments no wholesaler could be asked."""
+    if not isinstance(subscription_id, str) or not subscription_id.strip():
+        raise ValueError("subscription_id must be a non-empty string")
+    if reference is not None and (not isinstance(reference, str) or not reference.strip()):
+        raise ValueError("reference must be a non-empty string")
+    if seats is not None and (isinstance(seats, bool) or not isinstance(seats, int)
+                              or not 1 <= seats <= MAX_QUANTITY):
+        raise ValueError(f"seats must be an integer from 1 to {MAX_QUANTITY}")
+    if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
+        raise ValueError("until must be a timezone-aware datetime")
