@@ -67,7 +67,7 @@ def notices(receiver: Receiver, billing: StripeBilling, event_type: str, count: 
         return [n for n in parsed if n.event_type == event_type]
 
     deadline = time.monotonic() + timeout
-    while (found := arrived()) and len(found) < count or not found:
+    while len(found := arrived()) < count:
         if time.monotonic() > deadline:
             raise AssertionError(f"{len(found)} of {count} {event_type} arrived")
         time.sleep(0.05)
