@@ -34,6 +34,8 @@ class CheckoutRequest:
     success_url: str  # may contain {CHECKOUT_SESSION_ID}
     cancel_url: str
     locale: str  # "fr" or "en"
+    # The order starts a subscription: keep the card for the renewals (off-session charges).
+    saves_payment_method: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,17 @@ DISPUTE_EVENTS = frozenset(
 )
 
 
+def stripe_client(secret_key: str, api_base: str | None, max_network_retries: int,
+                  timeout_seconds: float) -> stripe.StripeClient:
+    """A client of our own: the key lives on it only, never on the global stripe module."""
+    return stripe.StripeClient(
+        secret_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=max_network_retries,
+        http_client=stripe.RequestsClient(timeout=timeout_seconds),
+    )
+
+
 class StripeGateway:
     """Stripe Checkout: hosted payment page, signed webhooks, session look-ups."""
 
@@ -74,13 +85,7 @@ class StripeGateway:
             raise ValueError("tolerance_seconds must be positive")
         self._webhook_secret = webhook_secret
         self._tolerance = tolerance_seconds
-        # The key lives on this client only: never on the global stripe module.
-        self._client = stripe.StripeClient(
-            secret_key,
-            base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=max_network_retries,
-            http_client=stripe.RequestsClient(timeout=timeout_seconds),
-        )
+        self._client = stripe_client(secret_key, api_base, max_network_retries, timeout_seconds)
 
     def start_checkout(self, request: CheckoutRequest) -> CheckoutRedirect:
         """Create a Checkout Session for the order and return its hosted page."""
@@ -107,6 +112,11 @@ class StripeGateway:
             "client_reference_id": str(request.order_id),
             "metadata": {"order_id": str(request.order_id), "order_number": request.order_number},
         }
+        if request.saves_payment_method:
+            # Stripe's "save payment details during payment": a Customer is created and the card
+            # is kept on it for off-session charges (the subscription's renewals).
+            params["customer_creation"] = "always"
+            params["payment_intent_data"] = {"setup_future_usage": "off_session"}
         try:
             session = self._client.v1.checkout.sessions.create(params=params).to_dict()  # type: ignore[arg-type]
         except stripe.StripeError as exc:
@@ -117,25 +127,8 @@ class StripeGateway:
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> Notice:
         """Verify the Stripe-Signature header and turn the event into a PaymentEvent."""
-        header = _header(headers, SIGNATURE_HEADER)
-        if not header:
-            raise WebhookError("missing Stripe-Signature header")
-        timestamp = _signature_timestamp(header)
-        try:
-            body = payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise WebhookError("webhook body is not UTF-8") from exc
-        try:
-            # tolerance=None: the library only checks stale timestamps; we check both ways below.
-            stripe.WebhookSignature.verify_header(body, header, self._webhook_secret, None)
-        except stripe.SignatureVerificationError as exc:
-            raise WebhookError("Stripe-Signature does not match the body") from exc
-        now = time.time()
-        if timestamp < now - self._tolerance:
-            raise WebhookError("Stripe-Signature timestamp is too old")
-        if timestamp > now + self._tolerance:
-            raise WebhookError("Stripe-Signature timestamp is in the future")
-        return _event_from_body(body)
+        return _event_from_body(
+            verified_body(payload, headers, self._webhook_secret, self._tolerance))
 
     def refund(
         self, reference: str, amount_cents: int, *, idempotency_key: str,
@@ -276,6 +269,30 @@ def _gateway_error(action: str, exc: stripe.StripeError) -> GatewayError:
     return GatewayError(f"cannot {action}: {reason}{request_id}", retryable=retryable)
 
 
+def verified_body(payload: bytes, headers: Mapping[str, str], secret: str,
+                  tolerance_seconds: int) -> str:
+    """The body of a webhook whose Stripe-Signature matches, signed within the tolerance."""
+    header = _header(headers, SIGNATURE_HEADER)
+    if not header:
+        raise WebhookError("missing Stripe-Signature header")
+    timestamp = _signature_timestamp(header)
+    try:
+        body = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WebhookError("webhook body is not UTF-8") from exc
+    try:
+        # tolerance=None: the library only checks stale timestamps; we check both ways below.
+        stripe.WebhookSignature.verify_header(body, header, secret, None)
+    except stripe.SignatureVerificationError as exc:
+        raise WebhookError("Stripe-Signature does not match the body") from exc
+    now = time.time()
+    if timestamp < now - tolerance_seconds:
+        raise WebhookError("Stripe-Signature timestamp is too old")
+    if timestamp > now + tolerance_seconds:
+        raise WebhookError("Stripe-Signature timestamp is in the future")
+    return body
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     """Read a header case-insensitively from any mapping (Flask headers or a plain dict)."""
     value = headers.get(name)
@@ -293,8 +310,8 @@ def _signature_timestamp(header: str) -> int:
     return int(stamps[0])
 
 
-def _event_from_body(body: str) -> PaymentEvent | RefundNotice | DisputeNotice:
-    """Decode a verified Stripe event body."""
+def event_parts(body: str) -> tuple[str, str, object]:
+    """The id, type and data.object of a verified Stripe event body."""
     try:
         event = json.loads(body)
     except ValueError as exc:
@@ -305,7 +322,12 @@ def _event_from_body(body: str) -> PaymentEvent | RefundNotice | DisputeNotice:
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
         raise WebhookError("Stripe event lacks an id or a type")
     data = event.get("data")
-    obj = data.get("object") if isinstance(data, dict) else None
+    return event_id, event_type, data.get("object") if isinstance(data, dict) else None
+
+
+def _event_from_body(body: str) -> PaymentEvent | RefundNotice | DisputeNotice:
+    """Decode a verified Stripe event body."""
+    event_id, event_type, obj = event_parts(body)
     if event_type in CHARGE_REFUND_EVENTS | REFUND_EVENTS:
         return _refund_notice(event_id, event_type, obj)
     if event_type in DISPUTE_EVENTS:

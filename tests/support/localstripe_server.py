@@ -1,4 +1,6 @@
-"""Run localstripe on loopback in a background thread, with a small Checkout Session resource."""
+"""Run localstripe on loopback in a background thread, with a small Checkout Session resource
+and the Stripe Billing resources of support.localstripe_billing (Prices, Subscriptions,
+Invoices, test clocks)."""
 
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ import pytest
 import requests
 from aiohttp import web
 
+from support.localstripe_billing import billing_routes, test_clock_of
+
 SECRET_KEY = "sk_test_comptoir_localstripe"
 SESSION_PREFIX = "checkout.session:"
 CHECKOUT_PATH = "/v1/checkout/sessions"
 SESSION_PARAMS = frozenset(
     "mode line_items customer_email success_url cancel_url locale client_reference_id metadata"
-    " expand".split()
+    " customer_creation payment_intent_data expand".split()
 )
 
 
@@ -90,6 +94,13 @@ def _new_session(data: dict[str, Any], base_url: str) -> dict[str, Any]:
         )
     if not items:
         raise _bad_request("Missing required param: line_items.", "line_items")
+    if data.get("customer_creation") not in (None, "always", "if_required"):
+        raise _bad_request("customer_creation must be always or if_required", "customer_creation")
+    intent_data = data.get("payment_intent_data") or {}
+    if set(intent_data) - {"setup_future_usage"} or intent_data.get(
+            "setup_future_usage") not in (None, "off_session", "on_session"):
+        raise _bad_request("Only payment_intent_data[setup_future_usage] is simulated",
+                           "payment_intent_data")
     if len(currencies) != 1:
         raise _bad_request("All line items must share one currency", "line_items")
     session_id = "cs_test_" + secrets.token_hex(12)
@@ -114,7 +125,13 @@ def _new_session(data: dict[str, Any], base_url: str) -> dict[str, Any]:
         "created": now,
         "expires_at": now + 86400,
         "url": f"{base_url}/checkout/pay/{session_id}",
+        "customer": None,
+        "customer_creation": data.get("customer_creation"),
         "_line_items": items,
+        # Stripe saves the card to a new Customer when both are asked (docs.stripe.com, "Save
+        # payment details during payment"); the pay switch below does the same.
+        "_saves_card": data.get("customer_creation") == "always"
+        and intent_data.get("setup_future_usage") == "off_session",
     }
 
 
@@ -171,6 +188,7 @@ class LocalStripe:
         _install_checkout_routes(server.app)
         if _idempotency not in server.app.middlewares:  # the app freezes at its first setup
             server.app.middlewares.append(_idempotency)
+            server.app.middlewares.append(billing_routes)  # inside: its answers are replayed
         LocalStripe._running = self
         # localstripe pickles its whole store to a fixed /tmp file on every write; we never
         # load it back, and parallel test runs on one machine would race on that file.
@@ -233,11 +251,62 @@ class LocalStripe:
         response.raise_for_status()
         return response.json()
 
-    def set_session_state(self, session_id: str, state: str) -> dict[str, Any]:
-        """Move a session to paid, processing (completed, money pending) or expired."""
+    def set_session_state(self, session_id: str, state: str, *, card: str | None = None,
+                          test_clock: str | None = None) -> dict[str, Any]:
+        """Move a session to paid, processing (completed, money pending) or expired; a paid
+        session is paid with the test `card`, and one that saves the card gives it to a new
+        Customer on `test_clock`."""
+        form = {k: v for k, v in (("card", card), ("test_clock", test_clock)) if v is not None}
         response = requests.post(
-            f"{self.url}/_config/checkout/sessions/{session_id}/{state}", timeout=5
+            f"{self.url}/_config/checkout/sessions/{session_id}/{state}", data=form, timeout=5
         )
+        response.raise_for_status()
+        return response.json()
+
+    def create_test_clock(self, frozen_time: int) -> str:
+        """A Stripe test clock frozen at `frozen_time` (Unix seconds)."""
+        return str(self._post("/v1/test_helpers/test_clocks", {"frozen_time": frozen_time})["id"])
+
+    def advance(self, clock_id: str, frozen_time: int) -> dict[str, Any]:
+        """Move the clock forward: renewals and invoice charges due until then happen."""
+        return self._post(f"/v1/test_helpers/test_clocks/{clock_id}/advance",
+                          {"frozen_time": frozen_time})
+
+    def attach_card(self, customer_id: str, number: str) -> str:
+        """A test card given to the customer afterwards (as when the buyer changes card)."""
+        method = self._post("/v1/payment_methods", {
+            "type": "card", "card[number]": number, "card[exp_month]": "12",
+            "card[exp_year]": "2040", "card[cvc]": "123"})
+        self._post(f"/v1/payment_methods/{method['id']}/attach", {"customer": customer_id})
+        return str(method["id"])
+
+    def update_subscription(self, subscription_id: str, **fields: Any) -> dict[str, Any]:
+        return self._post(f"/v1/subscriptions/{subscription_id}", fields)
+
+    def subscription(self, subscription_id: str) -> dict[str, Any]:
+        return self._get(f"/v1/subscriptions/{subscription_id}")
+
+    def invoices(self, subscription_id: str) -> list[dict[str, Any]]:
+        """The subscription's invoices, newest first."""
+        return self._get(f"/v1/invoices?subscription={subscription_id}")["data"]
+
+    @contextmanager
+    def webhooks_to(self, url: str, secret: str, events: list[str]) -> Iterator[None]:
+        """Send these event types, signed with `secret`, to `url` (localstripe's registry)."""
+        from localstripe.webhooks import _webhooks
+
+        hook_id = "hook_" + secrets.token_hex(6)
+        response = requests.post(f"{self.url}/_config/webhooks/{hook_id}", timeout=5,
+                                 data={"url": url, "secret": secret, "events[]": events})
+        response.raise_for_status()
+        try:
+            yield
+        finally:
+            _webhooks.pop(hook_id, None)
+
+    def _post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.secret_key}"}
+        response = requests.post(self.url + path, headers=headers, data=data, timeout=10)
         response.raise_for_status()
         return response.json()
 
@@ -289,39 +358,52 @@ def _install_checkout_routes(app: web.Application) -> None:
         return server.json_response({"object": "list", "data": items, "has_more": False})
 
     async def set_state(request: web.Request) -> web.Response:
+        """The buyer on the pay page: form fields `card` (a test number, 4242... by default)
+        and, for a session that saves the card, `test_clock` (the new Customer's clock)."""
         session, state = load(request), request.match_info["state"]
+        form = await get_post_data(request) or {}
         if session["status"] != "open":
             raise user_error(400, f"session is already {session['status']}")
         if state == "expired":
             session["status"] = "expired"
+        elif state == "paid":
+            session["payment_intent"], session["customer"] = _payment_intent(
+                session, str(form.get("card") or "4242424242424242"), form.get("test_clock"))
+            session["status"], session["payment_status"] = "complete", "paid"
         else:
-            session["status"] = "complete"
-            session["payment_intent"] = (
-                _payment_intent(session) if state == "paid" else ("pi_" + secrets.token_hex(12))
-            )
-            session["payment_status"] = "paid" if state == "paid" else "unpaid"
+            session["status"], session["payment_status"] = "complete", "unpaid"
+            session["payment_intent"] = "pi_" + secrets.token_hex(12)
         return export(session)
 
-    def _payment_intent(session: dict[str, Any]) -> str:
-        """A real, succeeded PaymentIntent in localstripe, so refunds of the session work."""
-        from localstripe.resources import PaymentIntent, PaymentMethod
+    def _payment_intent(session: dict[str, Any], card: str,
+                        test_clock: str | None) -> tuple[str, str | None]:
+        """A real, succeeded PaymentIntent in localstripe, so refunds of the session work; when
+        the session saves the card, a Customer holding it (attached, for off-session use)."""
+        from localstripe.resources import Customer, PaymentIntent, PaymentMethod
 
         method = PaymentMethod._api_create(
             type="card",
-            card={
-                "number": "4242424242424242",
-                "exp_month": "12",
-                "exp_year": "2040",
-                "cvc": "123",
-            },
+            card={"number": card, "exp_month": "12", "exp_year": "2040", "cvc": "123"},
         )
+        customer = None
+        if session["_saves_card"]:
+            if test_clock is not None:
+                test_clock_of(test_clock)  # 404 when unknown
+            customer = Customer._api_create(email=session["customer_email"])
+            customer.test_clock = test_clock
+            PaymentMethod._api_attach(method.id, customer=customer.id)
         intent = PaymentIntent._api_create(
             amount=session["amount_total"],
             currency=session["currency"],
+            customer=customer.id if customer else None,
             payment_method=method.id,
             confirm=True,
         )
-        return str(intent.id)
+        if session["_saves_card"]:
+            intent.setup_future_usage = "off_session"
+        if customer is not None and test_clock is not None:  # a clock's objects take its time
+            customer.created = intent.created = test_clock_of(test_clock)["frozen_time"]
+        return str(intent.id), customer.id if customer else None
 
     app.router.add_post(CHECKOUT_PATH, create)
     app.router.add_get("/v1/checkout/sessions/{id}", retrieve)
