@@ -75,6 +75,9 @@ def start_payment(order: Order, success_url: str, cancel_url: str) -> CheckoutRe
             success_url=success_url,
             cancel_url=cancel_url,
             locale=order.locale,
+            # A Microsoft 365 plan's later terms are charged to the card of the first order.
+            saves_payment_method=any(line.product.licence_type == "subscription"
+                                     for line in order.lines),
         )
     )
     order.gateway_reference = redirect.reference

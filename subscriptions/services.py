@@ -47,6 +47,7 @@ from payments.base import PaymentEvent, PaymentOutcome
 from subscriptions.billing import (
     BillingError,
     BillingItem,
+    BillingNotice,
     ChargeOutcome,
     Enrolment,
     SubscriptionTerms,
@@ -708,3 +709,55 @@ def subscriptions_of_user(user: User, partner_id: uuid.UUID) -> list[Subscriptio
         select(Subscription).join(Order, Order.id == Subscription.origin_order_id)
         .where(owned_orders_condition(user), Subscription.partner_id == partner_id)
         .order_by(Subscription.started_at.desc())))
+
+
+# -- a provider that drives renewals (Stripe Billing) -----------------------------------------
+
+
+def apply_billing_notice(notice: BillingNotice, now: datetime | None = None) -> str:
+    """Apply one authenticated billing event once: a term paid or declined at the provider, or
+    the provider ending the subscription. Returns what was done, for the webhook's answer."""
+    from commerce.models import ProcessedEvent
+    from extensions import insert_once
+
+    now = now or utcnow()
+    sub = db.session.scalar(select(Subscription).where(
+        Subscription.gateway_subscription == notice.subscription_reference)) \
+        if notice.subscription_reference else None
+    if sub is None:
+        return "ignored"
+    if not insert_once(ProcessedEvent, id=f"billing:{notice.event_id}"[:255],
+                       kind=notice.event_type[:80], order_id=None):
+        db.session.commit()
+        return "already_processed"
+    result = _apply_notice(_locked(sub.id) or sub, notice, now)
+    db.session.commit()
+    return result
+
+
+def _apply_notice(sub: Subscription, notice: BillingNotice, now: datetime) -> str:
+    if notice.event_type == "customer.subscription.deleted":
+        if sub.status in LIVE_STATUSES:
+            if sub.cancel_at_period_end:
+                _end(sub, now, "cancelled by the client: ended at the end of the term")
+                return "ended"
+            suspend(sub, now)
+            return "suspended"
+        return "ignored"
+    renewing = notice.billing_reason in ("subscription_cycle", None) and notice.outcome
+    if not renewing or sub.status not in LIVE_STATUSES:
+        return "ignored"  # a change's invoice is settled by approve_change itself
+    charge = renewal_charge(sub, now)
+    if notice.period_end is not None and charge.period_end != notice.period_end:
+        charge.period_end = notice.period_end  # the provider's calendar is the term's
+        for line in db.session.get(Order, charge.order_id).lines:  # type: ignore[union-attr]
+            line.renews_until = notice.period_end
+    if charge.status == ChargeStatus.PAID:
+        return "already_processed"
+    if notice.outcome == ChargeOutcome.PAID:
+        assert notice.invoice_reference is not None
+        _pay(charge, notice.invoice_reference, notice.amount_cents or 0,
+             notice.currency or sub.currency, sub.payment_method, notice.event_type)
+        return "renewed"
+    _declined(sub, charge, notice.failure or "declined at the provider", now, schedule=False)
+    return "payment_failed"

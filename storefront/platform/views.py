@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from commerce.models import CapturedMail, Partner, PartnerStatus
 from extensions import csrf, db
 from payments import refunds
-from payments.base import GatewayError, PaymentEvent, WebhookError
+from payments.base import GatewayError, PaymentEvent, PaymentOutcome, WebhookError
 from payments.services import confirm_payment, gateway_for
 
 bp = Blueprint("platform", __name__)
@@ -55,6 +55,9 @@ def stripe_webhook() -> ResponseReturnValue:
     except WebhookError as exc:
         current_app.logger.warning("stripe webhook refused: %s", exc)
         return jsonify({"error": {"code": "invalid_webhook", "message": str(exc)}}), 400
+    if isinstance(notice, PaymentEvent) and notice.outcome == PaymentOutcome.IGNORED \
+            and notice.event_type.startswith(BILLING_EVENT_PREFIXES):
+        return _stripe_billing_webhook(payload)
     if isinstance(notice, PaymentEvent):
         result = str(confirm_payment(notice, "stripe"))
     else:
@@ -65,6 +68,23 @@ def stripe_webhook() -> ResponseReturnValue:
             db.session.rollback()
             current_app.logger.warning("stripe %s not applied yet: %s", notice.event_type, exc)
             return jsonify({"error": {"code": "retry", "message": str(exc)}}), 503
+    return jsonify({"received": True, "result": result}), 200
+
+
+BILLING_EVENT_PREFIXES = ("invoice.", "customer.subscription.")
+
+
+def _stripe_billing_webhook(payload: bytes) -> ResponseReturnValue:
+    """A Stripe Billing event about a subscription's term (subscriptions/services.py)."""
+    from subscriptions.billing import BillingError, billing_for
+    from subscriptions.services import apply_billing_notice
+
+    try:
+        notice = billing_for("stripe").parse_webhook(payload, request.headers)
+    except BillingError as exc:
+        current_app.logger.warning("stripe billing webhook refused: %s", exc)
+        return jsonify({"error": {"code": "invalid_webhook", "message": str(exc)}}), 400
+    result = apply_billing_notice(notice)
     return jsonify({"received": True, "result": result}), 200
 
 

@@ -73,19 +73,20 @@ def wired(app, simulators, smtp_mailbox):  # type: ignore[no-untyped-def]
 def plans(make_product) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Business Standard at 180.00 € a user a year (150.00 € before VAT) and 18.00 € a month;
     Visio Plan 2 at 180.00 € a year; Office, perpetual."""
-    specs = {
-        "M365-BUSINESS-STD-1Y": {"name": "Microsoft 365 Business Standard", "term_months": 12,
-                                 "list_price_cents": 18000},
-        "M365-BUSINESS-STD-1M": {"name": "Microsoft 365 Business Standard (mensuel)",
-                                 "term_months": 1, "list_price_cents": 1800},
-        "VISIO-PLAN2-1Y": {"name": "Visio Plan 2", "term_months": 12, "family": "visio",
-                           "list_price_cents": 18000},
+    specs = {  # code: (wholesalers' SKU, fields); the simulators read a term off M365- SKUs
+        "M365-BUSINESS-STD-1Y": ("M365-BSTD-12", {"name": "Microsoft 365 Business Standard",
+                                                  "term_months": 12, "list_price_cents": 18000}),
+        "M365-BUSINESS-STD-1M": ("M365-BSTD-1", {
+            "name": "Microsoft 365 Business Standard (mensuel)", "term_months": 1,
+            "list_price_cents": 1800}),
+        "VISIO-PLAN2-1Y": ("M365-VISIO-P2-12", {"name": "Visio Plan 2", "term_months": 12,
+                                                "family": "visio", "list_price_cents": 18000}),
     }
     made = {code: make_product(code=code, family=fields.pop("family", "microsoft365"),
                                licence_type="subscription", seat_unit="user",
-                               platform="multi", skus={"nexway": f"NX-{code}",
-                                                       "arvato": f"AR-{code}"}, **fields)
-            for code, fields in specs.items()}
+                               platform="multi", skus={"nexway": f"NX-{sku}",
+                                                       "arvato": f"AR-{sku}"}, **fields)
+            for code, (sku, fields) in specs.items()}
     made["OFFICE-HOME-2024-WIN"] = make_product(code="OFFICE-HOME-2024-WIN")
     return made
 

@@ -33,7 +33,8 @@ JAN_2029 = datetime(2029, 1, 1, tzinfo=UTC)
 JAN_2030 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
-def test_three_years_with_an_upsell_in_year_one_earn_340_03(db, buy, reseller, inbox):
+def test_three_years_with_an_upsell_in_year_one_earn_340_03(db, buy, reseller, inbox,
+                                                          simulators):
     first = buy("M365-BUSINESS-STD-1Y", seats=5)
     assert first.fulfilment_status == FulfilmentStatus.DELIVERED
     assert first.total_cents == 90000
@@ -80,5 +81,10 @@ def test_three_years_with_an_upsell_in_year_one_earn_340_03(db, buy, reseller, i
     last = db.session.scalar(select(LicenceRecord).where(
         LicenceRecord.order_line_ref == str(renewals[-1].lines[0].id)))
     assert last is not None and last.expires_at == JAN_2030 and last.seats == 8
+    # The wholesaler provisioned each term once, for the users of the day.
+    item = sub.items[0]
+    assert item.wholesaler_code == "arvato" and item.supplier_subscription_id
+    held = simulators["arvato"].state()["subscriptions"][item.supplier_subscription_id]
+    assert held["seats"] == 8 and len(held["renewals"]) == 2 and len(held["changes"]) == 1
     subjects = [m["Subject"] for m in inbox.to("ines@example.com")]
     assert sum("is renewed" in s or "est renouvelé" in s for s in subjects) == 2
