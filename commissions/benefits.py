@@ -70,7 +70,8 @@ class BenefitView:
     ends_at: datetime
     sales_so_far: int
     sales_needed: int
-    billed_price_cents: int
+    billed_price_cents: int  # what the next year costs if it is billed
+    charged_cents: int  # what this year cost (0 when free)
     currency: str
 
     @property
@@ -164,7 +165,9 @@ def _decision(reseller: Reseller, period: BenefitPeriod, outcome: str) -> Benefi
                            period.sales_counted, period.price_cents, period.currency, outcome)
 
 
-def grant_newcomer(reseller: Reseller, programme: Programme | None = None) -> BenefitDecision | None:
+def grant_newcomer(
+    reseller: Reseller, programme: Programme | None = None
+) -> BenefitDecision | None:
     """Give a reseller that joined after the offer started its free first year (no commit)."""
     programme = programme or programme_for(reseller.partner_id)
     if not offer_running(programme):
@@ -274,4 +277,4 @@ def benefit_status(reseller: Reseller, now: datetime) -> BenefitView | None:
     return BenefitView(current.benefit_name, current.year, str(current.status),
                        current.starts_at, current.ends_at, sales,
                        max(0, SALES_TO_KEEP_FREE - sales), billed_price(programme),
-                       programme.currency)
+                       current.price_cents, current.currency)

@@ -30,6 +30,7 @@ from commissions.models import (
     ResellerChange,
 )
 from commissions.programmes import now_or, programme_for, reseller_by_code
+from commissions.rules import percent
 from extensions import db
 from partners.models import PartnerChange
 
@@ -202,6 +203,10 @@ class DistributorNetwork:
     def total(self, name: str) -> int:
         return sum(getattr(row, name) for row in self.rows)
 
+    @property
+    def share_text(self) -> str:
+        return percent(self.share)
+
 
 def distributor_network(distributor: Reseller, now: datetime | None = None) -> DistributorNetwork:
     """What a distributor earned on its indirect resellers' sales, and what they kept.
@@ -215,21 +220,22 @@ def distributor_network(distributor: Reseller, now: datetime | None = None) -> D
                                  Decimal(programme.distributor_share) if programme else Decimal(0))
     rows: dict[uuid.UUID, IndirectRow] = {
         r.id: IndirectRow(r.code, r.name, True) for r in indirect_resellers(distributor)}
-    mine = db.session.execute(
-        select(LedgerEntry.order_line_id, LedgerEntry.kind, LedgerEntry.amount_cents)
-        .where(LedgerEntry.reseller_id == distributor.id,
-               LedgerEntry.beneficiary == Beneficiary.DISTRIBUTOR)).all()
-    line_ids = {line_id for line_id, _, _ in mine}
     per_line: dict[uuid.UUID, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for line_id, kind, amount in mine:
-        per_line[line_id]["distributor"] += amount
-        per_line[line_id]["refunded"] |= kind == EntryKind.CLAWBACK
+    for entry in db.session.scalars(select(LedgerEntry).where(
+            LedgerEntry.reseller_id == distributor.id,
+            LedgerEntry.beneficiary == Beneficiary.DISTRIBUTOR,
+            LedgerEntry.order_line_id.is_not(None))):
+        assert entry.order_line_id is not None
+        figures = per_line[entry.order_line_id]
+        figures["distributor"] += entry.amount_cents
+        figures["refunded"] |= entry.kind == EntryKind.CLAWBACK
+    line_ids = set(per_line)
     if line_ids:
-        for line_id, amount in db.session.execute(
-            select(LedgerEntry.order_line_id, LedgerEntry.amount_cents)
-            .where(LedgerEntry.order_line_id.in_(line_ids),
-                   LedgerEntry.beneficiary == Beneficiary.SELLER)):
-            per_line[line_id]["seller"] += amount
+        for entry in db.session.scalars(select(LedgerEntry).where(
+                LedgerEntry.order_line_id.in_(line_ids),
+                LedgerEntry.beneficiary == Beneficiary.SELLER)):
+            assert entry.order_line_id is not None
+            per_line[entry.order_line_id]["seller"] += entry.amount_cents
     lines = db.session.execute(
         select(OrderLine, Order, Reseller)
         .join(Order, Order.id == OrderLine.order_id)

@@ -178,7 +178,7 @@ def resellers_network(code: str) -> None:
     network = distributor_network(reseller)
     cur = network.currency
     click.echo(f"{'reseller':<10} {'sales':>5} {'net sales':>12} {'their share':>12}"
-               f" {'your share':>12}  ({cur}; distributor share now {network.share:%})")
+               f" {'your share':>12}  ({cur}; distributor share now {network.share_text})")
     for row in network.rows:
         click.echo(f"{row.code:<10} {row.sales:>5} {row.net_sales_cents / 100:>12.2f}"
                    f" {row.seller_cents / 100:>12.2f} {row.distributor_cents / 100:>12.2f}")
@@ -212,13 +212,15 @@ def resellers_benefits(now_text: str | None) -> None:
 def commissions_set_split(partner_slug: str, share: str) -> None:
     """Set the distributor's share of an indirect reseller's margin (0.30 or 30%), audited."""
     from commissions.channel import parse_share, set_distributor_share
+    from commissions.rules import percent
 
     partner = _partner(partner_slug)
     try:
         before = set_distributor_share(partner, parse_share(share), ACTOR)
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{partner.slug}: distributor share {before:%} -> {parse_share(share):%}")
+    click.echo(f"{partner.slug}: distributor share {percent(before)}"
+               f" -> {percent(parse_share(share))}")
 
 
 @commissions_cli.command("set-benefit")

@@ -202,21 +202,24 @@ def accrue_for_line(
     return written[0] if written else None
 
 
+Share = tuple[Beneficiary, uuid.UUID, int, Decimal | None, str]
+
+
 def _shares(
     seller: Reseller, commission: Commission, programme: Programme, currency: str
-) -> list[tuple[Beneficiary, uuid.UUID, int, Decimal | None, str]]:
+) -> list[Share]:
     """Who gets what of a line's margin: the seller, and its distributor when it is indirect.
 
     Shares of zero cents are not written; the seller's comes first.
     """
-    whole = [(Beneficiary.SELLER, seller.id, commission.amount_cents, None,
-              commission.explanation)]
+    whole: list[Share] = [(Beneficiary.SELLER, seller.id, commission.amount_cents, None,
+                           commission.explanation)]
     if seller.programme_role != ProgrammeRole.INDIRECT or seller.distributor_id is None:
         return whole
     split = split_margin(commission.amount_cents, Decimal(programme.distributor_share), currency)
     if split.distributor_cents == 0:
         return whole
-    shares = [(Beneficiary.SELLER, seller.id, split.seller_cents, 1 - split.share,
+    shares: list[Share] = [(Beneficiary.SELLER, seller.id, split.seller_cents, 1 - split.share,
                f"{commission.explanation}; {split.seller_text}"),
               (Beneficiary.DISTRIBUTOR, seller.distributor_id, split.distributor_cents,
                split.share, f"{commission.explanation}; {split.distributor_text}"

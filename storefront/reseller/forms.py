@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Regexp
 
 
@@ -15,3 +15,10 @@ class CodeForm(FlaskForm):
         InputRequired(_l("Enter the code shown by your authenticator app.")),
         Regexp(r"^\s*[0-9]{3}\s?[0-9]{3}\s*$", message=_l("Enter the six digits of the code."))],
         render_kw={"inputmode": "numeric", "maxlength": 7, "size": 8})
+
+
+class LanguageForm(FlaskForm):
+    """The language of the portal and of the weekly digest."""
+
+    locale = SelectField(_l("Language"), choices=[("fr", "Français"), ("en", "English")],
+                         validators=[InputRequired(_l("Choose a language."))])
