@@ -106,11 +106,14 @@ def set_programme_role(
     return change
 
 
-def set_language(reseller: Reseller, locale: str, actor: str,
+def set_language(reseller: Reseller, locale: str | None, actor: str,
                  now: datetime | None = None) -> ResellerChange | None:
-    """Set the language of a reseller's portal and digest (fr or en); None if unchanged."""
-    locale = locale.strip().lower()
-    if locale not in LOCALES:
+    """Set the language of a reseller's portal and digest (fr or en; empty: no preference).
+
+    Returns None if unchanged.
+    """
+    locale = (locale or "").strip().lower() or None
+    if locale is not None and locale not in LOCALES:
         raise ChannelError(f"unknown language {locale!r}: fr or en")
     if locale == reseller.locale:
         return None

@@ -89,8 +89,10 @@ class Reseller(db.Model):  # type: ignore[name-defined]
     # An indirect reseller's distributor, a reseller of the same network (commissions/channel.py).
     distributor_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("resellers.id"), index=True)
-    # The language of the portal and of the digest e-mail (fr or en).
-    locale: Mapped[str] = mapped_column(String(5), default="fr", server_default="fr")
+    # The language of the portal and of the digest e-mail (fr or en); None until the reseller
+    # or the operator chooses one: the portal then follows the visitor's choice, the digest
+    # the shop's default language.
+    locale: Mapped[str | None] = mapped_column(String(5))
 
     partner: Mapped[Partner] = relationship()
     distributor: Mapped[Reseller | None] = relationship(remote_side="Reseller.id")
@@ -100,7 +102,7 @@ class Reseller(db.Model):  # type: ignore[name-defined]
                         name="programme_role_known"),
         CheckConstraint("(programme_role = 'indirect') = (distributor_id IS NOT NULL)",
                         name="indirect_has_distributor"),
-        CheckConstraint("locale IN ('fr', 'en')", name="locale_known"),
+        CheckConstraint("locale IS NULL OR locale IN ('fr', 'en')", name="locale_known"),
     )
 
 

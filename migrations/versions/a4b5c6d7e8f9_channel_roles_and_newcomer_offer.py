@@ -81,7 +81,7 @@ def upgrade():
     with op.batch_alter_table('resellers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('programme_role', sa.String(length=16), server_default='direct', nullable=False))
         batch_op.add_column(sa.Column('distributor_id', sa.Uuid(), nullable=True))
-        batch_op.add_column(sa.Column('locale', sa.String(length=5), server_default='fr', nullable=False))
+        batch_op.add_column(sa.Column('locale', sa.String(length=5), nullable=True))
         batch_op.create_index(batch_op.f('ix_resellers_distributor_id'), ['distributor_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_resellers_distributor_id_resellers'), 'resellers', ['distributor_id'], ['id'])
         batch_op.create_check_constraint(
@@ -91,7 +91,7 @@ def upgrade():
             op.f('ck_resellers_indirect_has_distributor'),
             "(programme_role = 'indirect') = (distributor_id IS NOT NULL)")
         batch_op.create_check_constraint(op.f('ck_resellers_locale_known'),
-                                         "locale IN ('fr', 'en')")
+                                         "locale IS NULL OR locale IN ('fr', 'en')")
 
 
 

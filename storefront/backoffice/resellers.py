@@ -45,7 +45,7 @@ def partner_resellers(slug: str) -> str:
     share_text = percent(programme.distributor_share) if programme else ""
     return render_template("backoffice/resellers.html", partner=partner, resellers=resellers,
                            distributors=distributors, history=history, programme=programme,
-                           share_text=share_text, form=EmptyForm())
+                           share_text=share_text, form=EmptyForm(), logout_form=EmptyForm())
 
 
 @bp.post("/partners/<slug>/resellers/<code>")
@@ -62,7 +62,7 @@ def partner_reseller_change(slug: str, code: str) -> Response:
     locale = request.form.get("locale", "")
     reason = request.form.get("reason", "")
     actor = operator_actor()
-    if locale not in LOCALES:  # checked first: a refused form changes nothing
+    if locale not in ("", *LOCALES):  # checked first: a refused form changes nothing
         flash(_("%(code)s not changed: choose French or English.", code=reseller.code), "error")
         return back
     try:

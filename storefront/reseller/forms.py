@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Regexp
 
 
@@ -20,5 +21,6 @@ class CodeForm(FlaskForm):
 class LanguageForm(FlaskForm):
     """The language of the portal and of the weekly digest."""
 
-    locale = SelectField(_l("Language"), choices=[("fr", "Français"), ("en", "English")],
+    locale = SelectField(_l("Language"), choices=[SelectChoice("fr", "Français"),
+                                                  SelectChoice("en", "English")],
                          validators=[InputRequired(_l("Choose a language."))])

@@ -20,7 +20,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import force_locale, format_date
+from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
 
 from accounts import totp
@@ -210,14 +210,14 @@ def network(reseller: Reseller) -> str:
 @reseller_required
 def settings(reseller: Reseller) -> Response | str | tuple[str, int]:
     """The reseller's language, for the portal and the weekly digest."""
-    form = LanguageForm(locale=reseller.locale)
+    form = LanguageForm(locale=reseller.locale or str(get_locale()))
     if form.validate_on_submit():
         try:
             set_language(reseller, form.locale.data, f"reseller:{reseller.code}")
         except ChannelError:
             form.locale.errors = [_("Choose French or English.")]
         else:
-            with force_locale(reseller.locale):
+            with force_locale(form.locale.data):
                 flash(_("Your language is saved: the portal and your weekly digest use it."),
                       "success")
             return redirect(url_for("reseller.settings"))

@@ -203,6 +203,8 @@ def test_language_and_share_are_checked_and_audited(db, network, channel):
     _, indirect, _ = channel
     with pytest.raises(ChannelError):
         set_language(indirect, "de", "test")
+    assert indirect.locale is None  # until chosen: the visitor's language, the shop's default
+    assert set_language(indirect, "fr", "test").changes == {"locale": [None, "fr"]}
     assert set_language(indirect, "fr", "test") is None
     change = set_language(indirect, "EN", "reseller:RP-INDI")
     assert indirect.locale == "en" and change is not None and change.changes == {
