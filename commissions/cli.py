@@ -101,9 +101,7 @@ def resellers_create(partner_slug: str, name: str, email: str, code: str | None,
     """Create a reseller in a partner's network, with a login if a password is given."""
     from commissions.programmes import create_reseller
 
-    partner = db.session.scalar(select(Partner).where(Partner.slug == partner_slug))
-    if partner is None:
-        raise click.ClickException(f"no partner {partner_slug!r}")
+    partner = _partner(partner_slug)
     try:
         reseller = create_reseller(partner, name, email, code=code, password=password)
     except CommissionError as exc:

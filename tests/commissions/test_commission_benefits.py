@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from commission_helpers import at
+from commission_helpers import at, race
 from sqlalchemy import func, select
-from support.processes import PATIENCE, join_all
 
 from commerce.models import PaymentStatus
 from commissions import balances, run_payouts
@@ -207,25 +205,7 @@ def test_the_benefit_job_is_scheduled(app):
 
 
 def test_concurrent_runs_bill_an_anniversary_once(app, db, postgres_only, newcomer):
-    db.session.remove()
-    threads_n = 6
-    barrier = threading.Barrier(threads_n)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=PATIENCE)
-                run_benefits(ANNIVERSARY + timedelta(hours=1))
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run) for _ in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    join_all(threads)
+    errors = race(app, lambda: run_benefits(ANNIVERSARY + timedelta(hours=1)), threads_n=6)
     assert not errors, errors
     assert db.session.scalar(select(func.count()).select_from(BenefitPeriod)) == 2
     assert len(_charges(db)) == 1

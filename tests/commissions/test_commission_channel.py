@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
-from commission_helpers import at, line_of
+from commission_helpers import at, line_of, race
 from sqlalchemy import func, select
-from support.processes import PATIENCE, join_all
 
 from commerce.orders import ADDON_INSTALL
 from commissions import (
@@ -142,26 +140,7 @@ def test_concurrent_deliveries_write_each_share_once(app, db, postgres_only, net
                                                      sell):
     order = sell(network, [("PROJECT-STD-2024", 1)], code="RP-INDI")
     line_id = order.lines[0].id
-    db.session.remove()
-    threads_n = 8
-    barrier = threading.Barrier(threads_n)
-    errors: list[BaseException] = []
-
-    def deliver() -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=PATIENCE)
-                accrue_for_line(line_id, now=at(3, 10))
-                db.session.commit()
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=deliver) for _ in range(threads_n)]
-    for thread in threads:
-        thread.start()
-    join_all(threads)
+    errors = race(app, lambda: accrue_for_line(line_id, now=at(3, 10)))
     assert not errors, errors
     rows = db.session.execute(select(LedgerEntry.beneficiary, func.count()).where(
         LedgerEntry.order_line_id == line_id).group_by(LedgerEntry.beneficiary)).all()
