@@ -25,3 +25,11 @@ class WeakPassword(CommissionError, ValueError):
 
 class InvalidAdjustment(CommissionError, ValueError):
     """An adjustment without a reason, an actor or an amount."""
+
+
+class ChannelError(CommissionError, ValueError):
+    """A programme role, distributor, share or language that cannot be set as asked."""
+
+
+class BenefitError(CommissionError, ValueError):
+    """A newcomer offer that cannot be set as asked."""

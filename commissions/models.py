@@ -34,6 +34,33 @@ class EntryKind(StrEnum):
     ADJUSTMENT = "adjustment"
 
 
+class ProgrammeRole(StrEnum):
+    """How a reseller works in its network (Microsoft CSP's words, docs/commissions.md).
+
+    A direct reseller deals with the network's partner itself and keeps the whole margin of its
+    sales; a distributor is a reseller that works with indirect resellers; an indirect reseller
+    goes through its distributor, and the margin of each of its sales is split between them.
+    """
+
+    DIRECT = "direct"
+    DISTRIBUTOR = "distributor"
+    INDIRECT = "indirect"
+
+
+class Beneficiary(StrEnum):
+    """Whose share of a line's margin a ledger entry holds."""
+
+    SELLER = "seller"  # the reseller the order is attributed to
+    DISTRIBUTOR = "distributor"  # the seller's distributor, when the seller is indirect
+
+
+class BenefitStatus(StrEnum):
+    """How a year of the newcomer offer's self-use benefit is paid for."""
+
+    FREE = "free"
+    BILLED = "billed"
+
+
 class AttributionRule(StrEnum):
     """Which rule gave an order to a reseller."""
 
@@ -57,8 +84,42 @@ class Reseller(db.Model):  # type: ignore[name-defined]
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    programme_role: Mapped[ProgrammeRole] = mapped_column(
+        String(16), default=ProgrammeRole.DIRECT, server_default=ProgrammeRole.DIRECT.value)
+    # An indirect reseller's distributor, a reseller of the same network (commissions/channel.py).
+    distributor_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("resellers.id"), index=True)
+    # The language of the portal and of the digest e-mail (fr or en); None until the reseller
+    # or the operator chooses one: the portal then follows the visitor's choice, the digest
+    # the shop's default language.
+    locale: Mapped[str | None] = mapped_column(String(5))
 
     partner: Mapped[Partner] = relationship()
+    distributor: Mapped[Reseller | None] = relationship(remote_side="Reseller.id")
+
+    __table_args__ = (
+        CheckConstraint("programme_role IN ('direct', 'distributor', 'indirect')",
+                        name="programme_role_known"),
+        CheckConstraint("(programme_role = 'indirect') = (distributor_id IS NOT NULL)",
+                        name="indirect_has_distributor"),
+        CheckConstraint("locale IS NULL OR locale IN ('fr', 'en')", name="locale_known"),
+    )
+
+
+class ResellerChange(db.Model):  # type: ignore[name-defined]
+    """Who changed a reseller's programme role, distributor or language, when and why."""
+
+    __tablename__ = "reseller_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    reseller_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("resellers.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(24))
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    # {field: [before, after]}
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ResellerClient(db.Model):  # type: ignore[name-defined]
@@ -91,6 +152,14 @@ class Programme(db.Model):  # type: ignore[name-defined]
     attribution_days: Mapped[int] = mapped_column(Integer, default=30)
     holding_hours: Mapped[int] = mapped_column(Integer, default=48)
     minimum_payout_cents: Mapped[int] = mapped_column(Integer, default=5000)
+    # The distributor's share of the margin of an indirect reseller's sale (0.30 = 30%).
+    distributor_share: Mapped[Decimal] = mapped_column(
+        Numeric(5, 4), default=Decimal(0), server_default="0")
+    # The newcomer offer (commissions/benefits.py): a self-use benefit, its public price
+    # (excluding VAT, in the programme's currency) and from when new resellers get it.
+    benefit_name: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    benefit_price_cents: Mapped[int | None] = mapped_column(Integer)
+    benefit_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     versions: Mapped[list[ProgrammeVersion]] = relationship(
@@ -105,6 +174,10 @@ class Programme(db.Model):  # type: ignore[name-defined]
         CheckConstraint("attribution_days > 0", name="attribution_days_positive"),
         CheckConstraint("holding_hours >= 0", name="holding_hours_not_negative"),
         CheckConstraint("minimum_payout_cents >= 0", name="minimum_not_negative"),
+        CheckConstraint("distributor_share >= 0 AND distributor_share < 1",
+                        name="distributor_share_fraction"),
+        CheckConstraint("benefit_price_cents IS NULL OR benefit_price_cents > 0",
+                        name="benefit_price_positive"),
     )
 
 
@@ -198,6 +271,7 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         UniqueConstraint("order_line_id", "reseller_id", "kind"),
         CheckConstraint("kind IN ('accrual', 'clawback', 'adjustment')", name="kind_known"),
+        CheckConstraint("beneficiary IN ('seller', 'distributor')", name="beneficiary_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -220,7 +294,48 @@ class LedgerEntry(db.Model):  # type: ignore[name-defined]
     )
     reason: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
+    # Whose share of the line's margin this is, and which fraction of it (NULL: the whole).
+    beneficiary: Mapped[Beneficiary] = mapped_column(
+        String(16), default=Beneficiary.SELLER, server_default=Beneficiary.SELLER.value)
+    share: Mapped[Decimal | None] = mapped_column(Numeric(5, 4))
 
     reseller: Mapped[Reseller] = relationship()
     payout: Mapped[Payout | None] = relationship()
     programme_version: Mapped[ProgrammeVersion | None] = relationship()
+
+
+class BenefitPeriod(db.Model):  # type: ignore[name-defined]
+    """One year of a reseller's self-use benefit: free, or billed at half the public price.
+
+    Year 1 starts when the reseller joins; each anniversary's decision is the next year's row,
+    unique per reseller and year, written with its ledger charge in one transaction: a second
+    or concurrent run of the job cannot decide an anniversary twice.
+    """
+
+    __tablename__ = "reseller_benefit_periods"
+    __table_args__ = (
+        UniqueConstraint("reseller_id", "year"),
+        CheckConstraint("year >= 1", name="year_positive"),
+        CheckConstraint("ends_at > starts_at", name="period_ordered"),
+        CheckConstraint("status IN ('free', 'billed')", name="status_known"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    reseller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resellers.id"), index=True)
+    programme_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("commission_programmes.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    benefit_name: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[BenefitStatus] = mapped_column(String(16))
+    # What decided it: the sales counted in the year before (NULL for year 1) ...
+    sales_counted: Mapped[int | None] = mapped_column(Integer)
+    # ... and, when billed, the price charged and the ledger entry that charges it.
+    price_cents: Mapped[int] = mapped_column(Integer, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    ledger_entry_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("commission_ledger_entries.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    reseller: Mapped[Reseller] = relationship()
+    ledger_entry: Mapped[LedgerEntry | None] = relationship()

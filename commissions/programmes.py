@@ -92,6 +92,10 @@ def create_reseller(
         db.session.flush()
         reseller.user_id = user.id
     db.session.add(reseller)
+    db.session.flush()
+    from commissions.benefits import grant_newcomer  # benefits reads programmes: import late
+
+    grant_newcomer(reseller)
     db.session.commit()
     return reseller
 

@@ -200,3 +200,37 @@ def commission_for(
     explanation = (f"{' × '.join(parts)} = {format_amount(exact, line.currency)}"
                    f" -> {format_amount(amount, line.currency)} (rounded half-even)")
     return Commission(amount, rule, effective, explanation, applied)
+
+
+@dataclass(frozen=True)
+class Split:
+    """A margin shared between an indirect reseller and its distributor, in whole cents."""
+
+    seller_cents: int
+    distributor_cents: int
+    share: Decimal
+    seller_text: str
+    distributor_text: str
+
+
+def split_margin(amount_cents: int, distributor_share: Decimal, currency: str) -> Split:
+    """Split a line's margin: the distributor's share rounded half-even once, the seller the rest.
+
+    The two shares always sum to the whole margin, which was itself rounded once
+    (`commission_for`); a half cent goes to the even side of the distributor's share.
+    """
+    share = _rate(distributor_share, "distributor share")
+    if share >= 1:
+        raise RatesError("the distributor's share is a fraction below 1")
+    exact = Decimal(amount_cents) * share
+    distributor = to_cents(exact)
+    seller = amount_cents - distributor
+    whole = format_amount(amount_cents, currency)
+    return Split(
+        seller_cents=seller, distributor_cents=distributor, share=share,
+        seller_text=(f"indirect reseller's share: {whole} - {format_amount(distributor, currency)}"
+                     f" (distributor's {percent(share)}) = {format_amount(seller, currency)}"),
+        distributor_text=(f"distributor's share: {whole} × {percent(share)}"
+                          f" = {format_amount(exact, currency)}"
+                          f" -> {format_amount(distributor, currency)} (rounded half-even)"),
+    )

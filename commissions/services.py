@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +20,14 @@ from commerce.models import LicenceType, Order, OrderLine, PaymentStatus
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL
 from commissions.attribution import attach_buyer, attribution_for
 from commissions.errors import InvalidAdjustment, UnknownOrder, UnknownReseller
-from commissions.models import EntryKind, LedgerEntry, Reseller
+from commissions.models import (
+    Beneficiary,
+    EntryKind,
+    LedgerEntry,
+    Programme,
+    ProgrammeRole,
+    Reseller,
+)
 from commissions.programmes import (
     now_or,
     programme_for,
@@ -28,11 +36,13 @@ from commissions.programmes import (
     version_at,
 )
 from commissions.rules import (
+    Commission,
     LineFacts,
     Rates,
     SubscriptionEvent,
     commission_for,
     format_amount,
+    split_margin,
 )
 from extensions import db
 
@@ -179,17 +189,44 @@ def accrue_for_line(
                                 event or SubscriptionEvent.FIRST_YEAR)
     if commission is None:
         return None
-    entry = _insert_once(LedgerEntry(
-        reseller_id=attribution.reseller_id, order_id=order.id, order_line_id=line.id,
-        kind=EntryKind.ACCRUAL, amount_cents=commission.amount_cents, currency=order.currency,
+    shares = _shares(attribution.reseller, commission, programme, order.currency)
+    written = [_insert_once(LedgerEntry(
+        reseller_id=beneficiary_id, order_id=order.id, order_line_id=line.id,
+        kind=EntryKind.ACCRUAL, amount_cents=amount, currency=order.currency,
         rule=commission.rule, rate=commission.rate, programme_version_id=version.id,
-        explanation=commission.explanation, created_at=now,
+        explanation=explanation, created_at=now,
         payable_at=now + timedelta(hours=programme.holding_hours),
-        reason=f"delivered; attributed by {attribution.rule}",
-    ))
+        reason=f"delivered; attributed by {attribution.rule}", beneficiary=beneficiary,
+        share=share,
+    )) for beneficiary, beneficiary_id, amount, share, explanation in shares]
     attach_buyer(order)
     db.session.flush()
-    return entry
+    return written[0] if written else None
+
+
+Share = tuple[Beneficiary, uuid.UUID, int, Decimal | None, str]
+
+
+def _shares(
+    seller: Reseller, commission: Commission, programme: Programme, currency: str
+) -> list[Share]:
+    """Who gets what of a line's margin: the seller, and its distributor when it is indirect.
+
+    Shares of zero cents are not written; the seller's comes first.
+    """
+    whole: list[Share] = [(Beneficiary.SELLER, seller.id, commission.amount_cents, None,
+                           commission.explanation)]
+    if seller.programme_role != ProgrammeRole.INDIRECT or seller.distributor_id is None:
+        return whole
+    split = split_margin(commission.amount_cents, Decimal(programme.distributor_share), currency)
+    if split.distributor_cents == 0:
+        return whole
+    shares: list[Share] = [(Beneficiary.SELLER, seller.id, split.seller_cents, 1 - split.share,
+               f"{commission.explanation}; {split.seller_text}"),
+              (Beneficiary.DISTRIBUTOR, seller.distributor_id, split.distributor_cents,
+               split.share, f"{commission.explanation}; {split.distributor_text}"
+                            f" on the sale of {seller.code}")]
+    return [s for s in shares if s[2] != 0]
 
 
 def accrue_for_order(
@@ -221,34 +258,50 @@ def clawback_for_refund(
     order_line_id: uuid.UUID, reason: str, now: datetime | None = None, actor: str = "system"
 ) -> list[LedgerEntry]:
     """Claw back a refunded or cancelled software line and its add-ons; idempotent."""
-    entries = [clawback_for_line(i, reason, now, actor) for i in _with_addons(order_line_id)]
-    return [e for e in entries if e is not None]
+    return [e for i in _with_addons(order_line_id) for e in clawback_shares(i, reason, now, actor)]
 
 
 def clawback_for_line(
     order_line_id: uuid.UUID, reason: str, now: datetime | None = None, actor: str = "system"
 ) -> LedgerEntry | None:
-    """Take back a line's accrual (refund, wholesaler cancellation) once; None if none accrued."""
+    """Take back a line's accrual (refund, wholesaler cancellation) once; None if none accrued.
+
+    Each share (the seller's, its distributor's) is reversed by its own clawback; the seller's
+    is returned.
+    """
+    entries = clawback_shares(order_line_id, reason, now, actor)
+    return entries[0] if entries else None
+
+
+def clawback_shares(
+    order_line_id: uuid.UUID, reason: str, now: datetime | None = None, actor: str = "system"
+) -> list[LedgerEntry]:
+    """Reverse every accrued share of a line once, seller's first."""
     now = now_or(now)
-    accrual = db.session.scalar(select(LedgerEntry).where(
-        LedgerEntry.order_line_id == order_line_id, LedgerEntry.kind == EntryKind.ACCRUAL))
-    if accrual is None:
-        return None
-    existing = _entry(order_line_id, accrual.reseller_id, EntryKind.CLAWBACK)
-    if existing is not None:
-        return existing
-    currency = accrual.currency
-    # Payable no earlier than the accrual it cancels, so an unpaid pair nets to zero in every state.
-    entry = _insert_once(LedgerEntry(
-        reseller_id=accrual.reseller_id, order_id=accrual.order_id, order_line_id=order_line_id,
-        kind=EntryKind.CLAWBACK, amount_cents=-accrual.amount_cents, currency=accrual.currency,
-        rule=accrual.rule, rate=accrual.rate, programme_version_id=accrual.programme_version_id,
-        explanation=(f"reverses the accrual of {format_amount(accrual.amount_cents, currency)}"
-                     f" made on {accrual.created_at.date().isoformat()} ({accrual.rule})"),
-        created_at=now, payable_at=max(now, accrual.payable_at), reason=reason, actor=actor,
-    ))
+    accruals = db.session.scalars(select(LedgerEntry).where(
+        LedgerEntry.order_line_id == order_line_id, LedgerEntry.kind == EntryKind.ACCRUAL)
+        .order_by(case((LedgerEntry.beneficiary == Beneficiary.SELLER, 0), else_=1))).all()
+    entries = []
+    for accrual in accruals:
+        existing = _entry(order_line_id, accrual.reseller_id, EntryKind.CLAWBACK)
+        if existing is not None:
+            entries.append(existing)
+            continue
+        currency = accrual.currency
+        # Payable no earlier than the accrual it cancels, so an unpaid pair nets to zero in
+        # every state.
+        entries.append(_insert_once(LedgerEntry(
+            reseller_id=accrual.reseller_id, order_id=accrual.order_id,
+            order_line_id=order_line_id, kind=EntryKind.CLAWBACK,
+            amount_cents=-accrual.amount_cents, currency=accrual.currency, rule=accrual.rule,
+            rate=accrual.rate, programme_version_id=accrual.programme_version_id,
+            explanation=(f"reverses the accrual of {format_amount(accrual.amount_cents, currency)}"
+                         f" made on {accrual.created_at.date().isoformat()} ({accrual.rule})"),
+            created_at=now, payable_at=max(now, accrual.payable_at), reason=reason, actor=actor,
+            beneficiary=accrual.beneficiary, share=accrual.share,
+        )))
     db.session.flush()
-    return entry
+    return entries
 
 
 def clawback_for_order(
@@ -257,8 +310,7 @@ def clawback_for_order(
     """Claw back every accrued line of an order (a full refund); idempotent."""
     line_ids = db.session.scalars(select(OrderLine.id).where(OrderLine.order_id == order_id)
                                   .order_by(OrderLine.position)).all()
-    entries = [clawback_for_line(line_id, reason, now, actor) for line_id in line_ids]
-    return [e for e in entries if e is not None]
+    return [e for line_id in line_ids for e in clawback_shares(line_id, reason, now, actor)]
 
 
 def _reseller(reseller: Reseller | str) -> Reseller:

@@ -58,9 +58,9 @@ def portal_url(partner: Partner) -> str:
 
 
 def digest_mail(reseller: Reseller, alerts: Alerts, now: datetime) -> Mail:
-    """The digest e-mail, in the shop's language and the partner's name."""
+    """The digest e-mail, in the reseller's language and the partner's name."""
     partner = reseller.partner
-    with force_locale(current_app.config["DEFAULT_LOCALE"]):
+    with force_locale(reseller.locale or current_app.config["DEFAULT_LOCALE"]):
         context = {"reseller": reseller, "partner": partner, "alerts": alerts,
                    "portal_url": portal_url(partner), "week": iso_week(now)}
         subject = ngettext("%(num)d alert about your clients this week",

@@ -20,7 +20,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_date
+from flask_babel import force_locale, format_date, get_locale
 from flask_babel import gettext as _
 
 from accounts import totp
@@ -29,13 +29,16 @@ from accounts.sessions import Door
 from commerce.links import shop_url
 from commerce.models import User, utcnow
 from commissions import UnknownReseller, commissions_csv, ledger_for
-from commissions.models import Reseller
+from commissions.benefits import benefit_status
+from commissions.channel import distributor_network, set_language
+from commissions.errors import ChannelError
+from commissions.models import ProgrammeRole, Reseller
 from extensions import db, limiter
 from invoicing.services import document_for_order, documents_by_order
 from reseller import services
 from storefront.forms import EmptyForm, SignInForm
 from storefront.invoices import pdf_response
-from storefront.reseller.forms import CodeForm, SubscriptionChangeForm
+from storefront.reseller.forms import CodeForm, LanguageForm, SubscriptionChangeForm
 from storefront.security import sessions
 from storefront.security.doors import safe_next
 from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
@@ -180,9 +183,47 @@ def _referral_link(reseller: Reseller) -> str:
 @reseller_required
 def dashboard(reseller: Reseller) -> str:
     link = _referral_link(reseller)
+    now = utcnow()
     return render_template("reseller/dashboard.html", reseller=reseller, active="dashboard",
-                           board=services.dashboard(reseller, utcnow()), referral_link=link,
-                           referral_qr=totp.qr_data_uri(link))
+                           board=services.dashboard(reseller, now), referral_link=link,
+                           referral_qr=totp.qr_data_uri(link),
+                           benefit=benefit_status(reseller, now))
+
+
+# --- a distributor's indirect resellers ---------------------------------------------------------
+
+
+@bp.route("/network")
+@reseller_required
+def network(reseller: Reseller) -> str:
+    """A distributor's indirect resellers, their sales and both shares; 404 for anyone else."""
+    if reseller.programme_role != ProgrammeRole.DISTRIBUTOR:
+        abort(404)
+    return render_template("reseller/network.html", reseller=reseller, active="network",
+                           network=distributor_network(reseller))
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@reseller_required
+def settings(reseller: Reseller) -> Response | str | tuple[str, int]:
+    """The reseller's language, for the portal and the weekly digest."""
+    form = LanguageForm(locale=reseller.locale or str(get_locale()))
+    if form.validate_on_submit():
+        try:
+            set_language(reseller, form.locale.data, f"reseller:{reseller.code}")
+        except ChannelError:
+            form.locale.errors = [_("Choose French or English.")]
+        else:
+            with force_locale(form.locale.data):
+                flash(_("Your language is saved: the portal and your weekly digest use it."),
+                      "success")
+            return redirect(url_for("reseller.settings"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("reseller/settings.html", reseller=reseller, active="settings",
+                           form=form), status
 
 
 # --- clients and licences -----------------------------------------------------------------------
