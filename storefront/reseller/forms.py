@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-<<<<<<< HEAD
 from wtforms import IntegerField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, NumberRange, Regexp
-=======
-from wtforms import SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Regexp
->>>>>>> issue13-channel
+from wtforms.validators import InputRequired, Length, NumberRange, Regexp
 
 
 class CodeForm(FlaskForm):
@@ -23,7 +18,6 @@ class CodeForm(FlaskForm):
         render_kw={"inputmode": "numeric", "maxlength": 7, "size": 8})
 
 
-<<<<<<< HEAD
 class SubscriptionChangeForm(FlaskForm):
     """Users or an application to add to a client's subscription, for the client to approve."""
 
@@ -32,11 +26,11 @@ class SubscriptionChangeForm(FlaskForm):
         InputRequired(_l("Enter how many users to add.")),
         NumberRange(min=1, max=300, message=_l("Add between 1 and 300 users."))])
     note = StringField(_l("Note for the client (optional)"), validators=[Length(max=500)])
-=======
+
+
 class LanguageForm(FlaskForm):
     """The language of the portal and of the weekly digest."""
 
     locale = SelectField(_l("Language"), choices=[SelectChoice("fr", "Français"),
                                                   SelectChoice("en", "English")],
                          validators=[InputRequired(_l("Choose a language."))])
->>>>>>> issue13-channel

@@ -106,7 +106,7 @@ def test_dashboard_warns_of_subscriptions_and_backups_ending_within_30_days(
     sign_in("reseau-n", "a@dupont.example")
     html = client.get("/p/reseau-n/reseller/").get_data(as_text=True)
     alerts = html.split('id="alerts"')[1].split("</section>")[0]
-    assert "Subscription renews or ends on" in alerts and ending.number in alerts
+    assert "Subscription ends on" in alerts and ending.number in alerts
     assert "Licence backup expires on" in alerts and backed_up.number in alerts
     assert running.number not in alerts and theirs.number not in alerts
 
