@@ -166,6 +166,8 @@ DEMO_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_SIREN", "PLATFORM_VAT_NUMBER",
                  "PLATFORM_REGISTERED_OFFICE")
 # The account that pays the resellers: production needs each, valid, and not the demo's.
 PAYOUT_DEBTOR = ("PAYOUT_DEBTOR_NAME", "PAYOUT_DEBTOR_IBAN", "PAYOUT_DEBTOR_BIC")
+# The demo's account and name; its BIC is a real bank's, which the platform may well use.
+DEMO_DEBTOR = ("PAYOUT_DEBTOR_NAME", "PAYOUT_DEBTOR_IBAN")
 # Settings that production must be given explicitly: their defaults only suit the demo.
 EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL", "MAIL_SENDER")
 TRUE_VALUES = (True, "1", "true", "True", "yes")
@@ -358,7 +360,7 @@ def payout_debtor_problems(cfg: Mapping[str, Any]) -> list[str]:
         value = str(cfg.get(name) or "").replace(" ", "").upper()
         if not value:
             problems.append(f"missing setting COMPTOIR_{name}: the account that pays resellers")
-        elif value == str(DEFAULTS[name]).replace(" ", "").upper():
+        elif name in DEMO_DEBTOR and value == str(DEFAULTS[name]).replace(" ", "").upper():
             problems.append(f"COMPTOIR_{name} is left at the demo's value: payout files would "
                             "debit the demo's account")
     if problems:

@@ -35,9 +35,8 @@ def payouts_cli() -> None:
 @with_appcontext
 def payouts_run(now_text: str | None) -> None:
     """Pay every reseller whose payable balance reaches the minimum."""
-    from commissions.payouts import run_payouts
-
     from commissions.errors import PayoutFileError
+    from commissions.payouts import run_payouts
 
     try:
         payouts = run_payouts(_parse_now(now_text))

@@ -28,13 +28,13 @@ from commerce.numbers import next_value
 from commerce.status import InvalidTransition
 from commissions.bank import BankDetails, mask_iban
 from commissions.models import (
+    UNFILED,
     LedgerEntry,
     Payout,
     PayoutBatch,
     PayoutStatus,
     PayoutStatusChange,
     Reseller,
-    UNFILED,
 )
 from commissions.programmes import now_or, programme_for
 from commissions.reports import EntryView, entries_csv, entries_for_payout

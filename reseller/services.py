@@ -38,8 +38,8 @@ from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatu
 from commerce.passwords import check_password
 from commissions import Balances, balances, clients_of, orders_of, reseller_for_user
 from commissions.bank import BankDetails, check_bank_details, set_bank_details
-from commissions.payouts import PayoutOutlook, outlook
 from commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
+from commissions.payouts import PayoutOutlook, outlook
 from extensions import db
 from fulfilment.delivery import line_deliveries, subscription_end
 from fulfilment.mail import Mail, send_mail

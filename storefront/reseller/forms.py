@@ -24,8 +24,8 @@ class BankDetailsForm(FlaskForm):
         InputRequired(_l("Give the account holder's name, as the bank knows it."))],
         render_kw={"maxlength": 70, "autocomplete": "name"})
     iban = StringField(_l("IBAN"), validators=[InputRequired(_l("Enter the IBAN."))],
-                       render_kw={"maxlength": 42, "spellcheck": "false", "autocapitalize":
-                                  "characters", "placeholder": "FR76 3000 6000 0112 3456 7890 189"})
+                       render_kw={"maxlength": 42, "spellcheck": "false",
+                                  "autocapitalize": "characters"})
     bic = StringField(_l("BIC"), validators=[InputRequired(_l("Enter the BIC."))],
                       render_kw={"maxlength": 14, "spellcheck": "false",
                                  "autocapitalize": "characters", "placeholder": "AGRIFRPPXXX"})

@@ -31,8 +31,8 @@ from commerce.models import User, utcnow
 from commissions import UnknownReseller, commissions_csv, ledger_for
 from commissions.bank import mask_iban
 from commissions.errors import InvalidBankDetails
-from commissions.payouts import outlook as payout_outlook
 from commissions.models import Reseller
+from commissions.payouts import outlook as payout_outlook
 from extensions import db, limiter
 from invoicing.services import document_for_order, documents_by_order
 from reseller import services

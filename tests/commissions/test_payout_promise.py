@@ -47,13 +47,16 @@ def test_every_payable_entry_is_paid_within_48_hours_through_the_hourly_runs(
     set_bank_details(bruno, IBAN_B, "COBADEFFXXX", "Bruno Schmidt", actor="test")
 
     # Sales at odd minutes over three days; each accrual is payable 48 h after its delivery.
+    def on(day: int, hour: int, minute: int) -> datetime:
+        return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
+
     deliveries = [
-        ("RP-ALIC", [("VISIO-STD-2024", 1), ("OFFICE-HB-2024-WIN", 1)], datetime(2026, 3, 1, 8, 17, tzinfo=UTC)),
-        ("RP-BRUN", [("VISIO-STD-2024", 1)], datetime(2026, 3, 1, 9, 41, tzinfo=UTC)),  # 48.25
-        ("RP-CHLO", [("PROJECT-STD-2024", 1)], datetime(2026, 3, 1, 11, 5, tzinfo=UTC)),
-        ("RP-ALIC", [("PROJECT-STD-2024", 1)], datetime(2026, 3, 1, 22, 59, tzinfo=UTC)),
-        ("RP-BRUN", [("OFFICE-HOME-2024-WIN", 1)], datetime(2026, 3, 2, 6, 30, tzinfo=UTC)),  # 9.93
-        ("RP-ALIC", [("VISIO-STD-2024", 2)], datetime(2026, 3, 2, 13, 1, tzinfo=UTC)),
+        ("RP-ALIC", [("VISIO-STD-2024", 1), ("OFFICE-HB-2024-WIN", 1)], on(1, 8, 17)),
+        ("RP-BRUN", [("VISIO-STD-2024", 1)], on(1, 9, 41)),  # 48.25
+        ("RP-CHLO", [("PROJECT-STD-2024", 1)], on(1, 11, 5)),
+        ("RP-ALIC", [("PROJECT-STD-2024", 1)], on(1, 22, 59)),
+        ("RP-BRUN", [("OFFICE-HOME-2024-WIN", 1)], on(2, 6, 30)),  # 9.93
+        ("RP-ALIC", [("VISIO-STD-2024", 2)], on(2, 13, 1)),
     ]
     refunded = None
     for code, lines, when in deliveries:

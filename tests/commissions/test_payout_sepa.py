@@ -70,15 +70,17 @@ def test_a_run_files_one_transfer_per_payout_matching_to_the_cent(db, network, m
 
 
 def test_the_statement_names_the_masked_iban_and_the_execution_date(db, network, make_reseller):
-    from pypdf import PdfReader
     import io
+
+    from pypdf import PdfReader
 
     alice = make_reseller(network, code="RP-ALIC")
     set_bank_details(alice, "FR7630006000011234567890189", "AGRIFRPP", "Alice Martin",
                      actor="test")
     adjust(alice, 6000, "bonus", "operateur", now=at(3, 1))
     [payout] = run_payouts(now=at(3, 1, hour=11))
-    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(payout.statement_pdf)).pages)
+    pages = PdfReader(io.BytesIO(payout.statement_pdf)).pages
+    text = " ".join(page.extract_text() for page in pages)
     assert "FR76 **** **** **** **** ***0 189" in " ".join(text.split())
     assert "2026-03-01" in text and payout.batch is not None and payout.batch.number in text
     assert "7890" not in text.replace("***0 189", "")
