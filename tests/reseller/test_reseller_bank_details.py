@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pyotp
-from conftest import PASSWORD
 from sqlalchemy import select
 
 from accounts import factors
@@ -15,6 +14,7 @@ from commerce.models import User
 from commissions import adjust, run_payouts
 from commissions.models import BankDetailsChange, PayoutBatch
 
+PASSWORD = "reseller password 2026"  # noqa: S105 - the login tests/reseller/conftest.py creates
 URL = "/p/reseau-n/reseller/bank-details"
 IBAN = "FR76 3000 6000 0112 3456 7890 189"
 
