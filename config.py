@@ -121,6 +121,14 @@ DEFAULTS: dict[str, Any] = {
         ("PLATFORM_VAT_NUMBER", "FR68900000001"),
         ("PLATFORM_REGISTERED_OFFICE", "12 rue de la Bourse, 75002 Paris"),
     )},
+    # The platform's account that pays the resellers' commissions: the debtor of each SEPA
+    # credit-transfer file (commissions/sepa.py). The demo's values below are refused in
+    # production.
+    **{name: value for name, value in (
+        ("PAYOUT_DEBTOR_NAME", "Comptoir Plateforme"),
+        ("PAYOUT_DEBTOR_IBAN", "FR7630006000011234567890189"),
+        ("PAYOUT_DEBTOR_BIC", "AGRIFRPPXXX"),
+    )},
 }
 
 # Secrets: production refuses to start without each of them; development
@@ -161,6 +169,10 @@ PLATFORM_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_LEGAL_FORM", "PLATFORM_SIR
 # Those whose demo value is the demo's own (a real company may well be an SAS in Paris).
 DEMO_IDENTITY = ("PLATFORM_LEGAL_NAME", "PLATFORM_SIREN", "PLATFORM_VAT_NUMBER",
                  "PLATFORM_REGISTERED_OFFICE")
+# The account that pays the resellers: production needs each, valid, and not the demo's.
+PAYOUT_DEBTOR = ("PAYOUT_DEBTOR_NAME", "PAYOUT_DEBTOR_IBAN", "PAYOUT_DEBTOR_BIC")
+# The demo's account and name; its BIC is a real bank's, which the platform may well use.
+DEMO_DEBTOR = ("PAYOUT_DEBTOR_NAME", "PAYOUT_DEBTOR_IBAN")
 # Settings that production must be given explicitly: their defaults only suit the demo.
 EXPLICIT_IN_PRODUCTION = ("CELERY_BROKER_URL", "MAIL_SENDER")
 TRUE_VALUES = (True, "1", "true", "True", "yes")
@@ -271,6 +283,7 @@ def _check_production(app: Flask) -> None:
             problems.append(f"COMPTOIR_{name} is left at the demo's value: the platform's "
                             "invoices name it")
     problems += _platform_numbers(cfg)
+    problems += payout_debtor_problems(cfg)
     if cfg["PAYMENT_GATEWAY"] != "stripe":
         problems.append("COMPTOIR_PAYMENT_GATEWAY is the test gateway: set it to stripe")
     if cfg["TASKS_EAGER"] in TRUE_VALUES:
@@ -344,6 +357,31 @@ def invoice_storage_problems(cfg: Mapping[str, Any]) -> list[str]:
                 f"prefix ({vault_prefix or 'none'}) in bucket {bucket}: the vault expires what "
                 "it holds after two years, invoices are kept ten; give them a prefix of their own"]
     return []
+
+
+def payout_debtor_problems(cfg: Mapping[str, Any]) -> list[str]:
+    """Name what keeps production's payout files from debiting the platform's own account."""
+    problems = []
+    for name in PAYOUT_DEBTOR:
+        value = str(cfg.get(name) or "").replace(" ", "").upper()
+        if not value:
+            problems.append(f"missing setting COMPTOIR_{name}: the account that pays resellers")
+        elif name in DEMO_DEBTOR and value == str(DEFAULTS[name]).replace(" ", "").upper():
+            problems.append(f"COMPTOIR_{name} is left at the demo's value: payout files would "
+                            "debit the demo's account")
+    if problems:
+        return problems
+    from commissions.bank import check_bank_details
+    from commissions.errors import InvalidBankDetails
+
+    try:
+        check_bank_details(str(cfg["PAYOUT_DEBTOR_IBAN"]), str(cfg["PAYOUT_DEBTOR_BIC"]),
+                           str(cfg["PAYOUT_DEBTOR_NAME"]))
+    except InvalidBankDetails as exc:
+        fields = {"iban": "IBAN", "bic": "BIC", "holder": "NAME"}
+        problems += [f"COMPTOIR_PAYOUT_DEBTOR_{fields[field]} is not valid: {why}"
+                     for field, why in exc.problems.items()]
+    return problems
 
 
 def _platform_numbers(cfg: Any) -> list[str]:

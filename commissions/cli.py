@@ -1,4 +1,5 @@
-"""Commands: `comptoir payouts run`, `comptoir commissions ...`, `comptoir resellers create`."""
+"""Commands: `comptoir payouts run|sepa`, `comptoir commissions ...`,
+`comptoir resellers create|bank-details`."""
 
 from __future__ import annotations
 
@@ -42,13 +43,42 @@ def payouts_cli() -> None:
 @with_appcontext
 def payouts_run(now_text: str | None) -> None:
     """Pay every reseller whose payable balance reaches the minimum."""
+    from commissions.errors import PayoutFileError
     from commissions.payouts import run_payouts
 
-    payouts = run_payouts(_parse_now(now_text))
+    try:
+        payouts = run_payouts(_parse_now(now_text))
+    except PayoutFileError as exc:
+        raise click.ClickException(f"payouts are made but not filed: {exc}") from exc
     for p in payouts:
+        filed = f"file {p.batch.number}" if p.batch else "waiting for bank details"
         click.echo(f"{p.number}  {p.reseller.code:<10} {p.amount_cents / 100:>10.2f} {p.currency}"
-                   f"  period {p.period}")
+                   f"  period {p.period}  {filed}")
     click.echo(f"{len(payouts)} payout(s) made")
+
+
+@payouts_cli.command("sepa")
+@click.argument("reference")
+@click.option("--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Write the pain.001 XML here ('-' for standard output).")
+@with_appcontext
+def payouts_sepa(reference: str, output: str) -> None:
+    """Write the SEPA credit-transfer file SEPA-YYYY-NNNNNN, or the one of a day (YYYY-MM-DD)."""
+    from commissions.payouts import batch_by_reference
+
+    batches = batch_by_reference(reference)
+    if not batches:
+        raise click.ClickException(f"no payout file {reference!r} (give SEPA-YYYY-NNNNNN or "
+                                   "the execution day as YYYY-MM-DD)")
+    if len(batches) > 1:
+        names = ", ".join(b.number for b in batches)
+        raise click.ClickException(f"{len(batches)} files on {reference}: {names}; name one")
+    [batch] = batches
+    with click.open_file(output, "wb") as out:
+        out.write(batch.xml)
+    click.echo(f"{batch.number}: {batch.transfers} transfer(s), {batch.total_cents / 100:.2f} "
+               f"{batch.currency}, execution {batch.execution_date.isoformat()} -> {output}",
+               err=output == "-")
 
 
 @click.group("commissions")
@@ -246,6 +276,33 @@ def commissions_set_benefit(partner_slug: str, name: str, price: str, starts_tex
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{partner.slug}: {programme.benefit_name}, public price {cents / 100:.2f}"
                f" {programme.currency}, for resellers joining from {starts.isoformat()}")
+@resellers_cli.command("bank-details")
+@click.argument("code")
+@click.option("--iban", required=True)
+@click.option("--bic", required=True)
+@click.option("--holder", required=True, help="The account holder's name, as the bank knows it.")
+@with_appcontext
+def resellers_bank_details(code: str, iban: str, bic: str, holder: str) -> None:
+    """Set the bank account a reseller's payouts go to (checked; nothing stored if wrong)."""
+    from flask_babel import force_locale
+
+    from commissions.bank import mask_iban, set_bank_details
+    from commissions.programmes import reseller_by_code
+
+    with force_locale("en"):
+        reseller = reseller_by_code(code)
+        if reseller is None:
+            raise click.ClickException(f"no reseller {code!r}")
+        try:
+            details = set_bank_details(reseller, iban, bic, holder, actor="cli")
+        except CommissionError as exc:
+            problems = getattr(exc, "problems", None)
+            if problems:
+                raise click.ClickException("bank details refused, nothing stored:\n" + "\n".join(
+                    f"  --{field}: {why}" for field, why in problems.items())) from exc
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"reseller {reseller.code}: payouts go to {details.holder}, IBAN "
+               f"{mask_iban(details.iban)}, BIC {details.bic}")
 
 
 COMMANDS = (payouts_cli, commissions_cli, resellers_cli)

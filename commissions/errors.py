@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class CommissionError(Exception):
     """Base of every commissions error."""
@@ -33,3 +35,14 @@ class ChannelError(CommissionError, ValueError):
 
 class BenefitError(CommissionError, ValueError):
     """A newcomer offer that cannot be set as asked."""
+class InvalidBankDetails(CommissionError, ValueError):
+    """An IBAN, BIC or account holder that cannot receive a SEPA credit transfer."""
+
+    def __init__(self, problems: Mapping[str, object]) -> None:
+        super().__init__("; ".join(f"{field}: {why}" for field, why in problems.items()))
+        self.problems = dict(problems)
+
+
+class PayoutFileError(CommissionError, RuntimeError):
+    """The platform's paying account is not set, or a credit-transfer file does not validate."""
+

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -93,6 +94,11 @@ class Reseller(db.Model):  # type: ignore[name-defined]
     # or the operator chooses one: the portal then follows the visitor's choice, the digest
     # the shop's default language.
     locale: Mapped[str | None] = mapped_column(String(5))
+    # Where payouts go (commissions/bank.py validates them): all three, or none.
+    bank_iban: Mapped[str | None] = mapped_column(String(34))
+    bank_bic: Mapped[str | None] = mapped_column(String(11))
+    bank_holder: Mapped[str | None] = mapped_column(String(70))
+    bank_details_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     partner: Mapped[Partner] = relationship()
     distributor: Mapped[Reseller | None] = relationship(remote_side="Reseller.id")
@@ -119,6 +125,25 @@ class ResellerChange(db.Model):  # type: ignore[name-defined]
     # {field: [before, after]}
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(String(300), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def has_bank_details(self) -> bool:
+        return bool(self.bank_iban and self.bank_bic and self.bank_holder)
+
+
+class BankDetailsChange(db.Model):  # type: ignore[name-defined]
+    """Who changed a reseller's bank details, when and from where; IBANs masked only."""
+
+    __tablename__ = "reseller_bank_details_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    reseller_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("resellers.id", ondelete="CASCADE"), index=True)
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    source: Mapped[str | None] = mapped_column(String(64))
+    # {"iban": [before, after], "bic": [...], "holder": [...]}, the IBANs masked
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -243,8 +268,45 @@ class OrderAttribution(db.Model):  # type: ignore[name-defined]
     reseller: Mapped[Reseller] = relationship()
 
 
+class PayoutStatus(StrEnum):
+    """Where a payout stands: computed, waiting for the reseller's bank details, in a file."""
+
+    COMPUTED = "computed"
+    AWAITING_BANK_DETAILS = "awaiting_bank_details"
+    IN_FILE = "in_file"
+    # Paid before credit-transfer files existed (the migration's rows): never filed again.
+    SETTLED = "settled"
+
+
+UNFILED = (PayoutStatus.COMPUTED, PayoutStatus.AWAITING_BANK_DETAILS)
+
+
+class PayoutBatch(db.Model):  # type: ignore[name-defined]
+    """One SEPA credit-transfer file (pain.001) of a payout run: one transfer per payout."""
+
+    __tablename__ = "commission_payout_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    number: Mapped[str] = mapped_column(String(24), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    execution_date: Mapped[date] = mapped_column(Date, index=True)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    debtor_name: Mapped[str] = mapped_column(String(70))
+    debtor_iban: Mapped[str] = mapped_column(String(34))
+    debtor_bic: Mapped[str] = mapped_column(String(11))
+    schema: Mapped[str] = mapped_column(String(20))
+    transfers: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    xml: Mapped[bytes] = mapped_column(LargeBinary)
+
+    payouts: Mapped[list[Payout]] = relationship(back_populates="batch",
+                                                 order_by="Payout.number")
+
+    __table_args__ = (CheckConstraint("transfers > 0", name="transfers_positive"),)
+
+
 class Payout(db.Model):  # type: ignore[name-defined]
-    """One payment to a reseller, with its statement."""
+    """One payment to a reseller, with its statement and, once filed, its SEPA transfer."""
 
     __tablename__ = "commission_payouts"
 
@@ -257,10 +319,38 @@ class Payout(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     statement_csv: Mapped[str] = mapped_column(Text)
     statement_pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[PayoutStatus] = mapped_column(String(24), default=PayoutStatus.COMPUTED)
+    # The creditor account as filed: a copy, so later changes never rewrite a sent transfer.
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("commission_payout_batches.id"), index=True)
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    holder: Mapped[str | None] = mapped_column(String(70))
 
     reseller: Mapped[Reseller] = relationship()
+    batch: Mapped[PayoutBatch | None] = relationship(back_populates="payouts")
 
-    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("status IN ('computed', 'awaiting_bank_details', 'in_file', 'settled')",
+                        name="status_known"),
+        CheckConstraint("(status = 'in_file') = (batch_id IS NOT NULL)", name="filed_in_batch"),
+    )
+
+
+class PayoutStatusChange(db.Model):  # type: ignore[name-defined]
+    """One audited move of a payout's status (commissions/payouts.py's transition table)."""
+
+    __tablename__ = "commission_payout_status_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    payout_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("commission_payouts.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LedgerEntry(db.Model):  # type: ignore[name-defined]

@@ -200,3 +200,33 @@ def commissions_csv(reseller_code: str, now: datetime | None = None) -> str:
     """A reseller's whole ledger as CSV, oldest first."""
     ledger = ledger_for(reseller_code, now=now)
     return entries_csv(list(reversed(ledger.entries)))
+
+
+@dataclass(frozen=True)
+class PayoutsOverview:
+    """The back office's payouts page: recent files, recent payouts, resellers' accounts."""
+
+    batches: list[Any]
+    payouts: list[Payout]
+    resellers: list[Reseller]
+    awaiting_cents: int
+
+
+OVERVIEW_LIMIT = 200
+
+
+def payouts_overview(limit: int = OVERVIEW_LIMIT) -> PayoutsOverview:
+    """The newest files and payouts, and every reseller with the account payouts go to."""
+    from sqlalchemy import func
+
+    from commissions.models import PayoutBatch, PayoutStatus
+
+    batches = list(db.session.scalars(
+        select(PayoutBatch).order_by(PayoutBatch.created_at.desc(), PayoutBatch.number.desc())
+        .limit(limit)))
+    payouts = list(db.session.scalars(
+        select(Payout).order_by(Payout.created_at.desc(), Payout.number.desc()).limit(limit)))
+    resellers = list(db.session.scalars(select(Reseller).order_by(Reseller.code).limit(limit)))
+    awaiting = db.session.scalar(select(func.coalesce(func.sum(Payout.amount_cents), 0)).where(
+        Payout.status == PayoutStatus.AWAITING_BANK_DETAILS))
+    return PayoutsOverview(batches, payouts, resellers, int(awaiting or 0))

@@ -35,8 +35,11 @@ from backups.vault import (
     open_backup,
 )
 from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role, User
+from commerce.passwords import check_password
 from commissions import Balances, balances, clients_of, orders_of, reseller_for_user
+from commissions.bank import BankDetails, check_bank_details, set_bank_details
 from commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
+from commissions.payouts import PayoutOutlook, outlook
 from commissions.services import RENEWAL_WINDOW
 from extensions import db
 from fulfilment.delivery import line_deliveries, subscription_end
@@ -106,6 +109,35 @@ def disable_totp(reseller: Reseller, code: str) -> bool:
         return False
     log.info("reseller %s disabled two-step sign-in", reseller.code)
     return True
+
+
+class NotConfirmed(PermissionError):
+    """The password (field "password") or the second-factor code (field "code") was wrong."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field)
+        self.field = field
+
+
+def change_bank_details(reseller: Reseller, iban: str, bic: str, holder: str, *, password: str,
+                        code: str | None, source: str | None) -> BankDetails:
+    """Change the payout account on the reseller's password, and code when two-step is on.
+
+    The account is checked first (InvalidBankDetails, nothing stored); then the password and
+    the code (NotConfirmed, logged): a payee change is what an account thief wants most.
+    """
+    check_bank_details(iban, bic, holder)
+    user = _user(reseller)
+    if user is None or not check_password(user.password_hash, password or ""):
+        log.warning("security: reseller %s bank details change refused from %s: wrong password",
+                    reseller.code, source)
+        raise NotConfirmed("password")
+    if factors.totp_enabled(user) and not factors.check_totp(user, code or ""):
+        log.warning("security: reseller %s bank details change refused from %s: wrong code",
+                    reseller.code, source)
+        raise NotConfirmed("code")
+    return set_bank_details(reseller, iban, bic, holder, actor=f"reseller:{reseller.code}",
+                            source=source)
 
 
 def _user(reseller: Reseller) -> User | None:
@@ -469,6 +501,7 @@ class Dashboard:
     balances: Balances
     next_payable_at: datetime | None
     alerts: Alerts
+    payout: PayoutOutlook
 
 
 def dashboard(reseller: Reseller, now: datetime) -> Dashboard:
@@ -479,4 +512,5 @@ def dashboard(reseller: Reseller, now: datetime) -> Dashboard:
         .where(LedgerEntry.reseller_id == reseller.id, LedgerEntry.payout_id.is_(None),
                LedgerEntry.payable_at > now))
     return Dashboard(len(clients_of(reseller)), orders[:RECENT_ORDERS], len(orders),
-                     balances(reseller, now), next_payable_at, alerts_for(reseller, now))
+                     balances(reseller, now), next_payable_at, alerts_for(reseller, now),
+                     outlook(reseller, now))

@@ -55,6 +55,9 @@ def production(tmp_path):
         "PLATFORM_RCS_CITY": "Lyon",
         "PLATFORM_VAT_NUMBER": "FR44732829320",
         "PLATFORM_REGISTERED_OFFICE": "12 quai Saint-Antoine, 69002 Lyon",
+        "PAYOUT_DEBTOR_NAME": "Comptoir SAS",
+        "PAYOUT_DEBTOR_IBAN": "FR14 2004 1010 0505 0001 3M02 606",
+        "PAYOUT_DEBTOR_BIC": "PSSTFRPPLYO",
     }
 
 
@@ -110,6 +113,16 @@ def test_a_complete_production_configuration_starts(production):
          "COMPTOIR_PLATFORM_VAT_NUMBER is left at the demo's value"),
         ({"PLATFORM_REGISTERED_OFFICE": "12 rue de la Bourse, 75002 Paris"},
          "COMPTOIR_PLATFORM_REGISTERED_OFFICE is left at the demo's value"),
+        ({"PAYOUT_DEBTOR_IBAN": None}, "missing setting COMPTOIR_PAYOUT_DEBTOR_IBAN"),
+        ({"PAYOUT_DEBTOR_NAME": ""}, "missing setting COMPTOIR_PAYOUT_DEBTOR_NAME"),
+        ({"PAYOUT_DEBTOR_BIC": None}, "missing setting COMPTOIR_PAYOUT_DEBTOR_BIC"),
+        ({"PAYOUT_DEBTOR_IBAN": "FR76 3000 6000 0112 3456 7890 189"},
+         "COMPTOIR_PAYOUT_DEBTOR_IBAN is left at the demo's value"),
+        ({"PAYOUT_DEBTOR_NAME": "Comptoir Plateforme"},
+         "COMPTOIR_PAYOUT_DEBTOR_NAME is left at the demo's value"),
+        ({"PAYOUT_DEBTOR_IBAN": "FR1420041010050500013M02607"},
+         "COMPTOIR_PAYOUT_DEBTOR_IBAN is not valid: This is not a valid IBAN"),
+        ({"PAYOUT_DEBTOR_BIC": "COBADEFF"}, "COMPTOIR_PAYOUT_DEBTOR_BIC is not valid"),
     ],
 )
 def test_production_refuses_each_demo_default_and_names_it(production, change, named):

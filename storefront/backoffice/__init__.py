@@ -5,6 +5,7 @@ from storefront.backoffice import (  # noqa: F401 - each adds its pages to the b
     backups,
     invoices,
     partners,
+    payouts,
     people,
     resellers,
     views,

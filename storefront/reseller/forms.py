@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField
+from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Regexp
 
@@ -34,3 +34,21 @@ class LanguageForm(FlaskForm):
     locale = SelectField(_l("Language"), choices=[SelectChoice("fr", "Français"),
                                                   SelectChoice("en", "English")],
                          validators=[InputRequired(_l("Choose a language."))])
+
+
+class BankDetailsForm(FlaskForm):
+    """The account payouts go to, confirmed with the password (and the code, if two-step is on)."""
+
+    holder = StringField(_l("Account holder"), validators=[
+        InputRequired(_l("Give the account holder's name, as the bank knows it."))],
+        render_kw={"maxlength": 70, "autocomplete": "name"})
+    iban = StringField(_l("IBAN"), validators=[InputRequired(_l("Enter the IBAN."))],
+                       render_kw={"maxlength": 42, "spellcheck": "false",
+                                  "autocapitalize": "characters"})
+    bic = StringField(_l("BIC"), validators=[InputRequired(_l("Enter the BIC."))],
+                      render_kw={"maxlength": 14, "spellcheck": "false",
+                                 "autocapitalize": "characters", "placeholder": "AGRIFRPPXXX"})
+    password = PasswordField(_l("Your password"),
+                             validators=[InputRequired(_l("Enter your password."))])
+    code = StringField(_l("Six-digit code"), render_kw={"inputmode": "numeric", "maxlength": 7,
+                                                        "size": 8, "autocomplete": "one-time-code"})

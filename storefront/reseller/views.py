@@ -29,16 +29,23 @@ from accounts.sessions import Door
 from commerce.links import shop_url
 from commerce.models import User, utcnow
 from commissions import UnknownReseller, commissions_csv, ledger_for
+from commissions.bank import mask_iban
 from commissions.benefits import benefit_status
 from commissions.channel import distributor_network, set_language
-from commissions.errors import ChannelError
+from commissions.errors import ChannelError, InvalidBankDetails
 from commissions.models import ProgrammeRole, Reseller
+from commissions.payouts import outlook as payout_outlook
 from extensions import db, limiter
 from invoicing.services import document_for_order, documents_by_order
 from reseller import services
 from storefront.forms import EmptyForm, SignInForm
 from storefront.invoices import pdf_response
-from storefront.reseller.forms import CodeForm, LanguageForm, SubscriptionChangeForm
+from storefront.reseller.forms import (
+    BankDetailsForm,
+    CodeForm,
+    LanguageForm,
+    SubscriptionChangeForm,
+)
 from storefront.security import sessions
 from storefront.security.doors import safe_next
 from storefront.security.throttle import STAFF_ACCOUNT_LIMIT, sign_in_limits
@@ -187,6 +194,7 @@ def dashboard(reseller: Reseller) -> str:
     return render_template("reseller/dashboard.html", reseller=reseller, active="dashboard",
                            board=services.dashboard(reseller, now), referral_link=link,
                            referral_qr=totp.qr_data_uri(link),
+                           iban=mask_iban(reseller.bank_iban),
                            benefit=benefit_status(reseller, now))
 
 
@@ -390,6 +398,42 @@ def commissions_export(reseller: Reseller) -> Response:
     filename = f"commissions-{reseller.code}-{utcnow().date().isoformat()}.csv"
     return Response(commissions_csv(reseller.code), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# --- bank details -------------------------------------------------------------------------------
+
+
+@bp.route("/bank-details", methods=["GET", "POST"])
+@limiter.limit("10/hour", methods=["POST"])
+@reseller_required
+def bank_details(reseller: Reseller) -> Response | str | tuple[str, int]:
+    """The account payouts go to: shown masked, changed on the password (and code, if set)."""
+    form = BankDetailsForm()
+    two_step = services.totp_enabled(reseller)
+    if request.method == "GET" and reseller.has_bank_details:
+        form.holder.data = reseller.bank_holder
+        form.bic.data = reseller.bank_bic
+    if form.validate_on_submit():
+        try:
+            services.change_bank_details(
+                reseller, form.iban.data, form.bic.data, form.holder.data,
+                password=form.password.data, code=form.code.data if two_step else None,
+                source=_source())
+        except services.NotConfirmed as exc:
+            target = form.code if exc.field == "code" else form.password
+            target.errors = [_("This code is wrong or has expired; enter the current one.")
+                             if exc.field == "code" else _("This is not your current password.")]
+        except InvalidBankDetails as exc:
+            for name, why in exc.problems.items():
+                getattr(form, name).errors = [str(why)]
+        else:
+            flash(_("Your bank details are saved; we sent a notice to %(email)s.",
+                    email=reseller.email), "success")
+            return redirect(url_for("reseller.bank_details"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("reseller/bank_details.html", reseller=reseller, active="bank",
+                           form=form, two_step=two_step, iban=mask_iban(reseller.bank_iban),
+                           outlook=payout_outlook(reseller, utcnow())), status
 
 
 # --- two-step sign-in ---------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from commerce.models import utcnow
 from commerce.orders import ADDON_BACKUP
 from commissions import balances, run_payouts
+from commissions.bank import set_bank_details
 from commissions.models import LedgerEntry
+from commissions.payouts import PROMISE, outlook
 
 
 def _figure(html: str, name: str) -> str:
@@ -69,7 +71,18 @@ def test_dashboard_announces_the_next_payout_once_the_minimum_is_reached(
     deliver(order, now - timedelta(days=3))
     sign_in("reseau-n", "a@dupont.example")
     html = client.get("/p/reseau-n/reseller/").get_data(as_text=True)
-    assert _figure(html, "next-payout").startswith("€94.08 will be paid at the next payout run")
+    assert _figure(html, "next-payout").startswith("€94.08 is due, but it waits for your bank "
+                                                   "details")
+    set_bank_details(world.a, "FR76 3000 6000 0112 3456 7890 189", "AGRIFRPP", "Dupont SARL",
+                     actor="test")
+    html = client.get("/p/reseau-n/reseller/").get_data(as_text=True)
+    # Due since the end of the 48-hour holding period (a day ago): promised two days after that.
+    assert _figure(html, "next-payout").startswith(
+        "€94.08 will be paid by SEPA transfer at the next hourly payout run, at ")
+    promised = outlook(world.a, utcnow()).promised_by
+    assert promised is not None and abs(promised - (now - timedelta(days=1) + PROMISE)) < (
+        timedelta(minutes=1))
+    assert _figure(html, "payout-account") == "Payouts go to FR76 **** **** **** **** ***0 189."
 
 
 def test_dashboard_gives_the_referral_link_and_its_qr_code(client, world, sign_in, db):
