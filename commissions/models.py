@@ -111,6 +111,10 @@ class Reseller(db.Model):  # type: ignore[name-defined]
         CheckConstraint("locale IS NULL OR locale IN ('fr', 'en')", name="locale_known"),
     )
 
+    @property
+    def has_bank_details(self) -> bool:
+        return bool(self.bank_iban and self.bank_bic and self.bank_holder)
+
 
 class ResellerChange(db.Model):  # type: ignore[name-defined]
     """Who changed a reseller's programme role, distributor or language, when and why."""
@@ -126,10 +130,6 @@ class ResellerChange(db.Model):  # type: ignore[name-defined]
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(String(300), default="")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    @property
-    def has_bank_details(self) -> bool:
-        return bool(self.bank_iban and self.bank_bic and self.bank_holder)
 
 
 class BankDetailsChange(db.Model):  # type: ignore[name-defined]
