@@ -34,6 +34,9 @@ class CheckoutRequest:
     success_url: str  # may contain {CHECKOUT_SESSION_ID}
     cancel_url: str
     locale: str  # "fr" or "en"
+    # What is paid: "order" (order_id is an order) or "credit" (order_id is a credit line's
+    # payment, credit/payments.py); events about the checkout say it back.
+    purpose: str = "order"
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class PaymentEvent:
     currency: str | None
     payment_reference: str | None = None  # the payment behind it (Stripe: the PaymentIntent)
     card_country: str | None = None  # the paying card's country, when the event says it
+    purpose: str = "order"  # "credit": order_id is a credit line's payment, not an order
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 
 from commerce.models import CapturedMail, Partner, PartnerStatus
-from extensions import csrf, db
+from credit.payments import apply_card_event
+from extensions import csrf, db, utcnow
 from payments import refunds
 from payments.base import GatewayError, PaymentEvent, WebhookError
 from payments.services import confirm_payment, gateway_for
@@ -55,7 +56,9 @@ def stripe_webhook() -> ResponseReturnValue:
     except WebhookError as exc:
         current_app.logger.warning("stripe webhook refused: %s", exc)
         return jsonify({"error": {"code": "invalid_webhook", "message": str(exc)}}), 400
-    if isinstance(notice, PaymentEvent):
+    if isinstance(notice, PaymentEvent) and notice.purpose == "credit":
+        result = apply_card_event(notice, "stripe", utcnow())
+    elif isinstance(notice, PaymentEvent):
         result = str(confirm_payment(notice, "stripe"))
     else:
         try:

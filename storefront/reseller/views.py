@@ -179,10 +179,15 @@ def _referral_link(reseller: Reseller) -> str:
 @bp.route("/")
 @reseller_required
 def dashboard(reseller: Reseller) -> str:
+    from credit.accounts import account_of, standing
+
     link = _referral_link(reseller)
+    now = utcnow()
+    account = account_of(reseller)
     return render_template("reseller/dashboard.html", reseller=reseller, active="dashboard",
-                           board=services.dashboard(reseller, utcnow()), referral_link=link,
-                           referral_qr=totp.qr_data_uri(link))
+                           board=services.dashboard(reseller, now), referral_link=link,
+                           referral_qr=totp.qr_data_uri(link),
+                           credit=standing(account, now) if account is not None else None)
 
 
 # --- clients and licences -----------------------------------------------------------------------
