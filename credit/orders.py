@@ -74,6 +74,7 @@ def _buy(reseller: Reseller, command: AccountOrder, now: datetime) -> Order:
                         source=SOURCE, tax=command.tax, vies=command.vies,
                         terms_version=command.terms_version, consent_at=command.consent_at,
                         consent_version=command.consent_version)
+    db.session.flush()  # the order's defaults (currency) are set; a refusal rolls it back
     if order.currency != account.currency:
         raise CreditRefused(str(_l("This credit line is in %(currency)s; the order is not.",
                                    currency=account.currency)), "currency")
@@ -83,13 +84,12 @@ def _buy(reseller: Reseller, command: AccountOrder, now: datetime) -> Order:
             "remove some items, or pay part of your balance first.",
             total=money(order.total_cents, order.currency),
             available=money(now_standing.available_cents, account.currency))), "over_limit")
-    db.session.flush()
     attribute_order(order, assisted_by=reseller.code, source="account")
     db.session.add(CreditEntry(
         account_id=account.id, kind=EntryKind.CHARGE, amount_cents=order.total_cents,
         currency=order.currency, order_id=order.id, due_on=due_on(now, account.term_days),
         booked_at=now, description=f"{order.number} · {order.name}"[:200]))
-    event = PaymentEvent(event_id=f"{GATEWAY}:{order.id}", event_type=EVENT_TYPE,
+    event = PaymentEvent(event_id=f"charge:{order.id}", event_type=EVENT_TYPE,
                          outcome=PaymentOutcome.PAID, order_id=order.id, reference=None,
                          amount_cents=order.total_cents, currency=order.currency)
     result = confirm_payment(event, GATEWAY)  # commits the order, the charge and OrderPaid

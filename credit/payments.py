@@ -192,6 +192,7 @@ def record_transfer(reference: str, bank_reference: str, amount_cents: int, rece
     try:
         with db.session.begin_nested():
             db.session.add(payment)
+            db.session.flush()  # the payment before its entry, which refers to it
             db.session.add(CreditEntry(
                 account_id=account.id, kind=EntryKind.PAYMENT, amount_cents=-amount_cents,
                 currency=account.currency, payment_id=payment.id, booked_at=now,

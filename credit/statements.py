@@ -85,7 +85,8 @@ def contents(account: CreditAccount, month: date) -> Contents:
         CreditEntry.booked_at < end).order_by(CreditEntry.booked_at, CreditEntry.id)))
     opening = sum(db.session.scalars(select(CreditEntry.amount_cents).where(
         CreditEntry.account_id == account.id, CreditEntry.booked_at < start)))
-    return Contents(month, opening, entries, standing(account, end - timedelta(microseconds=1)))
+    return Contents(month, opening, entries, standing(account, end - timedelta(microseconds=1),
+                                                       as_of=True))
 
 
 def statement_csv(account: CreditAccount, found: Contents) -> str:
