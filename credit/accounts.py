@@ -114,11 +114,11 @@ def standing(account: CreditAccount, now: datetime, *, as_of: bool = False) -> S
 
     Every entry counts, however close to `now` it was booked (an order placed a moment before,
     by a process whose clock ran ahead, is owed all the same); `as_of` leaves out those booked
-    after `now`, for a statement of a past month.
+    from `now` on, for a statement of a past month.
     """
     query = select(CreditEntry).where(CreditEntry.account_id == account.id)
     if as_of:
-        query = query.where(CreditEntry.booked_at <= now)
+        query = query.where(CreditEntry.booked_at < now)
     entries = db.session.scalars(query.order_by(CreditEntry.booked_at, CreditEntry.id)).all()
     outstanding = sum(e.amount_cents for e in entries)
     return Standing(account, now, account.limit_cents, extra_values(account, now), outstanding,

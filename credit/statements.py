@@ -12,7 +12,7 @@ import csv
 import io
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -85,8 +85,7 @@ def contents(account: CreditAccount, month: date) -> Contents:
         CreditEntry.booked_at < end).order_by(CreditEntry.booked_at, CreditEntry.id)))
     opening = sum(db.session.scalars(select(CreditEntry.amount_cents).where(
         CreditEntry.account_id == account.id, CreditEntry.booked_at < start)))
-    return Contents(month, opening, entries, standing(account, end - timedelta(microseconds=1),
-                                                       as_of=True))
+    return Contents(month, opening, entries, standing(account, end, as_of=True))
 
 
 def statement_csv(account: CreditAccount, found: Contents) -> str:

@@ -55,6 +55,8 @@ def production(tmp_path):
         "PLATFORM_RCS_CITY": "Lyon",
         "PLATFORM_VAT_NUMBER": "FR44732829320",
         "PLATFORM_REGISTERED_OFFICE": "12 quai Saint-Antoine, 69002 Lyon",
+        "CREDIT_IBAN": "FR1420041010050500013M02606",
+        "CREDIT_BIC": "PSSTFRPPLYO",
     }
 
 
@@ -110,6 +112,10 @@ def test_a_complete_production_configuration_starts(production):
          "COMPTOIR_PLATFORM_VAT_NUMBER is left at the demo's value"),
         ({"PLATFORM_REGISTERED_OFFICE": "12 rue de la Bourse, 75002 Paris"},
          "COMPTOIR_PLATFORM_REGISTERED_OFFICE is left at the demo's value"),
+        ({"CREDIT_IBAN": "FR7630006000011234567890189"},
+         "COMPTOIR_CREDIT_IBAN is left at the demo's value"),
+        ({"CREDIT_IBAN": "FR1420041010050500013M02607"}, "COMPTOIR_CREDIT_IBAN is not a valid"),
+        ({"CREDIT_BIC": "PSST"}, "COMPTOIR_CREDIT_BIC is not a valid BIC"),
     ],
 )
 def test_production_refuses_each_demo_default_and_names_it(production, change, named):

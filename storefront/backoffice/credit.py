@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from commissions.models import Reseller
@@ -38,8 +39,8 @@ class LineForm(FlaskForm):
 
 class ExtraForm(FlaskForm):
     kind = SelectField(_l("Kind"), choices=[
-        (ExtraKind.WHOLESALER.value, _l("A wholesaler's programme")),
-        (ExtraKind.OEM_VOLUME.value, _l("Per step of firm OEM orders"))])
+        SelectChoice(ExtraKind.WHOLESALER.value, _l("A wholesaler's programme")),
+        SelectChoice(ExtraKind.OEM_VOLUME.value, _l("Per step of firm OEM orders"))])
     label = StringField(_l("Label"), validators=[Length(max=160)])
     amount = StringField(_l("Extra credit (€)"),
                          validators=[InputRequired(_l("Enter the amount."))])
@@ -55,6 +56,10 @@ class TransferForm(FlaskForm):
     amount = StringField(_l("Amount received (€)"), validators=[
         InputRequired(_l("Enter the amount received."))])
     received_on = DateField(_l("Value date"), validators=[InputRequired()])
+
+
+def _wholesalers() -> list[SelectChoice]:
+    return [SelectChoice(code, code) for code in sorted(WHOLESALERS)]
 
 
 def _reseller(code: str) -> Reseller:
@@ -99,7 +104,7 @@ def _account_page(reseller: Reseller, status: int = 200, **forms: FlaskForm) -> 
     account = accounts.account_of(reseller)
     line_form = forms.get("line_form") or LineForm()
     extra_form = forms.get("extra_form") or ExtraForm()
-    extra_form.wholesaler.choices = [(code, code) for code in sorted(WHOLESALERS)]
+    extra_form.wholesaler.choices = _wholesalers()
     if account is not None and "line_form" not in forms:
         line_form.limit.data = f"{account.limit_cents // 100}.{account.limit_cents % 100:02d}"
         line_form.term_days.data = account.term_days
@@ -151,7 +156,7 @@ def credit_add_extra(code: str) -> Response | tuple[str, int]:
     if account is None:
         abort(404)
     form = ExtraForm()
-    form.wholesaler.choices = [(c, c) for c in sorted(WHOLESALERS)]
+    form.wholesaler.choices = _wholesalers()
     if not form.validate():
         return _account_page(reseller, 400, extra_form=form)
     try:

@@ -22,6 +22,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from commerce.orders import BuyerDetails, LineRequest, OrderError
 from commerce.tax import TaxError
@@ -79,7 +80,8 @@ def credit(reseller: Reseller) -> tuple[str, int]:
 
 def _order_form() -> CreditOrderForm:
     form = CreditOrderForm()
-    form.billing_country.choices = pricing.country_choices()
+    form.billing_country.choices = [SelectChoice(value, label)
+                                    for value, label in pricing.country_choices()]
     if request.method == "GET":
         form.terms_version.data = legal_terms.in_force().version
     return form
