@@ -17,7 +17,7 @@ from datetime import date, datetime
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from commissions.reports import safe_cell
@@ -26,8 +26,7 @@ from credit.models import CreditAccount, CreditEntry, CreditStatement
 from credit.terms import grouped, month_bounds, month_of, previous_month
 from extensions import db
 from fulfilment.mail import Mail, send_mail
-from fulfilment.models import OutgoingEmail
-from reseller.digest import portal_url
+from reseller.digest import claim_email, portal_url, release_email
 
 log = logging.getLogger("comptoir.credit")
 
@@ -171,22 +170,12 @@ def email_statement(statement: CreditStatement, now: datetime) -> str:
         text = _render("reseller/emails/credit_statement.txt", account, found, statement.number)
     mail = Mail(to=account.reseller.email, subject=f"{partner.name} · {subject}", text=text,
                 html=statement.html, reply_to=partner.support_email or None)
-    try:
-        with db.session.begin_nested():
-            db.session.add(OutgoingEmail(key=key, order_id=None, kind=KIND, status="sent",
-                                         attempts=1, sent_at=now))
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
+    if not claim_email(key, now, KIND):
         return "already_sent"
     try:
         send_mail(mail)
     except Exception as exc:  # noqa: BLE001 - any failure: give the claim back for the next run
-        db.session.rollback()
-        db.session.execute(delete(OutgoingEmail).where(OutgoingEmail.key == key))
-        db.session.commit()
-        log.warning("credit statement %s not sent, will retry: %s: %s", statement.number,
-                    type(exc).__name__, exc)
+        release_email(key, exc)
         return "failed"
     statement.emailed_at = now
     db.session.commit()

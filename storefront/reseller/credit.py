@@ -258,17 +258,16 @@ def _own_statement(reseller: Reseller, statement_id: uuid.UUID) -> CreditStateme
     return statement
 
 
-@bp.route("/credit/statements/<uuid:statement_id>.html")
-@reseller_required
-def credit_statement_html(reseller: Reseller, statement_id: uuid.UUID) -> Response:
-    statement = _own_statement(reseller, statement_id)
-    return Response(statement.html, mimetype="text/html", headers={
-        "Content-Disposition": f'inline; filename="{statement.number}.html"'})
+STATEMENT_FORMATS = {"html": ("text/html", "inline"), "csv": ("text/csv", "attachment")}
 
 
-@bp.route("/credit/statements/<uuid:statement_id>.csv")
+@bp.route("/credit/statements/<uuid:statement_id>.<fmt>")
 @reseller_required
-def credit_statement_csv(reseller: Reseller, statement_id: uuid.UUID) -> Response:
+def credit_statement(reseller: Reseller, statement_id: uuid.UUID, fmt: str) -> Response:
+    """A statement as HTML (to read or print) or CSV (for the accounts); the reseller's only."""
     statement = _own_statement(reseller, statement_id)
-    return Response(statement.csv, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{statement.number}.csv"'})
+    if fmt not in STATEMENT_FORMATS:
+        abort(404)
+    mimetype, disposition = STATEMENT_FORMATS[fmt]
+    return Response(getattr(statement, fmt), mimetype=mimetype, headers={
+        "Content-Disposition": f'{disposition}; filename="{statement.number}.{fmt}"'})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 from celery.schedules import crontab
@@ -170,3 +171,28 @@ def test_the_operator_sets_a_limit_and_extras_audited(client, db, world, sign_in
     page = client.get("/admin/credit/RP-AAAA?lang=en").get_data(as_text=True)
     assert page.count("VIR-BO-1") == 2  # one payment (its line and its entry), not two
     assert "Programme Nexway" in page
+
+
+def test_a_reseller_downloads_its_own_statements_only(runner, client, db, world, sign_in):
+    set_line(world.a, limit_cents=100000, actor="test")
+    db.session.commit()
+    buy_on_account(world.a, command(), NOV_10)
+    runner.invoke(args=["credit", "statements", "--month", "2026-11", "--now", DEC_1])
+    statement = db.session.scalar(select(CreditStatement))
+    sign_in("reseau-n", "a@dupont.example")
+    page = client.get("/p/reseau-n/reseller/credit").get_data(as_text=True)
+    assert f"/reseller/credit/statements/{statement.id}.csv" in page
+    csv_file = client.get(f"/p/reseau-n/reseller/credit/statements/{statement.id}.csv")
+    assert csv_file.status_code == 200 and csv_file.mimetype == "text/csv"
+    assert csv_file.get_data(as_text=True) == statement.csv
+    html = client.get(f"/p/reseau-n/reseller/credit/statements/{statement.id}.html")
+    assert "RL-RP-AAAA-2026-11" in html.get_data(as_text=True)
+    assert client.get(f"/p/reseau-n/reseller/credit/statements/{statement.id}.pdf"
+                      ).status_code == 404
+    other = client.application.test_client()
+    token = other.get("/p/reseau-n/reseller/signin").get_data(as_text=True)
+    other.post("/p/reseau-n/reseller/signin", data={
+        "csrf_token": re.search(r'name="csrf_token"[^>]*value="([^"]+)"', token).group(1),
+        "email": "b@marais.example", "password": "reseller password 2026"})
+    assert other.get(f"/p/reseau-n/reseller/credit/statements/{statement.id}.csv"
+                     ).status_code == 404
