@@ -14,6 +14,7 @@ import accounts
 import backups
 import commissions
 import config
+import credit
 import events
 import extensions
 import fulfilment
@@ -43,6 +44,7 @@ def create_app(config_mapping: Mapping[str, Any] | None = None) -> Flask:
     commissions.init_app(app)
     invoicing.init_app(app)
     subscriptions.init_app(app)
+    credit.init_app(app)
     storefront.init_app(app)
     payments.init_app(app)
     partners.init_app(app)

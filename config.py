@@ -111,6 +111,11 @@ DEFAULTS: dict[str, Any] = {
     "PRIVACY_SESSION_DAYS": 365,  # a session record (IP, browser) once it ended or timed out
     "PRIVACY_TOKEN_DAYS": 1,  # an e-mailed link, after it expired
     "PRIVACY_EMAIL_LOG_DAYS": 180,  # a copy of a sent e-mail (recipient and body)
+    # Where resellers pay their credit line by SEPA transfer (docs/credit.md); the demo's
+    # account below is refused in production.
+    "CREDIT_ACCOUNT_HOLDER": "Comptoir Plateforme",
+    "CREDIT_IBAN": "FR7630006000011234567890189",
+    "CREDIT_BIC": "AGRIFRPP",
     # The platform's legal identity: the seller its invoices name when it is the merchant of
     # record (docs/invoices.md). The demo's values below are refused in production.
     **{name: value for name, value in (
@@ -284,6 +289,7 @@ def _check_production(app: Flask) -> None:
                             "invoices name it")
     problems += _platform_numbers(cfg)
     problems += payout_debtor_problems(cfg)
+    problems += _credit_bank(cfg)
     if cfg["PAYMENT_GATEWAY"] != "stripe":
         problems.append("COMPTOIR_PAYMENT_GATEWAY is the test gateway: set it to stripe")
     if cfg["TASKS_EAGER"] in TRUE_VALUES:
@@ -400,6 +406,20 @@ def _platform_numbers(cfg: Any) -> list[str]:
         problems.append("COMPTOIR_PLATFORM_VAT_NUMBER is not a valid French VAT number")
     elif vat and siren.is_valid(number) and vat[-9:] != number:
         problems.append("COMPTOIR_PLATFORM_VAT_NUMBER does not hold COMPTOIR_PLATFORM_SIREN")
+    return problems
+
+
+def _credit_bank(cfg: Any) -> list[str]:
+    """The bank account resellers pay their credit lines to: valid, and not the demo's."""
+    from stdnum import bic, iban
+
+    if str(cfg.get("CREDIT_IBAN") or "").replace(" ", "") == DEFAULTS["CREDIT_IBAN"]:
+        return ["COMPTOIR_CREDIT_IBAN is left at the demo's value: resellers' transfers go there"]
+    problems = []
+    if not iban.is_valid(str(cfg.get("CREDIT_IBAN") or "")):
+        problems.append("COMPTOIR_CREDIT_IBAN is not a valid IBAN")
+    if not bic.is_valid(str(cfg.get("CREDIT_BIC") or "")):
+        problems.append("COMPTOIR_CREDIT_BIC is not a valid BIC")
     return problems
 
 

@@ -36,6 +36,9 @@ class CheckoutRequest:
     locale: str  # "fr" or "en"
     # The order starts a subscription: keep the card for the renewals (off-session charges).
     saves_payment_method: bool = False
+    # What is paid: "order" (order_id is an order) or "credit" (order_id is a credit line's
+    # payment, credit/payments.py); events about the checkout say it back.
+    purpose: str = "order"
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class PaymentEvent:
     currency: str | None
     payment_reference: str | None = None  # the payment behind it (Stripe: the PaymentIntent)
     card_country: str | None = None  # the paying card's country, when the event says it
+    purpose: str = "order"  # "credit": order_id is a credit line's payment, not an order
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,11 @@ def submit(refund_id: uuid.UUID) -> Refund:
             # The partner billed its client itself (API orders): the partner gives the money back.
             result = GatewayRefund(f"partner-billed:{refund.id}", refund.amount_cents,
                                    refund.currency, "succeeded")
+        elif order.gateway == "account":
+            # Bought on a reseller's credit line: no card to refund; the credit line's consumer
+            # of RefundSucceeded credits the account instead (credit/consumers.py).
+            result = GatewayRefund(f"account-credit:{refund.id}", refund.amount_cents,
+                                   refund.currency, "succeeded")
         else:
             if not order.gateway_reference:
                 raise GatewayError("this order has no payment reference to refund")

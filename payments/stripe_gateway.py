@@ -110,7 +110,7 @@ class StripeGateway:
             "cancel_url": request.cancel_url,
             "locale": request.locale if request.locale in STRIPE_LOCALES else "auto",
             "client_reference_id": str(request.order_id),
-            "metadata": {"order_id": str(request.order_id), "order_number": request.order_number},
+            "metadata": _metadata(request),
         }
         if request.saves_payment_method:
             # Stripe's "save payment details during payment": a Customer is created and the card
@@ -216,6 +216,7 @@ class StripeGateway:
             amount_cents=amount,
             currency=currency,
             payment_reference=_intent_id(data.get("payment_intent")),
+            purpose=_purpose(data),
         )
 
 
@@ -341,7 +342,7 @@ def _event_from_body(body: str) -> PaymentEvent | RefundNotice | DisputeNotice:
         raise WebhookError(f"{event_type} carries a Checkout Session without an id")
     order_id = _order_id(obj)
     if order_id is None:
-        raise WebhookError(f"{event_type} has no valid metadata.order_id")
+        raise WebhookError(f"{event_type} has no valid metadata.{_id_key(obj)}")
     try:
         amount, currency = _amount(obj), _currency(obj)
     except ValueError as exc:
@@ -355,6 +356,7 @@ def _event_from_body(body: str) -> PaymentEvent | RefundNotice | DisputeNotice:
         amount_cents=amount,
         currency=currency,
         payment_reference=_intent_id(obj.get("payment_intent")),
+        purpose=_purpose(obj),
     )
 
 
@@ -415,10 +417,29 @@ def _session_outcome(session: Mapping[str, Any]) -> PaymentOutcome:
     return PaymentOutcome.PENDING
 
 
-def _order_id(session: Mapping[str, Any]) -> uuid.UUID | None:
-    """Read our order id from the session's metadata; None when absent or not a UUID."""
+def _metadata(request: CheckoutRequest) -> dict[str, str]:
+    """What the session carries back: the order, or the credit line's payment it pays."""
+    if request.purpose == "credit":
+        return {"purpose": "credit", "credit_payment_id": str(request.order_id),
+                "credit_payment_number": request.order_number}
+    return {"order_id": str(request.order_id), "order_number": request.order_number}
+
+
+def _purpose(session: Mapping[str, Any]) -> str:
     metadata = session.get("metadata")
-    raw = metadata.get("order_id") if isinstance(metadata, dict) else None
+    purpose = metadata.get("purpose") if isinstance(metadata, dict) else None
+    return "credit" if purpose == "credit" else "order"
+
+
+def _id_key(session: Mapping[str, Any]) -> str:
+    return "credit_payment_id" if _purpose(session) == "credit" else "order_id"
+
+
+def _order_id(session: Mapping[str, Any]) -> uuid.UUID | None:
+    """Read our order id (or credit payment id) from the session's metadata; None when absent
+    or not a UUID."""
+    metadata = session.get("metadata")
+    raw = metadata.get(_id_key(session)) if isinstance(metadata, dict) else None
     if not isinstance(raw, str):
         return None
     try:

@@ -66,7 +66,8 @@ class TestGateway:
         from payments.services import new_test_reference
 
         reference = new_test_reference()
-        return CheckoutRedirect(reference, url_for("shop.test_pay", reference=reference))
+        page = "reseller.credit_test_pay" if request.purpose == "credit" else "shop.test_pay"
+        return CheckoutRedirect(reference, url_for(page, reference=reference))
 
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> PaymentEvent:
         raise WebhookError("the test gateway sends no webhooks")

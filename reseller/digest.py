@@ -75,11 +75,12 @@ def _already_sent(key: str) -> bool:
     return db.session.scalar(select(OutgoingEmail.id).where(OutgoingEmail.key == key)) is not None
 
 
-def _claim(key: str, now: datetime) -> bool:
-    """Insert the week's row; False if another run holds it. It is never left for send_due."""
+def claim_email(key: str, now: datetime, kind: str = KIND) -> bool:
+    """Insert the e-mail's row, sent; False if another run holds it. It is never left for
+    send_due: a failed send gives it back (`release_email`) for the next run."""
     try:
         with db.session.begin_nested():
-            db.session.add(OutgoingEmail(key=key, order_id=None, kind=KIND, status="sent",
+            db.session.add(OutgoingEmail(key=key, order_id=None, kind=kind, status="sent",
                                          attempts=1, sent_at=now))
         db.session.commit()
     except IntegrityError:
@@ -88,11 +89,12 @@ def _claim(key: str, now: datetime) -> bool:
     return True
 
 
-def _release(key: str, error: Exception) -> None:
+def release_email(key: str, error: Exception) -> None:
     db.session.rollback()
     db.session.execute(delete(OutgoingEmail).where(OutgoingEmail.key == key))
     db.session.commit()
-    log.warning("reseller digest %s not sent, will retry: %s: %s", key, type(error).__name__, error)
+    log.warning("reseller e-mail %s not sent, will retry: %s: %s", key, type(error).__name__,
+                error)
 
 
 def digest_one(reseller: Reseller, now: datetime, dry_run: bool = False) -> DigestOutcome:
@@ -110,12 +112,12 @@ def digest_one(reseller: Reseller, now: datetime, dry_run: bool = False) -> Dige
     if dry_run:
         return outcome("would_send")
     mail = digest_mail(reseller, alerts, now)
-    if not _claim(key, now):
+    if not claim_email(key, now):
         return outcome("already_sent")
     try:
         send_mail(mail)
     except Exception as exc:  # noqa: BLE001 - any failure: give the week back for the next run
-        _release(key, exc)
+        release_email(key, exc)
         return outcome("failed")
     log.info("reseller digest %s sent to %s (%d alerts)", key, reseller.email, alerts.count)
     return outcome("sent")

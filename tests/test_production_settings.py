@@ -58,6 +58,8 @@ def production(tmp_path):
         "PAYOUT_DEBTOR_NAME": "Comptoir SAS",
         "PAYOUT_DEBTOR_IBAN": "FR14 2004 1010 0505 0001 3M02 606",
         "PAYOUT_DEBTOR_BIC": "PSSTFRPPLYO",
+        "CREDIT_IBAN": "FR1420041010050500013M02606",
+        "CREDIT_BIC": "PSSTFRPPLYO",
     }
 
 
@@ -123,6 +125,10 @@ def test_a_complete_production_configuration_starts(production):
         ({"PAYOUT_DEBTOR_IBAN": "FR1420041010050500013M02607"},
          "COMPTOIR_PAYOUT_DEBTOR_IBAN is not valid: This is not a valid IBAN"),
         ({"PAYOUT_DEBTOR_BIC": "COBADEFF"}, "COMPTOIR_PAYOUT_DEBTOR_BIC is not valid"),
+        ({"CREDIT_IBAN": "FR7630006000011234567890189"},
+         "COMPTOIR_CREDIT_IBAN is left at the demo's value"),
+        ({"CREDIT_IBAN": "FR1420041010050500013M02607"}, "COMPTOIR_CREDIT_IBAN is not a valid"),
+        ({"CREDIT_BIC": "PSST"}, "COMPTOIR_CREDIT_BIC is not a valid BIC"),
     ],
 )
 def test_production_refuses_each_demo_default_and_names_it(production, change, named):

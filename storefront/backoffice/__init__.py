@@ -3,6 +3,7 @@
 from storefront.backoffice import (  # noqa: F401 - each adds its pages to the blueprint
     auth,
     backups,
+    credit,
     invoices,
     partners,
     payouts,

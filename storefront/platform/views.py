@@ -7,7 +7,8 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select, text
 
 from commerce.models import CapturedMail, Partner, PartnerStatus
-from extensions import csrf, db
+from credit.payments import apply_card_event
+from extensions import csrf, db, utcnow
 from payments import refunds
 from payments.base import GatewayError, PaymentEvent, PaymentOutcome, WebhookError
 from payments.services import confirm_payment, gateway_for
@@ -58,7 +59,9 @@ def stripe_webhook() -> ResponseReturnValue:
     if isinstance(notice, PaymentEvent) and notice.outcome == PaymentOutcome.IGNORED \
             and notice.event_type.startswith(BILLING_EVENT_PREFIXES):
         return _stripe_billing_webhook(payload)
-    if isinstance(notice, PaymentEvent):
+    if isinstance(notice, PaymentEvent) and notice.purpose == "credit":
+        result = apply_card_event(notice, "stripe", utcnow())
+    elif isinstance(notice, PaymentEvent):
         result = str(confirm_payment(notice, "stripe"))
     else:
         try:

@@ -11,7 +11,7 @@ def init_app(app: Flask) -> None:
     from extensions import celery
     from reseller.digest import digest_command
     from reseller.tasks import BEAT_SCHEDULE
-    from storefront.reseller import carts  # noqa: F401 - adds its routes to the portal's blueprint
+    from storefront.reseller import carts, credit  # noqa: F401 - add their routes to the portal
     from storefront.reseller.views import bp
 
     app.register_blueprint(bp)

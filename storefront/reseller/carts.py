@@ -17,7 +17,7 @@ from storefront.shop.referrals import cart_link_token
 from storefront.tenancy import current_partner
 
 
-def _lines_from_form(
+def lines_from_form(
     codes: set[str], offered_addons: set[str]
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Read `qty-<code>`, `backup-<code>`, `install-<code>` fields; quantities 0 to 10."""
@@ -59,7 +59,7 @@ def prepare_cart(reseller: Reseller) -> str | tuple[str, int]:
         return render_template("reseller/carts.html", **context)
     if not context["form"].validate():
         abort(400)
-    lines, errors = _lines_from_form({o.code for o in offers}, set(addons))
+    lines, errors = lines_from_form({o.code for o in offers}, set(addons))
     context["errors"] = errors
     if errors or not lines:
         context["problem"] = _("Choose at least one product.") if not errors else None

@@ -189,13 +189,17 @@ def _referral_link(reseller: Reseller) -> str:
 @bp.route("/")
 @reseller_required
 def dashboard(reseller: Reseller) -> str:
+    from credit.accounts import account_of, standing
+
     link = _referral_link(reseller)
     now = utcnow()
+    account = account_of(reseller)
     return render_template("reseller/dashboard.html", reseller=reseller, active="dashboard",
                            board=services.dashboard(reseller, now), referral_link=link,
                            referral_qr=totp.qr_data_uri(link),
                            iban=mask_iban(reseller.bank_iban),
-                           benefit=benefit_status(reseller, now))
+                           benefit=benefit_status(reseller, now),
+                           credit=standing(account, now) if account is not None else None)
 
 
 # --- a distributor's indirect resellers ---------------------------------------------------------
