@@ -25,3 +25,11 @@ class WeakPassword(CommissionError, ValueError):
 
 class InvalidAdjustment(CommissionError, ValueError):
     """An adjustment without a reason, an actor or an amount."""
+
+
+class ProgrammeError(CommissionError, ValueError):
+    """A programme change refused: one message per field, and nothing changed."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors

@@ -21,6 +21,7 @@ from commissions.attribution import attach_buyer, attribution_for
 from commissions.errors import InvalidAdjustment, UnknownOrder, UnknownReseller
 from commissions.models import EntryKind, LedgerEntry, Reseller
 from commissions.programmes import (
+    multipliers_at,
     now_or,
     programme_for,
     promotions_at,
@@ -174,7 +175,8 @@ def accrue_for_line(
         event = infer_event(line, now)
     commission = commission_for(facts, Rates.from_json(version.rates),
                                 promotions_at(programme, now),
-                                event or SubscriptionEvent.FIRST_YEAR)
+                                event or SubscriptionEvent.FIRST_YEAR,
+                                multipliers=multipliers_at(programme, now))
     if commission is None:
         return None
     entry = _insert_once(LedgerEntry(
