@@ -1,4 +1,5 @@
-"""Commands: `comptoir payouts run`, `comptoir commissions ...`, `comptoir resellers create`."""
+"""Commands: `comptoir payouts run`, `comptoir commissions ...`, `comptoir resellers create`;
+`comptoir programmes ...` lives in programme_cli."""
 
 from __future__ import annotations
 
@@ -104,4 +105,10 @@ def resellers_create(partner_slug: str, name: str, email: str, code: str | None,
     click.echo(f"reseller {reseller.code} ({reseller.name}) created in {partner.slug}{login}")
 
 
-COMMANDS = (payouts_cli, commissions_cli, resellers_cli)
+def _programmes() -> click.Group:
+    from commissions.programme_cli import programmes_cli
+
+    return programmes_cli
+
+
+COMMANDS = (payouts_cli, commissions_cli, resellers_cli, _programmes())

@@ -6,6 +6,7 @@ from storefront.backoffice import (  # noqa: F401 - each adds its pages to the b
     invoices,
     partners,
     people,
+    programmes,
     views,
 )
 from storefront.backoffice.blueprint import bp
