@@ -109,19 +109,19 @@ def _delivered(programme: Programme, start: datetime, end: datetime
         .join(Order, Order.id == FulfilmentLine.order_id)
         .where(Order.partner_id == programme.partner_id,
                FulfilmentLine.delivered_at >= start, FulfilmentLine.delivered_at < end)
-    ).tuples().all())
+    ).all())
     if delivered:
         for addon_id, parent_id in db.session.execute(
             select(OrderLine.id, OrderLine.parent_line_id)
             .where(OrderLine.parent_line_id.in_(list(delivered)))
-        ).tuples():
+        ):
             delivered.setdefault(addon_id, delivered[parent_id])  # type: ignore[index]
     for line_id, created in db.session.execute(
         select(LedgerEntry.order_line_id, LedgerEntry.created_at)
         .join(Order, Order.id == LedgerEntry.order_id)
         .where(Order.partner_id == programme.partner_id, LedgerEntry.kind == EntryKind.ACCRUAL,
                LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
-    ).tuples():
+    ):
         if line_id is not None:
             delivered.setdefault(line_id, created)
     return sorted(((k, v) for k, v in delivered.items() if v is not None),
