@@ -15,6 +15,7 @@ from commerce.models import Partner, Product, Role, User
 from commissions.incentives import Window, create_multiplier, create_promotion
 from commissions.models import ProgrammeVersion, Reseller
 from commissions.programme_admin import (
+    catalogue_families,
     create_programme,
     discard_draft,
     draft_of,
@@ -23,7 +24,7 @@ from commissions.programme_admin import (
     publish_version,
     update_draft,
 )
-from commissions.programmes import CODE_ALPHABET, CODE_PREFIX, programme_for, published_versions
+from commissions.programmes import CODE_ALPHABET, CODE_PREFIX, latest_version, programme_for
 from commissions.rules import DEFAULT_FAMILY, Rates
 from extensions import db, utcnow
 
@@ -94,7 +95,7 @@ def _demo_programme(partner: Partner, year: int, now: datetime) -> ProgrammeVers
     if programme is None:
         programme = create_programme(partner, DEMO_ACTOR, start,
                                      name=f"Programme revendeurs {partner.name}")
-    latest = (published_versions(programme) or [None])[-1]
+    latest = latest_version(programme)
     if latest is not None and Rates.from_json(latest.rates) == DEMO_RATES:
         return latest
     when = start if latest is None else max(now, _after(latest))
@@ -129,8 +130,9 @@ def seed_demo(partner_slug: str, year: int | None = None) -> dict[str, Any]:
     version = _demo_programme(partner, year, now)
     programme = version.programme
     existing = {p.name for p in programme.promotions}
+    families = set(catalogue_families(kind=None))
     for name, multiplier, starts, ends, family in _demo_promotions(year):
-        if name not in existing:
+        if name not in existing and (family is None or family in families):
             create_promotion(partner, name, multiplier, Window(starts, ends), DEMO_ACTOR, start,
                              family=family)
     # Only the SQL Server products the catalogue holds (the demo's does; a bare one may not).

@@ -170,7 +170,7 @@ class ProgrammeVersion(db.Model):  # type: ignore[name-defined]
 @event.listens_for(ProgrammeVersion, "before_update")
 def _refuse_rewrite(mapper: Any, connection: Any, version: ProgrammeVersion) -> None:
     """A published version is history: refuse any change to its rates or date."""
-    state = inspect(version)
+    state: Any = inspect(version)
     was_published = state.attrs.status.history.deleted or [version.status]
     if VersionStatus.PUBLISHED not in was_published:
         return

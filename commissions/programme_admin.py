@@ -22,7 +22,13 @@ from commerce.models import Partner, Product, ProductKind
 from commissions import audit
 from commissions.errors import ProgrammeError
 from commissions.models import Programme, ProgrammeVersion, VersionStatus
-from commissions.programmes import aware, programme_for, published_versions, version_at
+from commissions.programmes import (
+    aware,
+    latest_version,
+    programme_for,
+    published_versions,
+    version_at,
+)
 from commissions.rules import ADDON_KINDS, DEFAULT_FAMILY, Rates, RatesError
 from extensions import db
 
@@ -207,7 +213,7 @@ def draft_version(
     programme = _programme_or_refuse(partner)
     if draft_of(programme) is not None:
         raise ProgrammeError({"draft": str(_l("a draft is already open: edit it or discard it"))})
-    current = version_at(programme, now) or (published_versions(programme) or [None])[-1]
+    current = version_at(programme, now) or latest_version(programme)
     start = flat_rates(current.rates) if current is not None else flat_rates(_TEMPLATE)
     allowed = set(families_for(programme) if families is None else families)
     allowed |= {k.removeprefix("perpetual.") for k in start if k.startswith("perpetual.")}
@@ -308,7 +314,7 @@ def publish_version(
     if aware(valid_from) < now:
         errors["valid_from"] = str(_l("is in the past: a version applies from now or later, so "
                                       "what was already accrued stays as it is"))
-    latest = (published_versions(programme) or [None])[-1]
+    latest = latest_version(programme)
     if latest is not None and latest.valid_from is not None and valid_from <= latest.valid_from:
         errors["valid_from"] = str(_l("must be after %(date)s, the start of version %(label)s",
                                       date=latest.valid_from.isoformat(), label=latest.label))

@@ -122,6 +122,12 @@ def published_versions(programme: Programme) -> list[ProgrammeVersion]:
                   key=lambda v: v.valid_from or v.created_at)
 
 
+def latest_version(programme: Programme) -> ProgrammeVersion | None:
+    """The published version that starts last (in force now, or from a later date)."""
+    versions = published_versions(programme)
+    return versions[-1] if versions else None
+
+
 def version_at(programme: Programme, when: datetime) -> ProgrammeVersion | None:
     """The published version in force at a time: the latest that started at or before it."""
     aware(when)

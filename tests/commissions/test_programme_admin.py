@@ -300,3 +300,29 @@ def test_create_programme_for_a_network_once(db, make_partner):
     with pytest.raises(ProgrammeError) as bad:
         admin.create_programme(make_partner(), OP, at(5, 2), attribution_days=0)
     assert "attribution_days" in bad.value.errors
+
+
+def test_the_demo_programme_is_set_up_through_the_services_once(db, make_partner, make_product):
+    from commissions.demo import SQL_MULTIPLIER, SQL_SERVER_CODES, seed_demo
+
+    for code in SQL_SERVER_CODES:
+        make_product(code=code, family="server")
+    partner = make_partner(kind="channel")
+
+    seed_demo(partner.slug, year=2026)
+    changes = db.session.scalar(select(func.count()).select_from(ProgrammeChange))
+    seed_demo(partner.slug, year=2026)
+
+    programme = programme_for(partner.id)
+    [version] = [v for v in programme.versions]
+    assert version.status == VersionStatus.PUBLISHED and version.created_by == "demo"
+    assert version.rates["perpetual"]["server"] == "0.06"
+    [multiplier] = programme.multipliers
+    assert (multiplier.name, multiplier.factor) == (SQL_MULTIPLIER, Decimal(2))
+    assert sorted(multiplier.product_codes) == sorted(SQL_SERVER_CODES)
+    assert multiplier.starts_at == at(2, 28, 23) and multiplier.ends_at == at(3, 31, 22)
+    assert db.session.scalar(select(func.count()).select_from(ProgrammeChange)) == changes
+    actions = set(db.session.scalars(select(ProgrammeChange.action).where(
+        ProgrammeChange.actor == "demo")))
+    assert {"programme created", "version published", "promotion created",
+            "multiplier created"} <= actions
