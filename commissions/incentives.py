@@ -23,9 +23,9 @@ from sqlalchemy import select
 from commerce.models import Partner, Product
 from commissions import audit
 from commissions.errors import ProgrammeError
-from commissions.models import ProductMultiplier, Programme, Promotion
-from commissions.programme_admin import NAME_LENGTH, catalogue_families
-from commissions.programmes import aware, programme_for
+from commissions.models import ProductMultiplier, Promotion
+from commissions.programme_admin import NAME_LENGTH, catalogue_families, programme_or_refuse
+from commissions.programmes import aware
 from extensions import db
 
 MAX_FACTOR = Decimal(10)
@@ -79,14 +79,6 @@ def _family(family: str | None, families: Collection[str], errors: dict[str, str
     return family
 
 
-def _programme(partner: Partner) -> Programme:
-    programme = programme_for(partner.id)
-    if programme is None:
-        raise ProgrammeError({"programme": str(_l("%(partner)s runs no commission programme",
-                                                  partner=partner.name))})
-    return programme
-
-
 def check_promotion(name: str, multiplier: Any, window: Window, family: str | None,
                     now: datetime) -> tuple[str, Decimal, str | None]:
     """A promotion's clean values, or ProgrammeError naming each bad field."""
@@ -106,7 +98,7 @@ def create_promotion(
     family: str | None = None,
 ) -> Promotion:
     """Add a promotion to the partner's programme, starting now or later."""
-    programme = _programme(partner)
+    programme = programme_or_refuse(partner)
     clean_name, factor, clean_family = check_promotion(name, multiplier, window, family, now)
     promotion = Promotion(name=clean_name, multiplier=factor, starts_at=window.starts_at,
                           ends_at=window.ends_at, family=clean_family, created_by=actor)
@@ -205,7 +197,7 @@ def create_multiplier(
     product_codes: Collection[str] = (), family: str | None = None,
 ) -> ProductMultiplier:
     """Make sales of some products (or a family) count `factor` times over a window."""
-    programme = _programme(partner)
+    programme = programme_or_refuse(partner)
     clean_name, clean_factor, codes, clean_family = check_multiplier(
         name, factor, window, now, product_codes=product_codes, family=family)
     multiplier = ProductMultiplier(name=clean_name, factor=clean_factor, product_codes=codes,

@@ -140,7 +140,8 @@ def parse_rates(flat: Mapping[str, Any], families: Collection[str]) -> Rates:
     return rates
 
 
-def _programme_or_refuse(partner: Partner) -> Programme:
+def programme_or_refuse(partner: Partner) -> Programme:
+    """The partner's programme, or ProgrammeError when it runs none."""
     programme = programme_for(partner.id)
     if programme is None:
         raise ProgrammeError({"programme": str(_l("%(partner)s runs no commission programme",
@@ -210,7 +211,7 @@ def draft_version(
     perpetual rate may name (default: `families_for`).
     """
     aware(now)
-    programme = _programme_or_refuse(partner)
+    programme = programme_or_refuse(partner)
     if draft_of(programme) is not None:
         raise ProgrammeError({"draft": str(_l("a draft is already open: edit it or discard it"))})
     current = version_at(programme, now) or latest_version(programme)

@@ -7,8 +7,10 @@ commit; a refusal prints its messages and changes nothing. Times without an offs
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import click
 from flask.cli import with_appcontext
@@ -24,6 +26,7 @@ from commissions.rules import ActiveMultiplier, ActivePromotion, Rates, format_a
 from extensions import db
 
 ACTOR = "cli"
+T = TypeVar("T")
 
 
 def _moment(value: str | None, name: str) -> datetime | None:
@@ -63,6 +66,22 @@ def _refused(exc: CommissionError) -> click.ClickException:
         return click.ClickException("refused, nothing changed:\n" + "\n".join(
             f"  {field}: {message}" for field, message in errors.items()))
     return click.ClickException(str(exc))
+
+
+def _commit(change: Callable[[], T]) -> T:
+    """Run one service call and commit; a refusal rolls back and prints its messages."""
+    try:
+        result = change()
+    except CommissionError as exc:
+        raise _refused(exc) from exc
+    db.session.commit()
+    return result
+
+
+def _window(starts: str, ends: str) -> incentives.Window:
+    start, end = _moment(starts, "starts"), _moment(ends, "ends")
+    assert start is not None and end is not None
+    return incentives.Window(start, end)
 
 
 def _rates(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -113,13 +132,9 @@ def programmes_create(partner_slug: str, name: str | None, attribution_days: int
     except (ArithmeticError, ValueError):
         raise click.BadParameter("an amount in euros, e.g. 50.00", param_hint="--minimum"
                                  ) from None
-    try:
-        programme = programme_admin.create_programme(
-            partner, ACTOR, _now(None), name=name, attribution_days=attribution_days,
-            holding_hours=holding_hours, minimum_payout_cents=minimum_cents)
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
+    programme = _commit(lambda: programme_admin.create_programme(
+        partner, ACTOR, _now(None), name=name, attribution_days=attribution_days,
+        holding_hours=holding_hours, minimum_payout_cents=minimum_cents))
     click.echo(f"programme {programme.name!r} created for {partner.slug}: draft its rates with "
                f"`comptoir programmes draft {partner.slug}`")
 
@@ -168,15 +183,14 @@ def programmes_draft(partner_slug: str, rates: tuple[str, ...], note: str | None
     partner, programme = _programme(partner_slug)
     now = _now(None)
     draft = programme_admin.draft_of(programme)
-    try:
-        if draft is None:
-            draft = programme_admin.draft_version(partner, ACTOR, now, rates=_rates(rates),
-                                                  note=note or "")
-        else:
-            programme_admin.update_draft(draft, _rates(rates), ACTOR, now, note=note)
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
+    open_draft = draft
+    if open_draft is None:
+        draft = _commit(lambda: programme_admin.draft_version(partner, ACTOR, now,
+                                                              rates=_rates(rates),
+                                                              note=note or ""))
+    else:
+        draft = _commit(lambda: programme_admin.update_draft(open_draft, _rates(rates), ACTOR,
+                                                             now, note=note))
     for key, value in programme_admin.flat_rates(draft.rates).items():
         click.echo(f"{key} = {value}")
     click.echo(f"draft saved: `comptoir programmes preview {partner.slug}` shows its effect, "
@@ -192,11 +206,7 @@ def programmes_discard(partner_slug: str) -> None:
     draft = programme_admin.draft_of(programme)
     if draft is None:
         raise click.ClickException("no draft is open")
-    try:
-        programme_admin.discard_draft(draft, ACTOR, _now(None))
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
+    _commit(lambda: programme_admin.discard_draft(draft, ACTOR, _now(None)))
     click.echo("draft discarded")
 
 
@@ -213,11 +223,7 @@ def programmes_publish(partner_slug: str, valid_from: str) -> None:
         raise click.ClickException("no draft is open: `comptoir programmes draft` opens one")
     when = _moment(valid_from, "valid-from")
     assert when is not None
-    try:
-        version = programme_admin.publish_version(draft, when, ACTOR, _now(None))
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
+    version = _commit(lambda: programme_admin.publish_version(draft, when, ACTOR, _now(None)))
     click.echo(f"version {version.label} published: lines delivered from {when.isoformat()} "
                "use it")
 
@@ -303,13 +309,9 @@ def promotion_add(partner_slug: str, name: str, multiplier: str, starts: str, en
                   family: str | None) -> None:
     """Add a promotion: a multiplier over the margins in a window."""
     partner, _ = _programme(partner_slug)
-    window = incentives.Window(_moment(starts, "starts"), _moment(ends, "ends"))  # type: ignore[arg-type]
-    try:
-        promotion = incentives.create_promotion(partner, name, multiplier, window, ACTOR,
-                                                _now(None), family=family)
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
+    window = _window(starts, ends)
+    promotion = _commit(lambda: incentives.create_promotion(
+        partner, name, multiplier, window, ACTOR, _now(None), family=family))
     click.echo(f"promotion {promotion.id} {promotion.name!r} created")
 
 
@@ -331,13 +333,9 @@ def promotion_edit(partner_slug: str, promotion: str, name: str | None, multipli
     window = incentives.Window(_moment(starts, "starts") or found.starts_at,
                                _moment(ends, "ends") or found.ends_at)
     new_family = found.family if family is None else (None if family == "all" else family)
-    try:
-        incentives.edit_promotion(found, name or found.name,
-                                  multiplier or str(found.multiplier), window, ACTOR, _now(None),
-                                  family=new_family)
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
+    _commit(lambda: incentives.edit_promotion(found, name or found.name,
+                                              multiplier or str(found.multiplier), window, ACTOR,
+                                              _now(None), family=new_family))
     click.echo(f"promotion {found.name!r} saved")
 
 
@@ -347,15 +345,20 @@ def promotion_edit(partner_slug: str, promotion: str, name: str | None, multipli
 @with_appcontext
 def promotion_end(partner_slug: str, promotion: str) -> None:
     """End a running promotion now, or withdraw one that has not started."""
-    _, programme = _programme(partner_slug)
-    found = _find(programme.promotions, promotion, "promotion")
-    assert isinstance(found, Promotion)
-    try:
-        outcome = incentives.end_promotion(found, ACTOR, _now(None))
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
-    click.echo(f"promotion {found.name!r} {outcome}")
+    _end(partner_slug, promotion, "promotion")
+
+
+def _end(slug: str, ref: str, kind: str) -> None:
+    _, programme = _programme(slug)
+    if kind == "promotion":
+        promotion = _find(programme.promotions, ref, kind)
+        assert isinstance(promotion, Promotion)
+        outcome = _commit(lambda: incentives.end_promotion(promotion, ACTOR, _now(None)))
+    else:
+        multiplier = _find(programme.multipliers, ref, kind)
+        assert isinstance(multiplier, ProductMultiplier)
+        outcome = _commit(lambda: incentives.end_multiplier(multiplier, ACTOR, _now(None)))
+    click.echo(f"{kind} {ref!r} {outcome}")
 
 
 @programmes_cli.command("multiplier-add")
@@ -371,14 +374,9 @@ def multiplier_add(partner_slug: str, name: str, factor: str, starts: str, ends:
                    products: tuple[str, ...], family: str | None) -> None:
     """Make sales of some products (or a family) count several times over a window."""
     partner, _ = _programme(partner_slug)
-    window = incentives.Window(_moment(starts, "starts"), _moment(ends, "ends"))  # type: ignore[arg-type]
-    try:
-        multiplier = incentives.create_multiplier(partner, name, factor, window, ACTOR,
-                                                  _now(None), product_codes=products,
-                                                  family=family)
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
+    window = _window(starts, ends)
+    multiplier = _commit(lambda: incentives.create_multiplier(
+        partner, name, factor, window, ACTOR, _now(None), product_codes=products, family=family))
     click.echo(f"multiplier {multiplier.id} {multiplier.name!r} created")
 
 
@@ -388,12 +386,4 @@ def multiplier_add(partner_slug: str, name: str, factor: str, starts: str, ends:
 @with_appcontext
 def multiplier_end(partner_slug: str, multiplier: str) -> None:
     """End a running multiplier now, or withdraw one that has not started."""
-    _, programme = _programme(partner_slug)
-    found = _find(programme.multipliers, multiplier, "multiplier")
-    assert isinstance(found, ProductMultiplier)
-    try:
-        outcome = incentives.end_multiplier(found, ACTOR, _now(None))
-    except CommissionError as exc:
-        raise _refused(exc) from exc
-    db.session.commit()
-    click.echo(f"multiplier {found.name!r} {outcome}")
+    _end(partner_slug, multiplier, "multiplier")
