@@ -124,8 +124,7 @@ def _delivered(programme: Programme, start: datetime, end: datetime
     ):
         if line_id is not None:
             delivered.setdefault(line_id, created)
-    return sorted(((k, v) for k, v in delivered.items() if v is not None),
-                  key=lambda item: (item[1], str(item[0])))
+    return [(k, v) for k, v in delivered.items() if v is not None]
 
 
 def _event(line: OrderLine, when: datetime, accrual: LedgerEntry | None) -> SubscriptionEvent:
@@ -156,14 +155,13 @@ def _totals(lines: Iterable[PreviewLine], key: str) -> list[PreviewTotal]:
 def preview(programme: Programme, change: Change, now: datetime) -> Preview:
     """Last month's delivered lines under the rules in force then and under the change."""
     start, end = last_month(now)
-    lines: list[PreviewLine] = []
     with db.session.no_autoflush:
-        for line_id, when in _delivered(programme, start, end):
-            row = _line(line_id)
-            if row is None:
-                continue
-            line, reseller_code, accrual = row
-            lines.append(_compare(programme, change, line, reseller_code, accrual, when))
+        rows = [(when, row) for line_id, when in _delivered(programme, start, end)
+                if (row := _line(line_id)) is not None]
+        # By delivery, then order and position: a line before its add-ons.
+        rows.sort(key=lambda item: (item[0], item[1][0].order.number, item[1][0].position))
+        lines = [_compare(programme, change, line, code, accrual, when)
+                 for when, (line, code, accrual) in rows]
     total = PreviewTotal("total", len(lines), sum(x.current_cents for x in lines),
                          sum(x.proposed_cents for x in lines))
     return Preview(start, end, programme.currency, lines, _totals(lines, "reseller_code"),
