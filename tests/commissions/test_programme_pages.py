@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from commission_helpers import at
@@ -18,7 +19,8 @@ from commissions.models import (
 )
 from commissions.programmes import programme_for
 
-LATER = "2027-03-01T00:00"  # the tests' real clock is before this: a date to publish from
+NEXT_YEAR = datetime.now(UTC).year + 1  # the services run on the real clock here
+LATER, LATER_END = f"{NEXT_YEAR}-03-01T00:00", f"{NEXT_YEAR}-04-01T00:00"
 
 
 @pytest.fixture
@@ -79,7 +81,7 @@ def test_an_operator_drafts_edits_previews_and_publishes_a_version(client, db, o
     db.session.expire_all()
     version = db.session.get(ProgrammeVersion, draft.id)
     assert version.status == VersionStatus.PUBLISHED
-    assert version.valid_from == datetime(2027, 2, 28, 23, tzinfo=UTC)  # Paris midnight
+    assert version.valid_from == datetime(NEXT_YEAR, 3, 1, tzinfo=ZoneInfo("Europe/Paris"))
     page = client.get(base).get_data(as_text=True)
     assert "version published" in page and "operator:ops@comptoir.example" in page
     again = client.post(f"{edit}/publish", data={"csrf_token": token, "valid_from": LATER})
@@ -92,7 +94,7 @@ def test_a_promotion_is_previewed_before_it_is_saved(client, db, operator, netwo
     base = f"/admin/programmes/{network.slug}"
     token = form_token(f"{base}/promotions/new")
     data = {"csrf_token": token, "name": "Marges arrière doublées", "multiplier": "2",
-            "starts_at": LATER, "ends_at": "2027-04-01T00:00", "family": "office"}
+            "starts_at": LATER, "ends_at": LATER_END, "family": "office"}
 
     shown = client.post(f"{base}/promotions/new", data={**data, "action": "preview"})
     assert shown.status_code == 200
@@ -124,13 +126,16 @@ def test_a_multiplier_is_created_from_the_back_office(client, db, operator, netw
     base = f"/admin/programmes/{network.slug}"
     token = form_token(f"{base}/multipliers/new")
     data = {"csrf_token": token, "name": "Visio compte double", "factor": "2",
-            "starts_at": LATER, "ends_at": "2027-04-01T00:00",
+            "starts_at": LATER, "ends_at": LATER_END,
             "product_codes": "VISIO-STD-2024", "family": "", "action": "save"}
     assert client.post(f"{base}/multipliers/new", data={**data, "product_codes": ""}
                        ).status_code == 400
     assert client.post(f"{base}/multipliers/new", data=data).status_code == 302
     multiplier = db.session.scalar(select(ProductMultiplier))
     assert multiplier.product_codes == ["VISIO-STD-2024"]
+    page = client.get(base).get_data(as_text=True)
+    assert "Visio compte double" in page and "<code>VISIO-STD-2024</code>" in page
+    assert "multiplier created" in page and "Withdraw" in page
 
 
 def test_the_cli_runs_a_programme_and_refuses_bad_rates_clearly(runner, db, make_partner,
@@ -160,11 +165,11 @@ def test_the_cli_runs_a_programme_and_refuses_bad_rates_clearly(runner, db, make
     assert done.exit_code == 0, done.output
     promo = runner.invoke(args=["programmes", "promotion-add", slug, "--name", "Marges doublées",
                                 "--multiplier", "2", "--starts", LATER,
-                                "--ends", "2027-04-01T00:00"])
+                                "--ends", LATER_END])
     assert promo.exit_code == 0, promo.output
     multiplier = runner.invoke(args=["programmes", "multiplier-add", slug, "--name", "Visio x2",
                                      "--factor", "2", "--starts", LATER, "--ends",
-                                     "2027-04-01T00:00", "--product", "VISIO-STD-2024"])
+                                     LATER_END, "--product", "VISIO-STD-2024"])
     assert multiplier.exit_code == 0, multiplier.output
     shown = runner.invoke(args=["programmes", "show", slug])
     assert "promotion" in shown.output and "'Visio x2' ×2 VISIO-STD-2024" in shown.output
