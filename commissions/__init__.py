@@ -16,16 +16,16 @@ from commissions.attribution import (
 )
 from commissions.demo import seed_demo
 from commissions.errors import CommissionError, UnknownOrder, UnknownReseller
+from commissions.incentives import add_promotion
 from commissions.payouts import run_payouts
+from commissions.programme_admin import set_programme
 from commissions.programmes import (
-    add_promotion,
     attribution_window,
     create_reseller,
     network_reseller,
     programme_for,
     reseller_by_code,
     reseller_for_user,
-    set_programme,
 )
 from commissions.reports import (
     EntryView,

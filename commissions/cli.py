@@ -1,5 +1,6 @@
 """Commands: `comptoir payouts run|sepa`, `comptoir commissions ...`,
-`comptoir resellers create|bank-details`."""
+`comptoir resellers create|bank-details|set-role|...`; `comptoir programmes ...` lives in
+programme_cli."""
 
 from __future__ import annotations
 
@@ -305,4 +306,10 @@ def resellers_bank_details(code: str, iban: str, bic: str, holder: str) -> None:
                f"{mask_iban(details.iban)}, BIC {details.bic}")
 
 
-COMMANDS = (payouts_cli, commissions_cli, resellers_cli)
+def _programmes() -> click.Group:
+    from commissions.programme_cli import programmes_cli
+
+    return programmes_cli
+
+
+COMMANDS = (payouts_cli, commissions_cli, resellers_cli, _programmes())

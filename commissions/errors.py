@@ -46,3 +46,9 @@ class InvalidBankDetails(CommissionError, ValueError):
 class PayoutFileError(CommissionError, RuntimeError):
     """The platform's paying account is not set, or a credit-transfer file does not validate."""
 
+class ProgrammeError(CommissionError, ValueError):
+    """A programme change refused: one message per field, and nothing changed."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+        self.errors = errors

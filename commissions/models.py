@@ -14,12 +14,16 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     Numeric,
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -60,6 +64,12 @@ class BenefitStatus(StrEnum):
 
     FREE = "free"
     BILLED = "billed"
+class VersionStatus(StrEnum):
+    """A programme version is drafted, then published (immutable from then on) or discarded."""
+
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    DISCARDED = "discarded"
 
 
 class AttributionRule(StrEnum):
@@ -194,6 +204,11 @@ class Programme(db.Model):  # type: ignore[name-defined]
     promotions: Mapped[list[Promotion]] = relationship(
         back_populates="programme", cascade="all, delete-orphan", order_by="Promotion.starts_at"
     )
+    multipliers: Mapped[list[ProductMultiplier]] = relationship(
+        back_populates="programme", cascade="all, delete-orphan",
+        order_by="ProductMultiplier.starts_at",
+    )
+    partner: Mapped[Partner] = relationship()
 
     __table_args__ = (
         CheckConstraint("attribution_days > 0", name="attribution_days_positive"),
@@ -207,25 +222,58 @@ class Programme(db.Model):  # type: ignore[name-defined]
 
 
 class ProgrammeVersion(db.Model):  # type: ignore[name-defined]
-    """The rates of a programme from a date on; rates are Decimal strings (see rules.Rates)."""
+    """The rates of a programme from a date on; rates are Decimal strings (see rules.Rates).
+
+    A draft has no valid_from yet and can be edited or discarded; publishing gives it its
+    valid_from, and from then on neither its rates nor its date change (see `_refuse_rewrite`).
+    """
 
     __tablename__ = "commission_programme_versions"
-    __table_args__ = (UniqueConstraint("programme_id", "valid_from"),)
+    __table_args__ = (
+        UniqueConstraint("programme_id", "valid_from"),
+        CheckConstraint("status IN ('draft', 'published', 'discarded')", name="status_known"),
+        CheckConstraint("status <> 'published' OR valid_from IS NOT NULL",
+                        name="published_dated"),
+        # One open draft per programme: a double click on "new draft" cannot make two.
+        Index("uq_commission_programme_versions_one_draft", "programme_id", unique=True,
+              postgresql_where=text("status = 'draft'"), sqlite_where=text("status = 'draft'")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     programme_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("commission_programmes.id", ondelete="CASCADE"), index=True
     )
-    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[VersionStatus] = mapped_column(String(16), default=VersionStatus.PUBLISHED,
+                                                  server_default="published")
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rates: Mapped[dict[str, Any]] = mapped_column(JSON)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system",
+                                            server_default="system")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_by: Mapped[str | None] = mapped_column(String(ACTOR_LENGTH))
 
     programme: Mapped[Programme] = relationship(back_populates="versions")
 
     @property
     def label(self) -> str:
+        if self.valid_from is None:
+            return str(self.status)
         return f"v{self.valid_from.date().isoformat()}"
+
+
+@event.listens_for(ProgrammeVersion, "before_update")
+def _refuse_rewrite(mapper: Any, connection: Any, version: ProgrammeVersion) -> None:
+    """A published version is history: refuse any change to its rates or date."""
+    state: Any = inspect(version)
+    was_published = state.attrs.status.history.deleted or [version.status]
+    if VersionStatus.PUBLISHED not in was_published:
+        return
+    for name in ("rates", "valid_from", "programme_id", "status"):
+        if state.attrs[name].history.has_changes():
+            raise ValueError(f"programme version {version.label} is published: its {name} "
+                             "cannot change")
 
 
 class Promotion(db.Model):  # type: ignore[name-defined]
@@ -246,8 +294,59 @@ class Promotion(db.Model):  # type: ignore[name-defined]
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     family: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system",
+                                            server_default="system")
 
     programme: Mapped[Programme] = relationship(back_populates="promotions")
+
+
+class ProductMultiplier(db.Model):  # type: ignore[name-defined]
+    """Sales of some products (by code) or of a family count `factor` times in [starts_at, ends_at).
+
+    Applied after the rate and any promotions: they multiply (rules.commission_for).
+    """
+
+    __tablename__ = "commission_product_multipliers"
+    __table_args__ = (
+        CheckConstraint("factor > 0", name="factor_positive"),
+        CheckConstraint("ends_at > starts_at", name="window_ordered"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("commission_programmes.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(160))
+    factor: Mapped[Decimal] = mapped_column(Numeric(6, 3))
+    # Either product codes (a JSON list) or a family; the service refuses both or neither.
+    product_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    family: Mapped[str | None] = mapped_column(String(32))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(ACTOR_LENGTH), default="system")
+
+    programme: Mapped[Programme] = relationship(back_populates="multipliers")
+
+
+class ProgrammeChange(db.Model):  # type: ignore[name-defined]
+    """Who changed a programme, when, and how: the subject's values before and after."""
+
+    __tablename__ = "commission_programme_changes"
+    __table_args__ = (Index("ix_commission_programme_changes_programme_at", "programme_id", "at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    programme_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("commission_programmes.id", ondelete="CASCADE")
+    )
+    action: Mapped[str] = mapped_column(String(40))
+    # What changed (a version, promotion or multiplier); no foreign key: a withdrawn promotion's
+    # audit outlives it.
+    subject_id: Mapped[uuid.UUID | None] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(ACTOR_LENGTH))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class OrderAttribution(db.Model):  # type: ignore[name-defined]

@@ -1,4 +1,7 @@
-"""Programmes, their dated rate versions and promotions; resellers and their logins."""
+"""Reading programmes (the versions, promotions and multipliers in force); resellers and logins.
+
+Changing a programme is the operator's: see `commissions.programme_admin` and `incentives`.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from sqlalchemy.orm import selectinload
 from commerce.models import Partner, Role, User, utcnow
 from commerce.passwords import hash_password, password_problem
 from commissions.errors import ResellerExists, UnknownReseller, WeakPassword
-from commissions.models import Programme, ProgrammeVersion, Promotion, Reseller
-from commissions.rules import ActivePromotion, Rates
+from commissions.models import Programme, ProgrammeVersion, Reseller, VersionStatus
+from commissions.rules import ActiveMultiplier, ActivePromotion
 from extensions import db
 
 # Unambiguous letters and digits for referral codes people read aloud (no 0/O, 1/I/L).
@@ -105,63 +108,9 @@ def programme_for(partner_id: uuid.UUID) -> Programme | None:
     return db.session.scalar(
         select(Programme)
         .where(Programme.partner_id == partner_id)
-        .options(selectinload(Programme.versions), selectinload(Programme.promotions))
+        .options(selectinload(Programme.versions), selectinload(Programme.promotions),
+                 selectinload(Programme.multipliers))
     )
-
-
-def set_programme(
-    partner: Partner,
-    rates: Rates,
-    valid_from: datetime,
-    *,
-    name: str | None = None,
-    attribution_days: int | None = None,
-    holding_hours: int | None = None,
-    minimum_payout_cents: int | None = None,
-    note: str = "",
-) -> ProgrammeVersion:
-    """Create the partner's programme if needed and add (or replace) the version from valid_from."""
-    aware(valid_from)
-    programme = programme_for(partner.id)
-    if programme is None:
-        programme = Programme(partner_id=partner.id, name=name or f"Programme {partner.name}")
-        db.session.add(programme)
-    elif name:
-        programme.name = name
-    if attribution_days is not None:
-        programme.attribution_days = attribution_days
-    if holding_hours is not None:
-        programme.holding_hours = holding_hours
-    if minimum_payout_cents is not None:
-        programme.minimum_payout_cents = minimum_payout_cents
-    version = next((v for v in programme.versions if v.valid_from == valid_from), None)
-    if version is None:
-        version = ProgrammeVersion(valid_from=valid_from, rates={})
-        programme.versions.append(version)
-    version.rates, version.note = rates.to_json(), note
-    db.session.commit()
-    return version
-
-
-def add_promotion(
-    partner: Partner,
-    name: str,
-    multiplier: Decimal,
-    starts_at: datetime,
-    ends_at: datetime,
-    family: str | None = None,
-) -> Promotion:
-    """Add a commission multiplier over [starts_at, ends_at) to the partner's programme."""
-    programme = programme_for(partner.id)
-    if programme is None:
-        raise LookupError(f"partner {partner.slug} runs no programme")
-    if aware(ends_at) <= aware(starts_at) or multiplier <= 0:
-        raise ValueError("a promotion needs a positive multiplier and an ordered window")
-    promotion = Promotion(name=name, multiplier=multiplier, starts_at=starts_at, ends_at=ends_at,
-                          family=family)
-    programme.promotions.append(promotion)
-    db.session.commit()
-    return promotion
 
 
 def attribution_window(partner_id: uuid.UUID) -> timedelta | None:
@@ -170,10 +119,25 @@ def attribution_window(partner_id: uuid.UUID) -> timedelta | None:
     return timedelta(days=programme.attribution_days) if programme is not None else None
 
 
+def published_versions(programme: Programme) -> list[ProgrammeVersion]:
+    """The programme's published versions, oldest first (drafts and discarded ones never count)."""
+    return sorted((v for v in programme.versions
+                   if v.status == VersionStatus.PUBLISHED and v.valid_from is not None),
+                  key=lambda v: v.valid_from or v.created_at)
+
+
+def latest_version(programme: Programme) -> ProgrammeVersion | None:
+    """The published version that starts last (in force now, or from a later date)."""
+    versions = published_versions(programme)
+    return versions[-1] if versions else None
+
+
 def version_at(programme: Programme, when: datetime) -> ProgrammeVersion | None:
-    """The version in force at a time: the latest that started at or before it."""
-    current = [v for v in programme.versions if v.valid_from <= aware(when)]
-    return max(current, key=lambda v: v.valid_from) if current else None
+    """The published version in force at a time: the latest that started at or before it."""
+    aware(when)
+    current = [v for v in published_versions(programme)
+               if v.valid_from is not None and v.valid_from <= when]
+    return current[-1] if current else None
 
 
 def promotions_at(programme: Programme, when: datetime) -> list[ActivePromotion]:
@@ -183,6 +147,16 @@ def promotions_at(programme: Programme, when: datetime) -> list[ActivePromotion]
         ActivePromotion(p.name, Decimal(p.multiplier), p.family)
         for p in programme.promotions
         if p.starts_at <= when < p.ends_at
+    ]
+
+
+def multipliers_at(programme: Programme, when: datetime) -> list[ActiveMultiplier]:
+    """The product multipliers in force at a time, oldest first."""
+    aware(when)
+    return [
+        ActiveMultiplier(m.name, Decimal(m.factor), frozenset(m.product_codes or ()), m.family)
+        for m in programme.multipliers
+        if m.starts_at <= when < m.ends_at
     ]
 
 

@@ -2,8 +2,13 @@
 
 Commissions are computed on the line's net amount, VAT excluded: a back-end margin is a share of
 the net sale, and VAT is the State's, not the seller's. Rates are Decimal fractions (0.12 = 12%);
-the product of base, rate and promotion multipliers is rounded once per entry, half-even, to the
-cent (`to_cents`). Nothing here touches the database.
+the product of base, rate, promotion multipliers and product multipliers is rounded once per
+entry, half-even, to the cent (`to_cents`). Nothing here touches the database.
+
+A promotion multiplies the back-end margin ("doubled margins"); a product multiplier makes a sale
+count several times ("every SQL Server sale counts double in March"). Both scale the same
+commission, so they multiply: a line under a ×2 promotion and a ×2 multiplier earns four times
+its rate, and the explanation names each factor.
 """
 
 from __future__ import annotations
@@ -124,6 +129,20 @@ class ActivePromotion:
 
 
 @dataclass(frozen=True)
+class ActiveMultiplier:
+    """A product multiplier in force at the delivery time: some product codes, or a family."""
+
+    name: str
+    factor: Decimal
+    product_codes: frozenset[str] = frozenset()
+    family: str | None = None
+
+    def applies_to(self, line: LineFacts) -> bool:
+        return line.product_code in self.product_codes or (
+            self.family is not None and self.family == line.family)
+
+
+@dataclass(frozen=True)
 class Commission:
     """A computed commission: whole cents, the rule's code, the effective rate, the arithmetic."""
 
@@ -174,8 +193,12 @@ def commission_for(
     rates: Rates,
     promotions: Sequence[ActivePromotion] = (),
     event: SubscriptionEvent = SubscriptionEvent.FIRST_YEAR,
+    multipliers: Sequence[ActiveMultiplier] = (),
 ) -> Commission | None:
-    """The commission a line earns, or None when the programme has no rate for it."""
+    """The commission a line earns, or None when the programme has no rate for it.
+
+    Promotions, then product multipliers, multiply the rate (see the module's docstring).
+    """
     if line.net_cents <= 0:
         return None
     try:
@@ -185,8 +208,9 @@ def commission_for(
     if rate == 0:
         return None
     applied = tuple((p.name, p.multiplier) for p in promotions if p.applies_to(line.family))
+    counted = tuple((m.name, m.factor) for m in multipliers if m.applies_to(line))
     effective = rate
-    for _, multiplier in applied:
+    for _, multiplier in applied + counted:
         effective *= multiplier
     exact = Decimal(line.net_cents) * effective
     amount = to_cents(exact)
@@ -197,9 +221,10 @@ def commission_for(
     parts = [f"{format_amount(line.net_cents, line.currency)} {base_text}",
              f"{percent(rate)} ({rate_text})"]
     parts += [f"{format(m.normalize(), 'f')} (promotion: {name})" for name, m in applied]
+    parts += [f"{format(m.normalize(), 'f')} (product multiplier: {name})" for name, m in counted]
     explanation = (f"{' × '.join(parts)} = {format_amount(exact, line.currency)}"
                    f" -> {format_amount(amount, line.currency)} (rounded half-even)")
-    return Commission(amount, rule, effective, explanation, applied)
+    return Commission(amount, rule, effective, explanation, applied + counted)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from commissions.models import (
     Reseller,
 )
 from commissions.programmes import (
+    multipliers_at,
     now_or,
     programme_for,
     promotions_at,
@@ -186,7 +187,8 @@ def accrue_for_line(
         event = infer_event(line, now)
     commission = commission_for(facts, Rates.from_json(version.rates),
                                 promotions_at(programme, now),
-                                event or SubscriptionEvent.FIRST_YEAR)
+                                event or SubscriptionEvent.FIRST_YEAR,
+                                multipliers=multipliers_at(programme, now))
     if commission is None:
         return None
     shares = _shares(attribution.reseller, commission, programme, order.currency)

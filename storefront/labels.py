@@ -16,6 +16,7 @@ def family_label(code: str) -> str:
         "windows": _("Windows"),
         "visio": _("Visio"),
         "project": _("Project"),
+        "server": _("Servers"),
         "addon": _("Services"),
     }.get(code, code)
 

@@ -12,7 +12,7 @@ from commerce.tax import price_for
 from extensions import db
 from storefront.shop.pricing import shown_rate
 
-FAMILIES = ("office", "microsoft365", "windows", "visio", "project")
+FAMILIES = ("office", "microsoft365", "windows", "visio", "project", "server")
 
 
 @dataclass(frozen=True)
