@@ -74,13 +74,13 @@ _TEMPLATE: dict[str, Any] = {
 
 def _rate_value(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError(_l("a rate is written as a decimal, e.g. 0.08 for 8%"))
+        raise ValueError(_l("a rate is written as a decimal, e.g. 0.08 for 8 percent"))
     try:
         rate = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
-        raise ValueError(_l("not a decimal: write a fraction, e.g. 0.08 for 8%")) from None
+        raise ValueError(_l("not a decimal: write a fraction, e.g. 0.08 for 8 percent")) from None
     if not rate.is_finite() or not Decimal(0) <= rate <= Decimal(1):
-        raise ValueError(_l("a rate is a fraction between 0 and 1, e.g. 0.08 for 8%"))
+        raise ValueError(_l("a rate is a fraction between 0 and 1, e.g. 0.08 for 8 percent"))
     if -rate.as_tuple().exponent > RATE_PLACES:  # type: ignore[operator]
         raise ValueError(_l("at most %(places)d decimal places", places=RATE_PLACES))
     return rate

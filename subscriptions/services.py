@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from commerce.models import (
@@ -471,7 +472,7 @@ def cancel_at_period_end(sub: Subscription, actor: str, now: datetime | None = N
     """Stop the renewal; the subscription runs to the end of the paid term. Commits."""
     now = now or utcnow()
     if sub.status not in LIVE_STATUSES:
-        raise SubscriptionError("this subscription has already ended")
+        raise SubscriptionError(_l("This subscription has already ended."))
     if sub.cancel_at_period_end:
         return
     billing_for(sub.gateway).set_cancel_at_period_end(enrolment_of(sub), True)
@@ -498,20 +499,21 @@ def prepare_change(sub: Subscription, reseller_id: uuid.UUID, product_code: str,
     """Prepare users or an application for the client to approve; returns the link's secret."""
     now = now or utcnow()
     if sub.reseller_id != reseller_id:
-        raise SubscriptionError("this subscription is not one of your clients'")
+        raise SubscriptionError(_l("This subscription is not one of your clients'."))
     if sub.status != SubscriptionStatus.ACTIVE or sub.cancel_at_period_end:
-        raise SubscriptionError("only a running subscription that renews can be changed")
+        raise SubscriptionError(_l("Only a running subscription that renews can be changed."))
     if not 1 <= seats <= MAX_SEATS:
-        raise SubscriptionError(f"add between 1 and {MAX_SEATS} users")
+        raise SubscriptionError(_l("Add between 1 and %(num)d users.", num=MAX_SEATS))
     product = db.session.scalar(select(Product).where(Product.code == product_code))
     if product is None or product.licence_type != "subscription" \
             or product.term_months != sub.term_months:
-        raise SubscriptionError("choose a Microsoft 365 plan of the same term as the subscription")
+        raise SubscriptionError(_l("Choose a Microsoft 365 plan of the same term as the "
+                                   "subscription."))
     item = next((i for i in sub.items if i.product_id == product.id), None)
     if item is None and offer_price(sub.partner, product) is None:
-        raise SubscriptionError("this shop does not sell this plan")
+        raise SubscriptionError(_l("This shop does not sell this plan."))
     if item is not None and item.seats + seats > MAX_SEATS:
-        raise SubscriptionError(f"a plan has at most {MAX_SEATS} users")
+        raise SubscriptionError(_l("A plan has at most %(num)d users.", num=MAX_SEATS))
     token = secrets.token_urlsafe(24)
     change = SubscriptionChange(
         subscription_id=sub.id, kind=ChangeKind.SEATS if item else ChangeKind.PRODUCT,
@@ -545,7 +547,7 @@ def _unit_price(sub: Subscription, change: SubscriptionChange) -> int:
         return item.unit_price_cents
     base = offer_price(sub.partner, change.product)
     if base is None:
-        raise SubscriptionError("this shop no longer sells this plan")
+        raise SubscriptionError(_l("This shop no longer sells this plan."))
     return price_for(base, change.product.vat_rate, sub.items[0].vat_rate)
 
 
@@ -573,14 +575,14 @@ def quote(change: SubscriptionChange, now: datetime) -> Quote:
 def check_open(change: SubscriptionChange, now: datetime) -> None:
     sub = change.subscription
     if change.status == ChangeStatus.APPLIED:
-        raise SubscriptionError("this change is already in force")
+        raise SubscriptionError(_l("This change is already in force."))
     if change.status != ChangeStatus.PREPARED:
-        raise SubscriptionError("this change was withdrawn")
+        raise SubscriptionError(_l("This change was withdrawn."))
     if now >= change.expires_at:
-        raise SubscriptionError("this link has expired: ask your reseller for a new one")
+        raise SubscriptionError(_l("This link has expired: ask your reseller for a new one."))
     if sub.status != SubscriptionStatus.ACTIVE or sub.cancel_at_period_end \
             or now >= sub.current_period_end:
-        raise SubscriptionError("the subscription can no longer be changed")
+        raise SubscriptionError(_l("The subscription can no longer be changed."))
 
 
 def approve_change(change: SubscriptionChange, now: datetime | None = None,
@@ -598,11 +600,12 @@ def approve_change(change: SubscriptionChange, now: datetime | None = None,
     sub = locked.subscription
     q = quote(locked, now)
     if quoted_total is not None and quoted_total != q.total_cents:
-        raise SubscriptionError("the amount changed since the page was shown: check it again")
+        raise SubscriptionError(_l("The amount changed since the page was shown: check it "
+                                   "again."))
     charge = db.session.scalar(select(SubscriptionCharge)
                                .where(SubscriptionCharge.change_id == locked.id))
     if charge is not None and charge.status == ChargeStatus.PENDING:
-        raise SubscriptionError("this change is being paid: wait a moment")
+        raise SubscriptionError(_l("This change is being paid: wait a moment."))
     product = locked.product
     line = _line(sub, product, f"{product.name} — +{q.seats}, "
                                f"{now:%d/%m/%Y}–{q.ends:%d/%m/%Y}",
@@ -631,11 +634,11 @@ def approve_change(change: SubscriptionChange, now: datetime | None = None,
             proration_at=now, idempotency_key=f"change:{charge.id}:{charge.attempts}")
     except BillingError as exc:
         _change_declined(charge, order, str(exc))
-        raise SubscriptionError("the payment could not be made now: nothing was changed; "
-                                "try again in a moment") from exc
+        raise SubscriptionError(_l("The payment could not be made now: nothing was "
+                                   "changed; try again in a moment.")) from exc
     if result.outcome == ChargeOutcome.FAILED:
         _change_declined(charge, order, result.failure or "declined")
-        raise SubscriptionError("your card was declined: nothing was changed")
+        raise SubscriptionError(_l("Your card was declined: nothing was changed."))
     if result.outcome == ChargeOutcome.PAID:
         _pay(charge, result.reference, result.amount_cents, result.currency, sub.payment_method,
              "subscription.change.paid")

@@ -26,6 +26,15 @@ from commissions.rules import ActiveMultiplier, ActivePromotion, LineFacts, comm
 
 OP = "operator:ops@comptoir.example"
 
+@pytest.fixture(autouse=True)
+def _english_messages(app):  # type: ignore[no-untyped-def]
+    """The services' refusals in English (the default language is French), to name the source."""
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        yield
+
+
 
 @pytest.fixture
 def servers(make_product):  # type: ignore[no-untyped-def]

@@ -22,6 +22,15 @@ from commissions.programmes import programme_for
 NEXT_YEAR = datetime.now(UTC).year + 1  # the services run on the real clock here
 LATER, LATER_END = f"{NEXT_YEAR}-03-01T00:00", f"{NEXT_YEAR}-04-01T00:00"
 
+@pytest.fixture(autouse=True)
+def _english_messages(app):  # type: ignore[no-untyped-def]
+    """The services' refusals in English (the default language is French), to name the source."""
+    from flask_babel import force_locale
+
+    with force_locale("en"):
+        yield
+
+
 
 @pytest.fixture
 def operator(client, sign_in_operator):  # type: ignore[no-untyped-def]
