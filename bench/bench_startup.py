@@ -234,6 +234,13 @@ def production_environment(args: argparse.Namespace, s: Services, tmp: Path) -> 
         "VAULT_S3_SECRET_ACCESS_KEY": s.secrets["S3_SECRET"],
         "NEXWAY_URL": s.nexway_url,
         "ARVATO_URL": s.arvato_url,
+        # The platform's identity and bank accounts (checked digits, not the demo's).
+        "PLATFORM_LEGAL_NAME": "Comptoir Bench SAS", "PLATFORM_SIREN": "732829320",
+        "PLATFORM_VAT_NUMBER": "FR44732829320",
+        "PLATFORM_REGISTERED_OFFICE": "12 quai Saint-Antoine, 69002 Lyon",
+        "PAYOUT_DEBTOR_NAME": "Comptoir Bench SAS",
+        "PAYOUT_DEBTOR_IBAN": "FR1420041010050500013M02606", "PAYOUT_DEBTOR_BIC": "PSSTFRPPLYO",
+        "CREDIT_IBAN": "FR1420041010050500013M02606", "CREDIT_BIC": "PSSTFRPPLYO",
         **{name: s.secrets[name] for name in (*config.SECRETS, "STRIPE_SECRET_KEY",
                                                "STRIPE_WEBHOOK_SECRET")},
     }

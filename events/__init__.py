@@ -28,6 +28,7 @@ from events.types import (
     SubscriptionCancelled,
     SubscriptionCharged,
     SubscriptionEnded,
+    SubscriptionLineDelivered,
     SubscriptionPaymentFailed,
     SubscriptionStarted,
     SubscriptionSuspended,
@@ -37,7 +38,8 @@ __all__ = [
     "BackupDue", "BackupExpiring", "BackupRenewed", "Event", "InvoiceIssued", "KeyReplaced",
     "LicenceRevoked", "LineDelivered", "LineNeedsAttention", "LineRefunded", "OrderDelivered",
     "OrderPaid", "RefundSucceeded", "SubscriptionCancelled", "SubscriptionCharged",
-    "SubscriptionEnded", "SubscriptionPaymentFailed", "SubscriptionStarted",
+    "SubscriptionEnded", "SubscriptionLineDelivered", "SubscriptionPaymentFailed",
+    "SubscriptionStarted",
     "SubscriptionSuspended", "consumer", "emit", "init_app",
 ]
 

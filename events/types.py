@@ -138,6 +138,16 @@ class InvoiceIssued(Event):
 
 
 @dataclass(frozen=True)
+class SubscriptionLineDelivered(Event):
+    """A line of a Microsoft 365 plan was delivered: it opens its subscription (or, added by a
+    change, joins one)."""
+
+    kind: ClassVar[str] = "SubscriptionLineDelivered"
+    line_id: uuid.UUID  # the fulfilment line
+    order_line_id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class SubscriptionStarted(Event):
     """A delivered line opened a subscription: its later terms go to the billing provider."""
 
@@ -193,7 +203,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (OrderPaid, OrderDelivered, LineDelivered, LineNeedsAttention, LineRefunded,
                 LicenceRevoked, KeyReplaced, BackupDue, BackupRenewed, BackupExpiring,
-                RefundSucceeded, InvoiceIssued, SubscriptionStarted, SubscriptionCharged,
+                RefundSucceeded, InvoiceIssued, SubscriptionLineDelivered, SubscriptionStarted,
+                SubscriptionCharged,
                 SubscriptionPaymentFailed, SubscriptionCancelled, SubscriptionSuspended,
                 SubscriptionEnded)
 }

@@ -39,7 +39,13 @@ from commerce.models import (
     utcnow,
 )
 from commerce.orders import ADDON_BACKUP
-from events import BackupDue, LineDelivered, LineNeedsAttention, emit
+from events import (
+    BackupDue,
+    LineDelivered,
+    LineNeedsAttention,
+    SubscriptionLineDelivered,
+    emit,
+)
 from events.outbox import after_commit, chained, hold
 from events.relay import deliver_chained
 from extensions import db, insert_once
@@ -166,6 +172,10 @@ def _start(order_id: uuid.UUID) -> tuple[list[FulfilmentLine], bool]:
             existing[order_line.id] = line
             created += 1
     renewals.apply_renewals(order)
+    if order.source == "subscription":  # a term or a change of a subscription was paid
+        from subscriptions.services import apply_paid_order
+
+        apply_paid_order(order.id)
     return list(existing.values()), created == len(existing)
 
 
@@ -276,6 +286,9 @@ def settle(line: FulfilmentLine, before: LineStatus, *, refresh: bool = True,
             if line.order_line.has_addon(ADDON_BACKUP):
                 emit(BackupDue(order_id=line.order_id, line_id=line.id,
                                order_line_id=line.order_line_id))
+            if line.order_line.product.licence_type == "subscription":
+                emit(SubscriptionLineDelivered(order_id=line.order_id, line_id=line.id,
+                                               order_line_id=line.order_line_id))
         elif status == LineStatus.NEEDS_ATTENTION:
             emit(LineNeedsAttention(order_id=line.order_id, line_id=line.id,
                                     order_line_id=line.order_line_id,

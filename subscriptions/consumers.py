@@ -1,15 +1,15 @@
-"""Subscriptions' consumers of domain events. Each runs in the outbox relay's transaction, never
+"""Subscriptions' consumers of domain events (a paid charge itself is applied where fulfilment
+starts its order: fulfilment/services.py). Each runs in the outbox relay's transaction, never
 commits, and may run again: every step checks what it already did."""
 
 from __future__ import annotations
 
 from events import (
     Event,
-    LineDelivered,
-    OrderPaid,
     SubscriptionCancelled,
     SubscriptionCharged,
     SubscriptionEnded,
+    SubscriptionLineDelivered,
     SubscriptionPaymentFailed,
     SubscriptionStarted,
     SubscriptionSuspended,
@@ -18,17 +18,10 @@ from events import (
 from extensions import db
 
 
-def _subscription_line(event: Event) -> bool:
-    """Is the delivered line a subscription's (one that opens it, or an added application)?"""
-    from commerce.models import OrderLine
-
-    line = db.session.get(OrderLine, event.order_line_id)  # type: ignore[attr-defined]
-    return line is not None and line.product.licence_type == "subscription"
-
-
-@consumer("subscriptions", LineDelivered, wanted=_subscription_line)
+@consumer("subscriptions", SubscriptionLineDelivered)
 def start_delivered_subscription(event: Event) -> None:
-    """A delivered monthly or annual plan opens its subscription, with the wholesaler's id."""
+    """A delivered monthly or annual plan opens its subscription, with the wholesaler's id; an
+    application a change added keeps its wholesaler's id on its item."""
     from fulfilment.models import FulfilmentLine
     from subscriptions.provisioning import attach_delivered_product
     from subscriptions.services import start_for_line
@@ -39,22 +32,6 @@ def start_delivered_subscription(event: Event) -> None:
     order_line_id = event.order_line_id  # type: ignore[attr-defined]
     start_for_line(order_line_id, code, supplier_id)
     attach_delivered_product(order_line_id, code, supplier_id)
-
-
-def _subscription_order(event: Event) -> bool:
-    from commerce.models import Order
-
-    order = db.session.get(Order, event.order_id)
-    return order is not None and order.source == "subscription"
-
-
-@consumer("subscriptions", OrderPaid, wanted=_subscription_order)
-def apply_paid_charge(event: Event) -> None:
-    """A term's or a change's order was paid: the term starts or the change takes effect."""
-    from subscriptions.services import apply_paid_order
-
-    assert event.order_id is not None
-    apply_paid_order(event.order_id)
 
 
 @consumer("subscriptions-billing", SubscriptionStarted)

@@ -54,6 +54,9 @@ def test_production_sends_hsts_for_a_year_and_a_host_only_secure_cookie(
         "PLATFORM_LEGAL_NAME": "Comptoir SAS", "PLATFORM_SIREN": "732829320",
         "PLATFORM_VAT_NUMBER": "FR44732829320",
         "PLATFORM_REGISTERED_OFFICE": "12 quai Saint-Antoine, 69002 Lyon",
+        "PAYOUT_DEBTOR_NAME": "Comptoir SAS", "PAYOUT_DEBTOR_IBAN": "FR1420041010050500013M02606",
+        "PAYOUT_DEBTOR_BIC": "PSSTFRPPLYO", "CREDIT_IBAN": "FR1420041010050500013M02606",
+        "CREDIT_BIC": "PSSTFRPPLYO",
     })
     with app.app_context():
         client = app.test_client()
