@@ -1,6 +1,6 @@
 """A reseller adds users to a client's Microsoft 365 subscription and the client approves and pays
 by the link, in Chromium as both would click; axe-core finds no WCAG 2.1 A/AA violation on the
-portal's subscription pages, the approval page and the buyer's subscription page."""
+portal's subscription pages and the approval page."""
 
 from __future__ import annotations
 
