@@ -57,9 +57,30 @@ def export_sections(subject: Subject, *, email_proven: bool) -> dict[str, Any]:
         "licences": _licences(orders),
         "backups": _backups(orders, emails),
         "backup_access_links": _access_links(emails),
+        "subscriptions": _subscriptions(orders),
         "resellers": _resellers(orders, emails),
         "emails_sent": _emails(orders, emails),
     }
+
+
+def _subscriptions(orders: list[Order]) -> list[dict[str, Any]]:
+    """The subscriptions the person's orders opened: plans, users, terms and history."""
+    from subscriptions.models import Subscription
+
+    if not orders:
+        return []
+    subs = db.session.scalars(select(Subscription).where(
+        Subscription.origin_order_id.in_([o.id for o in orders]))).all()
+    return [{
+        "number": sub.number, "status": str(sub.status), "term_months": sub.term_months,
+        "started_at": sub.started_at.isoformat(),
+        "paid_until": sub.current_period_end.isoformat(),
+        "renews": sub.renews,
+        "items": [{"product": i.product_code, "users": i.seats,
+                   "unit_price_cents": i.unit_price_cents} for i in sub.items],
+        "history": [{"at": h.created_at.isoformat(), "what": h.kind, "detail": h.detail}
+                    for h in sub.history],
+    } for sub in subs]
 
 
 def _account(subject: Subject) -> dict[str, Any] | None:

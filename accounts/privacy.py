@@ -179,6 +179,20 @@ def check_erasable(subject: Subject) -> None:
     if busy:
         raise ErasureRefused("an order is still in progress (" + ", ".join(busy) + "): it must "
                              "be delivered, cancelled or refunded before the data is erased")
+    running = _running_subscriptions(subject)
+    if running:
+        raise ErasureRefused("a subscription still runs (" + ", ".join(running) + "): stop its "
+                             "renewal first; the data can be erased once it has ended")
+
+
+def _running_subscriptions(subject: Subject) -> list[str]:
+    """The person's subscriptions that still renew or may still be paid."""
+    from subscriptions.models import LIVE_STATUSES, Subscription
+
+    if not subject.emails:
+        return []
+    return list(db.session.scalars(select(Subscription.number).where(
+        Subscription.email.in_(subject.emails), Subscription.status.in_(LIVE_STATUSES))))
 
 
 def in_progress(order: Order, now: datetime | None = None) -> bool:
@@ -222,6 +236,7 @@ def erase(subject: Subject, *, actor: str, now: datetime | None = None) -> Erasu
     _scrub_api_answers(live, pseudonym)
     report.orders = erase_orders(live, pseudonym, now)
     report.reseller_clients = _pseudonymise_reseller_clients(emails, pseudonym, actor)
+    _pseudonymise_subscriptions(emails, pseudonym)
     report.licences = _pseudonymise_licences(emails, subject.orders, pseudonym)
     report.access_links = _delete_rows(_access_links(emails))
     report.emails = _erase_email_log(emails, subject.orders)
@@ -287,6 +302,17 @@ def _replaced(value: Any, replace: dict[str, str]) -> Any:
     if isinstance(value, dict):
         return {k: _replaced(v, replace) for k, v in value.items()}
     return value
+
+
+def _pseudonymise_subscriptions(emails: set[str], pseudonym: str) -> None:
+    """An ended subscription keeps its terms and history, no longer the person's address."""
+    from sqlalchemy import update
+
+    from subscriptions.models import Subscription
+
+    if emails:
+        db.session.execute(update(Subscription).where(Subscription.email.in_(emails))
+                           .values(email=pseudonym).execution_options(synchronize_session=False))
 
 
 def _pseudonymise_reseller_clients(emails: set[str], pseudonym: str, actor: str) -> int:
