@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 
 BILLED_GATEWAYS = ("test", "stripe")  # an API order is paid at the partner: nothing to renew
 CHANGE_LINK_DAYS = 14
+TRY_LEASE = timedelta(minutes=10)
 MAX_SEATS = 300
 
 
@@ -304,6 +305,9 @@ def charge_renewal_now(sub: Subscription, charge: SubscriptionCharge, now: datet
     order = db.session.get(Order, order_id)
     assert order is not None
     amount, currency = order.total_cents, order.currency
+    # Taken for this try: a job that locks the subscription after this commit waits for the
+    # answer instead of asking for the same money (the idempotency key would stop it too).
+    charge.next_attempt_at = now + TRY_LEASE
     db.session.commit()  # the order exists before any money is asked for it
     billing = billing_for(sub.gateway)
     try:

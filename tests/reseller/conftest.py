@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,7 +170,12 @@ def sign_in(client: FlaskClient, form_token) -> Callable[..., Any]:  # type: ign
 
 
 @pytest.fixture(autouse=True)
-def english(client: FlaskClient) -> None:
-    """Read the portal in English (the shops default to French) so assertions name the source."""
+def english(client: FlaskClient) -> Iterator[None]:
+    """Read the portal, and the services' refusals, in English (the shops default to French) so
+    assertions name the source."""
+    from flask_babel import force_locale
+
     with client.session_transaction() as session:
         session["lang"] = "en"
+    with force_locale("en"):
+        yield
