@@ -164,11 +164,13 @@ def _start_embedded_helpers(sweep_interval: float) -> list[subprocess.Popen[byte
         ["vat", "vies-sim"],
         ["fulfilment", "sweep", "--loop", loop],
         ["refunds", "retry", "--loop", loop],
+        # Subscriptions renew on the real clock here too: the hourly job, every minute.
+        ["subscriptions", "renew-due", "--loop", "60"],
     )
     helpers = [subprocess.Popen([*command, *args]) for args in arguments]  # noqa: S603 - our own CLI
     click.echo(
-        "development: wholesaler and VIES simulators, the fulfilment and refund sweepers "
-        "started beside the shop"
+        "development: wholesaler and VIES simulators, the fulfilment and refund sweepers and "
+        "the subscriptions' renewal job started beside the shop"
     )
     return helpers
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import click
@@ -76,11 +77,22 @@ def show_command(number: str) -> None:
 
 @subscriptions_cli.command("renew-due")
 @click.option("--now", "now_text", default=None, help="ISO 8601 time to act as of")
-def renew_due_command(now_text: str | None) -> None:
+@click.option("--loop", "interval", type=float, default=None,
+              help="Again every INTERVAL seconds until stopped (development's stand-in for the "
+                   "hourly job).")
+def renew_due_command(now_text: str | None, interval: float | None) -> None:
     """End what was cancelled, charge what is due, suspend what stayed unpaid (hourly job)."""
-    report = renew_due(_when(now_text))
-    click.echo(f"renewed {report.renewed}, declined {report.failed}, ended {report.ended}, "
-               f"suspended {report.suspended}, waiting {report.waiting}")
+    if interval is not None and now_text:
+        raise click.UsageError("--loop runs on the real clock: leave out --now")
+    while True:
+        report = renew_due(_when(now_text))
+        if interval is None or any(vars(report).values()):
+            click.echo(f"renewed {report.renewed}, declined {report.failed}, ended "
+                       f"{report.ended}, suspended {report.suspended}, waiting {report.waiting}")
+        if interval is None:
+            return
+        db.session.remove()  # a fresh session for each round of the loop
+        time.sleep(interval)
 
 
 @subscriptions_cli.command("cancel")
