@@ -401,20 +401,25 @@ def suspend(sub: Subscription, now: datetime) -> None:
     """Unpaid after the grace period: stop it; the unpaid order expires, nothing is owed."""
     sub.status = SubscriptionStatus.SUSPENDED
     sub.suspended_at = now
+    _abandon_unpaid(sub, "subscription suspended unpaid")
+    _note(sub, "suspended", f"unpaid {grace().days} days after the end of the term", now=now)
+    emit(SubscriptionSuspended(order_id=sub.origin_order_id, subscription_id=sub.id))
+
+
+def _abandon_unpaid(sub: Subscription, reason: str) -> None:
+    """The subscription stops: its charges still unpaid are owed no more, their orders expire."""
     for charge in db.session.scalars(select(SubscriptionCharge).where(
             SubscriptionCharge.subscription_id == sub.id,
             SubscriptionCharge.status.in_((ChargeStatus.PENDING, ChargeStatus.FAILED)))):
         charge.status = ChargeStatus.ABANDONED
         charge.next_attempt_at = None
-        transition_payment_atomically(charge.order_id, PaymentStatus.EXPIRED,
-                                      "subscription suspended unpaid", "system")
-    _note(sub, "suspended", f"unpaid {grace().days} days after the end of the term", now=now)
-    emit(SubscriptionSuspended(order_id=sub.origin_order_id, subscription_id=sub.id))
+        transition_payment_atomically(charge.order_id, PaymentStatus.EXPIRED, reason, "system")
 
 
 def _end(sub: Subscription, now: datetime, why: str) -> None:
     sub.status = SubscriptionStatus.ENDED
     sub.ended_at = now
+    _abandon_unpaid(sub, "subscription ended")  # cancelled while a renewal was unpaid
     _note(sub, "ended", why, now=now)
     emit(SubscriptionEnded(order_id=sub.origin_order_id, subscription_id=sub.id))
 

@@ -165,3 +165,15 @@ def test_a_monthly_plan_earns_the_first_year_rate_for_twelve_charges_then_renewa
     amounts = {e.rule: e.amount_cents for e in ledger_of(db, reseller)}
     # 3 users × 18.00 € = 54.00 €, 45.00 € before VAT: 18 % is 8.10 €, 6 % is 2.70 €.
     assert amounts == {"subscription.first_year": 810, "subscription.renewal": 270}
+
+
+def test_cancelled_while_its_renewal_is_unpaid_it_ends_and_owes_nothing(db, buy, reseller):
+    sub = _annual(db, buy, seats=2)
+    _decline_from_now_on(db, sub)
+    renew_due(END + timedelta(hours=1))
+    cancel_at_period_end(sub, actor="buyer", now=END + timedelta(days=2))
+    assert renew_due(END + timedelta(days=2, hours=1)).ended == 1
+    db.session.expire_all()
+    charge = _charges(db, sub)[0]
+    assert sub.status == SubscriptionStatus.ENDED and charge.status == ChargeStatus.ABANDONED
+    assert db.session.get(Order, charge.order_id).payment_status == PaymentStatus.EXPIRED
