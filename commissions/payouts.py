@@ -111,6 +111,8 @@ def _pay(reseller: Reseller, now: datetime, currency: str) -> Payout | None:
     entries = db.session.scalars(select(LedgerEntry).where(*_due(reseller.id, now))).all()
     ids = [e.id for e in entries]
     amount = sum(e.amount_cents for e in entries)
+    if not entries or amount < _minimum(reseller):
+        return None  # a concurrent run paid them since the totals were read
     first = min(e.created_at for e in entries)
     payout = Payout(
         reseller_id=reseller.id, number=f"PO-{now.year}-{next_value(f'payout-{now.year}'):06d}",
