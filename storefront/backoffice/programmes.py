@@ -364,3 +364,52 @@ def _ended(slug: str, name: str, end: Any) -> Response:
         flash(_("%(name)s withdrawn.", name=name) if outcome == "withdrawn"
               else _("%(name)s ended now.", name=name), "success")
     return redirect(url_for("backoffice.programme", slug=slug))
+
+
+@bp.post("/programmes/<slug>/split")
+@operator_required
+def programme_split(slug: str) -> Response:
+    """The distributor's share of an indirect reseller's margins (commissions/channel.py)."""
+    from commissions.channel import parse_share, set_distributor_share
+    from commissions.errors import ChannelError
+
+    _checked()
+    partner, _found_programme = _found(slug)
+    try:
+        share = parse_share(request.form.get("distributor_share", ""))
+        set_distributor_share(partner, share, operator_actor(), utcnow())
+    except ChannelError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(_("The distributor's share is now %(share)s of each indirect sale's margin.",
+                share=f"{share * 100:g} %"), "success")
+    return redirect(url_for("backoffice.programme", slug=slug, _anchor="channel"))
+
+
+@bp.post("/programmes/<slug>/benefit")
+@operator_required
+def programme_benefit(slug: str) -> Response:
+    """The newcomer offer: the self-use benefit, its public price and when it starts."""
+    from commissions.benefits import set_benefit
+    from commissions.errors import BenefitError
+    from partners.validation import parse_price
+
+    _checked()
+    partner, _found_programme = _found(slug)
+    try:
+        cents = parse_price(request.form.get("benefit_price", ""))
+        starts = parse_moment(request.form.get("benefit_starts_at", ""), "benefit_starts_at")
+        set_benefit(partner, request.form.get("benefit_name", ""), cents, starts,
+                    operator_actor(), utcnow())
+    except PartnerError as exc:
+        db.session.rollback()
+        flash("; ".join(str(v) for v in exc.errors.values()), "error")
+    except BenefitError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(_("The newcomer offer is saved."), "success")
+    return redirect(url_for("backoffice.programme", slug=slug, _anchor="channel"))

@@ -22,6 +22,7 @@ from commissions.programmes import programme_for
 NEXT_YEAR = datetime.now(UTC).year + 1  # the services run on the real clock here
 LATER, LATER_END = f"{NEXT_YEAR}-03-01T00:00", f"{NEXT_YEAR}-04-01T00:00"
 
+
 @pytest.fixture(autouse=True)
 def _english_messages(app):  # type: ignore[no-untyped-def]
     """The services' refusals in English (the default language is French), to name the source."""
@@ -29,7 +30,6 @@ def _english_messages(app):  # type: ignore[no-untyped-def]
 
     with force_locale("en"):
         yield
-
 
 
 @pytest.fixture
@@ -204,3 +204,40 @@ def test_the_cli_preview_prints_last_month_and_writes_nothing(runner, db, networ
     assert ledger_snapshot() == snapshot
     no_draft = runner.invoke(args=["programmes", "preview", network.slug])
     assert no_draft.exit_code != 0 and "no draft is open" in no_draft.output
+
+
+def test_the_split_and_the_newcomer_offer_are_set_in_the_back_office(client, db, operator,
+                                                                    network, form_token):
+    from decimal import Decimal
+
+    from partners.models import PartnerChange
+
+    base = f"/admin/programmes/{network.slug}"
+    page = client.get(base).get_data(as_text=True)
+    assert 'name="distributor_share"' in page and 'name="benefit_name"' in page
+    token = form_token(base)
+    refused = client.post(f"{base}/split", data={"csrf_token": token,
+                                                 "distributor_share": "120%"})
+    assert refused.status_code == 302
+    db.session.expire_all()
+    assert programme_for(network.id).distributor_share == 0
+    client.post(f"{base}/split", data={"csrf_token": token, "distributor_share": "30%"})
+    db.session.expire_all()
+    assert programme_for(network.id).distributor_share == Decimal("0.3")
+    assert db.session.scalar(select(func.count(PartnerChange.id)).where(
+        PartnerChange.partner_id == network.id, PartnerChange.action == "distributor_share")) == 1
+
+    bad = client.post(f"{base}/benefit", data={"csrf_token": token, "benefit_name": "M365",
+                                               "benefit_price": "douze",
+                                               "benefit_starts_at": LATER})
+    assert bad.status_code == 302
+    db.session.expire_all()
+    assert programme_for(network.id).benefit_price_cents is None
+    client.post(f"{base}/benefit", data={
+        "csrf_token": token, "benefit_name": "Microsoft 365 Business Standard, 5 users",
+        "benefit_price": "630.00", "benefit_starts_at": LATER})
+    db.session.expire_all()
+    found = programme_for(network.id)
+    assert (found.benefit_name, found.benefit_price_cents) == (
+        "Microsoft 365 Business Standard, 5 users", 63000)
+    assert found.benefit_starts_at is not None
