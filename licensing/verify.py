@@ -150,21 +150,28 @@ def describe(verdict: Verdict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Verify one token offline from saved documents; return the exit status."""
+def main(argv: list[str] | None = None, prog: str = "python -m licensing.verify") -> int:
+    """Verify one token offline from saved documents; return the exit status (0 valid, 1 not,
+    1 with a message when the saved documents cannot be read, 2 for a bad command line)."""
+    from licensing.jwks import InvalidKeySet
     from licensing.revocations import parse_revocation_list
 
-    parser = argparse.ArgumentParser(prog="python -m licensing.verify", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("licence", help="the licence token, or - to read it from stdin")
     parser.add_argument("--keys", required=True, type=Path, help="saved licence-keys.json")
     parser.add_argument("--revoked", type=Path, help="saved /api/v1/licences/revoked answer")
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     args = parser.parse_args(argv)
     text = sys.stdin.read() if args.licence == "-" else args.licence
-    ring = KeyRing.from_jwks(args.keys.read_bytes())
-    revoked: Container[str] = frozenset()
-    if args.revoked:
-        revoked = parse_revocation_list(json.loads(args.revoked.read_bytes())["document"], ring)
+    try:
+        ring = KeyRing.from_jwks(args.keys.read_bytes())
+        revoked: Container[str] = frozenset()
+        if args.revoked:
+            document = json.loads(args.revoked.read_bytes())["document"]
+            revoked = parse_revocation_list(document, ring)
+    except (InvalidKeySet, TokenError, ValueError, KeyError, OSError) as exc:
+        sys.stderr.write(f"Error: cannot read the saved documents: {exc}\n")
+        return 1
     verdict = verify(text.strip(), ring, revoked=revoked)
     out = json.dumps(verdict.to_dict(), indent=2) if args.json else describe(verdict)
     sys.stdout.write(out + "\n")

@@ -93,3 +93,38 @@ def test_verify_online_and_revoke_by_number(  # type: ignore[no-untyped-def]
     assert "replacement" in revoked.output
     again = runner.invoke(args=["licence", "verify", issued.token])
     assert again.exit_code == 1 and "licence_revoked" in again.output
+
+
+def test_the_comptoir_command_verifies_offline_without_building_the_app(  # type: ignore[no-untyped-def]
+    runner, signing_key, make_request, tmp_path: Path
+) -> None:
+    """`comptoir licence verify --keys` runs the small verifier: an environment that could not
+    even build the app (production with no settings) verifies, and neither Flask nor the shop
+    is imported."""
+    import os
+    import subprocess
+    import sys
+
+    issued = issue_licence(make_request())
+    db.session.commit()
+    keys = tmp_path / "licence-keys.json"
+    assert runner.invoke(args=["licensing", "export-keys", str(keys)]).exit_code == 0
+    command = Path(sys.executable).parent / "comptoir"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPTOIR_")}
+    env["COMPTOIR_ENV"] = "production"  # the app would refuse to start here
+    done = subprocess.run([str(command), "licence", "verify", issued.token, "--keys", str(keys)],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "status: valid" in done.stdout and issued.number in done.stdout
+    keys.write_text("{}")
+    refused = subprocess.run([str(command), "licence", "verify", issued.token, "--keys",
+                              str(keys)], capture_output=True, text=True, env=env, timeout=60,
+                             check=False)
+    assert refused.returncode == 1 and "cannot read the saved documents" in refused.stderr
+    probe = ("import sys, comptoir_entry; sys.argv = ['comptoir', 'licence', 'verify', "
+             f"{issued.token!r}, '--keys', {str(keys)!r}]\n"
+             "try:\n    comptoir_entry.main()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('flask', 'sqlalchemy', 'app') if m in sys.modules))")
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              env=env, timeout=60, check=False, cwd=Path(__file__).parents[2])
+    assert imported.stdout.strip().splitlines()[-1] == "[]", imported.stdout + imported.stderr
