@@ -28,8 +28,14 @@ def wholesaler_sim(name: str, port: int | None, delivery_delay_ms: int | None) -
         if name != "nexway":
             raise click.UsageError("--delivery-delay-ms applies to nexway only")
         settings["delivery_delay_ms"] = delivery_delay_ms
-    handle = start_simulator(name, port=port, config=settings,
-                             **simulator_credentials(name, config))
+    try:
+        handle = start_simulator(name, port=port, config=settings,
+                                 **simulator_credentials(name, config))
+    except OSError as exc:
+        raise click.ClickException(
+            f"the {name} simulator cannot listen on port {port} ({exc.strerror or exc}): "
+            f"another program holds it; choose another with --port or "
+            f"COMPTOIR_{name.upper()}_URL") from exc
     click.echo(f"{name} simulator listening on {handle.url} (control: {handle.url}/_sim/state)")
     try:
         handle.thread.join()

@@ -5,9 +5,13 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask, current_app
@@ -103,12 +107,18 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
         raise click.ClickException(
             "the simulators and the in-process sweeper are refused in production"
         )
+    refusal = _port_taken(host, port)
+    if refusal:
+        raise click.ClickException(
+            f"the shop cannot listen on {host}:{port} ({refusal}): another program holds that "
+            "port. Serve on another one with --port N (or PORT=N make run)."
+        )
     helpers: list[subprocess.Popen[bytes]] = []
     if embedded if embedded is not None else not production:
         base = f"http://{host}:{port}"
         os.environ.setdefault("COMPTOIR_CALLBACK_BASE_URL", base)
         os.environ.setdefault("COMPTOIR_PUBLIC_URL", base)
-        helpers = _start_embedded_helpers(float(current_app.config["SWEEP_INTERVAL"]))
+        helpers = _start_embedded_helpers(master_app, float(current_app.config["SWEEP_INTERVAL"]))
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -133,10 +143,7 @@ def serve(host: str, port: int, workers: int, embedded: bool | None) -> None:
     try:
         Server().run()
     finally:
-        for process in helpers:
-            process.terminate()
-        for process in helpers:
-            process.wait(10)
+        _stop(helpers)
 
 
 def _in_new_worker(master_app: Flask) -> None:
@@ -153,26 +160,124 @@ def _in_new_worker(master_app: Flask) -> None:
             engine.dispose(close=False)
 
 
-def _start_embedded_helpers(sweep_interval: float) -> list[subprocess.Popen[bytes]]:
-    """Both wholesaler simulators, VIES's and the sweeper loops, as child processes of the
-    server."""
+@dataclass(frozen=True)
+class Simulated:
+    """A simulator `comptoir serve` runs beside the shop in development."""
+
+    name: str
+    setting: str  # the URL setting the shop calls it at; the simulator listens on its port
+    command: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} simulator"
+
+
+SIMULATED = (
+    Simulated("Nexway", "NEXWAY_URL", ("wholesaler-sim", "nexway")),
+    Simulated("Arvato", "ARVATO_URL", ("wholesaler-sim", "arvato")),
+    Simulated("VIES", "VIES_URL", ("vat", "vies-sim")),
+)
+LOOPBACK = ("127.0.0.1", "localhost")
+START_PATIENCE = 30.0  # seconds a simulator has to accept connections
+
+
+def _port_taken(host: str, port: int) -> str | None:
+    """Why host:port cannot be listened on (another program holds it), or None when it can."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _start_embedded_helpers(app: Flask, sweep_interval: float) -> list[subprocess.Popen[bytes]]:
+    """The wholesaler and VIES simulators (those whose URL is on loopback), and the sweeper
+    loops, as child processes of the server; each simulator is checked to be listening before
+    the shop starts. A port already taken stops everything with a message saying how to move
+    it."""
     command = [sys.executable, "-c", "from app import cli; cli()"]
+    simulated: list[tuple[Simulated, int]] = []
+    elsewhere: list[str] = []
+    for sim in SIMULATED:
+        url = urlsplit(str(app.config[sim.setting]))
+        if url.hostname not in LOOPBACK or not url.port:
+            elsewhere.append(f"  {sim.name} is called at {url.geturl()} (not simulated)")
+            continue
+        refusal = _port_taken("127.0.0.1", url.port)
+        if refusal:
+            raise click.ClickException(
+                f"the {sim.label} cannot listen on port {url.port} ({refusal}): another program "
+                f"holds it. Move the simulator with COMPTOIR_{sim.setting}=http://127.0.0.1:PORT "
+                "(a free port), or stop what listens there."
+            )
+        simulated.append((sim, url.port))
     loop = str(min(sweep_interval, 10.0))
-    arguments = (
-        ["wholesaler-sim", "nexway"],
-        ["wholesaler-sim", "arvato"],
-        ["vat", "vies-sim"],
-        ["fulfilment", "sweep", "--loop", loop],
-        ["refunds", "retry", "--loop", loop],
+    jobs = (
+        ("fulfilment", "sweep", "--loop", loop),
+        ("refunds", "retry", "--loop", loop),
         # Subscriptions renew on the real clock here too: the hourly job, every minute.
-        ["subscriptions", "renew-due", "--loop", "60"],
+        ("subscriptions", "renew-due", "--loop", "60"),
     )
-    helpers = [subprocess.Popen([*command, *args]) for args in arguments]  # noqa: S603 - our own CLI
-    click.echo(
-        "development: wholesaler and VIES simulators, the fulfilment and refund sweepers and "
-        "the subscriptions' renewal job started beside the shop"
-    )
+    helpers: list[subprocess.Popen[bytes]] = []
+    try:
+        started = [(sim, port, subprocess.Popen([*command, *sim.command]))  # noqa: S603 - our CLI
+                   for sim, port in simulated]
+        helpers += [process for _sim, _port, process in started]
+        _wait_until_listening(started)
+        helpers += [subprocess.Popen([*command, *job]) for job in jobs]  # noqa: S603 - our CLI
+    except BaseException:
+        _stop(helpers)
+        raise
+    lines = ["development: beside the shop,"]
+    lines += [f"  {sim.label} on http://127.0.0.1:{port} ({'COMPTOIR_' + sim.setting} moves it)"
+              for sim, port in simulated]
+    lines += elsewhere
+    lines.append("  the fulfilment and refund sweepers and the subscriptions' renewal job")
+    click.echo("\n".join(lines))
     return helpers
+
+
+def _wait_until_listening(started: list[tuple[Simulated, int, subprocess.Popen[bytes]]]) -> None:
+    """Return once every simulator accepts connections; a clear error if one ended or hangs."""
+    deadline = time.monotonic() + START_PATIENCE
+    waiting = list(started)
+    while waiting:
+        for item in list(waiting):
+            sim, port, process = item
+            if process.poll() is not None:
+                raise click.ClickException(
+                    f"the {sim.label} stopped at start (exit code {process.returncode}; its "
+                    f"messages are above). Move it with COMPTOIR_{sim.setting}="
+                    "http://127.0.0.1:PORT if its port is the problem.")
+            if _accepts(port):
+                waiting.remove(item)
+        if waiting and time.monotonic() > deadline:
+            names = ", ".join(f"{sim.label} (port {port})" for sim, port, _p in waiting)
+            raise click.ClickException(f"not listening after {START_PATIENCE:.0f} s: {names}")
+        if waiting:
+            time.sleep(0.1)
+
+
+def _stop(helpers: list[subprocess.Popen[bytes]]) -> None:
+    for process in helpers:
+        process.terminate()
+    for process in helpers:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def init_app(app: Flask) -> None:
