@@ -43,3 +43,13 @@ def shop_url(partner: Partner) -> str:
     parts = urlsplit(public)
     port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
     return f"{parts.scheme or 'http'}://{host}{port}"
+
+
+def email_logo_url(partner: Partner) -> str | None:
+    """Where an e-mail shows the partner's logo from: its own address for it, else the one its
+    shop serves (an uploaded logo), else None (the e-mail shows the partner's name)."""
+    if partner.logo_url:
+        return str(partner.logo_url)
+    if partner.logo_mime:
+        return f"{shop_url(partner)}/brand/logo"
+    return None

@@ -10,6 +10,7 @@ from flask import Flask, g, jsonify, render_template, request
 from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
+from commerce.links import email_logo_url
 from commerce.models import User
 from commerce.money import format_money
 from extensions import babel, db, login_manager
@@ -54,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_local_datetime, "local_dt")
     app.add_template_global(legal_links, "legal_links")
     app.add_template_global(terms_url, "terms_url")
+    app.add_template_global(email_logo_url, "email_logo_url")
     app.add_template_filter(_local_date, "local_date")
     app.register_error_handler(HTTPException, _http_error)
     app.after_request(_vary_on_language)
