@@ -55,13 +55,17 @@ def shown_rate() -> Decimal:
     return shown_decision().rate
 
 
+VAT_PREFIXES = {"EL": "GR", "XI": "GB"}  # the VAT numbers' prefixes that are not ISO codes
+
+
 def country_name(code: str) -> str:
     """The country's name in the page's language (Greece for GR)."""
     from flask_babel import get_locale
 
     locale = get_locale()
     territories = locale.territories if locale is not None else {}
-    return str(territories.get(code.upper(), code.upper()))
+    code = code.upper()
+    return str(territories.get(VAT_PREFIXES.get(code, code), code))
 
 
 def country_choices() -> list[tuple[str, str]]:

@@ -248,7 +248,8 @@ def test_the_back_office_shows_the_tax_the_vies_answer_and_a_contradiction(
     staff = app.test_client()
     sign_in_operator(staff)
     page = staff.get(f"/admin/orders/{order.id}?lang=en").get_data(as_text=True)
-    assert "reverse charge (DE)" in page and order.vies_reference in page
+    assert "reverse charge (Germany)" in page and order.vies_reference in page
     assert "contradicts the billing country" in page and "Hauptstraße 1" in page
+    assert "billing Germany · IP Austria · card Austria" in page
     attention = staff.get("/admin/attention?lang=en").get_data(as_text=True)
     assert order.number in attention and "Location evidence to check" in attention
