@@ -28,6 +28,16 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class ReplacedKey:
+    """A key of this unit that was replaced: what the buyer sees of it afterwards."""
+
+    masked_key: str
+    licence_number: str | None
+    replaced_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class UnitView:
     """What a buyer, a partner or support sees of one delivered unit."""
 
@@ -38,6 +48,7 @@ class UnitView:
     download_expires_at: datetime
     licence_number: str | None
     licence_token: str | None
+    replaced: tuple[ReplacedKey, ...] = ()  # the keys it replaced, oldest first
 
 
 class DuplicateProductKey(Exception):
@@ -253,7 +264,14 @@ def derive_status(statuses: list[LineStatus]) -> FulfilmentStatus:
 
 
 def unit_views(line: FulfilmentLine) -> list[UnitView]:
-    """The active units of a line with their product keys decrypted."""
+    """The active units of a line with their product keys decrypted, each with the keys it
+    replaced (masked: only the current key is shown whole)."""
+    replaced: dict[int, list[ReplacedKey]] = {}
+    for u in sorted(line.units, key=lambda u: u.generation):
+        if u.replaced_at is not None:
+            replaced.setdefault(u.unit, []).append(ReplacedKey(
+                u.product_key_masked, u.licence_number, u.replaced_at,
+                u.replacement_reason or ""))
     return [
         UnitView(
             u.id,
@@ -263,6 +281,7 @@ def unit_views(line: FulfilmentLine) -> list[UnitView]:
             u.download_expires_at,
             u.licence_number,
             u.licence_token,
+            tuple(replaced.get(u.unit, ())),
         )
         for u in line.active_units
     ]

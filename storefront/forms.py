@@ -225,6 +225,14 @@ class ApproveChangeForm(FlaskForm):
         validators=[InputRequired(_l("Tick the box to approve the change."))])
 
 
+class ReportActivatedForm(FlaskForm):
+    """Reporting a key Microsoft refused as already activated: what follows acknowledged."""
+
+    confirm = BooleanField(
+        _l("I confirm that Microsoft refused this key because it is already activated."),
+        validators=[InputRequired(_l("Tick the box to confirm the report."))])
+
+
 class CancelSubscriptionForm(FlaskForm):
     """Stopping a subscription's renewal: the consequence acknowledged."""
 

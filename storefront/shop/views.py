@@ -52,6 +52,7 @@ from storefront.forms import (
     CartLineForm,
     CheckoutForm,
     EmptyForm,
+    ReportActivatedForm,
     TestCardForm,
 )
 from storefront.invoices import pdf_response
@@ -671,14 +672,20 @@ def order_access_expired() -> Response | str | tuple[str, int]:
                            email=order.email)
 
 
-@bp.post("/orders/<uuid:order_id>/units/<uuid:unit_id>/activated")
-def report_activated(order_id: uuid.UUID, unit_id: uuid.UUID) -> Response:
+@bp.route("/orders/<uuid:order_id>/units/<uuid:unit_id>/activated", methods=["GET", "POST"])
+def report_activated(order_id: uuid.UUID, unit_id: uuid.UUID) -> Response | str:
+    """Report a key Microsoft refused as already activated: a page says what will happen and
+    asks for confirmation; only the confirmed form replaces the key."""
     from fulfilment.operations import OperationError, report_activated_key
     from fulfilment.wholesalers import WholesalerError
 
     order = _visible_order(order_id)
-    if not EmptyForm().validate():
-        abort(400)
+    shown = _active_unit(order, unit_id)
+    form = ReportActivatedForm()
+    if not form.validate_on_submit():
+        line, unit = shown
+        return render_template("storefront/report_activated.html", order=order, line=line,
+                               unit=unit, form=form)
     try:
         report_activated_key(unit_id, order, actor=f"buyer:{order.email}")
     except OperationError:
@@ -701,6 +708,17 @@ def report_activated(order_id: uuid.UUID, unit_id: uuid.UUID) -> Response:
         "success",
     )
     return redirect(url_for("shop.order_page", order_id=order.id))
+
+
+def _active_unit(order: Order, unit_id: uuid.UUID) -> tuple[Any, Any]:
+    """The order line and the unit view of one of this order's current keys; 404 otherwise."""
+    from fulfilment.delivery import line_deliveries
+
+    for line, units in line_deliveries(order).values():
+        for unit in units:
+            if unit.unit_id == unit_id:
+                return line.order_line, unit
+    abort(404)
 
 
 @bp.route("/legal")

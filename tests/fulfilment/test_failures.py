@@ -175,11 +175,10 @@ def test_an_already_activated_key_is_replaced_and_its_licence_revoked(
     old = line_deliveries(order)[line.order_line_id][1][0]
     with client.session_transaction() as session:
         session["guest_orders"] = [str(order.id)]
-    html = client.get(f"/p/oem/orders/{order.id}").get_data(as_text=True)
-    token = __import__("re").search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-    response = client.post(
-        f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token}
-    )
+    report = f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated"
+    html = client.get(report).get_data(as_text=True)  # the confirmation page
+    token = __import__("re").search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    response = client.post(report, data={"csrf_token": token, "confirm": "y"})
     assert response.status_code == 302
     db.session.expire_all()
     new = line_deliveries(order)[line.order_line_id][1][0]
@@ -190,9 +189,7 @@ def test_an_already_activated_key_is_replaced_and_its_licence_revoked(
     assert replaced.revocation_reason == "replacement"
     mails = inbox.to("buyer@example.com")
     assert len(mails) == 2 and new.product_key in mails[-1].get_body(("plain",)).get_content()
-    again = client.post(
-        f"/p/oem/orders/{order.id}/units/{old.unit_id}/activated", data={"csrf_token": token}
-    )
+    again = client.post(report, data={"csrf_token": token, "confirm": "y"})
     assert again.status_code == 404
 
 
