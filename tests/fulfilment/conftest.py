@@ -151,3 +151,18 @@ def live_app(wired):
     with serving(wired) as server:
         wired.config["CALLBACK_BASE_URL"] = f"http://127.0.0.1:{server.server_port}"
         yield wired
+
+
+@pytest.fixture
+def delivered(wired, paid_order, client):  # type: ignore[no-untyped-def]
+    """A delivered arvato order of one key, opened in the buyer's browser through its e-mailed
+    link: (order, the key's unit view)."""
+    from support.links import shop_path
+
+    from commerce import access
+    from fulfilment.delivery import line_deliveries
+
+    order = paid_order()
+    assert client.get(shop_path(access.access_url(order))).status_code == 302
+    [(_line, [unit])] = line_deliveries(order).values()
+    return order, unit

@@ -3,29 +3,11 @@ happen and asks for confirmation, and the order keeps a trace the buyer sees aft
 
 from __future__ import annotations
 
-import re
-
-import pytest
 from sqlalchemy import select
-from support.links import shop_path
 
-from commerce import access
 from fulfilment.delivery import line_deliveries
 from fulfilment.models import DeliveredUnit, UnitStatus
 from licensing.models import LicenceRecord
-
-
-@pytest.fixture
-def delivered(wired, paid_order, client):
-    """A delivered arvato order, opened in the buyer's browser through its e-mailed link."""
-    order = paid_order()
-    assert client.get(shop_path(access.access_url(order))).status_code == 302
-    [(_line, [unit])] = line_deliveries(order).values()
-    return order, unit
-
-
-def csrf(html: str) -> str:
-    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
 
 
 def test_the_order_page_offers_the_report_as_a_link_to_a_confirmation(client, delivered):
@@ -44,10 +26,10 @@ def test_the_order_page_offers_the_report_as_a_link_to_a_confirmation(client, de
     assert "Signaler une clé déjà activée" in french
 
 
-def test_nothing_changes_without_the_confirmation(client, db, delivered):
+def test_nothing_changes_without_the_confirmation(client, db, delivered, form_token):
     order, unit = delivered
     link = f"/p/oem/orders/{order.id}/units/{unit.unit_id}/activated"
-    token = csrf(client.get(link + "?lang=en").get_data(as_text=True))
+    token = form_token(link + "?lang=en")
     refused = client.post(link + "?lang=en", data={"csrf_token": token})
     assert refused.status_code == 200
     assert "Tick the box to confirm the report." in refused.get_data(as_text=True)
@@ -58,10 +40,11 @@ def test_nothing_changes_without_the_confirmation(client, db, delivered):
         LicenceRecord.number == unit.licence_number)) is None
 
 
-def test_the_confirmed_report_replaces_the_key_and_leaves_a_trace(client, db, delivered):
+def test_the_confirmed_report_replaces_the_key_and_leaves_a_trace(client, db, delivered,
+                                                                  form_token):
     order, unit = delivered
     link = f"/p/oem/orders/{order.id}/units/{unit.unit_id}/activated"
-    token = csrf(client.get(link).get_data(as_text=True))
+    token = form_token(link)
     done = client.post(link + "?lang=en", data={"csrf_token": token, "confirm": "y"})
     assert done.status_code == 302 and done.location.endswith(f"/orders/{order.id}")
     db.session.expire_all()
