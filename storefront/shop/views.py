@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import textwrap
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -33,7 +35,7 @@ from commerce import access
 from commerce.links import LinkState
 from commerce.mailing import send_branded
 from commerce.merchant import merchant_of
-from commerce.models import Order, Partner, PaymentStatus
+from commerce.models import FulfilmentStatus, Order, Partner, PaymentStatus
 from commerce.money import format_money
 from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderError, place_order
 from commerce.tax import TaxError
@@ -447,6 +449,7 @@ def checkout_return(order_id: uuid.UUID) -> str:
         "storefront/order_confirmed.html",
         order=order,
         paid=order.payment_status == PaymentStatus.PAID,
+        live=_live(order),
         **_claim_context(order),
     )
 
@@ -547,15 +550,52 @@ def paid_return(token: str) -> Response | tuple[str, int]:
 
 @bp.get("/orders/<uuid:order_id>/status")
 def order_status(order_id: uuid.UUID) -> Response:
-    """An order's payment and delivery status as JSON, for pages that follow it."""
+    """An order's payment and delivery status as JSON, for pages that follow it: `version`
+    changes whenever what its pages show changes, `following` says whether to keep asking."""
     order = _visible_order(order_id)
+    live = _live(order)
     return jsonify({
         "number": order.number,
         "payment_status": str(order.payment_status),
         "fulfilment_status": str(order.fulfilment_status),
         "paid": order.payment_status == PaymentStatus.PAID,
+        "delivered": order.fulfilment_status == FulfilmentStatus.DELIVERED,
+        "following": live.following,
+        "version": live.version,
         "confirmation_url": url_for("shop.checkout_return", order_id=order.id),
     })
+
+
+@dataclass(frozen=True)
+class Live:
+    """What an order page needs to follow the order until there is nothing left to wait for."""
+
+    following: bool
+    version: str
+
+
+# While an order is in one of these, its page follows it: a payment being confirmed, keys
+# being delivered (or delayed: an operator may still fix the line).
+_WAITING_PAYMENT = frozenset({PaymentStatus.PENDING, PaymentStatus.REFUND_PENDING})
+_WAITING_DELIVERY = frozenset({
+    FulfilmentStatus.UNFULFILLED, FulfilmentStatus.AWAITING, FulfilmentStatus.IN_PROGRESS,
+    FulfilmentStatus.PARTIALLY_DELIVERED, FulfilmentStatus.NEEDS_ATTENTION,
+})
+
+
+def _live(order: Order) -> Live:
+    from fulfilment.models import FulfilmentLine
+
+    lines = db.session.execute(
+        select(FulfilmentLine.id, FulfilmentLine.status, FulfilmentLine.delivered_at)
+        .where(FulfilmentLine.order_id == order.id).order_by(FulfilmentLine.id)
+    ).all()
+    seen = f"{order.payment_status}|{order.fulfilment_status}|" + ",".join(
+        f"{line_id}:{status}:{delivered_at}" for line_id, status, delivered_at in lines)
+    following = order.payment_status in _WAITING_PAYMENT or (
+        order.payment_status == PaymentStatus.PAID
+        and order.fulfilment_status in _WAITING_DELIVERY)
+    return Live(following, hashlib.sha256(seen.encode()).hexdigest()[:16])
 
 
 def pay_or_retry_later(order: Order) -> Response:
@@ -578,6 +618,7 @@ def order_page(order_id: uuid.UUID) -> str:
         retry_form=EmptyForm(),
         deliveries=line_deliveries(order),
         documents=documents_of(order.id),
+        live=_live(order),
         **_claim_context(order),
     )
 
