@@ -109,9 +109,12 @@ def test_paying_from_the_frame_opens_a_window_and_comes_back_to_the_partners_pag
     order = _db.session.scalar(select(Order))
     assert order.source == "embed" and order.payment_status == PaymentStatus.PENDING
     status = _get(frame, f"/embed/shop-a/orders/{order.id}/status").get_json()
+    version = status.pop("version")
     assert status == {"number": order.number, "payment_status": str(order.payment_status),
                       "fulfilment_status": str(order.fulfilment_status), "paid": False,
+                      "delivered": False, "following": True,
                       "confirmation_url": f"/embed/shop-a/checkout/return/{order.id}"}
+    assert re.fullmatch(r"[0-9a-f]{16}", version)
 
     window = app.test_client()  # the payment window: a top-level context of its own
     card = _get(window, urlsplit(link).path + "?" + urlsplit(link).query)
