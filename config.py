@@ -48,6 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "EMAIL_VERIFY_MAX_AGE": 48 * 3600,  # seconds a sign-up confirmation link works
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "LOGO_MAX_BYTES": 512 * 1024,
+    # A product's picture as uploaded (it is re-encoded smaller); within MAX_CONTENT_LENGTH.
+    "PRODUCT_PICTURE_MAX_BYTES": 1536 * 1024,
     "CONSENT_WORDING_VERSION": "2026-11-v1",
     "VAULT_BACKEND": "disk",
     "VAULT_DIR": None,  # default: instance/vault

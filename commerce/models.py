@@ -187,8 +187,15 @@ class Product(db.Model):  # type: ignore[name-defined]
     vat_rate: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal("20.00"))
     description: Mapped[str] = mapped_column(Text, default="")
     image: Mapped[str] = mapped_column(String(200), default="")
+    # The operator's picture (commerce/pictures.py): its renditions live in product_pictures;
+    # pages need only these, read with the product. The digest names the picture's version.
+    picture_digest: Mapped[str | None] = mapped_column(String(16))
+    picture_alt: Mapped[str] = mapped_column(String(200), default="")
+    picture_width: Mapped[int | None] = mapped_column(Integer)
+    picture_height: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Texts in other languages than French: {"en": {"name": "…", "description": "…"}}.
+    # Texts in other languages than French: {"en": {"name": "…", "description": "…",
+    # "picture_alt": "…"}}.
     translations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     skus: Mapped[list[ProductSku]] = relationship(
@@ -207,6 +214,25 @@ class Product(db.Model):  # type: ignore[name-defined]
     @property
     def display_description(self) -> str:
         return localised(self, "description")
+
+    @property
+    def display_picture_alt(self) -> str:
+        return localised(self, "picture_alt")
+
+
+class ProductPicture(db.Model):  # type: ignore[name-defined]
+    """One rendition of a product's picture, at one width (commerce/pictures.py makes them)."""
+
+    __tablename__ = "product_pictures"
+    __table_args__ = (UniqueConstraint("product_id", "width"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(16))
+    mime: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ProductSku(db.Model):  # type: ignore[name-defined]

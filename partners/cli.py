@@ -399,3 +399,33 @@ def translate(code: str, locale: str, name: str | None, description: str | None)
 def init_app(app: Flask) -> None:
     app.cli.add_command(partners_group)
     app.cli.add_command(products_group)
+
+
+@products_group.command("picture")
+@click.argument("code")
+@click.argument("file", type=click.File("rb"), required=False)
+@click.option("--alt", help="What the picture shows, in French (required with a file).")
+@click.option("--alt-en", help="What the picture shows, in English.")
+@click.option("--remove", is_flag=True, help="Take the product's picture off.")
+@with_appcontext
+def product_picture(code: str, file: Any, alt: str | None, alt_en: str | None,
+                    remove: bool) -> None:
+    """Give product CODE the picture in FILE (PNG, JPEG or WebP), described for those who
+    cannot see it; or take it off with --remove. Every shop selling it shows it at once."""
+    from partners.catalogue import find_product
+    from partners.pictures import remove_picture, store_picture
+
+    if remove == (file is not None):
+        raise click.UsageError("give a FILE, or --remove")
+    try:
+        found = find_product(code)
+        if remove:
+            _commit(f"{found.code}: picture removed" if remove_picture(found, actor=ACTOR)
+                    else f"{found.code} has no picture")
+            return
+        store_picture(found, file.read(), alt or "", alt_en=alt_en, actor=ACTOR)
+    except PartnerError as exc:
+        _refused(exc)
+        return
+    _commit(f"{found.code}: picture saved ({found.picture_width} × {found.picture_height} "
+            f"pixels, digest {found.picture_digest})")

@@ -8,6 +8,7 @@ from storefront.backoffice import (  # noqa: F401 - each adds its pages to the b
     partners,
     payouts,
     people,
+    products,
     programmes,
     resellers,
     views,

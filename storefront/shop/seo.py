@@ -13,6 +13,7 @@ from commerce.links import shop_url
 from commerce.models import Partner, PartnerProduct, Product, ProductKind
 from extensions import db
 from storefront.shop.catalogue import Offer
+from storefront.shop.media import product_picture_attrs
 from storefront.shop.views import bp
 from storefront.tenancy import current_partner
 
@@ -74,9 +75,8 @@ def product_structured_data(offer: Offer) -> dict[str, Any]:
         "description": product.display_description,
         "sku": product.code,
         "brand": {"@type": "Brand", "name": "Microsoft"},
-        "image": shop_url(partner) + url_for(
-            "static", filename=product.image or "img/products/office.svg")[
-                len(request.script_root):],
+        "image": shop_url(partner)
+        + product_picture_attrs(product, 800)["src"][len(request.script_root):],
         "offers": {
             "@type": "Offer",
             "url": canonical("shop.product", code=product.code),
