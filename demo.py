@@ -624,6 +624,19 @@ TAGLINES_EN = {
 }
 
 
+# The product lines whose editions a buyer picks from and compares on a product page.
+LINES = {
+    **dict.fromkeys(("OFFICE-HOME-2024-WIN", "OFFICE-HOME-2024-MAC", "OFFICE-HB-2024-WIN",
+                     "OFFICE-HB-2024-MAC"), "office-2024"),
+    **dict.fromkeys(("M365-PERSONAL-1Y", "M365-FAMILY-1Y", "M365-BASIC-1Y"), "m365-home"),
+    **dict.fromkeys(("M365-BUSINESS-BASIC-1Y", "M365-BUSINESS-STD-1Y"), "m365-business-year"),
+    **dict.fromkeys(("M365-BUSINESS-BASIC-1M", "M365-BUSINESS-STD-1M"), "m365-business-month"),
+    **dict.fromkeys(("WIN11-HOME", "WIN11-PRO"), "windows-11"),
+    **dict.fromkeys(("VISIO-STD-2024", "VISIO-PRO-2024"), "visio-2024"),
+    **dict.fromkeys(("PROJECT-STD-2024", "PROJECT-PRO-2024"), "project-2024"),
+}
+
+
 def _upsert_product(row: tuple[Any, ...]) -> Product:
     code, family, name, edition, platform, seats, unit, kind, term, price, sku, description = row
     product = db.session.scalar(select(Product).where(Product.code == code)) or Product(code=code)
@@ -636,6 +649,7 @@ def _upsert_product(row: tuple[Any, ...]) -> Product:
     )
     product.term_months, product.list_price_cents, product.vat_rate = term, price, VAT
     product.description, product.image = description, f"img/products/{family}.svg"
+    product.line = LINES.get(code, "")
     if code in ENGLISH:
         english_name, english_description = ENGLISH[code]
         product.translations = {"en": {"name": english_name, "description": english_description}}

@@ -176,6 +176,9 @@ class Product(db.Model):  # type: ignore[name-defined]
     code: Mapped[str] = mapped_column(String(60), unique=True)
     kind: Mapped[ProductKind] = mapped_column(String(16), default=ProductKind.SOFTWARE)
     family: Mapped[str] = mapped_column(String(32), index=True)
+    # The product line whose editions a buyer compares and picks from (Office 2024: Famille or
+    # Famille et Petite Entreprise, PC or Mac); blank for a product compared with none.
+    line: Mapped[str] = mapped_column(String(40), default="")
     name: Mapped[str] = mapped_column(String(160))
     edition: Mapped[str] = mapped_column(String(80), default="")
     platform: Mapped[str] = mapped_column(String(16), default="windows")

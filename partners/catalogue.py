@@ -33,17 +33,18 @@ from partners.models import ProductChange
 from partners.validation import PartnerError, flush_or_refuse, parse_price
 
 # Translated texts: the name as long as its column, the description as the back office shows it.
-LIMITS = {"name": 160, "description": 2000}
+LIMITS = {"name": 160, "description": 2000, "picture_alt": 200}
 
 # The fields of a product in the file, in the order the export writes them; `price` is the
 # list_price_cents column in euros, `active` is is_active, `skus` the product's ProductSku rows.
-FIELDS = ("code", "kind", "family", "name", "edition", "platform", "seats", "seat_unit",
+FIELDS = ("code", "kind", "family", "line", "name", "edition", "platform", "seats", "seat_unit",
           "licence_type", "term_months", "price", "vat_rate", "description", "image", "active",
           "skus", "translations")
 REQUIRED_ON_CREATE = ("family", "name", "price")
 # What a new product has for a field its object leaves out (the model's defaults).
 DEFAULTS: dict[str, Any] = {
-    "kind": ProductKind.SOFTWARE.value, "edition": "", "platform": "windows", "seats": 1,
+    "kind": ProductKind.SOFTWARE.value, "line": "", "edition": "", "platform": "windows",
+    "seats": 1,
     "seat_unit": "device", "licence_type": LicenceType.PERPETUAL.value, "term_months": None,
     "vat_rate": "20.00", "description": "", "image": "", "active": True, "skus": {},
     "translations": {},
@@ -96,7 +97,7 @@ def check_translation(locale: str, texts: dict[str, Any], *,
     clean: dict[str, str] = {}
     for name, value in texts.items():
         if name not in LIMITS:
-            errors[name] = _l("is not a translated field: name or description")
+            errors[name] = _l("is not a translated field: name, description or picture_alt")
             continue
         try:
             clean[name] = _plain(value, LIMITS[name], one_line=name == "name")
@@ -157,6 +158,7 @@ def record(product: Product) -> dict[str, Any]:
         "code": product.code,
         "kind": ProductKind(product.kind).value,
         "family": product.family,
+        "line": product.line or "",
         "name": product.name,
         "edition": product.edition or "",
         "platform": product.platform,
@@ -308,6 +310,7 @@ def _check(item: dict[str, Any], before: dict[str, Any], *, creating: bool,
     checks: dict[str, Any] = {
         "kind": lambda v: _choice(v, [k.value for k in ProductKind]),
         "family": _family,
+        "line": _line,
         "name": lambda v: _required(_plain(v, _length("name"))),
         "edition": lambda v: _plain(v, _length("edition")),
         "platform": lambda v: _choice(v, PLATFORMS),
@@ -362,6 +365,17 @@ def _family(value: Any) -> str:
     return text
 
 
+def _line(value: Any) -> str:
+    """The product line its editions are compared in (blank: compared with none)."""
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text is None:
+        raise _Bad(_l("must be a text"))
+    if text and (not FAMILY.match(text) or len(text) > _length("line")):
+        raise _Bad(_l("blank, or 1 to %(limit)d lower-case letters, digits or hyphens, e.g. "
+                      "office-2024", limit=_length("line")))
+    return text
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise _Bad(_l("must be true or false"))
@@ -380,8 +394,8 @@ def _code(value: Any) -> str:
 
 def _write(product: Product, after: dict[str, Any]) -> None:
     product.kind = ProductKind(after["kind"])
-    for name in ("family", "name", "edition", "platform", "seats", "seat_unit", "term_months",
-                 "description", "image"):
+    for name in ("family", "line", "name", "edition", "platform", "seats", "seat_unit",
+                 "term_months", "description", "image"):
         setattr(product, name, after[name])
     product.licence_type = LicenceType(after["licence_type"])
     product.list_price_cents = parse_price(after["price"])

@@ -30,7 +30,12 @@ def init_app(app: Flask) -> None:
     from storefront.backoffice import bp as backoffice_bp
     from storefront.console import bp as console_bp
     from storefront.platform.views import bp as platform_bp
-    from storefront.shop import licences, media, seo  # noqa: F401 - routes of the shop's
+    from storefront.shop import (  # noqa: F401 - their routes and globals join the shop's
+        editions,
+        licences,
+        media,
+        seo,
+    )
     from storefront.shop.views import bp as shop_bp
 
     babel.init_app(

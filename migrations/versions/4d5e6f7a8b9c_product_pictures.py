@@ -1,5 +1,5 @@
-"""Products' pictures uploaded by the operator: renditions per width, and on the product what
-pages need to show them
+"""Products' pictures uploaded by the operator (renditions per width, and on the product what
+pages need to show them), and the product line whose editions a buyer compares
 
 Revision ID: 4d5e6f7a8b9c
 Revises: e2f3a4b5c6d7
@@ -18,6 +18,7 @@ depends_on = None
 
 def upgrade():
     with op.batch_alter_table('products', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('line', sa.String(length=40), server_default='', nullable=False))
         batch_op.add_column(sa.Column('picture_digest', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('picture_alt', sa.String(length=200), server_default='', nullable=False))
         batch_op.add_column(sa.Column('picture_width', sa.Integer(), nullable=True))
@@ -44,3 +45,4 @@ def downgrade():
         batch_op.drop_column('picture_width')
         batch_op.drop_column('picture_alt')
         batch_op.drop_column('picture_digest')
+        batch_op.drop_column('line')
