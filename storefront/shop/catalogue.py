@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import contains_eager
 
 from commerce.models import Partner, PartnerProduct, Product, ProductKind
+from commerce.paging import Page, paginate
 from commerce.tax import price_for
 from extensions import db
 from storefront.shop.pricing import shown_rate
 
 FAMILIES = ("office", "microsoft365", "windows", "visio", "project", "server")
+PAGE_SIZE = 24
+FEATURED = 8
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,13 @@ def _offer(row: PartnerProduct) -> Offer:
     return Offer(row.product, row.price_cents, shown_rate())
 
 
-def _offers(partner: Partner):  # type: ignore[no-untyped-def]
+def _offers(partner: Partner) -> Select[tuple[PartnerProduct]]:
+    """The partner's offers on sale, each with its product in the same row: a page that shows
+    a hundred products reads them in one query, not one more per product."""
     return (
         select(PartnerProduct)
         .join(Product)
+        .options(contains_eager(PartnerProduct.product))
         .where(
             PartnerProduct.partner_id == partner.id,
             PartnerProduct.available.is_(True),
@@ -49,10 +57,11 @@ def _offers(partner: Partner):  # type: ignore[no-untyped-def]
     )
 
 
-def list_offers(
+def _listing(
     partner: Partner, family: str | None = None, query: str | None = None
-) -> list[Offer]:
-    """The partner's software offers, filtered by family and a free-text search."""
+) -> Select[tuple[PartnerProduct]]:
+    """The partner's software offers, filtered, in the partner's order (the code, unique,
+    keeps pages from overlapping when positions and names tie)."""
     stmt = _offers(partner).where(Product.kind == ProductKind.SOFTWARE)
     if family:
         stmt = stmt.where(Product.family == family)
@@ -67,13 +76,45 @@ def list_offers(
                     func.lower(Product.code).like(like),
                 )
             )
-    rows = db.session.scalars(stmt.order_by(PartnerProduct.position, Product.name)).all()
+    return stmt.order_by(PartnerProduct.position, Product.name, Product.code)
+
+
+def offer_page(
+    partner: Partner,
+    family: str | None = None,
+    query: str | None = None,
+    number: int = 1,
+    size: int = PAGE_SIZE,
+) -> Page[Offer]:
+    """Page `number` of the partner's software offers, filtered by family and a free-text
+    search; PageNotFound past the last page. Two queries: the count and the page."""
+    return paginate(_listing(partner, family, query), number, size).map(_offer)
+
+
+def list_offers(
+    partner: Partner, family: str | None = None, query: str | None = None,
+    limit: int | None = None,
+) -> list[Offer]:
+    """The partner's software offers, filtered by family and a free-text search."""
+    rows = db.session.scalars(_listing(partner, family, query).limit(limit)).all()
     return [_offer(row) for row in rows]
+
+
+def featured_offers(partner: Partner) -> list[Offer]:
+    """The first offers of the partner's catalogue, for its home page."""
+    return list_offers(partner, limit=FEATURED)
 
 
 def get_offer(partner: Partner, code: str) -> Offer | None:
     row = db.session.scalar(_offers(partner).where(Product.code == code))
     return _offer(row) if row else None
+
+
+def offers_by_code(partner: Partner, codes: Iterable[str]) -> dict[str, Offer]:
+    """The offers on sale among these codes, and every add-on, in one query."""
+    rows = db.session.scalars(_offers(partner).where(
+        or_(Product.code.in_(sorted(set(codes))), Product.kind == ProductKind.ADDON))).all()
+    return {row.product.code: _offer(row) for row in rows}
 
 
 def addon_offers(partner: Partner) -> dict[str, Offer]:
