@@ -63,14 +63,18 @@ class Page(Generic[T]):
         return Page([convert(item) for item in self.items], self.number, self.size, self.total)
 
 
-def paginate(stmt: Select[Any], number: int, size: int, *, scalars: bool = True) -> Page[Any]:
+def paginate(stmt: Select[Any], number: int, size: int, *, scalars: bool = True,
+             count: Select[Any] | None = None) -> Page[Any]:
     """Page `number` of `stmt`'s rows, `size` to a page; PageNotFound past the last page.
 
-    `stmt` must order its rows by a unique key, or pages could overlap.
+    `stmt` must order its rows by a unique key, or pages could overlap. `count`, when given,
+    is a cheaper query for the number of rows `stmt` has.
     """
     if number < 1 or size < 1:
         raise PageNotFound(number)
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if count is None:
+        count = select(func.count()).select_from(stmt.order_by(None).subquery())
+    total = db.session.scalar(count)
     page: Page[Any] = Page([], number, size, int(total or 0))
     if number > page.pages:
         raise PageNotFound(number)
