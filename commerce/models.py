@@ -334,13 +334,20 @@ class TaxTreatment(StrEnum):
 
 class Order(db.Model):  # type: ignore[name-defined]
     __tablename__ = "orders"
+    # The back office lists orders newest first, filtered by partner or status; resellers'
+    # pages and the back office's search find a buyer's orders by e-mail.
+    __table_args__ = (
+        Index("ix_orders_partner_created", "partner_id", "created_at"),
+        Index("ix_orders_payment_created", "payment_status", "created_at"),
+        Index("ix_orders_fulfilment_created", "fulfilment_status", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     number: Mapped[str] = mapped_column(String(20), unique=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"), index=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
     buyer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
     source: Mapped[str] = mapped_column(String(16), default="shop")  # shop or api
-    email: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str] = mapped_column(String(254), index=True)
     name: Mapped[str] = mapped_column(String(120))
     company: Mapped[str] = mapped_column(String(160), default="")
     vat_number: Mapped[str] = mapped_column(String(20), default="")
@@ -381,8 +388,8 @@ class Order(db.Model):  # type: ignore[name-defined]
     consent_wording_version: Mapped[str | None] = mapped_column(String(40))
     # Bumped to revoke every order link given out so far (commerce/access.py).
     access_version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # When the buyer's identity was removed from the order (erasure on request or the retention
     # job, accounts/privacy.py): amounts, dates, countries and VAT fields stay for accounting.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

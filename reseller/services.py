@@ -47,6 +47,7 @@ from commerce.models import (
     Role,
     User,
 )
+from commerce.paging import Page, paginate
 from commerce.passwords import check_password
 from commissions import Balances, balances, reseller_for_user
 from commissions.bank import BankDetails, check_bank_details, set_bank_details
@@ -64,7 +65,7 @@ log = logging.getLogger("comptoir.reseller")
 
 ALERT_HORIZON = timedelta(days=30)
 RECENT_ORDERS = 10
-CLIENT_LIST_LIMIT = 200
+CLIENTS_PAGE_SIZE = 50
 LIVE_BACKUPS = (BackupStatus.PENDING, BackupStatus.STORED)
 
 
@@ -211,8 +212,11 @@ class ClientRow:
     orders: int
 
 
-def search_clients(reseller: Reseller, query: str = "") -> list[ClientRow]:
-    """The reseller's clients, newest first, whose e-mail or name contains the query."""
+def search_clients(reseller: Reseller, query: str = "", number: int = 1,
+                   size: int = CLIENTS_PAGE_SIZE) -> Page[ClientRow]:
+    """Page `number` of the reseller's clients, newest first, whose e-mail or name contains
+    the query; PageNotFound past the last page. Three queries whatever the number of clients:
+    the count, the page, and the page's names and order counts."""
     stmt = select(ResellerClient).where(ResellerClient.reseller_id == reseller.id)
     needle = query.strip().lower()
     if needle:
@@ -220,26 +224,32 @@ def search_clients(reseller: Reseller, query: str = "") -> list[ClientRow]:
                                           func.lower(Order.name).contains(needle, autoescape=True))
         stmt = stmt.where(or_(ResellerClient.email.contains(needle, autoescape=True),
                               ResellerClient.email.in_(named)))
-    clients = db.session.scalars(
-        stmt.order_by(ResellerClient.attached_at.desc()).limit(CLIENT_LIST_LIMIT)).all()
-    names, counts = _names_and_counts(reseller, [c.email for c in clients])
-    return [ClientRow(c.id, c.email, names.get(c.email, ""), c.attached_at, counts.get(c.email, 0))
-            for c in clients]
+    page = paginate(stmt.order_by(ResellerClient.attached_at.desc(), ResellerClient.id),
+                    number, size)
+    names = _names_and_counts(reseller, [c.email for c in page.items])
+
+    def row(client: ResellerClient) -> ClientRow:
+        name, orders = names.get(client.email, ("", 0))
+        return ClientRow(client.id, client.email, name, client.attached_at, orders)
+
+    return page.map(row)
 
 
-def _names_and_counts(reseller: Reseller,
-                      emails: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+def _names_and_counts(reseller: Reseller, emails: list[str]) -> dict[str, tuple[str, int]]:
+    """Each client's name on their latest visible order, and how many they placed."""
     if not emails:
-        return {}, {}
-    names: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    rows = db.session.execute(
-        _visible_orders(reseller).with_only_columns(Order.email, Order.name)
-        .where(Order.email.in_(emails)).order_by(Order.created_at))
-    for email, name in rows:
-        names[email] = name  # the latest order's name wins
-        counts[email] = counts.get(email, 0) + 1
-    return names, counts
+        return {}
+    ranked = (_visible_orders(reseller).where(Order.email.in_(emails))
+              .with_only_columns(
+                  Order.email, Order.name,
+                  func.count().over(partition_by=Order.email).label("orders"),
+                  func.row_number().over(partition_by=Order.email,
+                                         order_by=(Order.created_at.desc(), Order.id))
+                  .label("rank"))
+              .subquery())
+    rows = db.session.execute(select(ranked.c.email, ranked.c.name, ranked.c.orders)
+                              .where(ranked.c.rank == 1))
+    return {email: (name, int(orders)) for email, name, orders in rows}
 
 
 # --- the client's licences ----------------------------------------------------------------------
