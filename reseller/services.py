@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -422,20 +422,26 @@ def alerts_for(reseller: Reseller, now: datetime) -> Alerts:
     """Subscriptions renewing or ending and backups expiring within 30 days.
 
     A fixed number of queries however many orders the reseller has: the backups are looked
-    up by their expiry, the prepaid subscriptions' lines and their renewals in one query each.
+    up by their expiry, the prepaid subscriptions' lines and their renewals in one query each,
+    and the clients only for the alerts found.
     """
     horizon = now + ALERT_HORIZON
-    client_ids = dict(db.session.execute(
-        select(ResellerClient.email, ResellerClient.id)
-        .where(ResellerClient.reseller_id == reseller.id)).all())
-    subscriptions = _contract_alerts(reseller, now, horizon, client_ids) + [
-        SubscriptionAlert(order, line, ends_at, client_ids.get(order.email))
+    subscriptions = _contract_alerts(reseller, now, horizon) + [
+        SubscriptionAlert(order, line, ends_at, None)
         for order, line, ends_at in _subscription_ends(reseller)
         if now <= ends_at <= horizon
     ]
-    return Alerts(sorted(subscriptions, key=lambda a: a.ends_at),
-                  sorted(_backup_alerts(reseller, now, horizon, client_ids),
-                         key=lambda a: a.expires_at))
+    backups = _backup_alerts(reseller, now, horizon)
+    emails = {a.order.email for a in subscriptions} | {a.order.email for a in backups}
+    client_ids = dict(db.session.execute(
+        select(ResellerClient.email, ResellerClient.id)
+        .where(ResellerClient.reseller_id == reseller.id, ResellerClient.email.in_(emails))
+    ).all()) if emails else {}
+    return Alerts(
+        sorted((replace(a, client_id=client_ids.get(a.order.email)) for a in subscriptions),
+               key=lambda a: a.ends_at),
+        sorted((replace(a, client_id=client_ids.get(a.order.email)) for a in backups),
+               key=lambda a: a.expires_at))
 
 
 def _paid_lines(reseller: Reseller) -> Select:
@@ -445,8 +451,7 @@ def _paid_lines(reseller: Reseller) -> Select:
             .where(Order.payment_status == PaymentStatus.PAID, OrderLine.parent_line_id.is_(None)))
 
 
-def _backup_alerts(reseller: Reseller, now: datetime, horizon: datetime,
-                   client_ids: dict[str, uuid.UUID]) -> list[BackupAlert]:
+def _backup_alerts(reseller: Reseller, now: datetime, horizon: datetime) -> list[BackupAlert]:
     """The live backups of the shop expiring by `horizon`, kept when their line is one of the
     reseller's clients' paid lines."""
     expiring = {b.order_line_ref: b for b in db.session.scalars(select(Backup).where(
@@ -457,8 +462,8 @@ def _backup_alerts(reseller: Reseller, now: datetime, horizon: datetime,
         return []
     rows = db.session.execute(
         _paid_lines(reseller).where(OrderLine.id.in_([i for i in line_ids if i]))).all()
-    return [BackupAlert(order, line, expiring[str(line.id)].expires_at,
-                        client_ids.get(order.email)) for order, line in rows]
+    return [BackupAlert(order, line, expiring[str(line.id)].expires_at, None)
+            for order, line in rows]
 
 
 def _line_id(ref: str) -> uuid.UUID | None:
@@ -468,8 +473,8 @@ def _line_id(ref: str) -> uuid.UUID | None:
         return None
 
 
-def _contract_alerts(reseller: Reseller, now: datetime, horizon: datetime,
-                     client_ids: dict[str, uuid.UUID]) -> list[SubscriptionAlert]:
+def _contract_alerts(reseller: Reseller, now: datetime,
+                     horizon: datetime) -> list[SubscriptionAlert]:
     """The reseller's clients' subscriptions whose term ends by `horizon`, or whose renewal is
     unpaid. Their end is the subscription's own: users or applications added change nothing."""
     from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus
@@ -495,9 +500,8 @@ def _contract_alerts(reseller: Reseller, now: datetime, horizon: datetime,
             continue
         state = ("past_due" if sub.status == SubscriptionStatus.PAST_DUE
                  else "ends" if sub.cancel_at_period_end else "renews")
-        alerts.append(SubscriptionAlert(order, line, sub.current_period_end,
-                                        client_ids.get(order.email), state, sub.number,
-                                        sub.seats))
+        alerts.append(SubscriptionAlert(order, line, sub.current_period_end, None, state,
+                                        sub.number, sub.seats))
     return alerts
 
 
