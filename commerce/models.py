@@ -196,7 +196,11 @@ class Product(db.Model):  # type: ignore[name-defined]
         back_populates="product", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (CheckConstraint("list_price_cents >= 0", name="price_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("list_price_cents >= 0", name="price_not_negative"),
+        # The few add-ons and withdrawn products, found without reading the whole catalogue.
+        Index("ix_products_kind_active", "kind", "is_active"),
+    )
 
     def sku_for(self, wholesaler_code: str) -> str | None:
         return next((s.sku for s in self.skus if s.wholesaler_code == wholesaler_code), None)
@@ -233,7 +237,7 @@ class PartnerProduct(db.Model):  # type: ignore[name-defined]
         # The shop lists a partner's offers on sale in this order, a page at a time, and
         # counts them: the index hands a page's rows without sorting the whole catalogue, and
         # the count without reading the table.
-        Index("ix_partner_products_partner_listed", "partner_id", "available", "position"),
+        Index("ix_partner_products_partner_listed", "partner_id", "position", "available"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -16,7 +16,8 @@ depends_on = None
 # (table, index, columns, index it makes redundant)
 INDEXES = [
     ('partner_products', 'ix_partner_products_partner_listed',
-     ['partner_id', 'available', 'position'], 'ix_partner_products_partner_id'),
+     ['partner_id', 'position', 'available'], 'ix_partner_products_partner_id'),
+    ('products', 'ix_products_kind_active', ['kind', 'is_active'], None),
     ('orders', 'ix_orders_partner_created', ['partner_id', 'created_at'], 'ix_orders_partner_id'),
     ('orders', 'ix_orders_payment_created', ['payment_status', 'created_at'], None),
     ('orders', 'ix_orders_fulfilment_created', ['fulfilment_status', 'created_at'], None),

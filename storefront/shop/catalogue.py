@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Select, and_, exists, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import contains_eager
 
 from commerce.models import Partner, PartnerProduct, Product, ProductKind
@@ -17,6 +17,7 @@ from storefront.shop.pricing import shown_rate
 
 FAMILIES = ("office", "microsoft365", "windows", "visio", "project", "server")
 PAGE_SIZE = 24
+NOT_LISTED_KINDS = tuple(k.value for k in ProductKind if k != ProductKind.SOFTWARE)
 FEATURED = 8
 
 
@@ -95,16 +96,24 @@ def offer_page(
 def _count_listed(partner: Partner) -> Select[tuple[int]]:
     """How many software offers the whole listing has, without joining every offer to its
     product: the offers on sale (read from the index alone) less the few whose product is not
-    listed (an add-on, or withdrawn)."""
+    listed (an add-on, or withdrawn), found from the products' index."""
     on_sale = (select(func.count()).select_from(PartnerProduct)
                .where(PartnerProduct.partner_id == partner.id,
                       PartnerProduct.available.is_(True)))
     unlisted = (select(func.count()).select_from(Product)
-                .where(~and_(Product.kind == ProductKind.SOFTWARE, Product.is_active.is_(True)),
-                       exists().where(PartnerProduct.product_id == Product.id,
-                                      PartnerProduct.partner_id == partner.id,
-                                      PartnerProduct.available.is_(True))))
+                .where(or_(Product.kind.in_(NOT_LISTED_KINDS),
+                           and_(Product.kind == ProductKind.SOFTWARE,
+                                Product.is_active == False)),  # noqa: E712 - indexable
+                       _on_sale_here(partner)))
     return select(on_sale.scalar_subquery() - unlisted.scalar_subquery())
+
+
+def _on_sale_here(partner: Partner) -> ColumnElement[bool]:
+    """The product (of the enclosing query) is on sale in the partner's shop: one probe of
+    the offers' unique (partner, product) index."""
+    return exists().where(PartnerProduct.partner_id == partner.id,
+                          PartnerProduct.product_id == Product.id,
+                          PartnerProduct.available.is_(True))
 
 
 def list_offers(
@@ -128,23 +137,33 @@ def get_offer(partner: Partner, code: str) -> Offer | None:
 
 def offers_by_code(partner: Partner, codes: Iterable[str]) -> dict[str, Offer]:
     """The offers on sale among these codes, and every add-on, in one query."""
-    rows = db.session.scalars(_offers(partner).where(
-        or_(Product.code.in_(sorted(set(codes))), Product.kind == ProductKind.ADDON))).all()
+    rows = db.session.scalars(_offers(partner).where(_products(
+        or_(Product.code.in_(sorted(set(codes))), Product.kind == ProductKind.ADDON)))).all()
     return {row.product.code: _offer(row) for row in rows}
 
 
+def _products(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Offers of the few products matching `conditions`, found from the products' indexes
+    rather than by reading every offer of a large catalogue."""
+    return PartnerProduct.product_id.in_(select(Product.id).where(*conditions))
+
+
 def addon_offers(partner: Partner) -> dict[str, Offer]:
-    rows = db.session.scalars(_offers(partner).where(Product.kind == ProductKind.ADDON)).all()
+    rows = db.session.scalars(_offers(partner).where(
+        _products(Product.kind == ProductKind.ADDON))).all()
     return {row.product.code: _offer(row) for row in rows}
 
 
 def families(partner: Partner) -> list[str]:
-    """The families the partner sells, in FAMILIES' order: one EXISTS per family, each
-    stopping at its first offer, rather than reading the whole catalogue for six names."""
+    """The families the partner sells, in FAMILIES' order: one EXISTS per family that walks
+    the family's products and stops at the first on sale here, rather than reading the whole
+    catalogue for six names."""
     sold = union_all(*(
         select(literal(family).label("family")).where(
-            _offers(partner).with_only_columns(PartnerProduct.id)
-            .where(Product.kind == ProductKind.SOFTWARE, Product.family == family).exists())
+            select(Product.id).where(Product.family == family,
+                                     Product.kind == ProductKind.SOFTWARE,
+                                     Product.is_active.is_(True), _on_sale_here(partner))
+            .exists())
         for family in FAMILIES))
     present = set(db.session.scalars(select(sold.subquery().c.family)))
     return [f for f in FAMILIES if f in present]
