@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     Numeric,
@@ -205,7 +206,11 @@ class Product(db.Model):  # type: ignore[name-defined]
         back_populates="product", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (CheckConstraint("list_price_cents >= 0", name="price_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("list_price_cents >= 0", name="price_not_negative"),
+        # The few add-ons and withdrawn products, found without reading the whole catalogue.
+        Index("ix_products_kind_active", "kind", "is_active"),
+    )
 
     def sku_for(self, wholesaler_code: str) -> str | None:
         return next((s.sku for s in self.skus if s.wholesaler_code == wholesaler_code), None)
@@ -258,12 +263,14 @@ class PartnerProduct(db.Model):  # type: ignore[name-defined]
     __table_args__ = (
         UniqueConstraint("partner_id", "product_id"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        # The shop lists a partner's offers on sale in this order, a page at a time, and
+        # counts them: the index hands a page's rows without sorting the whole catalogue, and
+        # the count without reading the table.
+        Index("ix_partner_products_partner_listed", "partner_id", "position", "available"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    partner_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("partners.id", ondelete="CASCADE"), index=True
-    )
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id", ondelete="CASCADE"))
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     price_cents: Mapped[int] = mapped_column(Integer)
     # The range the partner's own staff may set the price in, fixed by the operator; without
@@ -360,13 +367,20 @@ class TaxTreatment(StrEnum):
 
 class Order(db.Model):  # type: ignore[name-defined]
     __tablename__ = "orders"
+    # The back office lists orders newest first, filtered by partner or status; resellers'
+    # pages and the back office's search find a buyer's orders by e-mail.
+    __table_args__ = (
+        Index("ix_orders_partner_created", "partner_id", "created_at"),
+        Index("ix_orders_payment_created", "payment_status", "created_at"),
+        Index("ix_orders_fulfilment_created", "fulfilment_status", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     number: Mapped[str] = mapped_column(String(20), unique=True)
-    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"), index=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
     buyer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"), index=True)
     source: Mapped[str] = mapped_column(String(16), default="shop")  # shop or api
-    email: Mapped[str] = mapped_column(String(254))
+    email: Mapped[str] = mapped_column(String(254), index=True)
     name: Mapped[str] = mapped_column(String(120))
     company: Mapped[str] = mapped_column(String(160), default="")
     vat_number: Mapped[str] = mapped_column(String(20), default="")
@@ -407,8 +421,8 @@ class Order(db.Model):  # type: ignore[name-defined]
     consent_wording_version: Mapped[str | None] = mapped_column(String(40))
     # Bumped to revoke every order link given out so far (commerce/access.py).
     access_version: Mapped[int] = mapped_column(Integer, default=1)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # When the buyer's identity was removed from the order (erasure on request or the retention
     # job, accounts/privacy.py): amounts, dates, countries and VAT fields stay for accounting.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

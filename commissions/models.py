@@ -161,11 +161,13 @@ class ResellerClient(db.Model):  # type: ignore[name-defined]
     """A buyer attached to a reseller: later orders of that buyer in the network credit it."""
 
     __tablename__ = "reseller_clients"
-    __table_args__ = (UniqueConstraint("partner_id", "email"),)
+    # The portal lists a reseller's clients newest first, a page at a time.
+    __table_args__ = (UniqueConstraint("partner_id", "email"),
+                      Index("ix_reseller_clients_reseller_attached", "reseller_id", "attached_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
-    reseller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resellers.id"), index=True)
+    reseller_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("resellers.id"))
     email: Mapped[str] = mapped_column(String(254))
     attached_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rule: Mapped[str] = mapped_column(String(24))

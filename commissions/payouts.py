@@ -20,9 +20,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import Any
 from xml.sax.saxutils import escape
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 
 from commerce.numbers import next_value
 from commerce.status import InvalidTransition
@@ -249,25 +250,36 @@ class PayoutOutlook:
 def outlook(reseller: Reseller, now: datetime | None = None) -> PayoutOutlook:
     """The reseller's next payout as the dashboard shows it."""
     now = now_or(now)
-    entries = db.session.execute(
-        select(LedgerEntry.payable_at, LedgerEntry.amount_cents)
-        .where(LedgerEntry.reseller_id == reseller.id, LedgerEntry.payout_id.is_(None),
-               LedgerEntry.payable_at <= now)
-        .order_by(LedgerEntry.payable_at)).all()
     minimum = _minimum(reseller)
-    running, due_since = 0, None
-    for payable_at, amount in entries:
-        running += amount
-        if running >= minimum and due_since is None:
-            due_since = payable_at
-        elif running < minimum:
-            due_since = None
+    payable, due_since = db.session.execute(_due_since(reseller, now, minimum)).one()
     waiting = db.session.scalar(
         select(func.coalesce(func.sum(Payout.amount_cents), 0))
         .where(Payout.reseller_id == reseller.id, Payout.status.in_(UNFILED)))
-    return PayoutOutlook(running, minimum, due_since, next_run_after(now),
+    return PayoutOutlook(int(payable), minimum, due_since, next_run_after(now),
                          0 if reseller.has_bank_details else int(waiting or 0),
                          reseller.has_bank_details)
+
+
+def _due_since(reseller: Reseller, now: datetime, minimum: int) -> Select[Any]:
+    """The payable, unpaid balance, and since when it has stayed at or above the minimum
+    (None if it is below): the first entry after the last one that left the running total,
+    oldest first, under the minimum. Summed by the database, however many entries wait."""
+    unpaid = (LedgerEntry.reseller_id == reseller.id, LedgerEntry.payout_id.is_(None),
+              LedgerEntry.payable_at <= now)
+    order = (LedgerEntry.payable_at, LedgerEntry.id)
+    ranked = select(
+        LedgerEntry.payable_at,
+        func.sum(LedgerEntry.amount_cents).over(order_by=order, rows=(None, 0)).label("running"),
+        func.row_number().over(order_by=order).label("n"),
+    ).where(*unpaid).subquery()
+    last_below = (select(func.max(ranked.c.n)).where(ranked.c.running < minimum)
+                  .scalar_subquery())
+    return select(
+        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(*unpaid)
+        .scalar_subquery(),
+        select(func.min(ranked.c.payable_at))
+        .where(ranked.c.n > func.coalesce(last_below, 0)).scalar_subquery(),
+    )
 
 
 def _amount(cents: int) -> str:

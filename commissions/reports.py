@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from commerce.models import Order, OrderLine
 from commissions.attribution import attribution_for
@@ -163,12 +163,33 @@ def clients_of(reseller: Reseller) -> list[ResellerClient]:
         .order_by(ResellerClient.attached_at.desc())))
 
 
+def _attributed(reseller: Reseller) -> Select[tuple[Order]]:
+    return (select(Order).join(OrderAttribution, OrderAttribution.order_id == Order.id)
+            .where(OrderAttribution.reseller_id == reseller.id,
+                   Order.partner_id == reseller.partner_id))
+
+
 def orders_of(reseller: Reseller) -> list[Order]:
     """The orders attributed to a reseller, newest first."""
+    return list(db.session.scalars(_attributed(reseller).order_by(Order.created_at.desc())))
+
+
+def recent_orders(reseller: Reseller, limit: int) -> list[Order]:
+    """The reseller's `limit` latest attributed orders, newest first."""
     return list(db.session.scalars(
-        select(Order).join(OrderAttribution, OrderAttribution.order_id == Order.id)
-        .where(OrderAttribution.reseller_id == reseller.id, Order.partner_id == reseller.partner_id)
-        .order_by(Order.created_at.desc())))
+        _attributed(reseller).order_by(Order.created_at.desc(), Order.id).limit(limit)))
+
+
+def order_count(reseller: Reseller) -> int:
+    """How many orders are attributed to the reseller, counted by the database."""
+    return int(db.session.scalar(_attributed(reseller).with_only_columns(func.count(Order.id)))
+               or 0)
+
+
+def client_count(reseller: Reseller) -> int:
+    """How many buyers are attached to the reseller, counted by the database."""
+    return int(db.session.scalar(select(func.count(ResellerClient.id))
+                                 .where(ResellerClient.reseller_id == reseller.id)) or 0)
 
 
 CSV_FIELDS = ("created_at", "kind", "state", "order_number", "product_code", "rule", "rate",

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from accounts import factors
 from accounts.services import authenticate
@@ -34,12 +37,23 @@ from backups.vault import (
     backups_for_lines,
     open_backup,
 )
-from commerce.models import LicenceType, Order, OrderLine, Partner, PaymentStatus, Role, User
+from commerce.models import (
+    LicenceType,
+    Order,
+    OrderLine,
+    Partner,
+    PaymentStatus,
+    Product,
+    Role,
+    User,
+)
+from commerce.paging import Page, paginate
 from commerce.passwords import check_password
-from commissions import Balances, balances, clients_of, orders_of, reseller_for_user
+from commissions import Balances, balances, reseller_for_user
 from commissions.bank import BankDetails, check_bank_details, set_bank_details
 from commissions.models import LedgerEntry, OrderAttribution, Reseller, ResellerClient
 from commissions.payouts import PayoutOutlook, outlook
+from commissions.reports import client_count, order_count, recent_orders
 from commissions.services import RENEWAL_WINDOW
 from extensions import db
 from fulfilment.delivery import line_deliveries, subscription_end
@@ -51,7 +65,7 @@ log = logging.getLogger("comptoir.reseller")
 
 ALERT_HORIZON = timedelta(days=30)
 RECENT_ORDERS = 10
-CLIENT_LIST_LIMIT = 200
+CLIENTS_PAGE_SIZE = 50
 LIVE_BACKUPS = (BackupStatus.PENDING, BackupStatus.STORED)
 
 
@@ -198,8 +212,11 @@ class ClientRow:
     orders: int
 
 
-def search_clients(reseller: Reseller, query: str = "") -> list[ClientRow]:
-    """The reseller's clients, newest first, whose e-mail or name contains the query."""
+def search_clients(reseller: Reseller, query: str = "", number: int = 1,
+                   size: int = CLIENTS_PAGE_SIZE) -> Page[ClientRow]:
+    """Page `number` of the reseller's clients, newest first, whose e-mail or name contains
+    the query; PageNotFound past the last page. Three queries whatever the number of clients:
+    the count, the page, and the page's names and order counts."""
     stmt = select(ResellerClient).where(ResellerClient.reseller_id == reseller.id)
     needle = query.strip().lower()
     if needle:
@@ -207,26 +224,32 @@ def search_clients(reseller: Reseller, query: str = "") -> list[ClientRow]:
                                           func.lower(Order.name).contains(needle, autoescape=True))
         stmt = stmt.where(or_(ResellerClient.email.contains(needle, autoescape=True),
                               ResellerClient.email.in_(named)))
-    clients = db.session.scalars(
-        stmt.order_by(ResellerClient.attached_at.desc()).limit(CLIENT_LIST_LIMIT)).all()
-    names, counts = _names_and_counts(reseller, [c.email for c in clients])
-    return [ClientRow(c.id, c.email, names.get(c.email, ""), c.attached_at, counts.get(c.email, 0))
-            for c in clients]
+    page = paginate(stmt.order_by(ResellerClient.attached_at.desc(), ResellerClient.id),
+                    number, size)
+    names = _names_and_counts(reseller, [c.email for c in page.items])
+
+    def row(client: ResellerClient) -> ClientRow:
+        name, orders = names.get(client.email, ("", 0))
+        return ClientRow(client.id, client.email, name, client.attached_at, orders)
+
+    return page.map(row)
 
 
-def _names_and_counts(reseller: Reseller,
-                      emails: list[str]) -> tuple[dict[str, str], dict[str, int]]:
+def _names_and_counts(reseller: Reseller, emails: list[str]) -> dict[str, tuple[str, int]]:
+    """Each client's name on their latest visible order, and how many they placed."""
     if not emails:
-        return {}, {}
-    names: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    rows = db.session.execute(
-        _visible_orders(reseller).with_only_columns(Order.email, Order.name)
-        .where(Order.email.in_(emails)).order_by(Order.created_at))
-    for email, name in rows:
-        names[email] = name  # the latest order's name wins
-        counts[email] = counts.get(email, 0) + 1
-    return names, counts
+        return {}
+    ranked = (_visible_orders(reseller).where(Order.email.in_(emails))
+              .with_only_columns(
+                  Order.email, Order.name,
+                  func.count().over(partition_by=Order.email).label("orders"),
+                  func.row_number().over(partition_by=Order.email,
+                                         order_by=(Order.created_at.desc(), Order.id))
+                  .label("rank"))
+              .subquery())
+    rows = db.session.execute(select(ranked.c.email, ranked.c.name, ranked.c.orders)
+                              .where(ranked.c.rank == 1))
+    return {email: (name, int(orders)) for email, name, orders in rows}
 
 
 # --- the client's licences ----------------------------------------------------------------------
@@ -396,99 +419,139 @@ class Alerts:
 
 
 def alerts_for(reseller: Reseller, now: datetime) -> Alerts:
-    """Subscriptions renewing or ending and backups expiring within 30 days."""
+    """Subscriptions renewing or ending and backups expiring within 30 days.
+
+    A fixed number of queries however many orders the reseller has: the backups are looked
+    up by their expiry, the prepaid subscriptions' lines and their renewals in one query each,
+    and the clients only for the alerts found.
+    """
     horizon = now + ALERT_HORIZON
-    paid = list(db.session.scalars(
-        _visible_orders(reseller).where(Order.payment_status == PaymentStatus.PAID)))
-    client_ids = dict(db.session.execute(
-        select(ResellerClient.email, ResellerClient.id)
-        .where(ResellerClient.reseller_id == reseller.id)).all())
-    lines = [(order, line) for order in paid for line in order.product_lines]
-    subscriptions = _contract_alerts(reseller, now, horizon, client_ids) + [
-        SubscriptionAlert(order, line, ends_at, client_ids.get(order.email))
-        for order, line, ends_at in _subscription_ends(lines, reseller.partner_id)
+    subscriptions = _contract_alerts(reseller, now, horizon) + [
+        SubscriptionAlert(order, line, ends_at, None)
+        for order, line, ends_at in _subscription_ends(reseller)
         if now <= ends_at <= horizon
     ]
-    backups = backups_for_lines(str(line.id) for _, line in lines)
-    expiring = [
-        BackupAlert(order, line, backup.expires_at, client_ids.get(order.email))
-        for order, line in lines
-        if (backup := backups.get(str(line.id))) is not None
-        and backup.status in LIVE_BACKUPS and now < backup.expires_at <= horizon
-    ]
-    return Alerts(sorted(subscriptions, key=lambda a: a.ends_at),
-                  sorted(expiring, key=lambda a: a.expires_at))
+    backups = _backup_alerts(reseller, now, horizon)
+    emails = {a.order.email for a in subscriptions} | {a.order.email for a in backups}
+    client_ids = dict(db.session.execute(
+        select(ResellerClient.email, ResellerClient.id)
+        .where(ResellerClient.reseller_id == reseller.id, ResellerClient.email.in_(emails))
+    ).all()) if emails else {}
+    return Alerts(
+        sorted((replace(a, client_id=client_ids.get(a.order.email)) for a in subscriptions),
+               key=lambda a: a.ends_at),
+        sorted((replace(a, client_id=client_ids.get(a.order.email)) for a in backups),
+               key=lambda a: a.expires_at))
 
 
-def _contract_alerts(reseller: Reseller, now: datetime, horizon: datetime,
-                     client_ids: dict[str, uuid.UUID]) -> list[SubscriptionAlert]:
+def _paid_lines(reseller: Reseller) -> Select:
+    """The product lines of the paid orders the reseller may see, as (order, line) rows."""
+    return (_visible_orders(reseller).add_columns(OrderLine)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.payment_status == PaymentStatus.PAID, OrderLine.parent_line_id.is_(None)))
+
+
+def _backup_alerts(reseller: Reseller, now: datetime, horizon: datetime) -> list[BackupAlert]:
+    """The live backups of the shop expiring by `horizon`, kept when their line is one of the
+    reseller's clients' paid lines."""
+    expiring = {b.order_line_ref: b for b in db.session.scalars(select(Backup).where(
+        Backup.partner == reseller.partner.slug, Backup.status.in_(LIVE_BACKUPS),
+        Backup.expires_at > now, Backup.expires_at <= horizon))}
+    line_ids = [_line_id(ref) for ref in expiring]
+    if not any(line_ids):
+        return []
+    rows = db.session.execute(
+        _paid_lines(reseller).where(OrderLine.id.in_([i for i in line_ids if i]))).all()
+    return [BackupAlert(order, line, expiring[str(line.id)].expires_at, None)
+            for order, line in rows]
+
+
+def _line_id(ref: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None
+
+
+def _contract_alerts(reseller: Reseller, now: datetime,
+                     horizon: datetime) -> list[SubscriptionAlert]:
     """The reseller's clients' subscriptions whose term ends by `horizon`, or whose renewal is
     unpaid. Their end is the subscription's own: users or applications added change nothing."""
     from subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus
 
-    subs = db.session.scalars(select(Subscription).where(
+    subs = db.session.scalars(select(Subscription).options(selectinload(Subscription.items))
+                              .where(
         Subscription.reseller_id == reseller.id, Subscription.status.in_(LIVE_STATUSES),
         or_(Subscription.status == SubscriptionStatus.PAST_DUE,
             Subscription.current_period_end.between(now, horizon)))).all()
+    if not subs:
+        return []
+    first_lines = {sub.id: sub.items[0].origin_order_line_id for sub in subs if sub.items}
+    orders = {o.id: o for o in db.session.scalars(
+        select(Order).where(Order.id.in_({sub.origin_order_id for sub in subs})))}
+    ids = [i for i in first_lines.values() if i is not None]
+    lines = {line.id: line for line in db.session.scalars(
+        select(OrderLine).where(OrderLine.id.in_(ids)))} if ids else {}
     alerts = []
     for sub in subs:
-        order = db.session.get(Order, sub.origin_order_id)
-        first = sub.items[0] if sub.items else None
-        line = db.session.get(OrderLine, first.origin_order_line_id) if first else None
+        order = orders.get(sub.origin_order_id)
+        line = lines.get(first_lines.get(sub.id))  # type: ignore[arg-type]
         if order is None or line is None:
             continue
         state = ("past_due" if sub.status == SubscriptionStatus.PAST_DUE
                  else "ends" if sub.cancel_at_period_end else "renews")
-        alerts.append(SubscriptionAlert(order, line, sub.current_period_end,
-                                        client_ids.get(order.email), state, sub.number,
-                                        sub.seats))
+        alerts.append(SubscriptionAlert(order, line, sub.current_period_end, None, state,
+                                        sub.number, sub.seats))
     return alerts
 
 
-def _subscription_ends(lines: list[tuple[Order, OrderLine]],
-                       partner_id: uuid.UUID) -> list[tuple[Order, OrderLine, datetime]]:
+def _subscription_ends(reseller: Reseller) -> list[tuple[Order, OrderLine, datetime]]:
     """Each prepaid subscription line's end (its licence's expiry, else paid_at + term), unless
     renewed; lines that opened a subscription, and subscriptions' own charges, are left to
     `_contract_alerts`."""
     from subscriptions.models import SubscriptionItem
 
-    started = set(db.session.scalars(select(SubscriptionItem.origin_order_line_id).where(
-        SubscriptionItem.origin_order_line_id.in_([line.id for _, line in lines])))) \
-        if lines else set()
-    subs = [(o, line) for o, line in lines
-            if line.product.licence_type == LicenceType.SUBSCRIPTION and o.paid_at is not None
-            and o.source != "subscription" and line.id not in started]
-    if not subs:
+    rows = db.session.execute(
+        _paid_lines(reseller).add_columns(Product.term_months)
+        .join(Product, Product.id == OrderLine.product_id)
+        .where(Product.licence_type == LicenceType.SUBSCRIPTION, Order.paid_at.is_not(None),
+               Order.source != "subscription",
+               OrderLine.id.not_in(select(SubscriptionItem.origin_order_line_id).where(
+                   SubscriptionItem.origin_order_line_id.is_not(None))))).all()
+    if not rows:
         return []
     expiries = dict(db.session.execute(
         select(LicenceRecord.order_line_ref, func.min(LicenceRecord.expires_at))
-        .where(LicenceRecord.order_line_ref.in_([str(line.id) for _, line in subs]))
+        .where(LicenceRecord.order_line_ref.in_([str(line.id) for _, line, _t in rows]))
         .group_by(LicenceRecord.order_line_ref)).all())
+    later = _later_purchases(reseller.partner_id, rows)
     ends = []
-    for order, line in subs:
-        if _renewed(order, line, partner_id):
-            continue
-        end = expiries.get(str(line.id))
-        if end is None:
-            assert order.paid_at is not None
-            end = subscription_end(order.paid_at, line.product.term_months)
-        ends.append((order, line, end))
+    for order, line, term in rows:
+        assert order.paid_at is not None
+        term_end = subscription_end(order.paid_at, term)
+        if any(order.paid_at < paid_at and paid_at >= term_end - RENEWAL_WINDOW
+               for paid_at in later.get((order.email, line.product_code), ())):
+            continue  # renewed: the buyer paid for it again near the end of its term
+        ends.append((order, line, expiries.get(str(line.id)) or term_end))
     return ends
 
 
-def _renewed(order: Order, line: OrderLine, partner_id: uuid.UUID) -> bool:
-    """Whether the buyer paid for the same product again near the end of its term, as a renewal
-    is bought (commissions' renewal window). Users added in the middle of the term, or any
-    subscription's own charges, do not renew it."""
-    assert order.paid_at is not None
-    end = subscription_end(order.paid_at, line.product.term_months)
-    later = db.session.scalar(
-        select(func.count(OrderLine.id)).join(Order, Order.id == OrderLine.order_id)
-        .where(Order.partner_id == partner_id, Order.email == order.email,
-               Order.payment_status == PaymentStatus.PAID, Order.paid_at > order.paid_at,
-               Order.paid_at >= end - RENEWAL_WINDOW, Order.source != "subscription",
-               OrderLine.product_code == line.product_code, OrderLine.parent_line_id.is_(None)))
-    return bool(later)
+def _later_purchases(partner_id: uuid.UUID,
+                     rows: Sequence[Any]) -> dict[tuple[str, str], list[datetime]]:
+    """When each buyer paid for each of these products in the shop, outside subscriptions'
+    own charges (users added mid-term are lines of those, so they renew nothing)."""
+    emails = {order.email for order, _line, _term in rows}
+    codes = {line.product_code for _order, line, _term in rows}
+    paid: dict[tuple[str, str], list[datetime]] = {}
+    for email, code, paid_at in db.session.execute(
+            select(Order.email, OrderLine.product_code, Order.paid_at)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.partner_id == partner_id, Order.email.in_(emails),
+                   Order.payment_status == PaymentStatus.PAID, Order.source != "subscription",
+                   OrderLine.product_code.in_(codes), OrderLine.parent_line_id.is_(None))):
+        if paid_at is not None:
+            paid.setdefault((email, code), []).append(paid_at)
+    return paid
 
 
 @dataclass(frozen=True)
@@ -505,12 +568,12 @@ class Dashboard:
 
 
 def dashboard(reseller: Reseller, now: datetime) -> Dashboard:
-    """Clients, recent orders, commissions by state, next payout and alerts."""
-    orders = orders_of(reseller)
+    """Clients, recent orders, commissions by state, next payout and alerts: counted and
+    summed in SQL, the same queries at ten orders as at ten thousand."""
     next_payable_at = db.session.scalar(
         select(func.min(LedgerEntry.payable_at))
         .where(LedgerEntry.reseller_id == reseller.id, LedgerEntry.payout_id.is_(None),
                LedgerEntry.payable_at > now))
-    return Dashboard(len(clients_of(reseller)), orders[:RECENT_ORDERS], len(orders),
-                     balances(reseller, now), next_payable_at, alerts_for(reseller, now),
-                     outlook(reseller, now))
+    return Dashboard(client_count(reseller), recent_orders(reseller, RECENT_ORDERS),
+                     order_count(reseller), balances(reseller, now), next_payable_at,
+                     alerts_for(reseller, now), outlook(reseller, now))

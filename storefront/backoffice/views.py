@@ -8,9 +8,12 @@ from datetime import timedelta
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from commerce.models import FulfilmentStatus, Order, Partner, PaymentStatus, Product
+from commerce.paging import paginate
 from extensions import db, utcnow
+from storefront import paging
 from storefront.backoffice.auth import current_operator, operator_required
 from storefront.backoffice.blueprint import bp
 from storefront.forms import EmptyForm
@@ -21,7 +24,8 @@ PAGE_SIZE = 50
 @bp.route("/")
 @operator_required
 def orders() -> str:
-    stmt = select(Order).order_by(Order.created_at.desc())
+    stmt = select(Order).options(joinedload(Order.partner)).order_by(Order.created_at.desc(),
+                                                                      Order.id)
     payment = request.args.get("payment")
     fulfilment = request.args.get("fulfilment")
     partner_slug = request.args.get("partner")
@@ -33,9 +37,11 @@ def orders() -> str:
         stmt = stmt.join(Partner).where(Partner.slug == partner_slug)
     if q := (request.args.get("q") or "").strip():
         stmt = stmt.where((Order.number == q.upper()) | (Order.email == q.lower()))
+    page = paging.page_or_404(lambda n: paginate(stmt, n, PAGE_SIZE))
     return render_template(
         "backoffice/orders.html",
-        orders=db.session.scalars(stmt.limit(PAGE_SIZE)).all(),
+        page=page,
+        orders=page.items,
         partners=db.session.scalars(select(Partner).order_by(Partner.name)).all(),
         payment_statuses=list(PaymentStatus),
         fulfilment_statuses=list(FulfilmentStatus),

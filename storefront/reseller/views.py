@@ -38,6 +38,7 @@ from commissions.payouts import outlook as payout_outlook
 from extensions import db, limiter
 from invoicing.services import document_for_order, documents_by_order
 from reseller import services
+from storefront import paging
 from storefront.forms import EmptyForm, SignInForm
 from storefront.invoices import pdf_response
 from storefront.reseller.forms import (
@@ -245,9 +246,9 @@ def settings(reseller: Reseller) -> Response | str | tuple[str, int]:
 @reseller_required
 def clients(reseller: Reseller) -> str:
     query = (request.args.get("q") or "").strip()[:120]
-    rows = services.search_clients(reseller, query)
+    page = paging.page_or_404(lambda n: services.search_clients(reseller, query, n))
     return render_template("reseller/clients.html", reseller=reseller, active="clients",
-                           clients=rows, query=query, limit=services.CLIENT_LIST_LIMIT)
+                           page=page, clients=page.items, query=query)
 
 
 @bp.route("/clients/<uuid:client_id>")

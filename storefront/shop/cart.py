@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from flask import session
+from flask import g, session
 
-from commerce.models import Partner
+from commerce.models import Partner, ProductKind
 from commerce.orders import ADDON_CODES, MAX_LINES, MAX_QUANTITY, LineRequest, line_amounts
 from commerce.tax import TaxDecision
 from storefront import embed
-from storefront.shop.catalogue import Offer, addon_offers, get_offer
+from storefront.shop.catalogue import Offer, addon_offers, get_offer, offers_by_code
 
 SESSION_KEY = "carts"
 
@@ -104,6 +104,7 @@ def _save(partner: Partner, raw: dict[str, dict]) -> None:  # type: ignore[type-
     else:
         carts.pop(str(partner.id), None)
     session[SESSION_KEY] = carts
+    g.pop("_carts", None)
     embed.note_event("cart-changed")
 
 
@@ -151,12 +152,27 @@ def clear(partner: Partner) -> None:
 
 
 def load(partner: Partner) -> Cart:
-    """The cart priced now; lines no longer on sale are dropped and named."""
-    offered_addons = addon_offers(partner)
+    """The cart priced now; lines no longer on sale are dropped and named.
+
+    One query whatever the cart holds, and once a request: every page shows the cart's count.
+    """
+    loaded: dict[str, Cart] = g.setdefault("_carts", {})
+    cart = loaded.get(str(partner.id))
+    if cart is None:
+        cart = loaded[str(partner.id)] = _priced(partner)
+    return cart
+
+
+def _priced(partner: Partner) -> Cart:
+    raw = _raw(partner)
+    if not raw:
+        return Cart([], [])
+    offers = offers_by_code(partner, raw)
+    offered_addons = {code: o for code, o in offers.items() if o.product.kind == ProductKind.ADDON}
     lines: list[CartLine] = []
     dropped: list[str] = []
-    for code, item in _raw(partner).items():
-        offer = get_offer(partner, code)
+    for code, item in raw.items():
+        offer = offers.get(code)
         quantity = item.get("q", 0)
         if offer is None or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
             dropped.append(code)

@@ -48,7 +48,7 @@ from payments.base import GatewayError
 from payments.held import HELD
 from payments.services import confirm_payment, gateway_for, start_payment
 from payments.test_gateway import TestGateway, country_card
-from storefront import embed
+from storefront import embed, paging
 from storefront.forms import (
     AddToCartForm,
     CartLineForm,
@@ -63,7 +63,14 @@ from storefront.security import sessions
 from storefront.security.doors import current_buyer
 from storefront.shop import cart as carts
 from storefront.shop import pricing, referrals
-from storefront.shop.catalogue import FAMILIES, addon_offers, families, get_offer, list_offers
+from storefront.shop.catalogue import (
+    FAMILIES,
+    addon_offers,
+    families,
+    featured_offers,
+    get_offer,
+    offer_page,
+)
 from storefront.tenancy import current_partner
 
 bp = Blueprint("shop", __name__)
@@ -86,7 +93,7 @@ def home() -> str:
         return platform_index()
     partner = g.partner
     return render_template(
-        "storefront/home.html", offers=list_offers(partner)[:8], families=families(partner)
+        "storefront/home.html", offers=featured_offers(partner), families=families(partner)
     )
 
 
@@ -97,9 +104,11 @@ def catalogue() -> str:
     if family and family not in FAMILIES:
         family = None
     query = (request.args.get("q") or "").strip()[:80]
+    page = paging.page_or_404(lambda n: offer_page(partner, family, query or None, n))
     return render_template(
         "storefront/catalogue.html",
-        offers=list_offers(partner, family, query or None),
+        page=page,
+        offers=page.items,
         families=families(partner),
         family=family,
         query=query,

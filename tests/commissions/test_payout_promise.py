@@ -141,3 +141,16 @@ def test_the_dashboard_outlook_counts_the_promise_from_the_minimum(db, network, 
     assert after.promised_by == datetime(2026, 3, 5, 12, 10, tzinfo=UTC)
     assert after.next_run_at == at(3, 3, hour=14)
     assert not after.has_bank_details
+
+
+def test_the_outlook_dates_the_balance_from_when_it_last_rose_back_to_the_minimum(
+        db, network, make_reseller):
+    carla = make_reseller(network, code="RP-CARL")
+    for day, cents in ((2, 6000), (3, -2000), (4, 1500), (5, 100)):
+        adjust(carla, cents, "ajustement", "operateur",
+               now=datetime(2026, 3, day, 10, 0, tzinfo=UTC))
+    # 60.00 reached the minimum on the 2nd, fell to 40.00 on the 3rd, rose to 55.00 on the 4th.
+    seen = outlook(carla, at(3, 6, hour=12))
+    assert (seen.payable_cents, seen.due_since) == (5600, datetime(2026, 3, 4, 10, 0, tzinfo=UTC))
+    assert outlook(carla, at(3, 3, hour=12)).due_since is None  # 40.00: below
+    assert outlook(carla, at(3, 2, hour=12)).due_since == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
