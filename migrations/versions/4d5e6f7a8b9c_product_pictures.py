@@ -2,7 +2,7 @@
 pages need to show them), and the product line whose editions a buyer compares
 
 Revision ID: 4d5e6f7a8b9c
-Revises: e2f3a4b5c6d7
+Revises: 1a2b3c4d5e6f
 Create Date: 2026-12-08 00:30:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '4d5e6f7a8b9c'
-down_revision = 'e2f3a4b5c6d7'
+down_revision = '1a2b3c4d5e6f'
 branch_labels = None
 depends_on = None
 
