@@ -345,6 +345,9 @@ def _insert_batch(drafts: list[_Draft], signer: Signer, actor: str) -> set[str]:
     statement = (_insert_for(dialect)(_LICENCES).on_conflict_do_nothing()
                  .returning(_LICENCES.c.id))
     inserted: set[str] = set()
+    # In one order for every batch, so that two batches waiting on each other's rows cannot
+    # deadlock on PostgreSQL.
+    drafts = sorted(drafts, key=lambda d: (d.request.order_line_ref, d.request.unit))
     for start in range(0, len(drafts), BATCH_PAGE):
         page = drafts[start:start + BATCH_PAGE]
         rows = [d.row(signer.key_id) for d in page]
