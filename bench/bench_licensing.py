@@ -43,8 +43,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import cryptography  # noqa: E402
+from common import check_goals, own_postgres  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
 from sqlalchemy import (  # noqa: E402
     Column,
@@ -52,14 +54,10 @@ from sqlalchemy import (  # noqa: E402
     MetaData,
     Table,
     UniqueConstraint,
-    create_engine,
     func,
     insert,
     select,
-    text,
 )
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from app import create_app  # noqa: E402
 from config import SECRETS  # noqa: E402
@@ -121,27 +119,6 @@ def settings(database_url: str, instance: Path) -> dict[str, object]:
         "VAULT_DIR": str(instance / "vault"),
         "RATELIMIT_ENABLED": False,
     }
-
-
-def postgres_reachable(url: str) -> bool:
-    """Create the bench's database when missing and empty it; False when PostgreSQL is down."""
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                            {"n": target.database}).scalar() is None:
-                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    except OperationalError:
-        return False
-    finally:
-        admin.dispose()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    return True
 
 
 class Requests:
@@ -340,27 +317,6 @@ def goal_figures(results: dict[str, Any]) -> dict[str, tuple[float, str] | None]
     }
 
 
-def check_goals(results: dict[str, Any]) -> list[str]:
-    """Print each goal beside its figure; return the goals missed."""
-    missed = []
-    results["goals"] = {}
-    print("\ngoals:")
-    for name, figure in goal_figures(results).items():
-        op, goal = GOALS[name]
-        if figure is None:
-            print(f"  {name:42} goal {op} {goal:<8g} not measured in this run")
-            continue
-        value, where = figure
-        ok = value >= goal
-        results["goals"][name] = {"goal": f"{op} {goal}", "measured": value, "where": where,
-                                  "met": ok}
-        print(f"  {name:42} goal {op} {goal:<8g} measured {value:<10g} ({where}) "
-              f"{'met' if ok else 'MISSED'}")
-        if not ok:
-            missed.append(name)
-    return missed
-
-
 def report(results: dict[str, Any]) -> None:
     """Print the tables."""
     print(f"licensing benchmark (Python {results['python']}, cryptography "
@@ -400,12 +356,12 @@ def main() -> None:
     }
     for database in [d.strip() for d in args.databases.split(",") if d.strip()]:
         url = args.database_url or DEFAULT_POSTGRES
-        if database == "postgresql" and not postgres_reachable(url):
+        if database == "postgresql" and not own_postgres(url):
             print("PostgreSQL is not reachable: its figures are not measured", file=sys.stderr)
             continue
         results["databases"][database] = run_database(database, url, args)
     report(results)
-    missed = check_goals(results)
+    missed = check_goals(GOALS, goal_figures(results), results)
     failed = [name for name, d in results["databases"].items() if d["problems"]]
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"licensing-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
