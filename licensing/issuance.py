@@ -142,6 +142,7 @@ def _same_terms(record: LicenceRecord, request: LicenceRequest) -> IssuedLicence
 class _Draft:
     """A licence signed and ready to insert."""
 
+    id: uuid.UUID
     request: LicenceRequest
     licence: Licence
     token: str
@@ -151,7 +152,7 @@ class _Draft:
         """The licence's row (with the key's columns when given)."""
         request, licence = self.request, self.licence
         row: dict[str, Any] = {
-            "id": uuid.UUID(licence.licence_id), "number": licence.number,
+            "id": self.id, "number": licence.number,
             "order_line_ref": request.order_line_ref, "unit": request.unit,
             "order_ref": request.order_ref, "partner": request.partner,
             "buyer_ref": request.buyer_ref, "product_code": request.product_code,
@@ -166,7 +167,7 @@ class _Draft:
     def audit(self, actor: str, at: datetime) -> dict[str, Any]:
         """The audit row of its issuance."""
         return {"id": uuid.uuid4(), "at": at, "action": AuditAction.LICENCE_ISSUED.value,
-                "actor": actor, "licence_id": uuid.UUID(self.licence.licence_id),
+                "actor": actor, "licence_id": self.id,
                 "kid": self.kid,
                 "detail": {"order_line_ref": self.request.order_line_ref,
                            "unit": self.request.unit}}
@@ -174,7 +175,7 @@ class _Draft:
     def issued(self) -> IssuedLicence:
         """The licence as the caller gets it once inserted."""
         return IssuedLicence(
-            id=uuid.UUID(self.licence.licence_id), number=self.licence.number, token=self.token,
+            id=self.id, number=self.licence.number, token=self.token,
             kid=self.kid, licence=self.licence, order_line_ref=self.request.order_line_ref,
             unit=self.request.unit, revoked_at=None, revocation_reason=None, created=True)
 
@@ -182,9 +183,10 @@ class _Draft:
 def _draft(request: LicenceRequest, signer: Signer, issued_at: datetime) -> _Draft:
     """Sign a licence for the request under a fresh id and number."""
     expires_at = request.expires_at.replace(microsecond=0) if request.expires_at else None
+    licence_id = uuid.uuid4()
     try:
         licence = Licence(
-            licence_id=str(uuid.uuid4()),
+            licence_id=str(licence_id),
             number=new_licence_number(),
             product=request.product_code,
             edition=request.edition,
@@ -198,8 +200,8 @@ def _draft(request: LicenceRequest, signer: Signer, issued_at: datetime) -> _Dra
         )
     except ValueError as exc:
         raise InvalidLicenceRequest(str(exc)) from exc
-    return _Draft(request, licence, sign_licence(licence, signer.private_key, signer.kid),
-                  signer.kid)
+    token = sign_licence(licence, signer.private_key, signer.kid)
+    return _Draft(licence_id, request, licence, token, signer.kid)
 
 
 def _insert_for(dialect: str) -> Callable[..., Any]:
@@ -322,9 +324,9 @@ def issue_licences(
     for _ in range(_NUMBER_ATTEMPTS):
         drafts = {i: _draft(requests[i], signer, issued_at) for i in waiting}
         inserted = _insert_batch(list(drafts.values()), signer, actor)
-        missing = [i for i, d in drafts.items() if d.licence.licence_id not in inserted]
+        missing = [i for i, d in drafts.items() if d.id not in inserted]
         for i, d in drafts.items():
-            if d.licence.licence_id in inserted:
+            if d.id in inserted:
                 results[i] = d.issued()
         existing = _existing([requests[i] for i in missing])
         waiting = []
@@ -339,21 +341,21 @@ def issue_licences(
     raise LicensingError("could not allocate a free licence number")
 
 
-def _insert_batch(drafts: list[_Draft], signer: Signer, actor: str) -> set[str]:
+def _insert_batch(drafts: list[_Draft], signer: Signer, actor: str) -> set[uuid.UUID]:
     """Insert the drafts that have no licence yet and their audit rows; return their ids."""
     dialect = db.session.get_bind().dialect.name
     statement = (_insert_for(dialect)(_LICENCES).on_conflict_do_nothing()
                  .returning(_LICENCES.c.id))
-    inserted: set[str] = set()
+    inserted: set[uuid.UUID] = set()
     # In one order for every batch, so that two batches waiting on each other's rows cannot
     # deadlock on PostgreSQL.
     drafts = sorted(drafts, key=lambda d: (d.request.order_line_ref, d.request.unit))
     for start in range(0, len(drafts), BATCH_PAGE):
         page = drafts[start:start + BATCH_PAGE]
         rows = [d.row(signer.key_id) for d in page]
-        ids = {str(i) for i in db.session.scalars(statement, rows)}
+        ids = set(db.session.scalars(statement, rows))
         at = utcnow()
-        audits = [d.audit(actor, at) for d in page if d.licence.licence_id in ids]
+        audits = [d.audit(actor, at) for d in page if d.id in ids]
         if audits:
             db.session.execute(insert(_AUDIT), audits)
         inserted |= ids
