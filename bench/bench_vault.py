@@ -3,8 +3,9 @@ loopback, each beside a raw boto3 put or get of the same bytes measured in the s
 
 Each backup is stored as a delivery stores it (`store_backup`, then the caller's commit) and
 restored as a buyer's access restores it (`open_backup`, audited, then the commit). The raw
-baseline puts and gets the same bundle's bytes with the store's own boto3 client, one raw call
-beside each vault call, so that both see the same server at the same moment.
+baseline puts (tagged for the lifecycle rule, as the vault's puts are) and gets the same bundle's
+bytes with the store's own boto3 client, one raw call beside each vault call, so that both see the
+same server at the same moment.
 
 Goals (GOALS; the script exits 1 when one is missed): stored/s >= 0.5 of raw puts/s and
 restored/s >= 0.5 of raw gets/s, on every database measured: the vault's own work (envelope
@@ -54,7 +55,7 @@ from backups.vault import (  # noqa: E402
     store_backup,
 )
 from backups.vault.models import Backup  # noqa: E402
-from backups.vault.storage import S3Store  # noqa: E402
+from backups.vault.storage import LIFECYCLE_TAG, TAG_STANDARD, S3Store  # noqa: E402
 from extensions import db  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -162,7 +163,8 @@ def _timed(store: S3Store, requests: list[BackupRequest]) -> dict[str, Any]:
     payloads = [json.dumps(r.bundle).encode() for r in requests]
     for n, (request, payload) in enumerate(zip(requests, payloads, strict=True)):
         t0 = time.perf_counter()
-        store.client.put_object(Bucket=store.bucket, Key=f"raw/{n}", Body=payload)
+        store.client.put_object(Bucket=store.bucket, Key=f"raw/{n}", Body=payload,
+                                Tagging=f"{LIFECYCLE_TAG}={TAG_STANDARD}")  # as the vault tags
         t1 = time.perf_counter()
         backup = store_backup(request)
         db.session.commit()  # what a delivery pays
