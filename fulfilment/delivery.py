@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -22,7 +21,7 @@ from extensions import db
 from fulfilment.models import OPEN_STATUSES, DeliveredUnit, FulfilmentLine, LineStatus
 from fulfilment.secrets import key_digest, open_product_key, seal_product_key
 from fulfilment.wholesalers import DeliveredItem, MalformedAnswer, mask_product_key
-from licensing.services import LicenceRequest, issue_licence
+from licensing.services import LicenceRequest, issue_licences
 
 log = logging.getLogger(__name__)
 
@@ -129,33 +128,33 @@ def _refuse_seen_keys(
 
 
 def issue_unit_licences(line: FulfilmentLine) -> None:
-    """Sign a licence for every unit that has none; issue_licence is idempotent per (line, unit)."""
+    """Sign a licence for every unit that has none, in one batch (idempotent per line and unit)."""
     order_line: OrderLine = line.order_line
     order: Order = line.order
     product = order_line.product
-    for unit in list(line.units):
-        if unit.licence_id is not None:
-            continue
-        ref = (
-            str(line.order_line_id)
-            if unit.generation == 1
-            else f"{line.order_line_id}:g{unit.generation}"
-        )
-        issued = issue_licence(
-            LicenceRequest(
-                order_line_ref=ref,
-                unit=unit.unit,
-                product_code=product.code,
-                edition=product.edition,
-                seats=product.seats,
-                order_ref=order.number,
-                partner=order.partner.slug,
-                buyer_ref=order.email,
-                product_key_sha256=unit.product_key_sha256,
-                expires_at=_licence_expiry(order, order_line, unit.created_at),
+    units = [unit for unit in line.units if unit.licence_id is None]
+    if not units:
+        return
+    requests = [
+        LicenceRequest(
+            order_line_ref=(
+                str(line.order_line_id)
+                if unit.generation == 1
+                else f"{line.order_line_id}:g{unit.generation}"
             ),
-            fresh=sa_inspect(unit).pending,  # a unit stored by this very try has no licence yet
+            unit=unit.unit,
+            product_code=product.code,
+            edition=product.edition,
+            seats=product.seats,
+            order_ref=order.number,
+            partner=order.partner.slug,
+            buyer_ref=order.email,
+            product_key_sha256=unit.product_key_sha256,
+            expires_at=_licence_expiry(order, order_line, unit.created_at),
         )
+        for unit in units
+    ]
+    for unit, issued in zip(units, issue_licences(requests), strict=True):
         unit.licence_id, unit.licence_number, unit.licence_token = (
             issued.id,
             issued.number,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -45,6 +46,21 @@ from licensing.verify import VerificationKey, cached_public_key
 _SEAL_VERSION = b"\x01"
 _NONCE_LENGTH = 12
 _private_keys: dict[str, Ed25519PrivateKey] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """The active key as issuance needs it: its row's id, its kid and its opened private half."""
+
+    key_id: uuid.UUID
+    kid: str
+    private_key: Ed25519PrivateKey
+
+
+# The active key last read, per database. It may go stale when another process rotates or
+# revokes the key: issuance checks in its own statement that the key is still active, and reads
+# it again when it is not; a key change made in this process forgets it at once.
+_signers: dict[str, Signer] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +165,7 @@ def _activate(key: SigningKey, actor: str) -> None:
         _audit(AuditAction.KEY_RETIRED, actor, current.kid)
         db.session.flush()  # free the one-active slot before taking it
     key.status, key.activated_at = KeyStatus.ACTIVE, now
+    forget_signer()
     _audit(AuditAction.KEY_ACTIVATED, actor, key.kid)
 
 
@@ -212,6 +229,7 @@ def revoke_signing_key(
     key.revocation_reason = KeyRevocationReason(reason).value
     _audit(AuditAction.KEY_REVOKED, actor, key.kid, key.revocation_reason)
     _private_keys.pop(kid, None)
+    forget_signer()
     if was_active:
         db.session.flush()
         replacement = _new_key_row(KeyStatus.PENDING)
@@ -261,6 +279,32 @@ def active_signer() -> tuple[SigningKey, Ed25519PrivateKey]:
             _private_keys.clear()
         _private_keys[key.kid] = private
     return key, private
+
+
+def _database() -> str:
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+def current_signer(*, refresh: bool = False) -> Signer:
+    """Return the active key for signing, read from the database once per process and database.
+
+    The answer may be stale (see `_signers`): a caller that finds the key no longer active calls
+    again with refresh=True.
+    """
+    signer = None if refresh else _signers.get(_database())
+    if signer is None:
+        with db.session.no_autoflush:  # the key's row is all it reads
+            key, private = active_signer()
+        signer = Signer(key.id, key.kid, private)
+        if len(_signers) > 32:
+            _signers.clear()
+        _signers[_database()] = signer
+    return signer
+
+
+def forget_signer() -> None:
+    """Forget the cached active keys (a key changed in this process)."""
+    _signers.clear()
 
 
 class DatabaseKeys:

@@ -18,7 +18,7 @@ _CHECK_DECODE = {ch: i for i, ch in enumerate(CHECK_SYMBOLS)} | {"I": 1, "L": 1,
 
 
 _SYMBOL = "[0-9A-HJKMNP-TV-Z]"
-_CANONICAL = re.compile(f"CPT-({_SYMBOL}{{4}})-({_SYMBOL}{{4}})-({_SYMBOL}{{3}})(.)")
+_CANONICAL = re.compile(f"CPT-{_SYMBOL}{{4}}-{_SYMBOL}{{4}}-{_SYMBOL}{{3}}.")
 # Crockford symbols to the digits int(..., 32) reads, for a fast canonical check.
 _TO_INT_DIGITS = str.maketrans(SYMBOLS, "0123456789ABCDEFGHIJKLMNOPQRSTUV")
 
@@ -73,8 +73,10 @@ def is_licence_number(text: str) -> bool:
 
 def is_canonical_licence_number(text: str) -> bool:
     """Say whether text is a licence number exactly as we print it (check symbol included)."""
-    match = _CANONICAL.fullmatch(text)
-    if match is None:
-        return False
-    value = int("".join(match.group(1, 2, 3)).translate(_TO_INT_DIGITS), 32)
-    return CHECK_SYMBOLS[value % 37] == match.group(4)
+    return _CANONICAL.fullmatch(text) is not None and check_symbol_matches(text)
+
+
+def check_symbol_matches(number: str) -> bool:
+    """Say whether a number already shaped `CPT-XXXX-XXXX-XXXC` ends in its check symbol."""
+    data = number[4:8] + number[9:13] + number[14:17]
+    return CHECK_SYMBOLS[int(data.translate(_TO_INT_DIGITS), 32) % 37] == number[17]

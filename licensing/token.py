@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from licensing.numbers import is_canonical_licence_number
+from licensing.numbers import check_symbol_matches, is_canonical_licence_number
 
 VERSION = 1
 PREFIX = "CPT"
@@ -199,35 +199,37 @@ def split_token(token: str, tag: str = LICENCE_TAG) -> ParsedToken:
         raise TokenError(Reason.BAD_STRUCTURE, "a token is text")
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenError(Reason.TOO_LONG, f"longer than {MAX_TOKEN_LENGTH} characters")
-    parts = token.split(".")
-    fast = _fast_parts(parts, tag)
+    fast = split_well_formed(token, tag)
     if fast is not None:
-        kid, payload, signature = fast
-        signature_text = parts[3]
-    else:
-        # Something is off: find out exactly what, for the reason code.
-        kid, payload_text, signature_text = _split_slowly(token, tag)
-        payload = b64url_decode(payload_text)
-        signature = b64url_decode(signature_text)
-        if len(signature) > SIGNATURE_LENGTH:
-            raise TokenError(Reason.TRAILING_DATA, "signature longer than 64 bytes")
-        if len(signature) < SIGNATURE_LENGTH:
-            raise TokenError(Reason.BAD_SIGNATURE, "signature shorter than 64 bytes")
+        return ParsedToken(tag, *fast)
+    # Something is off: find out exactly what, for the reason code.
+    kid, payload_text, signature_text = _split_slowly(token, tag)
+    payload = b64url_decode(payload_text)
+    signature = b64url_decode(signature_text)
+    if len(signature) > SIGNATURE_LENGTH:
+        raise TokenError(Reason.TRAILING_DATA, "signature longer than 64 bytes")
+    if len(signature) < SIGNATURE_LENGTH:
+        raise TokenError(Reason.BAD_SIGNATURE, "signature shorter than 64 bytes")
     signing_input = token[: len(token) - len(signature_text) - 1].encode("ascii")
     return ParsedToken(tag, kid, payload, signature, signing_input)
 
 
-def _fast_parts(parts: list[str], tag: str) -> tuple[str, bytes, bytes] | None:
-    """Decode a well-formed token's parts, one C pass each; None when anything is off."""
+def split_well_formed(
+    token: str, tag: str = LICENCE_TAG
+) -> tuple[str, bytes, bytes, bytes] | None:
+    """Split a well-formed token (at most MAX_TOKEN_LENGTH, checked by the caller) into kid,
+    payload, signature and signed bytes, one C pass per part; None when anything is off."""
+    parts = token.split(".")
     if len(parts) != 4 or parts[0] != tag or len(parts[3]) != 86 or not parts[2]:
         return None
     kid = parts[1]
     if not _KID.fullmatch(kid):
         return None
     try:
-        return kid, _b64url_decode_strict(parts[2]), _b64url_decode_strict(parts[3])
+        payload, signature = _b64url_decode_strict(parts[2]), _b64url_decode_strict(parts[3])
     except (ValueError, KeyError):  # binascii.Error and UnicodeError are ValueErrors
         return None
+    return kid, payload, signature, token[: len(token) - 87].encode("ascii")
 
 
 def _b64url_decode_strict(text: str) -> bytes:
@@ -334,7 +336,7 @@ def decode_licence(payload: bytes) -> Licence:
     values[10] = int(values[10])
     if (
         values[10] > MAX_SEATS
-        or not is_canonical_licence_number(values[5])
+        or not check_symbol_matches(values[5])  # the pattern has checked its shape
         or (values[2] is not None and values[2] <= values[3])
     ):
         return licence_from_claims(decode_payload(payload))  # for the precise error

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from licensing.jwks import PublishedKey, parse_jwks
 from licensing.token import (
+    MAX_TOKEN_LENGTH,
     Licence,
     Reason,
     TokenError,
@@ -28,6 +29,7 @@ from licensing.token import (
     ed25519_verify,
     load_public_key,
     split_token,
+    split_well_formed,
 )
 
 
@@ -117,26 +119,45 @@ def verify(
     revoked: Container[str] = frozenset(),
 ) -> Verdict:
     """Verify a licence token; `revoked` holds revoked licence ids (e.g. a RevocationList)."""
-    try:
-        parsed = split_token(token)
-    except TokenError as exc:
-        return Verdict(Status.INVALID, exc.reason)
-    key = keys.get(parsed.kid)
+    parts = (
+        split_well_formed(token)
+        if type(token) is str and len(token) <= MAX_TOKEN_LENGTH else None
+    )
+    if parts is None:
+        try:
+            parts = split_token(token)[1:]
+        except TokenError as exc:
+            return Verdict(Status.INVALID, exc.reason)
+    kid, payload, signature, signing_input = parts
+    key = keys.get(kid)
     if key is None:
-        return Verdict(Status.INVALID, Reason.UNKNOWN_KEY, kid=parsed.kid)
-    if not ed25519_verify(key.public_key, parsed.signature, parsed.signing_input):
-        return Verdict(Status.INVALID, Reason.BAD_SIGNATURE, kid=parsed.kid)
+        return Verdict(Status.INVALID, Reason.UNKNOWN_KEY, kid=kid)
+    if not ed25519_verify(key.public_key, signature, signing_input):
+        return Verdict(Status.INVALID, Reason.BAD_SIGNATURE, kid=kid)
     try:
-        licence = decode_licence(parsed.payload)
+        licence = decode_licence(payload)
     except TokenError as exc:
-        return Verdict(Status.INVALID, exc.reason, kid=parsed.kid)
+        return Verdict(Status.INVALID, exc.reason, kid=kid)
     if key.revoked_at is not None:
-        return Verdict(Status.REVOKED, Reason.KEY_REVOKED, licence, parsed.kid)
+        return Verdict(Status.REVOKED, Reason.KEY_REVOKED, licence, kid)
     if licence.licence_id in revoked:
-        return Verdict(Status.REVOKED, Reason.LICENCE_REVOKED, licence, parsed.kid)
+        return Verdict(Status.REVOKED, Reason.LICENCE_REVOKED, licence, kid)
     if licence.expires_at is not None and licence.is_expired(now or datetime.now(UTC)):
-        return Verdict(Status.EXPIRED, Reason.EXPIRED, licence, parsed.kid)
-    return Verdict(Status.VALID, Reason.OK, licence, parsed.kid)
+        return Verdict(Status.EXPIRED, Reason.EXPIRED, licence, kid)
+    return _valid(licence, kid)
+
+
+_SET_VERDICT = tuple(getattr(Verdict, name).__set__ for name in ("status", "reason", "licence",
+                                                                   "kid"))
+
+
+def _valid(licence: Licence, kid: str) -> Verdict:
+    """Verdict(VALID, OK, licence, kid), built without the frozen dataclass's checked setattr."""
+    verdict = object.__new__(Verdict)
+    for set_field, value in zip(_SET_VERDICT, (Status.VALID, Reason.OK, licence, kid),
+                                strict=True):
+        set_field(verdict, value)
+    return verdict
 
 
 def describe(verdict: Verdict) -> str:

@@ -84,3 +84,27 @@ def test_licences_built_by_the_fast_path_equal_validated_ones() -> None:
     parsed = split_token(_token())
     fast = decode_licence(parsed.payload)
     assert fast == Licence(**{name: getattr(fast, name) for name in Licence.__dataclass_fields__})
+
+
+def test_a_valid_verdict_built_fast_is_an_ordinary_frozen_verdict() -> None:
+    import dataclasses
+
+    import pytest
+
+    from licensing.token import Reason
+    from licensing.verify import KeyRing, Status, Verdict, verify
+
+    private_key = Ed25519PrivateKey.generate()
+    raw = private_key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    from licensing.jwks import PublishedKey
+
+    kid = jwk_thumbprint(raw)
+    token = sign_licence(decode_licence(split_token(_token()).payload), private_key, kid)
+    verdict = verify(token, KeyRing([PublishedKey(raw)]))
+    expected = Verdict(Status.VALID, Reason.OK, decode_licence(split_token(token).payload), kid)
+    assert verdict == expected and repr(verdict) == repr(expected) and verdict.valid
+    assert verdict.to_dict() == expected.to_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        verdict.kid = "other"  # type: ignore[misc]
