@@ -54,6 +54,7 @@ class Pending:
     versions: Versions
     key: str = ""
     expires: float = 0.0
+    anonymous: bool = False  # rendered as for anyone: no CSRF token, even when not stored
     storing: bool = False
     personal: bool = False
 
@@ -286,7 +287,7 @@ def personal() -> bool:
 def anonymous_render() -> bool:
     """This page is being rendered for the cache: leave out anything personal (a CSRF token)."""
     pending = request.environ.get(PLAN_KEY)
-    return isinstance(pending, Pending) and pending.storing
+    return isinstance(pending, Pending) and pending.anonymous
 
 
 def plan() -> Response | None:
@@ -299,6 +300,7 @@ def plan() -> Response | None:
     if personal():
         pending.personal = True
         return None
+    pending.anonymous = True
     cache: PageCache = current_app.extensions["pagecache"]
     partner_id = str(partner.id)
     if pending.partner_id != partner_id:
