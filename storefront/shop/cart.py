@@ -157,10 +157,13 @@ def clear(partner: Partner) -> None:
 
 def load(partner: Partner) -> Cart:
     """The cart priced now; lines no longer on sale are dropped and named."""
+    raw = _raw(partner)
+    if not raw:  # most pages' visitors: nothing to price
+        return Cart([], [])
     offered_addons = addon_offers(partner)
     lines: list[CartLine] = []
     dropped: list[str] = []
-    for code, item in _raw(partner).items():
+    for code, item in raw.items():
         offer = get_offer(partner, code)
         quantity = item.get("q", 0)
         if offer is None or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
