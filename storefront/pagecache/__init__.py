@@ -285,9 +285,14 @@ def personal() -> bool:
 
 
 def anonymous_render() -> bool:
-    """This page is being rendered for the cache: leave out anything personal (a CSRF token)."""
+    """This page is rendered as for any visitor (cached or not, the cache on or off): leave out
+    anything personal, such as a CSRF token, which would also start a session."""
     pending = request.environ.get(PLAN_KEY)
-    return isinstance(pending, Pending) and pending.anonymous
+    if isinstance(pending, Pending):
+        return pending.anonymous
+    if g.get("partner") is None or request.environ.get(EMBED_KEY):
+        return False  # a frame keeps its token: its pages are its own (never cached)
+    return not personal()
 
 
 def plan() -> Response | None:

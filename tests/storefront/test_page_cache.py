@@ -242,3 +242,21 @@ def test_a_form_without_origin_headers_needs_its_csrf_token(app, client, shops, 
                         data={"quantity": 1, "csrf_token": token})
     assert added.status_code == 302
     assert client.get("/p/shop-a/cart/summary").json["count"] == 2
+
+
+def test_with_the_cache_off_an_anonymous_page_still_starts_no_session(test_settings, shops,
+                                                                       tmp_path):
+    from app import create_app
+
+    off = create_app({**test_settings, "PAGE_CACHE": "off",
+                      "SESSION_DIR": str(tmp_path / "sessions")})
+    assert "pagecache" not in off.extensions
+    with off.app_context():
+        client = off.test_client()
+        response = client.get(PAGE)
+        assert response.status_code == 200 and "Set-Cookie" not in response.headers
+        assert "csrf_token" not in response.get_data(as_text=True)
+        added = client.post(f"/p/shop-a/cart/add/{OFFICE}", data={"quantity": 1},
+                            headers=SAME_ORIGIN)
+        assert added.status_code == 302
+        assert 'name="csrf_token"' in client.get(PAGE).get_data(as_text=True)
