@@ -260,3 +260,37 @@ def test_with_the_cache_off_an_anonymous_page_still_starts_no_session(test_setti
                             headers=SAME_ORIGIN)
         assert added.status_code == 302
         assert 'name="csrf_token"' in client.get(PAGE).get_data(as_text=True)
+
+
+def test_pages_and_counters_in_redis_are_shared_by_two_processes_apps(test_settings, shops, db,
+                                                                      tmp_path):
+    """Two apps on one Redis (db 6), as two gunicorn workers: a page one stored is served by the
+    other, and a change committed through either invalidates both."""
+    import redis
+
+    from app import create_app
+
+    url = "redis://127.0.0.1:6379/6"
+    redis.Redis.from_url(url).ping()
+    apps = [create_app({**test_settings, "PAGE_CACHE": "redis", "PAGE_CACHE_REDIS_URL": url,
+                        "SESSION_DIR": str(tmp_path / f"sessions-{n}")}) for n in (1, 2)]
+    first, second = (a.test_client() for a in apps)
+    with apps[0].app_context():
+        warm(first)
+    with apps[1].app_context():
+        second.get(PAGE)  # this process learns the shop; the page itself comes from Redis next
+        with counted_statements() as statements:
+            served = second.get(PAGE)
+        assert statements == [] and apps[1].extensions["pagecache"].hits == 1
+        assert "139,00" in served.get_data(as_text=True)
+    with apps[0].app_context():  # a change committed by the other process (a back office)
+        from storefront.pagecache.store import RedisStore
+
+        assert isinstance(apps[0].extensions["pagecache"].store, RedisStore)
+        offer = db.session.scalar(select(PartnerProduct).where(
+            PartnerProduct.partner_id == shops.a.id,
+            PartnerProduct.product_id == shops.office.id))
+        offer.price_cents = 11500
+        db.session.commit()
+    with apps[1].app_context():
+        assert "115,00" in second.get(PAGE).get_data(as_text=True)
