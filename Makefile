@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export PORT
 
-.PHONY: run install test e2e-deps lint bench translations extract-messages clean
+.PHONY: run install test e2e-deps lint bench bench-deps translations extract-messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ bench: $(VENV)/.installed-test
 	@failed=""; for script in bench/bench_*.py; do echo "== $$script"; \
 		$(BIN)/python $$script || failed="$$failed $$script"; done; \
 	if [ -n "$$failed" ]; then echo "below their goals or failed:$$failed" >&2; exit 1; fi
+
+# bench/bench_pages.py loads the servers with wrk (Debian's package).
+bench-deps:
+	@command -v wrk >/dev/null || apt-get install -y wrk || \
+		{ echo "wrk is missing and could not be installed: apt-get install -y wrk" >&2; exit 1; }
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache

@@ -82,6 +82,16 @@ DEFAULTS: dict[str, Any] = {
     # proxy overwrites what the visitor sends.
     "IP_COUNTRY_HEADER": None,
     "BUYER_LINK_MAX_AGE": 3600,
+    # Anonymous shop pages from a cache (docs/caching.md): memory (this process, counters in
+    # PAGE_CACHE_DIR, default instance/pagecache), redis (PAGE_CACHE_REDIS_URL, default
+    # SESSION_REDIS_URL) or off; default redis when PAGE_CACHE_REDIS_URL is set or sessions are
+    # in Redis (production), else memory.
+    "PAGE_CACHE": None,
+    "PAGE_CACHE_REDIS_URL": None,
+    "PAGE_CACHE_DIR": None,
+    "PAGE_CACHE_TTL": 300,  # seconds a stored page is kept at most
+    "PAGE_CACHE_SHARED_MAX_AGE": 60,  # s-maxage: seconds a CDN may serve a page unchecked
+    "PAGE_CACHE_STALE": 30,  # stale-while-revalidate for the CDN
     # Subscriptions (docs/subscriptions.md): a declined renewal is tried again after these days
     # (comma-separated, counted from the try before), and suspended this many days after its
     # term ended unpaid.

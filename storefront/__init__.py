@@ -16,7 +16,7 @@ from commerce.money import format_money
 from extensions import babel, db, login_manager
 from legal.links import legal_links, terms_url
 from partners.brand import css_variables
-from storefront import api, api_ledger, backups, i18n, labels, security, tenancy
+from storefront import api, api_ledger, backups, i18n, labels, pagecache, security, tenancy
 from storefront.reseller import init_app as init_reseller_portal
 from storefront.shop import referrals
 
@@ -41,9 +41,11 @@ def init_app(app: Flask) -> None:
     babel.init_app(
         app, locale_selector=i18n.select_locale, default_translation_directories=str(TRANSLATIONS)
     )
+    pagecache.install(app)  # innermost: inside the prefix, embed and proxy middlewares
     tenancy.init_app(app)
     security.init_app(app)
     referrals.init_app(app)
+    pagecache.init_app(app)  # after the partner, the sign-in and the referral are known
     labels.init_app(app)
     login_manager.login_view = "accounts.signin"
     login_manager.blueprint_login_views = {"backoffice": "backoffice.login",

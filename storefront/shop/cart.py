@@ -108,6 +108,11 @@ def _save(partner: Partner, raw: dict[str, dict]) -> None:  # type: ignore[type-
     embed.note_event("cart-changed")
 
 
+def has_items(partner: Partner) -> bool:
+    """Whether this visitor has a cart on this shop (without pricing it)."""
+    return bool(_raw(partner))
+
+
 def add(partner: Partner, code: str, quantity: int, addons: list[str]) -> None:
     """Add a product (or more of it) to the partner's cart."""
     if get_offer(partner, code) is None:

@@ -27,6 +27,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import select
 
 from accounts.services import claim_order as claim
@@ -41,14 +42,14 @@ from commerce.orders import ADDON_BACKUP, ADDON_INSTALL, BuyerDetails, OrderErro
 from commerce.tax import TaxError
 from commerce.taxation import Assessment, assess
 from commissions import attribute_order
-from extensions import db, limiter, utcnow
+from extensions import csrf, db, limiter, utcnow
 from invoicing.services import document_for_order, documents_of
 from legal import terms as legal_terms
 from payments.base import GatewayError
 from payments.held import HELD
 from payments.services import confirm_payment, gateway_for, start_payment
 from payments.test_gateway import TestGateway, country_card
-from storefront import embed, paging
+from storefront import embed, pagecache, paging
 from storefront.forms import (
     AddToCartForm,
     CartLineForm,
@@ -61,6 +62,7 @@ from storefront.invoices import pdf_response
 from storefront.security import links as secret_links
 from storefront.security import sessions
 from storefront.security.doors import current_buyer
+from storefront.security.origin import require_same_origin
 from storefront.shop import cart as carts
 from storefront.shop import pricing, referrals
 from storefront.shop.catalogue import (
@@ -121,19 +123,23 @@ def product(code: str) -> str:
     offer = get_offer(partner, code)
     if offer is None or offer.product.kind != "software":
         abort(404)
-    form = AddToCartForm(backup=partner.backup_by_default)  # a partner may include it by default
+    # A page rendered for the cache carries no CSRF token: adding checks the origin instead.
+    form = AddToCartForm(backup=partner.backup_by_default,  # a partner may include it by default
+                         meta={"csrf": not pagecache.anonymous_render()})
     return render_template(
         "storefront/product.html", offer=offer, form=form, addons=addon_offers(partner)
     )
 
 
 @bp.post("/cart/add/<code>")
+@csrf.exempt  # the product page may come from the cache, without a token: origin checked
 def cart_add(code: str) -> Response | tuple[str, int]:
+    require_same_origin()
     partner = current_partner()
     offer = get_offer(partner, code)
     if offer is None or offer.product.kind != "software":
         abort(404)
-    form = AddToCartForm()
+    form = AddToCartForm(meta={"csrf": False})
     if not form.validate():
         return render_template(
             "storefront/product.html", offer=offer, form=form, addons=addon_offers(partner)
@@ -147,6 +153,20 @@ def cart_add(code: str) -> Response | tuple[str, int]:
         abort(400, _("This item cannot be added to the cart."))
     flash(_("%(name)s was added to your cart.", name=offer.product.name), "success")
     return redirect(url_for("shop.cart"))
+
+
+@bp.route("/cart/summary")
+def cart_summary() -> Response:
+    """The cart's count (and this session's CSRF token, when it has one) for a page that came
+    from the cache; a visitor without a session is answered by the page cache itself."""
+    partner = current_partner()
+    data: dict[str, Any] = {"count": carts.load(partner).count,
+                            "signed_in": sessions.current() is not None}
+    if "csrf_token" in session:
+        data["csrf_token"] = generate_csrf()
+    response = jsonify(data)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @bp.route("/cart/from/<token>")
