@@ -540,11 +540,15 @@ def load() -> dict[str, int]:
     resellers = [r for slug in RESELLER_NETWORKS for r in seed_demo(slug)["resellers"]]
     for partner in db.session.scalars(select(Partner)):
         demo_api_key(partner)
+    import demo_history
+
+    history = demo_history.load(resellers[0]["code"])
     return {
         "products": len(products),
         "partners": len(PARTNERS),
         "logins": len(LOGINS),
         "resellers": len(resellers),
+        "history_orders": history["orders"],
     }
 
 

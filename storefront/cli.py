@@ -32,6 +32,11 @@ def demo_load() -> None:
         f"demo data ready: {counts['partners']} partners, {counts['products']} products, "
         f"{counts['logins']} logins"
     )
+    if counts["history_orders"]:
+        click.echo(f"demo history made: {counts['history_orders']} orders, their deliveries, "
+                   "a refund, a subscription and a reseller's payout")
+    else:
+        click.echo("demo history already there (the demo buyer has orders): nothing added")
 
 
 @click.command("demo-credentials")
