@@ -522,8 +522,8 @@ LOGINS = {
 }
 
 
-def load() -> dict[str, int]:
-    """Create or refresh the demo data; running it twice changes nothing."""
+def load(history: bool = True) -> dict[str, int]:
+    """Create or refresh the demo data, and its history once; running it twice changes nothing."""
     products = {code: _upsert_product(row) for row in PRODUCTS for code in [row[0]]}
     for code, name, price, description in ADDONS:
         products[code] = _upsert_addon(code, name, price, description)
@@ -542,7 +542,7 @@ def load() -> dict[str, int]:
         demo_api_key(partner)
     import demo_history
 
-    history = demo_history.load(resellers[0]["code"])
+    history = demo_history.load(resellers[0]["code"]) if history else {"orders": 0}
     return {
         "products": len(products),
         "partners": len(PARTNERS),
