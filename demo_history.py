@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import Table, select, update
@@ -23,6 +23,9 @@ from sqlalchemy import Table, select, update
 from commerce.models import Order, Partner, User
 from commerce.orders import ADDON_BACKUP, BuyerDetails, LineRequest, place_order
 from extensions import db, utcnow
+
+if TYPE_CHECKING:
+    from fulfilment.simulators import SimulatorHandle
 
 log = logging.getLogger("comptoir.demo")
 
@@ -33,7 +36,7 @@ RESELLER_BANK = ("FR7630004000031234567890143", "BNPAFRPPXXX", "Dupont Informati
 PAYOUT_DAYS_AGO = 13
 # Frozen documents and signed tokens keep the day they were made: an invoice's number, date and
 # PDF, a licence's signature, the e-mails already caught.
-NOT_SHIFTED = frozenset({"invoices", "licences", "licence_revocations", "captured_mails",
+NOT_SHIFTED = frozenset({"invoices", "licensing_licences", "licensing_audit", "captured_mails",
                          "outgoing_emails", "processed_events"})
 
 
@@ -48,6 +51,7 @@ class Purchase:
     buyer: tuple[str, str] | None = None  # (e-mail, name) of a guest; None: the demo buyer
     reseller_code: str | None = None
     refund: bool = False
+    out_of_stock: str | None = None  # the wholesaler has none of this SKU: an operator steps in
 
 
 def purchases(reseller_code: str) -> list[Purchase]:
@@ -66,6 +70,8 @@ def purchases(reseller_code: str) -> list[Purchase]:
         Purchase("payable", RESELLER_NETWORK, (LineRequest("OFFICE-HOME-2024-WIN", 1),), 5,
                  buyer=("paul.roux@atelier-roux.example", "Paul Roux"),
                  reseller_code=reseller_code),
+        Purchase("attention", "novatech", (LineRequest("WIN11-PRO", 1),), 2,
+                 buyer=("marc.petit@example.com", "Marc Petit"), out_of_stock="AR-WIN11-PRO"),
         Purchase("recent", RESELLER_NETWORK, (LineRequest("WIN11-PRO", 1),), 0.5),
     ]
 
@@ -96,8 +102,10 @@ def load(reseller_code: str) -> dict[str, Any]:
     set_bank_details(reseller, *RESELLER_BANK, actor=ACTOR, source="demo",
                      now=now - timedelta(days=60))
     orders: dict[str, Order] = {}
-    with wholesalers():
+    with wholesalers() as simulators:
         for purchase in purchases(reseller_code):
+            simulators["arvato"].configure(out_of_stock=[purchase.out_of_stock]
+                                           if purchase.out_of_stock else [])
             orders[purchase.key] = _buy(purchase)
         _deliver_all()
         for purchase in purchases(reseller_code):
@@ -114,7 +122,7 @@ def load(reseller_code: str) -> dict[str, Any]:
 
 
 @contextmanager
-def wholesalers() -> Iterator[None]:
+def wholesalers() -> Iterator[dict[str, SimulatorHandle]]:
     """Both wholesaler simulators in this process, the app pointed at them, then restored."""
     from fulfilment.simulators import simulator_credentials, start_simulator
 
@@ -129,7 +137,7 @@ def wholesalers() -> Iterator[None]:
             "arvato", **simulator_credentials("arvato", config)))
         config.update(NEXWAY_URL=nexway.url, ARVATO_URL=arvato.url, FULFILMENT_POLL_INTERVAL=0.0)
         try:
-            yield
+            yield {"nexway": nexway, "arvato": arvato}
         finally:
             config.update(saved)
 
@@ -191,13 +199,17 @@ def shift_order(order_id: uuid.UUID, delta: timedelta) -> int:
     """Move every date written for an order (its rows and theirs, down the foreign keys)."""
     from backups.vault.models import Backup
     from commerce.models import OrderLine
+    from events.models import OutboxEvent
 
     tables = db.metadata.tables
     lines = db.session.scalars(select(OrderLine.id).where(OrderLine.order_id == order_id)).all()
     # The vault knows no shop: its backups name their order line by an opaque reference.
     backups = set(db.session.scalars(
         select(Backup.id).where(Backup.order_line_ref.in_([str(i) for i in lines]))))
-    found: dict[str, set[Any]] = {"orders": {order_id}, "vault_backups": backups}
+    # The outbox names its order without a foreign key (an event may outlive it).
+    events = set(db.session.scalars(select(OutboxEvent.id).where(OutboxEvent.order_id == order_id)))
+    found: dict[str, set[Any]] = {"orders": {order_id}, "vault_backups": backups,
+                                  "outbox_events": events}
     changed = True
     while changed:
         changed = False
