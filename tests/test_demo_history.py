@@ -127,6 +127,11 @@ def _buyer_pages(client, db):
     orders = [o for o in _buyer_orders(db) if o.partner.slug == "reseaupro"]
     assert all(o.number in account for o in orders)
     assert "Microsoft 365 Business Standard" in account
+    from subscriptions.models import Subscription
+
+    sub = db.session.scalar(select(Subscription))
+    page = client.get(f"/p/reseaupro/account/subscriptions/{sub.number}?lang=en")
+    assert page.status_code == 200 and sub.number in page.get_data(as_text=True)
     refunded = next(o for o in orders if o.payment_status == PaymentStatus.REFUNDED)
     page = client.get(f"/p/reseaupro/orders/{refunded.id}?lang=en")
     assert page.status_code == 200 and refunded.number in page.get_data(as_text=True)
