@@ -140,7 +140,9 @@ def _buyer_pages(client, db):
     assert "My licence backups" in backed_up and "Office" in backed_up
     order = next(o for o in _buyer_orders(db) if o.partner.slug == "novatech")
     page = client.get(f"/p/novatech/orders/{order.id}?lang=en")
-    assert page.status_code == 200 and order.number in page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and order.number in text
+    assert "Product key" in text and "Signed licence" in text
 
 
 def _reseller_pages(client, db):
