@@ -522,8 +522,8 @@ LOGINS = {
 }
 
 
-def load() -> dict[str, int]:
-    """Create or refresh the demo data; running it twice changes nothing."""
+def load(history: bool = True) -> dict[str, int]:
+    """Create or refresh the demo data, and its history once; running it twice changes nothing."""
     products = {code: _upsert_product(row) for row in PRODUCTS for code in [row[0]]}
     for code, name, price, description in ADDONS:
         products[code] = _upsert_addon(code, name, price, description)
@@ -540,11 +540,15 @@ def load() -> dict[str, int]:
     resellers = [r for slug in RESELLER_NETWORKS for r in seed_demo(slug)["resellers"]]
     for partner in db.session.scalars(select(Partner)):
         demo_api_key(partner)
+    import demo_history
+
+    history = demo_history.load(resellers[0]["code"]) if history else {"orders": 0}
     return {
         "products": len(products),
         "partners": len(PARTNERS),
         "logins": len(LOGINS),
         "resellers": len(resellers),
+        "history_orders": history["orders"],
     }
 
 

@@ -24,18 +24,25 @@ def demo_group() -> None:
 
 
 @demo_group.command("load")
+@click.option("--history/--no-history", default=True, show_default=True,
+              help="Also give the demo buyer and a reseller a history of orders (made once).")
 @with_appcontext
-def demo_load() -> None:
-    """Create or refresh the demo partners, catalogue and logins (idempotent)."""
+def demo_load(history: bool) -> None:
+    """Create or refresh the demo partners, catalogue and logins, and their history (idempotent)."""
     import demo
 
     if current_app.config["ENV"] == "production":
         raise click.ClickException("demo data is refused in production")
-    counts = demo.load()
+    counts = demo.load(history=history)
     click.echo(
         f"demo data ready: {counts['partners']} partners, {counts['products']} products, "
         f"{counts['logins']} logins"
     )
+    if counts["history_orders"]:
+        click.echo(f"demo history made: {counts['history_orders']} orders, their deliveries, "
+                   "a refund, a subscription and a reseller's payout")
+    elif history:
+        click.echo("demo history already there (the demo buyer has orders): nothing added")
 
 
 @click.command("demo-credentials")

@@ -126,7 +126,7 @@ def test_demo_load_twice_changes_nothing(runner, db):
 
 
 def test_demo_credentials_json_has_the_documented_shape(runner):
-    runner.invoke(args=["demo", "load"])
+    runner.invoke(args=["demo", "load", "--no-history"])
     result = runner.invoke(args=["demo-credentials", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -146,7 +146,7 @@ def test_demo_credentials_json_has_the_documented_shape(runner):
 
 
 def test_demo_logins_work(client, runner, form_token):
-    runner.invoke(args=["demo", "load"])
+    runner.invoke(args=["demo", "load", "--no-history"])
     from demo import LOGINS
 
     token = form_token("/admin/login")
