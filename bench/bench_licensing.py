@@ -9,7 +9,11 @@ Goals (GOALS; the script exits 1 when one is missed):
   on every database measured, wall clock;
 - offline verification (`licensing.verify.verify` against a KeyRing) at >= 0.95 of raw Ed25519
   on the same tokens, CPU time, parsing included in both: the raw side base64-decodes the parts,
-  verifies the signature with `cryptography` and `json.loads` the payload.
+  verifies the signature with `cryptography` and `json.loads` the payload;
+- the offline command's start-up: `comptoir licence verify TOKEN --keys FILE`, run whole as a
+  buyer runs it (the console script beside this Python, a saved key set, a real token), in at most
+  2 times a bare script that imports `cryptography`'s Ed25519 (`--starts` runs of each,
+  interleaved, medians of the wall clock).
 
 Raw sign and `sign_licence` rates are printed too, without goals. Rates are taken in interleaved
 rounds, keeping each one's best, so that a busy machine skews them less. After the timing, the
@@ -82,7 +86,38 @@ GOALS = {
     "single_issue_vs_insert_commit_postgresql": (">=", 0.8),
     "batch_licences_per_s": (">=", 1000.0),
     "verify_vs_raw_ed25519": (">=", 0.95),
+    "offline_verify_startup_vs_bare_cryptography": ("<=", 2.0),
 }
+BARE_CRYPTOGRAPHY = "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey"
+
+
+def measure_startup(starts: int, token: str, jwks: bytes) -> dict[str, Any]:
+    """Median wall time of the offline verify command, whole, beside a bare cryptography script
+    (run in turn, from a directory outside the checkout); checks the command said valid."""
+    import statistics
+    import subprocess
+    import tempfile
+
+    command = Path(sys.executable).with_name("comptoir")
+    with tempfile.TemporaryDirectory() as tmp:
+        keys = Path(tmp) / "licence-keys.json"
+        keys.write_bytes(jwks)
+        verify_cmd = [str(command), "licence", "verify", token, "--keys", str(keys)]
+        bare_cmd = [sys.executable, "-c", BARE_CRYPTOGRAPHY]
+        times: dict[str, list[float]] = {"verify": [], "bare": []}
+        codes = set()
+        for _ in range(starts):
+            for name, cmd in (("bare", bare_cmd), ("verify", verify_cmd)):
+                started = time.perf_counter()
+                done = subprocess.run(cmd, cwd=tmp, capture_output=True, check=False)  # noqa: S603
+                times[name].append(time.perf_counter() - started)
+                if name == "verify":
+                    codes.add(done.returncode)
+    verify_ms = statistics.median(times["verify"]) * 1000
+    bare_ms = statistics.median(times["bare"]) * 1000
+    return {"verify_ms": round(verify_ms, 1), "bare_cryptography_ms": round(bare_ms, 1),
+            "ratio": round(verify_ms / bare_ms, 3),
+            "problems": [] if codes == {0} else [f"the command exited {sorted(codes)}"]}
 
 
 def cpu_rate(fn: Callable[[], object], n: int) -> float:
@@ -294,6 +329,9 @@ def run_database(database: str, url: str, args: argparse.Namespace) -> dict[str,
             rates, issued = measure_issuance(args)
             verification = measure_verification(args, [i.token for i in issued[:500]])
             problems = check(issued, verification.pop("verdicts"))
+            if args.startup is None and issued:  # once: it depends on no database
+                jwks = json.dumps(build_jwks(published_keys())).encode()
+                args.startup = measure_startup(args.starts, issued[0].token, jwks)
             db.session.remove()
             db.drop_all()
             db.engine.dispose()
@@ -325,6 +363,9 @@ def goal_figures(results: dict[str, Any]) -> dict[str, tuple[float, str] | None]
             if postgres else None,
         "batch_licences_per_s": min(batch) if batch else None,
         "verify_vs_raw_ed25519": min(verify_ratio) if verify_ratio else None,
+        "offline_verify_startup_vs_bare_cryptography":
+            (results["startup"]["ratio"], "comptoir licence verify --keys")
+            if results.get("startup") else None,
     }
 
 
@@ -340,6 +381,12 @@ def report(results: dict[str, Any]) -> None:
         for name, value in figures["ratios"].items():
             print(f"  {name:<36}{value:>14.3f}")
         for problem in figures["problems"]:
+            print(f"  CHECK FAILED: {problem}")
+    startup = results.get("startup")
+    if startup:
+        print(f"\noffline verify start-up: {startup['verify_ms']} ms (median), bare cryptography "
+              f"script {startup['bare_cryptography_ms']} ms: {startup['ratio']:.2f}x")
+        for problem in startup["problems"]:
             print(f"  CHECK FAILED: {problem}")
 
 
@@ -357,7 +404,10 @@ def main() -> None:
     parser.add_argument("--verifications", type=int, default=500,
                         help="tokens verified per round, by each side")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--starts", type=int, default=21,
+                        help="runs of the offline verify command, and of the bare script")
     args = parser.parse_args()
+    args.startup = None
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -372,9 +422,12 @@ def main() -> None:
             print("PostgreSQL is not reachable: its figures are not measured", file=sys.stderr)
             continue
         results["databases"][database] = run_database(database, url, args)
+    results["startup"] = args.startup
     report(results)
     missed = check_goals(GOALS, goal_figures(results), results)
     failed = [name for name, d in results["databases"].items() if d["problems"]]
+    if args.startup and args.startup["problems"]:
+        failed.append("startup")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"licensing-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")

@@ -10,7 +10,6 @@ import base64
 import binascii
 import json
 import re
-import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -409,4 +408,6 @@ def _check_moment(name: str, value: object) -> None:
 
 def new_licence_id() -> str:
     """Return a fresh licence id (a UUID4 string)."""
+    import uuid  # only to issue: offline verification starts without it
+
     return str(uuid.uuid4())

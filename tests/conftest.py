@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import weakref
 from collections.abc import Callable, Iterator
@@ -17,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from support.database import empty_tables
+from support.forms import csrf_from
 from support.localstripe_server import localstripe, localstripe_server  # noqa: F401 - fixtures
 from support.partners import LEGAL_IDENTITY
 from support.smtp import mailbox, smtp_mailbox  # noqa: F401 - fixtures
@@ -164,16 +164,6 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
-
-
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    """The CSRF token of the first form on a page."""
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1)
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import csrf_from
 from sqlalchemy import func, select
+from support.forms import csrf_from
 
 from extensions import utcnow
 

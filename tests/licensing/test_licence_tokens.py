@@ -289,3 +289,30 @@ def test_fast_and_general_payload_parsers_agree(licence: Licence) -> None:
 
     payload = canonical_json(licence.to_claims())
     assert decode_licence(payload) == licence_from_claims(decode_payload(payload)) == licence
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "the licence to verify is missing"),
+    (["CPT1.x"], "--keys is required"),
+    (["CPT1.x", "--keys"], "--keys needs a file"),
+    (["CPT1.x", "--keys", "k.json", "--colour"], "unknown option --colour"),
+    (["CPT1.x", "CPT1.y", "--keys=k.json"], "one licence at a time"),
+])
+def test_the_offline_verifier_refuses_a_bad_command_line(argv, message, capsys) -> None:
+    from licensing.verify import main
+
+    assert main(argv, prog="verify") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: verify [-h] --keys FILE") and f"error: {message}" in err
+
+
+def test_the_offline_verifier_reads_options_in_either_form(tmp_path: Path, keypair: KeyPair,
+                                                           capsys) -> None:
+    from licensing.verify import main
+
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(keypair.jwks()))
+    token = sign_licence(make_licence(), keypair.private, keypair.kid)
+    assert main(["--json", f"--keys={keys}", token]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "valid"
+    assert main(["-h"]) == 0 and "--revoked FILE" in capsys.readouterr().out
