@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency
 
@@ -15,6 +16,7 @@ def vat_included(total_cents: int, rate_percent: Decimal) -> int:
     return total_cents - int(net)
 
 
+@lru_cache(maxsize=8192)  # Babel parses the locale's pattern at every call: prices repeat
 def format_money(cents: int, currency: str = "EUR", locale: str = "fr") -> str:
     """149,00 € in French, €149.00 in English."""
     babel_locale = {"fr": "fr_FR", "en": "en_GB"}.get(locale, locale)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request
-from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
 from commerce.links import email_logo_url
@@ -41,6 +40,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(
         app, locale_selector=i18n.select_locale, default_translation_directories=str(TRANSLATIONS)
     )
+    i18n.install_template_gettext(app)
     pagecache.install(app)  # innermost: inside the prefix, embed and proxy middlewares
     tenancy.init_app(app)
     security.init_app(app)
@@ -92,19 +92,19 @@ def _template_context() -> dict[str, Any]:
     partner = g.get("partner")
     context: dict[str, Any] = {
         "partner": partner,
-        "locale": str(get_locale() or "fr"),
+        "locale": i18n.locale_code(),
         "locales": i18n.locales(),
     }
     if partner is not None:
         from storefront.shop import cart
 
         context["brand_css"] = css_variables(partner)
-        context["cart_count"] = cart.load(partner).count
+        context["cart_count"] = cart.count(partner)
     return context
 
 
 def _money(cents: int, currency: str = "EUR") -> str:
-    return format_money(cents, currency, str(get_locale() or "fr"))
+    return format_money(cents, currency, i18n.locale_code())
 
 
 def _local_datetime(value: Any) -> str:

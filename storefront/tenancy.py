@@ -7,17 +7,23 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, abort, current_app, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from commerce.models import Partner, PartnerDomain, PartnerStatus
 from extensions import db
-from partners.lookup import partner_by_slug
 from partners.services import apply_partner_due_prices
 from partners.validation import missing_legal
 
 PREFIX_RE = re.compile(r"^/p/([^/]+)(/.*)?$")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 ENVIRON_KEY = "comptoir.partner_slug"
+
+# Built once: the partner is read at every request, and building the statement costs about as
+# much CPU as running it (the compiled SQL is cached by SQLAlchemy either way).
+BY_SLUG = select(Partner).where(Partner.slug == bindparam("slug"),
+                                Partner.status == PartnerStatus.OPEN)
+BY_HOST = (select(Partner).join(PartnerDomain)
+           .where(PartnerDomain.host == bindparam("host"), Partner.status == PartnerStatus.OPEN))
 
 
 class PartnerPrefixMiddleware:
@@ -41,8 +47,19 @@ class PartnerPrefixMiddleware:
         return self.wsgi_app(environ, start_response)
 
 
-def platform_hosts() -> set[str]:
-    return {h.strip().lower() for h in current_app.config["PLATFORM_HOSTS"].split(",") if h.strip()}
+def platform_hosts() -> frozenset[str]:
+    return _parsed_hosts(current_app.config["PLATFORM_HOSTS"])
+
+
+_HOSTS: dict[str, frozenset[str]] = {}
+
+
+def _parsed_hosts(setting: str) -> frozenset[str]:
+    hosts = _HOSTS.get(setting)
+    if hosts is None:
+        hosts = _HOSTS[setting] = frozenset(
+            h.strip().lower() for h in setting.split(",") if h.strip())
+    return hosts
 
 
 def request_host() -> str:
@@ -56,7 +73,7 @@ def resolve_partner() -> None:
     g.partner = None
     slug = request.environ.get(ENVIRON_KEY)
     if slug is not None:
-        partner = partner_by_slug(slug) if SLUG_RE.match(slug) else None
+        partner = db.session.scalar(BY_SLUG, {"slug": slug}) if SLUG_RE.match(slug) else None
         if partner is None or missing_legal(partner):
             abort(404)
         g.partner = _with_due_prices(partner)
@@ -64,11 +81,7 @@ def resolve_partner() -> None:
     host = request_host()
     if host in platform_hosts():
         return
-    partner = db.session.scalar(
-        select(Partner)
-        .join(PartnerDomain)
-        .where(PartnerDomain.host == host, Partner.status == PartnerStatus.OPEN)
-    )
+    partner = db.session.scalar(BY_HOST, {"host": host})
     # A shop opens only with its legal identity complete; one that lost it (data from before a
     # field became required) stays closed to buyers until the back office completes it.
     if partner is None or missing_legal(partner):

@@ -26,6 +26,28 @@ def no_store() -> None:
     g.no_store = True
 
 
+def content_security_policy(ancestors: str) -> str:
+    """The CSP of an answer that may be framed by `ancestors` ('none' or embed origins)."""
+    policy = _POLICIES.get(ancestors)
+    if policy is None:
+        # A payment begun in a frame ends on the partner's page that embeds the shop: the card
+        # page's form may lead there (form-action also governs the redirects after a post).
+        forms = "'self' https://checkout.stripe.com" + (
+            " " + ancestors if ancestors != "'none'" else "")
+        policy = (
+            "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
+            "object-src 'none'; base-uri 'none'; "
+            f"form-action {forms}; frame-ancestors {ancestors}"
+        )
+        if len(_POLICIES) < 1024:  # embed origins are few; never let the memo grow unbounded
+            _POLICIES[ancestors] = policy
+    return policy
+
+
+_POLICIES: dict[str, str] = {}
+HSTS = f"max-age={HSTS_MAX_AGE}; includeSubDomains"
+
+
 def apply(response: Any) -> Any:
     """after_request: add the headers every answer carries."""
     headers = response.headers
@@ -33,20 +55,11 @@ def apply(response: Any) -> Any:
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     if "Content-Security-Policy" not in headers:
         ancestors = frame_ancestors()
-        # A payment begun in a frame ends on the partner's page that embeds the shop: the card
-        # page's form may lead there (form-action also governs the redirects after a post).
-        forms = "'self' https://checkout.stripe.com" + (
-            " " + ancestors if ancestors != "'none'" else "")
         if ancestors == "'none'":
             headers.setdefault("X-Frame-Options", "DENY")  # for browsers without CSP level 2
-        headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' https: data:; style-src 'self' 'unsafe-inline'; "
-            "object-src 'none'; base-uri 'none'; "
-            f"form-action {forms}; frame-ancestors {ancestors}"
-        )
+        headers["Content-Security-Policy"] = content_security_policy(ancestors)
     if current_app.config["ENV"] == "production":
-        headers.setdefault("Strict-Transport-Security",
-                           f"max-age={HSTS_MAX_AGE}; includeSubDomains")
+        headers.setdefault("Strict-Transport-Security", HSTS)
     if _must_not_store():
         headers["Cache-Control"] = "no-store"
         headers["Pragma"] = "no-cache"

@@ -156,6 +156,11 @@ def clear(partner: Partner) -> None:
     _save(partner, {})
 
 
+def count(partner: Partner) -> int:
+    """How many items the cart holds, as `load(partner).count`; an empty cart reads nothing."""
+    return load(partner).count if _raw(partner) else 0
+
+
 def load(partner: Partner) -> Cart:
     """The cart priced now; lines no longer on sale are dropped and named.
 
