@@ -10,6 +10,7 @@ from sqlalchemy.orm import contains_eager
 
 from commerce.models import PartnerProduct, Product, ProductKind
 from extensions import db
+from storefront.labels import licence_label, platform_label, seats_label
 from storefront.shop.catalogue import Offer
 from storefront.shop.pricing import shown_rate
 from storefront.shop.views import bp
@@ -26,11 +27,24 @@ class Choice:
 
 @dataclass(frozen=True)
 class Column:
-    """One edition in the comparison: the variant shown for it, and the platforms it has."""
+    """One edition in the comparison, its texts ready to print (the table writes each several
+    times: written once here, they cost the page nothing more)."""
 
-    offer: Offer
-    platforms: list[str]
+    code: str
+    name: str
+    price_cents: int
+    seats: str
+    licence: str
+    platforms: str
+    description: str
     current: bool
+
+    @classmethod
+    def of(cls, offer: Offer, platforms: list[str], current: bool) -> Column:
+        product = offer.product
+        return cls(offer.code, product.display_name, offer.price_cents, seats_label(product),
+                   licence_label(product), ", ".join(platform_label(p) for p in platforms),
+                   product.display_description, current)
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,7 @@ def editions_of(offer: Offer) -> Editions | None:
 
     editions = [Choice(variant(e), e == shown.edition) for e in by_edition]
     platforms = [Choice(o, o.product.code == shown.code) for o in by_edition[shown.edition]]
-    columns = [Column(c.offer, [o.product.platform for o in by_edition[c.offer.product.edition]],
-                      c.current) for c in editions]
+    columns = [Column.of(c.offer, [o.product.platform for o in by_edition[c.offer.product.edition]],
+                         c.current) for c in editions]
     result = Editions(editions, platforms if len(platforms) > 1 else [], columns)
     return result if result.worth_showing else None
