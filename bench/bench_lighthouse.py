@@ -133,8 +133,15 @@ def audit(url: str, cookie: str | None, chrome: str, runs: int,
             for ref in data["categories"][category]["auditRefs"]:
                 result = data["audits"][ref["id"]]
                 if ref["weight"] and result["score"] is not None and result["score"] < 0.9:
-                    failing.add(f"{category}: {result['title']}")
+                    failing.add(f"{category}: {result['title']}{examples(result)}")
     return {c: statistics.median(v) for c, v in found.items()}, sorted(failing)
+
+
+def examples(result: dict[str, Any]) -> str:
+    """What a failing audit names: a few of its items' descriptions or addresses."""
+    items = (result.get("details") or {}).get("items") or []
+    named = [str(i.get("description") or i.get("url") or "")[:120] for i in items[:3]]
+    return f" ({'; '.join(n for n in named if n)})" if any(named) else ""
 
 
 def print_table(pages: dict[str, Any]) -> None:
