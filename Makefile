@@ -68,7 +68,12 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed-test
+# bench/bench_lighthouse.py runs the npm lighthouse CLI (package.json's devDependencies).
+node_modules/.bin/lighthouse: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+bench: $(VENV)/.installed-test node_modules/.bin/lighthouse
 	@mkdir -p bench/results
 	@failed=""; for script in bench/bench_*.py; do echo "== $$script"; \
 		$(BIN)/python $$script || failed="$$failed $$script"; done; \

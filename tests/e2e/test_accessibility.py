@@ -212,3 +212,32 @@ def test_pages_reflow_on_a_small_phone(new_page: Any, live_server: Any) -> None:
         if overflow["scroll"] > overflow["width"]:
             too_wide[path] = overflow
     assert not too_wide, f"pages scroll sideways at 320px: {too_wide}"
+
+
+@pytest.mark.parametrize("slug", sorted(EVERY_PAGE | {"reseaupro"}))
+def test_account_order_and_invoice_pages_have_no_wcag_violations(
+    new_page: Any, live_server: Any, slug: str
+) -> None:
+    """The demo buyer's account page (orders and subscriptions), then each of their orders on
+    the shop: the order page with its delivery and its invoice list (on Réseau Pro, a refunded
+    order and its credit note too)."""
+    page = new_page(locale="fr-FR", bypass_csp=True)
+    page.goto(live_server.shop(slug, "account/signin"))
+    page.locator("#email").fill(demo.LOGINS["buyer"]["email"])
+    page.locator("#password").fill(demo.LOGINS["buyer"]["password"])
+    page.locator("form:has(#password) button[type=submit]").click()
+    orders = page.locator("table a[href*='/orders/']")
+    expect(orders.first).to_be_visible()
+    found: dict[str, list[dict[str, Any]]] = {}
+    check(page, "account", found)
+    links = [orders.nth(n).get_attribute("href") for n in range(orders.count())]
+    invoices = 0
+    for link in links:
+        page.goto(f"{live_server.url}{link}")
+        expect(page.locator("h1")).to_be_visible()
+        invoices += page.locator(".order-invoices a").count()
+        check(page, "order", found)
+    assert invoices, f"no invoice listed on the demo buyer's orders on {slug}"
+    assert not found, f"WCAG 2.1 AA violations on {slug}'s shop:\n" + "\n".join(
+        f"{where}:\n{describe(violations)}" for where, violations in found.items()
+    )
