@@ -68,7 +68,10 @@ def product_picture(code: str) -> Response | tuple[str, int]:
     if not form.validate():
         return _page(found, form, 400)
     upload = request.files.get("picture")
-    data = upload.read() if upload and upload.filename else b""
+    data = b""
+    if upload and upload.filename:
+        data = upload.read()
+        upload.close()  # its spooled file goes now, not with the request
     try:
         store_picture(found, data, form.alt.data or "", alt_en=form.alt_en.data,
                       actor=operator_actor())
