@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape
 
-from flask import Response, request, url_for
+from flask import Response, g, request, url_for
 from sqlalchemy import select
 
 from commerce.links import shop_url
@@ -24,7 +24,15 @@ SITEMAP_MAX_URLS = 50_000  # the sitemaps protocol's limit per file
 def canonical(endpoint: str, **values: Any) -> str:
     """The page's address on the shop's own domain, whichever way this request reached it."""
     path = url_for(endpoint, **values)[len(request.script_root):]
-    return shop_url(current_partner()) + path
+    return shop_base() + path
+
+
+def shop_base() -> str:
+    """The shop's own address, worked out once a request (a page writes it several times)."""
+    base = g.get("_shop_base")
+    if base is None:
+        base = g._shop_base = shop_url(current_partner())
+    return str(base)
 
 
 def _offered_codes(partner: Partner) -> list[str]:
@@ -75,7 +83,7 @@ def product_structured_data(offer: Offer) -> dict[str, Any]:
         "description": product.display_description,
         "sku": product.code,
         "brand": {"@type": "Brand", "name": "Microsoft"},
-        "image": shop_url(partner)
+        "image": shop_base()
         + product_picture_attrs(product, 800)["src"][len(request.script_root):],
         "offers": {
             "@type": "Offer",
