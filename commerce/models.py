@@ -33,10 +33,10 @@ def localised(row: Any, field: str) -> str:
     translations = getattr(row, "translations", None) or {}
     if not translations:
         return french
-    from flask import has_request_context
+    from flask import has_app_context
     from flask_babel import get_locale
 
-    if not has_request_context():
+    if not has_app_context():  # a page's language, or the one an e-mail is forced to
         return french
     locale = str(get_locale() or "fr")
     text = (translations.get(locale) or {}).get(field)
@@ -478,6 +478,15 @@ class OrderLine(db.Model):  # type: ignore[name-defined]
     order: Mapped[Order] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()
     addons: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.position")
+
+    @property
+    def display_name(self) -> str:
+        """The product's name in the reader's language while it is still the name ordered;
+        the name as ordered once the product was renamed (invoices keep their own copy)."""
+        product = self.product
+        if product is not None and product.name == self.product_name:
+            return product.display_name
+        return self.product_name
 
     def has_addon(self, code: str) -> bool:
         return any(a.product_code == code for a in self.addons)

@@ -107,10 +107,23 @@ def _money(cents: int, currency: str = "EUR") -> str:
     return format_money(cents, currency, i18n.locale_code())
 
 
-def _local_datetime(value: Any) -> str:
-    from flask_babel import format_datetime
+# English is written the British way: day before month, 24-hour clock, as the shops' buyers in
+# Europe read a date (Babel's plain English writes 12/8/26 for 8 December, 2:19 AM).
+_ENGLISH_FORMATS = "en_GB"
 
-    return format_datetime(value, "short") if value else ""
+
+def _local_datetime(value: Any) -> str:
+    from babel.dates import format_datetime
+    from flask_babel import get_locale, get_timezone
+
+    if not value:
+        return ""
+    locale = get_locale()
+    if locale is not None and locale.language == "en" and not locale.territory:
+        return format_datetime(value, "short", tzinfo=get_timezone(), locale=_ENGLISH_FORMATS)
+    from flask_babel import format_datetime as localised
+
+    return localised(value, "short")
 
 
 def _local_date(value: Any) -> str:

@@ -75,3 +75,24 @@ def test_the_mail_page_is_not_served_in_production_nor_on_a_shop(app, shops):
     assert app.test_client().get("/dev/mail", headers={"Host": "shop-a.example"}).status_code == 404
     app.config["ENV"] = "production"
     assert app.test_client().get("/dev/mail").status_code == 404
+
+
+def test_an_english_buyer_reads_the_products_english_names(client, db, shops, order):
+    shops.office.translations = {"en": {"name": "Office Home 2024"}}
+    order.locale = "en"
+    db.session.commit()
+    mail = delivery_mail(order)
+    assert "Office Home 2024" in mail.text and "Office Famille 2024" not in mail.text
+    # Dates the European way in English too: day first, 24-hour clock.
+    assert re.search(r"Paid on \d{2}/\d{2}/\d{4}, \d{2}:\d{2}\.", mail.text), mail.text
+    page = client.get(f"/p/shop-a/orders/{order.id}?lang=en").get_data(as_text=True)
+    assert '<th scope="row">Office Home 2024</th>' in page
+    french = client.get(f"/p/shop-a/orders/{order.id}?lang=fr").get_data(as_text=True)
+    assert '<th scope="row">Office Famille 2024</th>' in french
+
+
+def test_a_renamed_product_keeps_the_name_it_was_ordered_under(client, db, shops, order):
+    shops.office.name = "Office Famille 2024 (nouvelle boîte)"
+    db.session.commit()
+    page = client.get(f"/p/shop-a/orders/{order.id}?lang=fr").get_data(as_text=True)
+    assert '<th scope="row">Office Famille 2024</th>' in page
