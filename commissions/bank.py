@@ -115,7 +115,7 @@ def _notify(reseller: Reseller, details: BankDetails) -> None:
     if not reseller.email:
         return
     partner = reseller.partner
-    with force_locale(current_app.config["DEFAULT_LOCALE"]):
+    with force_locale(reseller.locale or current_app.config["DEFAULT_LOCALE"]):
         context = {"reseller": reseller, "partner": partner, "iban": mask_iban(details.iban),
                    "holder": details.holder}
         subject = _("Your bank details for payouts were changed")
